@@ -1,0 +1,116 @@
+using System.Text.Json.Nodes;
+
+namespace Catalog.Contracts;
+
+/// <summary>State of a storage element as a whole.</summary>
+public enum StorageElementState { Online, Degraded, Offline }
+
+/// <summary>State of one replica.</summary>
+public enum ReplicaState { Available, Unavailable, Bad, BeingCopied }
+
+/// <summary>Lifecycle status of a file.</summary>
+public enum FileStatus { Online, Lost }
+
+/// <summary>What kind of namespace entry.</summary>
+public enum EntryType { Directory, File }
+
+/// <summary>A registered storage element.</summary>
+public sealed record StorageElement(
+    string Name, string Site, string Protocol, string BaseUrl,
+    bool ReadEnabled, bool WriteEnabled, StorageElementState State,
+    long Files = 0, long Bytes = 0);
+
+/// <summary>Creates or replaces a storage element (PUT by name).</summary>
+public sealed record StorageElementSpec(
+    string? Site, string? Protocol, string? BaseUrl,
+    bool ReadEnabled = true, bool WriteEnabled = true, StorageElementState State = StorageElementState.Online);
+
+/// <summary>One replica of a file.</summary>
+public sealed record Replica(string Se, string Pfn, ReplicaState State, DateTimeOffset Created);
+
+/// <summary>A file with its replicas.</summary>
+public sealed record FileInfo(
+    string Lfn, Guid Guid, long Size, string Adler32, string? Md5, FileStatus Status,
+    string Owner, string Group, int Mode, DateTimeOffset Created, DateTimeOffset Modified,
+    JsonObject? Metadata, IReadOnlyList<Replica> Replicas);
+
+/// <summary>A directory or file as listed or stat'ed.</summary>
+public sealed record Entry(
+    string Name, string Path, EntryType Type, string Owner, string Group, int Mode,
+    DateTimeOffset Created, DateTimeOffset Modified,
+    Guid? Guid = null, long? Size = null, string? Adler32 = null);
+
+/// <summary>One page of a directory listing; pass <see cref="Next"/> as <c>after</c> for the next.</summary>
+public sealed record DirectoryPage(string Path, IReadOnlyList<Entry> Entries, string? Next);
+
+/// <summary>Files and bytes under a directory or on a storage element.</summary>
+public sealed record Usage(string Path, long Files, long Bytes, long Directories, IReadOnlyList<SeUsage> PerStorageElement);
+
+/// <summary>Files and bytes held on one storage element.</summary>
+public sealed record SeUsage(string Se, long Files, long Bytes);
+
+/// <summary>mkdir.</summary>
+public sealed record MakeDirectoryRequest(string? Path, bool Parents = false, int? Mode = null);
+
+/// <summary>Rename or move a file or a whole directory subtree.</summary>
+public sealed record MoveRequest(string? From, string? To);
+
+/// <summary>Remove files or directories, per item.</summary>
+public sealed record RemoveRequest(IReadOnlyList<string?>? Paths, bool Recursive = false);
+
+/// <summary>The outcome of removing one path.</summary>
+public sealed record RemoveResult(string? Path, RemoveStatus Status, long FilesRemoved = 0, long DirectoriesRemoved = 0, ItemError? Error = null);
+
+/// <summary>Removed now, already absent, or failed.</summary>
+public enum RemoveStatus { Removed, Absent, Failed }
+
+/// <summary>Per-item results of a remove.</summary>
+public sealed record RemoveResponse(IReadOnlyList<RemoveResult> Results);
+
+/// <summary>A replica to add, at registration or later.</summary>
+public sealed record NewReplica(string? Se, string? Pfn = null, ReplicaState? State = null);
+
+/// <summary>One file to register: the job's output with its replicas and metadata.</summary>
+public sealed record NewFile(
+    string? Lfn, long? Size, string? Adler32, Guid? Guid = null, string? Md5 = null,
+    IReadOnlyList<NewReplica>? Replicas = null, JsonObject? Metadata = null);
+
+/// <summary>A batch registration.</summary>
+public sealed record RegisterRequest(IReadOnlyList<NewFile?>? Files);
+
+/// <summary>Created now, already registered identically, or failed.</summary>
+public enum ItemStatus { Created, Exists, Failed }
+
+/// <summary>The outcome of one registered file, by its position in the request.</summary>
+public sealed record RegisterResult(int Index, string? Lfn, ItemStatus Status, Guid? Guid = null, int ReplicasAdded = 0, ItemError? Error = null);
+
+/// <summary>Per-item results of a registration, with counts.</summary>
+public sealed record RegisterResponse(IReadOnlyList<RegisterResult> Results, int Created, int Existing, int Failed);
+
+/// <summary>Replicas to add to registered files.</summary>
+public sealed record AddReplicasRequest(IReadOnlyList<ReplicaRef?>? Replicas);
+
+/// <summary>Names one replica (and, when adding, its PFN and state).</summary>
+public sealed record ReplicaRef(string? Lfn, string? Se, string? Pfn = null, ReplicaState? State = null);
+
+/// <summary>Replicas to remove.</summary>
+public sealed record RemoveReplicasRequest(IReadOnlyList<ReplicaRef?>? Replicas);
+
+/// <summary>Replica states to set.</summary>
+public sealed record SetReplicaStateRequest(IReadOnlyList<ReplicaRef?>? Replicas);
+
+/// <summary>The outcome of one replica operation.</summary>
+public sealed record ReplicaResult(int Index, string? Lfn, string? Se, ItemStatus Status, ItemError? Error = null);
+
+/// <summary>Per-item results of a replica operation.</summary>
+public sealed record ReplicaResponse(IReadOnlyList<ReplicaResult> Results);
+
+/// <summary>A bulk replica lookup.</summary>
+public sealed record LookupRequest(IReadOnlyList<string?>? Lfns);
+
+/// <summary>One answer of a bulk lookup; <see cref="Error"/> is set for unknown or invalid LFNs.</summary>
+public sealed record LookupResult(string? Lfn, Guid? Guid = null, long? Size = null, string? Adler32 = null,
+    IReadOnlyList<Replica>? Replicas = null, ItemError? Error = null);
+
+/// <summary>GUID to LFN.</summary>
+public sealed record GuidLookup(Guid Guid, string Lfn);

@@ -1,0 +1,171 @@
+using Dapper;
+using Npgsql;
+
+namespace Catalog.Storage;
+
+/// <summary>
+/// Directories. Locking protocol that keeps a name from being both a file and a directory:
+/// whoever creates a directory first locks its parent <c>for update</c>; whoever creates a file
+/// first locks its parent <c>for key share</c> (the lock the foreign key takes anyway). The two
+/// conflict, so each side's "is the name free" check sees the other's committed row.
+/// </summary>
+public static class DirectoryStore
+{
+    private const string Columns = "id, parent_id as ParentId, name, path, owner, grp, mode, created, modified";
+
+    public static Task<DirectoryRow?> GetAsync(NpgsqlConnection conn, NpgsqlTransaction? tx, string path, CancellationToken ct, bool forUpdate = false)
+    {
+        var sql = $"select {Columns} from directory where path = @path" + (forUpdate ? " for update" : "");
+        return conn.QuerySingleOrDefaultAsync<DirectoryRow>(new CommandDefinition(sql, new { path }, tx, cancellationToken: ct));
+    }
+
+    /// <summary>Resolves paths to ids; absent paths are missing from the answer.</summary>
+    public static async Task<Dictionary<string, long>> GetIdsAsync(NpgsqlConnection conn, NpgsqlTransaction? tx, string[] paths, CancellationToken ct)
+    {
+        const string sql = "select path, id from directory where path = any(@paths)";
+        var rows = await conn.QueryAsync<(string Path, long Id)>(new CommandDefinition(sql, new { paths }, tx, cancellationToken: ct));
+        return rows.ToDictionary(r => r.Path, r => r.Id, StringComparer.Ordinal);
+    }
+
+    /// <summary>Locks directories in id order (a fixed order, so lockers cannot deadlock).</summary>
+    public static Task LockAsync(NpgsqlConnection conn, NpgsqlTransaction tx, long[] ids, bool exclusive, CancellationToken ct)
+    {
+        var sql = exclusive
+            ? "select id from directory where id = any(@ids) order by id for update"
+            : "select id from directory where id = any(@ids) order by id for key share";
+        return conn.ExecuteAsync(new CommandDefinition(sql, new { ids }, tx, cancellationToken: ct));
+    }
+
+    /// <summary>
+    /// Inserts child directories (parents already locked by the caller), skipping names held by a
+    /// file, and returns the ids of all that now exist, including ones a concurrent caller made.
+    /// </summary>
+    public static async Task<List<(string Path, long Id)>> InsertChildrenAsync(NpgsqlConnection conn, NpgsqlTransaction tx,
+        long[] parentIds, string[] names, string[] paths, string owner, string grp, int mode, CancellationToken ct)
+    {
+        const string sql = """
+            with wanted as (
+                select w.parent_id, w.name, w.path
+                from unnest(@parentIds::bigint[], @names::text[], @paths::text[]) as w(parent_id, name, path)
+                where not exists (select 1 from file f where f.dir_id = w.parent_id and f.name = w.name)
+            ), inserted as (
+                insert into directory (parent_id, name, path, owner, grp, mode)
+                select parent_id, name, path, @owner, @grp, @mode from wanted
+                order by path
+                on conflict do nothing
+                returning path, id
+            )
+            select path, id from inserted
+            union all
+            select d.path, d.id from directory d join wanted w on w.path = d.path
+            """;
+        var rows = await conn.QueryAsync<(string Path, long Id)>(new CommandDefinition(sql,
+            new { parentIds, names, paths, owner, grp, mode }, tx, cancellationToken: ct));
+        return rows.AsList();
+    }
+
+    /// <summary>Which (directory, name) pairs are taken by a subdirectory.</summary>
+    public static async Task<HashSet<(long, string)>> ExistingChildrenAsync(NpgsqlConnection conn, NpgsqlTransaction tx,
+        long[] parentIds, string[] names, CancellationToken ct)
+    {
+        const string sql = """
+            select d.parent_id, d.name
+            from unnest(@parentIds::bigint[], @names::text[]) as w(parent_id, name)
+            join directory d on d.parent_id = w.parent_id and d.name = w.name
+            """;
+        var rows = await conn.QueryAsync<(long, string)>(new CommandDefinition(sql, new { parentIds, names }, tx, cancellationToken: ct));
+        return rows.ToHashSet();
+    }
+
+    /// <summary>
+    /// One page of a listing, subdirectories and files merged by name (byte order). Each side
+    /// reads at most <paramref name="limit"/> rows through its (parent, name) index, so a page
+    /// costs the same in a directory of ten entries or of a million.
+    /// </summary>
+    public static async Task<IReadOnlyList<EntryRow>> ListAsync(NpgsqlConnection conn, long dirId, string after, int limit, CancellationToken ct)
+    {
+        const string sql = """
+            select * from (
+                (select 0::smallint as kind, d.name, d.owner, d.grp, d.mode, d.created, d.modified,
+                        null::uuid as guid, null::bigint as size, null::integer as adler32
+                 from directory d where d.parent_id = @dirId and d.name > @after
+                 order by d.name limit @limit)
+                union all
+                (select 1::smallint, f.name, f.owner, f.grp, f.mode::integer, f.created, f.modified,
+                        f.guid, f.size, f.adler32
+                 from file f where f.dir_id = @dirId and f.name > @after
+                 order by f.name limit @limit)
+            ) e
+            order by e.name
+            limit @limit
+            """;
+        var rows = await conn.QueryAsync<EntryRow>(new CommandDefinition(sql, new { dirId, after, limit }, cancellationToken: ct));
+        return rows.AsList();
+    }
+
+    public static Task<bool> IsEmptyAsync(NpgsqlConnection conn, NpgsqlTransaction tx, long dirId, CancellationToken ct)
+    {
+        const string sql = """
+            select not exists (select 1 from directory where parent_id = @dirId)
+               and not exists (select 1 from file where dir_id = @dirId)
+            """;
+        return conn.ExecuteScalarAsync<bool>(new CommandDefinition(sql, new { dirId }, tx, cancellationToken: ct));
+    }
+
+    /// <summary>
+    /// Moves a subtree: rewrites the path of every directory in it (the unique path index keeps
+    /// this safe) and re-parents its top. File rows are untouched: they hang off directory ids.
+    /// </summary>
+    public static async Task MoveSubtreeAsync(NpgsqlConnection conn, NpgsqlTransaction tx, long dirId, string from, string to,
+        long newParentId, string newName, CancellationToken ct)
+    {
+        const string sql = """
+            update directory
+            set path = @to || substr(path, length(@from) + 1),
+                parent_id = case when id = @dirId then @newParentId else parent_id end,
+                name = case when id = @dirId then @newName else name end,
+                modified = case when id = @dirId then now() else modified end
+            where path = @from or (path >= @from || '/' and path < @from || '0')
+            """;
+        await conn.ExecuteAsync(new CommandDefinition(sql, new { dirId, from, to, newParentId, newName }, tx, cancellationToken: ct));
+    }
+
+    /// <summary>
+    /// Removes a subtree bottom-up in three set-based statements: replicas, then files (the
+    /// usage triggers need the file rows while replicas go), then directories.
+    /// </summary>
+    public static async Task<(long Files, long Directories)> DeleteSubtreeAsync(NpgsqlConnection conn, NpgsqlTransaction tx, string path, CancellationToken ct)
+    {
+        const string sql = """
+            create temp table if not exists doomed_dir (id bigint primary key) on commit drop;
+            insert into doomed_dir (id)
+            select id from directory where path = @path or (path >= @path || '/' and path < @path || '0');
+            delete from replica r using file f, doomed_dir d where f.id = r.file_id and f.dir_id = d.id;
+            with gone as (delete from file f using doomed_dir d where f.dir_id = d.id returning 1)
+            select count(*) from gone;
+            delete from directory_usage u using doomed_dir d where u.dir_id = d.id;
+            with gone as (delete from directory x using doomed_dir d where x.id = d.id returning 1)
+            select count(*) from gone;
+            """;
+        await using var multi = await conn.QueryMultipleAsync(new CommandDefinition(sql, new { path }, tx, cancellationToken: ct));
+        var files = await multi.ReadSingleAsync<long>();
+        var directories = await multi.ReadSingleAsync<long>();
+        return (files, directories);
+    }
+
+    /// <summary>Files, bytes and replicas per SE (se_id 0: the files themselves) under a subtree, and its directory count.</summary>
+    public static async Task<(IReadOnlyList<UsageRow> Usage, long Directories)> UsageAsync(NpgsqlConnection conn, string path, CancellationToken ct)
+    {
+        const string sql = """
+            select count(*) from directory where path = @path or (path >= @path || '/' and path < @path || '0');
+            select u.se_id as SeId, sum(u.files)::bigint as files, sum(u.bytes)::bigint as bytes
+            from directory d join directory_usage u on u.dir_id = d.id
+            where d.path = @path or (d.path >= @path || '/' and d.path < @path || '0')
+            group by u.se_id order by u.se_id;
+            """;
+        await using var multi = await conn.QueryMultipleAsync(new CommandDefinition(sql, new { path }, cancellationToken: ct));
+        var directories = await multi.ReadSingleAsync<long>();
+        var usage = (await multi.ReadAsync<UsageRow>()).AsList();
+        return (usage, directories - 1);
+    }
+}

@@ -1,0 +1,83 @@
+using Dapper;
+using Npgsql;
+
+namespace Catalog.Storage;
+
+/// <summary>Files: the logical entries, keyed by (directory id, name) and by GUID.</summary>
+public static class FileStore
+{
+    private const string Columns = """
+        f.id, f.dir_id as DirId, f.name, f.guid, f.size, f.adler32, f.md5, f.status, f.owner, f.grp,
+        f.mode, f.created, f.modified, f.metadata::text as metadata
+        """;
+
+    /// <summary>
+    /// Inserts a batch with one statement; rows whose name or GUID is taken are skipped (and
+    /// absent from the answer) rather than failing the batch, so the caller can classify them.
+    /// </summary>
+    public static async Task<List<(long Id, long DirId, string Name)>> InsertAsync(NpgsqlConnection conn, NpgsqlTransaction tx,
+        IReadOnlyList<NewFileRow> rows, string owner, string grp, CancellationToken ct)
+    {
+        const string sql = """
+            insert into file (dir_id, name, guid, size, adler32, md5, metadata, owner, grp)
+            select r.dir_id, r.name, r.guid, r.size, r.adler32, decode(r.md5, 'hex'), r.metadata::jsonb, @owner, @grp
+            from unnest(@dirIds::bigint[], @names::text[], @guids::uuid[], @sizes::bigint[], @adlers::integer[],
+                        @md5s::text[], @metadata::text[]) as r(dir_id, name, guid, size, adler32, md5, metadata)
+            on conflict do nothing
+            returning id, dir_id, name
+            """;
+        var args = new
+        {
+            dirIds = rows.Select(r => r.DirId).ToArray(),
+            names = rows.Select(r => r.Name).ToArray(),
+            guids = rows.Select(r => r.Guid).ToArray(),
+            sizes = rows.Select(r => r.Size).ToArray(),
+            adlers = rows.Select(r => r.Adler32).ToArray(),
+            md5s = rows.Select(r => r.Md5).ToArray(),
+            metadata = rows.Select(r => r.Metadata).ToArray(),
+            owner,
+            grp,
+        };
+        var inserted = await conn.QueryAsync<(long, long, string)>(new CommandDefinition(sql, args, tx, cancellationToken: ct));
+        return inserted.AsList();
+    }
+
+    /// <summary>Files by (directory id, name) pairs.</summary>
+    public static async Task<List<FileRow>> GetByNamesAsync(NpgsqlConnection conn, NpgsqlTransaction? tx, long[] dirIds, string[] names, CancellationToken ct, bool forUpdate = false)
+    {
+        var sql = $"""
+            select {Columns}
+            from unnest(@dirIds::bigint[], @names::text[]) as w(dir_id, name)
+            join file f on f.dir_id = w.dir_id and f.name = w.name
+            """ + (forUpdate ? " order by f.id for update of f" : "");
+        return (await conn.QueryAsync<FileRow>(new CommandDefinition(sql, new { dirIds, names }, tx, cancellationToken: ct))).AsList();
+    }
+
+    /// <summary>Files by GUID, with the path of their directory.</summary>
+    public static async Task<List<(Guid Guid, string DirPath, string Name)>> GetByGuidsAsync(NpgsqlConnection conn, NpgsqlTransaction? tx, Guid[] guids, CancellationToken ct)
+    {
+        const string sql = """
+            select f.guid, d.path, f.name
+            from file f join directory d on d.id = f.dir_id
+            where f.guid = any(@guids)
+            """;
+        return (await conn.QueryAsync<(Guid, string, string)>(new CommandDefinition(sql, new { guids }, tx, cancellationToken: ct))).AsList();
+    }
+
+    /// <summary>Renames or moves one file.</summary>
+    public static Task MoveAsync(NpgsqlConnection conn, NpgsqlTransaction tx, long id, long newDirId, string newName, CancellationToken ct)
+    {
+        const string sql = "update file set dir_id = @newDirId, name = @newName, modified = now() where id = @id";
+        return conn.ExecuteAsync(new CommandDefinition(sql, new { id, newDirId, newName }, tx, cancellationToken: ct));
+    }
+
+    /// <summary>Deletes files and their replicas (replicas first: the usage triggers read the file row).</summary>
+    public static Task DeleteAsync(NpgsqlConnection conn, NpgsqlTransaction tx, long[] ids, CancellationToken ct)
+    {
+        const string sql = """
+            delete from replica where file_id = any(@ids);
+            delete from file where id = any(@ids);
+            """;
+        return conn.ExecuteAsync(new CommandDefinition(sql, new { ids }, tx, cancellationToken: ct));
+    }
+}

@@ -1,0 +1,60 @@
+using Dapper;
+using Npgsql;
+
+namespace Catalog.Storage;
+
+/// <summary>The registry of storage elements, with their usage counters summed over shards.</summary>
+public static class StorageElementStore
+{
+    private const string SelectColumns = """
+        select s.id, s.name, s.site, s.protocol, s.base_url as BaseUrl, s.read_enabled as ReadEnabled,
+               s.write_enabled as WriteEnabled, s.state,
+               coalesce(u.files, 0) as files, coalesce(u.bytes, 0) as bytes
+        from storage_element s
+        left join (select se_id, sum(files)::bigint as files, sum(bytes)::bigint as bytes
+                   from se_usage group by se_id) u on u.se_id = s.id
+        """;
+
+    public static async Task<IReadOnlyList<StorageElementRow>> ListAsync(NpgsqlConnection conn, NpgsqlTransaction? tx, CancellationToken ct)
+    {
+        const string sql = SelectColumns + " order by s.name";
+        return (await conn.QueryAsync<StorageElementRow>(new CommandDefinition(sql, transaction: tx, cancellationToken: ct))).AsList();
+    }
+
+    public static Task<StorageElementRow?> GetAsync(NpgsqlConnection conn, string name, CancellationToken ct)
+    {
+        const string sql = SelectColumns + " where s.name = @name";
+        return conn.QuerySingleOrDefaultAsync<StorageElementRow>(new CommandDefinition(sql, new { name }, cancellationToken: ct));
+    }
+
+    public static Task UpsertAsync(NpgsqlConnection conn, string name, string site, string protocol, string baseUrl,
+        bool readEnabled, bool writeEnabled, short state, CancellationToken ct)
+    {
+        const string sql = """
+            insert into storage_element (name, site, protocol, base_url, read_enabled, write_enabled, state)
+            values (@name, @site, @protocol, @baseUrl, @readEnabled, @writeEnabled, @state)
+            on conflict (name) do update set
+                site = excluded.site, protocol = excluded.protocol, base_url = excluded.base_url,
+                read_enabled = excluded.read_enabled, write_enabled = excluded.write_enabled,
+                state = excluded.state, modified = now()
+            """;
+        return conn.ExecuteAsync(new CommandDefinition(sql,
+            new { name, site, protocol, baseUrl, readEnabled, writeEnabled, state }, cancellationToken: ct));
+    }
+
+    /// <summary>
+    /// Deletes an SE that holds no replicas (by its exact counters); false when it still holds
+    /// some or is absent. The replica foreign key backs this up, at the price of a scan: SEs are
+    /// deleted a few times a year.
+    /// </summary>
+    public static async Task<bool> DeleteIfEmptyAsync(NpgsqlConnection conn, string name, CancellationToken ct)
+    {
+        const string sql = """
+            delete from storage_element s
+            where s.name = @name
+              and coalesce((select sum(u.files) from se_usage u where u.se_id = s.id), 0) = 0
+            """;
+        var deleted = await conn.ExecuteAsync(new CommandDefinition(sql, new { name }, cancellationToken: ct));
+        return deleted > 0;
+    }
+}
