@@ -99,8 +99,11 @@ public sealed record RemoveReplicasRequest(IReadOnlyList<ReplicaRef?>? Replicas)
 /// <summary>Replica states to set.</summary>
 public sealed record SetReplicaStateRequest(IReadOnlyList<ReplicaRef?>? Replicas);
 
+/// <summary>What happened to one replica.</summary>
+public enum ReplicaOutcome { Added, Exists, Removed, Absent, Updated, Failed }
+
 /// <summary>The outcome of one replica operation.</summary>
-public sealed record ReplicaResult(int Index, string? Lfn, string? Se, ItemStatus Status, ItemError? Error = null);
+public sealed record ReplicaResult(int Index, string? Lfn, string? Se, ReplicaOutcome Outcome, ItemError? Error = null);
 
 /// <summary>Per-item results of a replica operation.</summary>
 public sealed record ReplicaResponse(IReadOnlyList<ReplicaResult> Results);

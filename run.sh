@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Runs the catalog on http://127.0.0.1:5080 (CATALOG_URLS to change), with a local PostgreSQL
+# and Redis under .data/ unless ConnectionStrings__Catalog / ConnectionStrings__Redis point
+# elsewhere. Installs what is missing, migrates, then serves in the foreground.
+set -euo pipefail
+cd "$(dirname "$0")"
+source scripts/services.sh
+ensure_packages
+
+DATA=${CATALOG_DATA:-$PWD/.data}
+URLS=${CATALOG_URLS:-http://127.0.0.1:5080}
+mkdir -p "$DATA"
+
+# Ports are chosen once and remembered, so the data folder keeps working across runs.
+if [ ! -f "$DATA/ports" ]; then
+  pg=55432; port_open $pg && pg=$(free_port)
+  rd=56379; port_open $rd && rd=$(free_port)
+  printf 'PG_PORT=%s\nREDIS_PORT=%s\n' "$pg" "$rd" > "$DATA/ports"
+fi
+source "$DATA/ports"
+
+if [ -z "${ConnectionStrings__Catalog:-}" ]; then
+  start_postgres "$DATA/pg" "$PG_PORT"
+  export ConnectionStrings__Catalog="Host=127.0.0.1;Port=$PG_PORT;Username=postgres;Database=catalog"
+fi
+if [ -z "${ConnectionStrings__Redis:-}" ]; then
+  start_redis "$DATA/redis" "$REDIS_PORT"
+  export ConnectionStrings__Redis="127.0.0.1:$REDIS_PORT"
+fi
+
+log "building the catalog"
+dotnet build -c Release -nologo -v q src/Catalog.Api/Catalog.Api.csproj -o "$DATA/bin" >/dev/null
+dotnet "$DATA/bin/Catalog.Api.dll" migrate
+log "catalog serving on $URLS (REST under /api/v1, GraphQL at /graphql, API docs at /scalar/v1)"
+exec dotnet "$DATA/bin/Catalog.Api.dll" --urls "$URLS"

@@ -1,0 +1,15 @@
+using Catalog.Contracts;
+
+namespace Catalog.Api.Errors;
+
+/// <summary>A failure a client can act on; mapped to ProblemDetails and GraphQL errors in one place.</summary>
+public sealed class CatalogException(ErrorCode code, string message, string? field = null) : Exception(message)
+{
+    public ErrorCode Code { get; } = code;
+    public string? Field { get; } = field;
+
+    public ItemError ToItemError() => new(Code, Message, Field);
+
+    public static CatalogException NotFound(string what, string? field = null) => new(ErrorCode.NotFound, $"{what} not found", field);
+    public static CatalogException Invalid(string field, string message) => new(ErrorCode.InvalidArgument, $"{field}: {message}", field);
+}

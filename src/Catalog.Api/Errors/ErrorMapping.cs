@@ -1,0 +1,86 @@
+using System.Text.Json;
+using Catalog.Contracts;
+using Microsoft.AspNetCore.Diagnostics;
+using Microsoft.AspNetCore.Mvc;
+using Npgsql;
+
+namespace Catalog.Api.Errors;
+
+/// <summary>The single place where failures become HTTP answers.</summary>
+public static class ErrorMapping
+{
+    public const int RetryAfterSeconds = 1;
+
+    public static int StatusOf(ErrorCode code) => code switch
+    {
+        ErrorCode.InvalidArgument or ErrorCode.InvalidLfn or ErrorCode.UnknownStorageElement or ErrorCode.LimitExceeded => 400,
+        ErrorCode.Unauthorized => 401,
+        ErrorCode.Forbidden => 403,
+        ErrorCode.NotFound => 404,
+        ErrorCode.Conflict or ErrorCode.NotEmpty or ErrorCode.StorageElementWriteDisabled => 409,
+        ErrorCode.IdempotencyKeyReused => 422,
+        ErrorCode.Overloaded => 503,
+        _ => 500,
+    };
+
+    /// <summary>Classifies any exception into the error vocabulary.</summary>
+    public static ItemError Classify(Exception exception) => exception switch
+    {
+        CatalogException c => c.ToItemError(),
+        BadHttpRequestException { InnerException: JsonException json } =>
+            new ItemError(ErrorCode.InvalidArgument, $"malformed JSON at {json.Path ?? "$"}: {FirstSentence(json.Message)}", json.Path),
+        BadHttpRequestException bad when bad.StatusCode == 413 => new ItemError(ErrorCode.LimitExceeded, bad.Message),
+        BadHttpRequestException bad => new ItemError(ErrorCode.InvalidArgument, bad.Message),
+        JsonException json => new ItemError(ErrorCode.InvalidArgument, $"malformed JSON at {json.Path ?? "$"}", json.Path),
+        _ when IsOverload(exception) => new ItemError(ErrorCode.Overloaded, "the catalog is at capacity; retry after the advertised delay"),
+        _ => new ItemError(ErrorCode.Internal, "internal error"),
+    };
+
+    /// <summary>Pool exhaustion and an unreachable database are back-pressure, not bugs: 503 and Retry-After.</summary>
+    public static bool IsOverload(Exception e) => e switch
+    {
+        NpgsqlException { InnerException: TimeoutException } => true,
+        NpgsqlException n when n.Message.Contains("pool", StringComparison.OrdinalIgnoreCase) => true,
+        PostgresException { SqlState: "53300" or "57P03" } => true, // too many connections, cannot connect now
+        NpgsqlException { InnerException: System.Net.Sockets.SocketException } => true,
+        _ => false,
+    };
+
+    public static IResult Problem(ItemError error, HttpContext? http = null)
+    {
+        var status = StatusOf(error.Code);
+        if (status == 503 && http is not null)
+            http.Response.Headers.RetryAfter = RetryAfterSeconds.ToString();
+        var extensions = new Dictionary<string, object?> { ["code"] = error.Code.ToWire() };
+        if (error.Field is not null) extensions["field"] = error.Field;
+        return Results.Problem(detail: error.Message, statusCode: status, title: TitleOf(status), extensions: extensions);
+    }
+
+    public static WebApplication UseCatalogErrors(this WebApplication app)
+    {
+        app.UseExceptionHandler(handler => handler.Run(async http =>
+        {
+            var exception = http.Features.Get<IExceptionHandlerFeature>()?.Error;
+            var error = exception is null ? new ItemError(ErrorCode.Internal, "internal error") : Classify(exception);
+            if (error.Code == ErrorCode.Internal)
+                http.RequestServices.GetRequiredService<ILoggerFactory>().CreateLogger("Catalog.Errors")
+                    .LogError(exception, "Unhandled error on {Path}", http.Request.Path);
+            await Problem(error, http).ExecuteAsync(http);
+        }));
+        // Empty-bodied 4xx answers (404 for an unknown route, 405) get a ProblemDetails body too.
+        app.UseStatusCodePages();
+        return app;
+    }
+
+    private static string TitleOf(int status) => status switch
+    {
+        400 => "Bad request", 401 => "Unauthorized", 403 => "Forbidden", 404 => "Not found",
+        409 => "Conflict", 413 => "Too large", 422 => "Unprocessable", 503 => "Overloaded", _ => "Error",
+    };
+
+    private static string FirstSentence(string message)
+    {
+        var end = message.IndexOf(". ", StringComparison.Ordinal);
+        return end > 0 ? message[..end] : message;
+    }
+}

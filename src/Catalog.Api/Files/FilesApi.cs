@@ -1,0 +1,25 @@
+using Catalog.Api.Errors;
+using Catalog.Api.Infrastructure;
+using Catalog.Contracts;
+using Microsoft.AspNetCore.Mvc;
+
+namespace Catalog.Api.Files;
+
+public static class FilesApi
+{
+    public static IEndpointRouteBuilder MapFilesApi(this IEndpointRouteBuilder app)
+    {
+        var api = app.MapGroup("/api/v1/files").WithTags("Files");
+        api.MapPost("/", (RegisterRequest request, [FromHeader(Name = "Idempotency-Key")] string? idempotencyKey,
+                RegistrationService s, Caller caller, CancellationToken ct) => s.RegisterAsync(request, idempotencyKey, caller, ct))
+            .WithName("RegisterFiles")
+            .WithSummary("Registers a batch of files with replicas and metadata, answered per item. Idempotent per file; an Idempotency-Key replays the first answer.")
+            .ProducesProblem(400).ProducesProblem(422).ProducesProblem(503);
+        api.MapGet("/", (string? lfn, FileService s, CancellationToken ct) => s.GetAsync(lfn, ct))
+            .WithName("GetFile").WithSummary("A file with its replicas and metadata.").ProducesProblem(400).ProducesProblem(404);
+        api.MapGet("/by-guid/{guid}", (string guid, FileService s, CancellationToken ct) =>
+                Guid.TryParse(guid, out var g) ? s.ByGuidAsync(g, ct) : throw CatalogException.Invalid("guid", "must be a GUID"))
+            .WithName("GetFileByGuid").WithSummary("GUID to LFN.").ProducesProblem(400).ProducesProblem(404);
+        return app;
+    }
+}

@@ -1,0 +1,230 @@
+using System.Security.Cryptography;
+using System.Text.Json;
+using Catalog.Api.Errors;
+using Catalog.Api.Infrastructure;
+using Catalog.Api.Namespace;
+using Catalog.Contracts;
+using Catalog.Storage;
+using Microsoft.Extensions.Options;
+using Npgsql;
+
+namespace Catalog.Api.Files;
+
+/// <summary>
+/// Registration, the hot path of every grid job: a batch of files with their replicas and
+/// metadata in one transaction, answered per item. Nothing in the batch can fail the
+/// transaction (every insert is <c>on conflict do nothing</c> and classified afterwards), so
+/// each file is stored whole or not at all while its neighbours still go in.
+/// </summary>
+public sealed class RegistrationService(Db db, IOptions<CatalogOptions> options)
+{
+    public const int MaxIdempotencyKeyLength = 200;
+
+    private sealed record Candidate(int Index, LfnPath Path, Guid Guid, bool GuidGiven, long Size, int Adler32,
+        string? Md5, string? Metadata, List<NewReplicaRow> Replicas)
+    {
+        public long DirId { get; set; }
+        public long FileId { get; set; }
+    }
+
+    public async Task<RegisterResponse> RegisterAsync(RegisterRequest request, string? idempotencyKey, Caller caller, CancellationToken ct)
+    {
+        var files = request.Files ?? throw CatalogException.Invalid("files", "is required");
+        if (files.Count == 0) throw CatalogException.Invalid("files", "must hold at least one file");
+        if (files.Count > options.Value.MaxBatchSize)
+            throw new CatalogException(ErrorCode.LimitExceeded,
+                $"files: at most {options.Value.MaxBatchSize} per batch (Catalog:MaxBatchSize), got {files.Count}", "files");
+        if (idempotencyKey is not null && (idempotencyKey.Length is 0 or > MaxIdempotencyKeyLength))
+            throw CatalogException.Invalid("Idempotency-Key", $"must be 1 to {MaxIdempotencyKeyLength} characters");
+        var hash = idempotencyKey is null ? null : SHA256.HashData(JsonSerializer.SerializeToUtf8Bytes(request, CatalogJson.Options));
+
+        return await db.WriteAsync(async (conn, tx) =>
+        {
+            if (idempotencyKey is not null && await IdempotencyStore.ClaimAsync(conn, tx, idempotencyKey, hash!, ct) is { } earlier)
+            {
+                if (!earlier.Hash.AsSpan().SequenceEqual(hash))
+                    throw new CatalogException(ErrorCode.IdempotencyKeyReused,
+                        "Idempotency-Key was already used for a different request", "Idempotency-Key");
+                return JsonSerializer.Deserialize<RegisterResponse>(earlier.Response!, CatalogJson.Options)!;
+            }
+
+            var results = new RegisterResult?[files.Count];
+            var ses = (await StorageElementStore.ListAsync(conn, tx, ct)).ToDictionary(s => s.Name, StringComparer.Ordinal);
+            var candidates = Validate(files, ses, results);
+            await StoreAsync(conn, tx, candidates, results, caller, ct);
+
+            var response = Summarize(results!);
+            if (idempotencyKey is not null)
+                await IdempotencyStore.CompleteAsync(conn, tx, idempotencyKey, JsonSerializer.Serialize(response, CatalogJson.Options), ct);
+            return response;
+        }, ct);
+    }
+
+    private async Task StoreAsync(NpgsqlConnection conn, NpgsqlTransaction tx, List<Candidate> candidates,
+        RegisterResult?[] results, Caller caller, CancellationToken ct)
+    {
+        if (candidates.Count == 0) return;
+
+        // 1. Directories: create what is missing; a name held by a file fails the items below it.
+        var dirIds = await DirectoryTree.EnsureAsync(conn, tx, candidates.Select(c => c.Path.ParentPath()),
+            caller.User, caller.Group, 0x1ED, ct);
+        candidates = Keep(candidates, results, c => dirIds.TryGetValue(c.Path.Parent, out var id) && (c.DirId = id) > 0,
+            c => new ItemError(ErrorCode.Conflict, $"a file exists at '{c.Path.Parent}' or one of its parents", "lfn"));
+        if (candidates.Count == 0) return;
+
+        // 2. A file may not take a directory's name (see DirectoryStore for the lock protocol).
+        await DirectoryStore.LockAsync(conn, tx, candidates.Select(c => c.DirId).Distinct().ToArray(), exclusive: false, ct);
+        var taken = await DirectoryStore.ExistingChildrenAsync(conn, tx,
+            candidates.Select(c => c.DirId).ToArray(), candidates.Select(c => c.Path.Name).ToArray(), ct);
+        candidates = Keep(candidates, results, c => !taken.Contains((c.DirId, c.Path.Name)),
+            c => new ItemError(ErrorCode.Conflict, $"'{c.Path.Path}' is a directory", "lfn"));
+        if (candidates.Count == 0) return;
+
+        // 3. Files: insert; whatever was skipped is either an identical retry or a conflict.
+        var inserted = await FileStore.InsertAsync(conn, tx, candidates.Select(c =>
+            new NewFileRow(c.DirId, c.Path.Name, c.Guid, c.Size, c.Adler32, c.Md5, c.Metadata)).ToList(), caller.User, caller.Group, ct);
+        var insertedIds = inserted.ToDictionary(r => (r.DirId, r.Name), r => r.Id);
+        var created = new HashSet<int>();
+        var skipped = new List<Candidate>();
+        foreach (var c in candidates)
+        {
+            if (insertedIds.TryGetValue((c.DirId, c.Path.Name), out var id)) { c.FileId = id; created.Add(c.Index); }
+            else skipped.Add(c);
+        }
+        var existing = skipped.Count == 0 ? [] : await ClassifyExistingAsync(conn, tx, skipped, results, ct);
+
+        // 4. Replicas of new files, and any missing ones of identical retries.
+        var withReplicas = candidates.Where(c => c.FileId != 0).ToList();
+        var added = await ReplicaStore.AddAsync(conn, tx,
+            withReplicas.SelectMany(c => c.Replicas.Select(r => r with { FileId = c.FileId })).ToList(), ct);
+        var addedPerFile = added.GroupBy(a => a.FileId).ToDictionary(g => g.Key, g => g.Count());
+        foreach (var c in withReplicas)
+        {
+            var status = created.Contains(c.Index) ? ItemStatus.Created : ItemStatus.Exists;
+            results[c.Index] = new RegisterResult(c.Index, c.Path.Path, status, existing.GetValueOrDefault(c.Index, c.Guid),
+                addedPerFile.GetValueOrDefault(c.FileId));
+        }
+    }
+
+    /// <summary>Marks skipped items identical (FileId set) or conflicting (result failed); answers the stored GUIDs.</summary>
+    private static async Task<Dictionary<int, Guid>> ClassifyExistingAsync(NpgsqlConnection conn, NpgsqlTransaction tx,
+        List<Candidate> skipped, RegisterResult?[] results, CancellationToken ct)
+    {
+        var rows = await FileStore.GetByNamesAsync(conn, tx,
+            skipped.Select(c => c.DirId).ToArray(), skipped.Select(c => c.Path.Name).ToArray(), ct);
+        var byName = rows.ToDictionary(r => (r.DirId, r.Name));
+        var guids = new Dictionary<int, Guid>();
+        var guidClashes = new List<Candidate>();
+        foreach (var c in skipped)
+        {
+            if (!byName.TryGetValue((c.DirId, c.Path.Name), out var row)) { guidClashes.Add(c); continue; }
+            var differences = Differences(c, row);
+            if (differences.Count == 0) { c.FileId = row.Id; guids[c.Index] = row.Guid; continue; }
+            results[c.Index] = Failed(c, new ItemError(ErrorCode.Conflict,
+                $"'{c.Path.Path}' is already registered with another {string.Join(", ", differences)}", "lfn"));
+        }
+        if (guidClashes.Count > 0)
+        {
+            var holders = (await FileStore.GetByGuidsAsync(conn, tx, guidClashes.Select(c => c.Guid).ToArray(), ct))
+                .ToDictionary(h => h.Guid, h => h.DirPath + "/" + h.Name);
+            foreach (var c in guidClashes)
+                results[c.Index] = Failed(c, holders.TryGetValue(c.Guid, out var lfn)
+                    ? new ItemError(ErrorCode.Conflict, $"guid {c.Guid} is already used by '{lfn}'", "guid")
+                    : new ItemError(ErrorCode.Conflict, "a concurrent change touched this file; retry", "lfn"));
+        }
+        return guids;
+    }
+
+    private static List<string> Differences(Candidate c, FileRow row)
+    {
+        var differences = new List<string>();
+        if (c.GuidGiven && c.Guid != row.Guid) differences.Add("guid");
+        if (c.Size != row.Size) differences.Add("size");
+        if (c.Adler32 != row.Adler32) differences.Add("adler32");
+        if (c.Md5 is not null && row.Md5 is not null && !Convert.FromHexString(c.Md5).AsSpan().SequenceEqual(row.Md5)) differences.Add("md5");
+        return differences;
+    }
+
+    private List<Candidate> Validate(IReadOnlyList<NewFile?> files, Dictionary<string, StorageElementRow> ses, RegisterResult?[] results)
+    {
+        var candidates = new List<Candidate>(files.Count);
+        var firstByLfn = new Dictionary<string, int>(StringComparer.Ordinal);
+        var firstByGuid = new Dictionary<Guid, int>();
+        for (var i = 0; i < files.Count; i++)
+        {
+            var error = ValidateOne(i, files[i], ses, out var candidate);
+            if (error is null && !firstByLfn.TryAdd(candidate!.Path.Path, i))
+                error = new ItemError(ErrorCode.Conflict, $"files[{i}].lfn: the same LFN is at files[{firstByLfn[candidate.Path.Path]}]", $"files[{i}].lfn");
+            if (error is null && candidate!.GuidGiven && !firstByGuid.TryAdd(candidate.Guid, i))
+                error = new ItemError(ErrorCode.Conflict, $"files[{i}].guid: the same GUID is at files[{firstByGuid[candidate.Guid]}]", $"files[{i}].guid");
+            if (error is null) candidates.Add(candidate!);
+            else results[i] = new RegisterResult(i, files[i]?.Lfn, ItemStatus.Failed, Error: error);
+        }
+        return candidates;
+    }
+
+    private ItemError? ValidateOne(int i, NewFile? file, Dictionary<string, StorageElementRow> ses, out Candidate? candidate)
+    {
+        candidate = null;
+        var at = $"files[{i}]";
+        if (file is null) return Invalid(at, "is required");
+        if (!Lfn.TryParse(file.Lfn, options.Value.Roots, out var path, out var lfnError, $"{at}.lfn")) return lfnError;
+        if (path.IsRoot) return new ItemError(ErrorCode.InvalidLfn, $"{at}.lfn is a root, not a file", $"{at}.lfn");
+        if (file.Size is not { } size) return Invalid($"{at}.size", "is required");
+        if (size < 0) return Invalid($"{at}.size", "must not be negative");
+        if (file.Adler32 is null) return Invalid($"{at}.adler32", "is required");
+        if (!Mapping.TryParseAdler32(file.Adler32, out var adler)) return Invalid($"{at}.adler32", "must be 8 hex digits");
+        if (file.Md5 is not null && !Mapping.IsMd5(file.Md5)) return Invalid($"{at}.md5", "must be 32 hex digits");
+        if (file.Guid == Guid.Empty) return Invalid($"{at}.guid", "must not be the empty GUID");
+
+        var replicas = new List<NewReplicaRow>();
+        var replicaList = file.Replicas ?? [];
+        for (var j = 0; j < replicaList.Count; j++)
+        {
+            var error = ValidateReplica($"{at}.replicas[{j}]", replicaList[j], ses, out var row);
+            if (error is not null) return error;
+            if (replicas.Any(r => r.SeId == row!.SeId)) return Invalid($"{at}.replicas[{j}].se", "names the same SE twice");
+            replicas.Add(row!);
+        }
+        candidate = new Candidate(i, path, file.Guid ?? Guid.CreateVersion7(), file.Guid is not null, size, adler,
+            file.Md5?.ToLowerInvariant(), file.Metadata?.ToJsonString(), replicas);
+        return null;
+    }
+
+    /// <summary>Checks one replica against the SE registry: the wrong-destination-SE mistake stops here.</summary>
+    internal static ItemError? ValidateReplica(string at, NewReplica? replica, IReadOnlyDictionary<string, StorageElementRow> ses, out NewReplicaRow? row)
+    {
+        row = null;
+        if (replica is null) return Invalid(at, "is required");
+        if (string.IsNullOrEmpty(replica.Se)) return Invalid($"{at}.se", "is required");
+        if (!ses.TryGetValue(replica.Se, out var se))
+            return new ItemError(ErrorCode.UnknownStorageElement, $"{at}.se: storage element '{replica.Se}' is not registered", $"{at}.se");
+        if (!se.WriteEnabled)
+            return new ItemError(ErrorCode.StorageElementWriteDisabled, $"{at}.se: storage element '{replica.Se}' does not accept writes", $"{at}.se");
+        if (replica.Pfn is not null && (replica.Pfn.Length is 0 or > 2048 || replica.Pfn.Any(char.IsControl)))
+            return Invalid($"{at}.pfn", "must be 1 to 2048 characters without control characters");
+        row = new NewReplicaRow(0, se.Id, (short)(replica.State ?? ReplicaState.Available), replica.Pfn);
+        return null;
+    }
+
+    private static List<Candidate> Keep(List<Candidate> candidates, RegisterResult?[] results, Func<Candidate, bool> keep, Func<Candidate, ItemError> error)
+    {
+        var kept = new List<Candidate>(candidates.Count);
+        foreach (var c in candidates)
+        {
+            if (keep(c)) kept.Add(c);
+            else results[c.Index] = Failed(c, error(c));
+        }
+        return kept;
+    }
+
+    private static RegisterResult Failed(Candidate c, ItemError error) =>
+        new(c.Index, c.Path.Path, ItemStatus.Failed, Error: error with { Field = $"files[{c.Index}].{error.Field}" });
+
+    private static ItemError Invalid(string field, string rule) => new(ErrorCode.InvalidArgument, $"{field} {rule}", field);
+
+    private static RegisterResponse Summarize(RegisterResult[] results) => new(results,
+        results.Count(r => r.Status == ItemStatus.Created),
+        results.Count(r => r.Status == ItemStatus.Exists),
+        results.Count(r => r.Status == ItemStatus.Failed));
+}

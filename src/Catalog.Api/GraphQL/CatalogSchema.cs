@@ -1,0 +1,125 @@
+using Catalog.Api.Files;
+using Catalog.Api.Infrastructure;
+using Catalog.Api.Namespace;
+using Catalog.Api.Replicas;
+using Catalog.Api.StorageElements;
+using Catalog.Contracts;
+using GraphQL;
+using GraphQL.Types;
+
+namespace Catalog.Api.GraphQL;
+
+/// <summary>The GraphQL door: every resolver is one call into the same services REST uses.</summary>
+public sealed class CatalogSchema : Schema
+{
+    public CatalogSchema(IServiceProvider services, CatalogQuery query, CatalogMutation mutation) : base(services)
+    {
+        Query = query;
+        Mutation = mutation;
+    }
+}
+
+public sealed class CatalogQuery : ObjectGraphType
+{
+    public CatalogQuery()
+    {
+        Name = "Query";
+        Field<NonNullGraphType<DirectoryPageGraphType>>("directory")
+            .Description("One page of a directory, sorted by name. Pass pageInfo.endCursor as 'after' for the next.")
+            .Argument<NonNullGraphType<StringGraphType>>("path")
+            .Argument<IntGraphType>("first")
+            .Argument<StringGraphType>("after")
+            .ResolveAsync(async c => await S<NamespaceService>(c).ListAsync(
+                c.GetArgument<string>("path"), c.GetArgument<string?>("after"), c.GetArgument<int?>("first"), c.CancellationToken));
+        Field<NonNullGraphType<EntryGraphType>>("stat")
+            .Argument<NonNullGraphType<StringGraphType>>("path")
+            .ResolveAsync(async c => await S<NamespaceService>(c).StatAsync(c.GetArgument<string>("path"), c.CancellationToken));
+        Field<NonNullGraphType<FileGraphType>>("file")
+            .Argument<NonNullGraphType<StringGraphType>>("lfn")
+            .ResolveAsync(async c => await S<FileService>(c).GetAsync(c.GetArgument<string>("lfn"), c.CancellationToken));
+        Field<NonNullGraphType<StringGraphType>>("lfnByGuid")
+            .Argument<NonNullGraphType<IdGraphType>>("guid")
+            .ResolveAsync(async c => (await S<FileService>(c).ByGuidAsync(ParseGuid(c.GetArgument<string>("guid")), c.CancellationToken)).Lfn);
+        Field<NonNullGraphType<ListGraphType<NonNullGraphType<LookupResultGraphType>>>>("lookup")
+            .Description("Bulk LFN -> replicas; unknown LFNs are answered per item.")
+            .Argument<NonNullGraphType<ListGraphType<NonNullGraphType<StringGraphType>>>>("lfns")
+            .ResolveAsync(async c =>
+            {
+                var results = new List<LookupResult>();
+                var lfns = c.GetArgument<List<string>>("lfns").ToList<string?>();
+                await foreach (var r in S<ReplicaService>(c).Lookup(new LookupRequest(lfns), c.CancellationToken)) results.Add(r);
+                return results;
+            });
+        Field<NonNullGraphType<ListGraphType<NonNullGraphType<StorageElementGraphType>>>>("storageElements")
+            .ResolveAsync(async c => await S<StorageElementService>(c).ListAsync(c.CancellationToken));
+        Field<NonNullGraphType<StorageElementGraphType>>("storageElement")
+            .Argument<NonNullGraphType<StringGraphType>>("name")
+            .ResolveAsync(async c => await S<StorageElementService>(c).GetAsync(c.GetArgument<string>("name"), c.CancellationToken));
+        Field<NonNullGraphType<UsageGraphType>>("usage")
+            .Argument<NonNullGraphType<StringGraphType>>("path")
+            .ResolveAsync(async c => await S<NamespaceService>(c).UsageAsync(c.GetArgument<string>("path"), c.CancellationToken));
+    }
+
+    internal static T S<T>(IResolveFieldContext c) where T : notnull => c.RequestServices!.GetRequiredService<T>();
+
+    internal static Guid ParseGuid(string text) =>
+        Guid.TryParse(text, out var g) ? g : throw Errors.CatalogException.Invalid("guid", "must be a GUID");
+}
+
+public sealed class CatalogMutation : ObjectGraphType
+{
+    public CatalogMutation()
+    {
+        Name = "Mutation";
+        Field<NonNullGraphType<RegisterResponseGraphType>>("registerFiles")
+            .Argument<NonNullGraphType<ListGraphType<NonNullGraphType<NewFileInputType>>>>("files")
+            .Argument<StringGraphType>("idempotencyKey")
+            .ResolveAsync(async c => await CatalogQuery.S<RegistrationService>(c).RegisterAsync(
+                new RegisterRequest(c.GetArgument<List<NewFile>>("files").ToList<NewFile?>()),
+                c.GetArgument<string?>("idempotencyKey"), CatalogQuery.S<Caller>(c), c.CancellationToken));
+        Field<NonNullGraphType<EntryGraphType>>("makeDirectory")
+            .Argument<NonNullGraphType<StringGraphType>>("path")
+            .Argument<BooleanGraphType>("parents")
+            .Argument<IntGraphType>("mode")
+            .ResolveAsync(async c => await CatalogQuery.S<NamespaceService>(c).MakeDirectoryAsync(
+                new MakeDirectoryRequest(c.GetArgument<string>("path"), c.GetArgument<bool?>("parents") ?? false, c.GetArgument<int?>("mode")),
+                CatalogQuery.S<Caller>(c), c.CancellationToken));
+        Field<NonNullGraphType<EntryGraphType>>("move")
+            .Argument<NonNullGraphType<StringGraphType>>("from")
+            .Argument<NonNullGraphType<StringGraphType>>("to")
+            .ResolveAsync(async c => await CatalogQuery.S<NamespaceService>(c).MoveAsync(
+                new MoveRequest(c.GetArgument<string>("from"), c.GetArgument<string>("to")), c.CancellationToken));
+        Field<NonNullGraphType<ListGraphType<NonNullGraphType<RemoveResultGraphType>>>>("remove")
+            .Argument<NonNullGraphType<ListGraphType<NonNullGraphType<StringGraphType>>>>("paths")
+            .Argument<BooleanGraphType>("recursive")
+            .ResolveAsync(async c => (await CatalogQuery.S<NamespaceService>(c).RemoveAsync(
+                new RemoveRequest(c.GetArgument<List<string>>("paths").ToList<string?>(), c.GetArgument<bool?>("recursive") ?? false),
+                c.CancellationToken)).Results);
+        Field<NonNullGraphType<ListGraphType<NonNullGraphType<ReplicaResultGraphType>>>>("addReplicas")
+            .Argument<NonNullGraphType<ListGraphType<NonNullGraphType<ReplicaRefInputType>>>>("replicas")
+            .ResolveAsync(async c => (await CatalogQuery.S<ReplicaService>(c).AddAsync(
+                new AddReplicasRequest(Refs(c)), c.CancellationToken)).Results);
+        Field<NonNullGraphType<ListGraphType<NonNullGraphType<ReplicaResultGraphType>>>>("removeReplicas")
+            .Argument<NonNullGraphType<ListGraphType<NonNullGraphType<ReplicaRefInputType>>>>("replicas")
+            .ResolveAsync(async c => (await CatalogQuery.S<ReplicaService>(c).RemoveAsync(
+                new RemoveReplicasRequest(Refs(c)), c.CancellationToken)).Results);
+        Field<NonNullGraphType<ListGraphType<NonNullGraphType<ReplicaResultGraphType>>>>("setReplicaState")
+            .Argument<NonNullGraphType<ListGraphType<NonNullGraphType<ReplicaRefInputType>>>>("replicas")
+            .ResolveAsync(async c => (await CatalogQuery.S<ReplicaService>(c).SetStateAsync(
+                new SetReplicaStateRequest(Refs(c)), c.CancellationToken)).Results);
+        Field<NonNullGraphType<StorageElementGraphType>>("putStorageElement")
+            .Argument<NonNullGraphType<StringGraphType>>("name")
+            .Argument<NonNullGraphType<StorageElementInputType>>("input")
+            .ResolveAsync(async c => await CatalogQuery.S<StorageElementService>(c).PutAsync(
+                c.GetArgument<string>("name"), c.GetArgument<StorageElementSpec>("input"), c.CancellationToken));
+        Field<NonNullGraphType<BooleanGraphType>>("deleteStorageElement")
+            .Argument<NonNullGraphType<StringGraphType>>("name")
+            .ResolveAsync(async c =>
+            {
+                await CatalogQuery.S<StorageElementService>(c).DeleteAsync(c.GetArgument<string>("name"), c.CancellationToken);
+                return true;
+            });
+    }
+
+    private static List<ReplicaRef?> Refs(IResolveFieldContext c) => c.GetArgument<List<ReplicaRef>>("replicas").ToList<ReplicaRef?>();
+}

@@ -1,0 +1,55 @@
+using Catalog.Api.Errors;
+using Catalog.Contracts;
+using GraphQL;
+using GraphQL.Execution;
+using GraphQL.Transport;
+using GraphQL.Types;
+
+namespace Catalog.Api.GraphQL;
+
+public static class GraphQLEndpoint
+{
+    public static IHostApplicationBuilder AddCatalogGraphQL(this IHostApplicationBuilder builder)
+    {
+        builder.Services.AddGraphQL(b => b
+            .AddSchema<CatalogSchema>()
+            .AddGraphTypes(typeof(CatalogSchema).Assembly)
+            .AddSystemTextJson()
+            .AddUnhandledExceptionHandler(MapError));
+        builder.Services.AddScoped<ReplicaBatch>();
+        return builder;
+    }
+
+    /// <summary>POST /graphql, wired by hand (GraphQL.Server is not on this machine's mirror).</summary>
+    public static WebApplication MapGraphQL(this WebApplication app)
+    {
+        app.MapPost("/graphql", async (HttpContext http, IDocumentExecuter<ISchema> executer, IGraphQLTextSerializer serializer) =>
+        {
+            var request = await serializer.ReadAsync<GraphQLRequest>(http.Request.Body, http.RequestAborted);
+            if (request?.Query is not { Length: > 0 })
+                throw CatalogException.Invalid("query", "is required");
+            var result = await executer.ExecuteAsync(new ExecutionOptions
+            {
+                Query = request.Query,
+                Variables = request.Variables,
+                OperationName = request.OperationName,
+                Extensions = request.Extensions,
+                RequestServices = http.RequestServices,
+                CancellationToken = http.RequestAborted,
+            });
+            http.Response.ContentType = "application/json";
+            await serializer.WriteAsync(http.Response.Body, result, http.RequestAborted);
+        }).ExcludeFromDescription();
+        return app;
+    }
+
+    /// <summary>Turns service errors into GraphQL errors carrying the same code REST sends.</summary>
+    private static void MapError(UnhandledExceptionContext context)
+    {
+        var error = ErrorMapping.Classify(context.OriginalException);
+        var graphError = new ExecutionError(error.Message) { Code = error.Code.ToWire() };
+        if (error.Field is not null) graphError.Data["field"] = error.Field;
+        context.Exception = graphError;
+        context.ErrorMessage = error.Message;
+    }
+}

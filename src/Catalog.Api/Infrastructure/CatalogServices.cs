@@ -1,0 +1,42 @@
+using Catalog.Api.Files;
+using Catalog.Api.Namespace;
+using Catalog.Api.Replicas;
+using Catalog.Api.StorageElements;
+using Catalog.Contracts;
+
+namespace Catalog.Api.Infrastructure;
+
+public static class CatalogServices
+{
+    /// <summary>Options, the service layer shared by REST and GraphQL, JSON and ProblemDetails.</summary>
+    public static IHostApplicationBuilder AddCatalogServices(this IHostApplicationBuilder builder)
+    {
+        builder.Services.AddOptions<CatalogOptions>()
+            .Bind(builder.Configuration.GetSection(CatalogOptions.Section))
+            .ValidateDataAnnotations()
+            .Validate(o => o.Roots.All(IsRootPath), "Catalog:Roots entries must be absolute paths like /belle without a trailing '/'")
+            .ValidateOnStart();
+
+        builder.Services.AddSingleton<Db>();
+        builder.Services.AddSingleton<NamespaceService>();
+        builder.Services.AddSingleton<RegistrationService>();
+        builder.Services.AddSingleton<FileService>();
+        builder.Services.AddSingleton<ReplicaService>();
+        builder.Services.AddSingleton<StorageElementService>();
+        builder.Services.AddSingleton(sp =>
+        {
+            var options = sp.GetRequiredService<Microsoft.Extensions.Options.IOptions<CatalogOptions>>().Value;
+            return new Caller(options.DefaultOwner, options.DefaultGroup);
+        });
+
+        builder.Services.ConfigureHttpJsonOptions(o => CatalogJson.Configure(o.SerializerOptions));
+        builder.Services.AddProblemDetails();
+        // Malformed JSON and unbindable parameters reach the one error mapping (with the JSON path) instead of a bare 400.
+        builder.Services.Configure<Microsoft.AspNetCore.Routing.RouteHandlerOptions>(o => o.ThrowOnBadRequest = true);
+        builder.Services.AddOpenApi();
+        return builder;
+    }
+
+    private static bool IsRootPath(string root) =>
+        root.Length > 1 && root[0] == '/' && root[^1] != '/' && !root.Contains("//") && !root.Split('/').Skip(1).Any(c => c is "." or "..");
+}

@@ -1,0 +1,39 @@
+using Npgsql;
+using StackExchange.Redis;
+
+namespace Catalog.Api.Infrastructure;
+
+public static class HealthApi
+{
+    /// <summary><c>/healthz</c>: the process answers. <c>/readyz</c>: PostgreSQL and Redis answer too.</summary>
+    public static WebApplication MapHealthApi(this WebApplication app)
+    {
+        app.MapGet("/healthz", () => Results.Ok(new { status = "alive" })).ExcludeFromDescription();
+        app.MapGet("/readyz", async (NpgsqlDataSource dataSource, IConnectionMultiplexer redis, CancellationToken ct) =>
+        {
+            var postgres = await ProbeAsync(async () =>
+            {
+                await using var cmd = dataSource.CreateCommand("select 1");
+                await cmd.ExecuteScalarAsync(ct);
+            });
+            var cache = await ProbeAsync(() => redis.GetDatabase().PingAsync());
+            var ready = postgres is null && cache is null;
+            var body = new { status = ready ? "ready" : "not ready", postgres = postgres ?? "ok", redis = cache ?? "ok" };
+            return ready ? Results.Ok(body) : Results.Json(body, statusCode: 503);
+        }).ExcludeFromDescription();
+        return app;
+    }
+
+    private static async Task<string?> ProbeAsync(Func<Task> probe)
+    {
+        try
+        {
+            await probe().WaitAsync(TimeSpan.FromSeconds(3));
+            return null;
+        }
+        catch (Exception e)
+        {
+            return e.GetType().Name + ": " + e.Message;
+        }
+    }
+}

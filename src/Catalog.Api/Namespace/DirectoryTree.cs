@@ -1,0 +1,49 @@
+using Catalog.Storage;
+using Npgsql;
+
+namespace Catalog.Api.Namespace;
+
+/// <summary>Creates missing directories, parents first, for mkdir -p and for registration.</summary>
+public static class DirectoryTree
+{
+    /// <summary>
+    /// Makes sure every directory in <paramref name="dirs"/> and its ancestors up to the root
+    /// exists; answers path -> id. A path whose name (or an ancestor's) is taken by a file is
+    /// absent from the answer, and so are the paths below it.
+    /// </summary>
+    public static async Task<Dictionary<string, long>> EnsureAsync(NpgsqlConnection conn, NpgsqlTransaction tx,
+        IEnumerable<LfnPath> dirs, string owner, string group, int mode, CancellationToken ct)
+    {
+        var wanted = new HashSet<string>(StringComparer.Ordinal);
+        var roots = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var dir in dirs)
+        {
+            roots.Add(dir.Root);
+            for (var p = dir.Path; wanted.Add(p) && p != dir.Root; p = p[..p.LastIndexOf('/')]) { }
+        }
+
+        var ids = await DirectoryStore.GetIdsAsync(conn, tx, wanted.ToArray(), ct);
+        if (roots.FirstOrDefault(r => !ids.ContainsKey(r)) is { } missingRoot)
+            throw new InvalidOperationException($"Root '{missingRoot}' does not exist: run the migrate command with this root configured.");
+
+        var missing = wanted.Where(p => !ids.ContainsKey(p))
+            .GroupBy(p => p.Count(c => c == '/'))
+            .OrderBy(g => g.Key);
+        foreach (var level in missing)
+        {
+            var creatable = level
+                .Select(p => (Path: p, Parent: p[..p.LastIndexOf('/')]))
+                .Where(x => ids.ContainsKey(x.Parent))
+                .OrderBy(x => x.Path, StringComparer.Ordinal)
+                .ToList();
+            if (creatable.Count == 0) continue;
+            var parentIds = creatable.Select(x => ids[x.Parent]).ToArray();
+            await DirectoryStore.LockAsync(conn, tx, parentIds.Distinct().ToArray(), exclusive: true, ct);
+            var made = await DirectoryStore.InsertChildrenAsync(conn, tx, parentIds,
+                creatable.Select(x => x.Path[(x.Path.LastIndexOf('/') + 1)..]).ToArray(),
+                creatable.Select(x => x.Path).ToArray(), owner, group, mode, ct);
+            foreach (var (path, id) in made) ids[path] = id;
+        }
+        return ids;
+    }
+}

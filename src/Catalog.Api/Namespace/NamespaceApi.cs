@@ -1,0 +1,32 @@
+using Catalog.Api.Infrastructure;
+using Catalog.Contracts;
+
+namespace Catalog.Api.Namespace;
+
+public static class NamespaceApi
+{
+    public static IEndpointRouteBuilder MapNamespaceApi(this IEndpointRouteBuilder app)
+    {
+        var api = app.MapGroup("/api/v1").WithTags("Namespace");
+        api.MapPost("/directories", (MakeDirectoryRequest request, NamespaceService s, Caller caller, CancellationToken ct) =>
+                s.MakeDirectoryAsync(request, caller, ct))
+            .WithName("MakeDirectory").WithSummary("mkdir; with parents, creates missing ancestors. Existing directories succeed.")
+            .ProducesProblem(400).ProducesProblem(404).ProducesProblem(409);
+        api.MapGet("/directories", (string? path, string? after, int? limit, NamespaceService s, CancellationToken ct) =>
+                s.ListAsync(path, after, limit, ct))
+            .WithName("ListDirectory").WithSummary("One page of a directory, sorted by name; pass 'next' as 'after' for the next page.")
+            .ProducesProblem(400).ProducesProblem(404);
+        api.MapGet("/namespace/stat", (string? path, NamespaceService s, CancellationToken ct) => s.StatAsync(path, ct))
+            .WithName("Stat").WithSummary("A file or directory entry.").ProducesProblem(400).ProducesProblem(404);
+        api.MapPost("/namespace/move", (MoveRequest request, NamespaceService s, CancellationToken ct) => s.MoveAsync(request, ct))
+            .WithName("Move").WithSummary("Renames or moves a file or a whole directory subtree.")
+            .ProducesProblem(400).ProducesProblem(404).ProducesProblem(409);
+        api.MapPost("/namespace/remove", (RemoveRequest request, NamespaceService s, CancellationToken ct) => s.RemoveAsync(request, ct))
+            .WithName("Remove").WithSummary("Removes files and directories per item; subtrees only when recursive.")
+            .ProducesProblem(400);
+        api.MapGet("/usage", (string? path, NamespaceService s, CancellationToken ct) => s.UsageAsync(path, ct))
+            .WithName("Usage").WithSummary("Files and bytes under a directory, in total and per SE.")
+            .ProducesProblem(400).ProducesProblem(404);
+        return app;
+    }
+}

@@ -1,0 +1,183 @@
+using System.Text;
+using Catalog.Api.Errors;
+using Catalog.Api.Infrastructure;
+using Catalog.Contracts;
+using Catalog.Storage;
+using Microsoft.Extensions.Options;
+using Npgsql;
+
+namespace Catalog.Api.Namespace;
+
+/// <summary>Directories and the namespace as a tree: mkdir, list, stat, move, remove, usage.</summary>
+public sealed class NamespaceService(Db db, IOptions<CatalogOptions> options)
+{
+    private const int DefaultDirectoryMode = 0x1ED; // 0755
+    private const int DefaultPageSize = 1000;
+
+    private IReadOnlyList<string> Roots => options.Value.Roots;
+
+    public async Task<Entry> MakeDirectoryAsync(MakeDirectoryRequest request, Caller caller, CancellationToken ct)
+    {
+        var path = Lfn.Parse(request.Path, Roots, "path");
+        var mode = request.Mode ?? DefaultDirectoryMode;
+        if (mode is < 0 or > 0x1FF) throw CatalogException.Invalid("mode", "must be a permission mode between 0 and 0777");
+
+        return await db.WriteAsync(async (conn, tx) =>
+        {
+            if (await DirectoryStore.GetAsync(conn, tx, path.Path, ct) is { } existing) return Mapping.ToEntry(existing);
+            if (!request.Parents && await DirectoryStore.GetAsync(conn, tx, path.Parent, ct) is null)
+                throw new CatalogException(ErrorCode.NotFound, $"parent directory '{path.Parent}' does not exist (use parents)", "path");
+            var ids = await DirectoryTree.EnsureAsync(conn, tx, [path], caller.User, caller.Group, mode, ct);
+            if (!ids.ContainsKey(path.Path))
+                throw new CatalogException(ErrorCode.Conflict, $"a file exists at '{path.Path}' or one of its parents", "path");
+            return Mapping.ToEntry((await DirectoryStore.GetAsync(conn, tx, path.Path, ct))!);
+        }, ct);
+    }
+
+    public async Task<DirectoryPage> ListAsync(string? path, string? after, int? limit, CancellationToken ct)
+    {
+        var dir = Lfn.Parse(path, Roots, "path");
+        var pageSize = limit ?? DefaultPageSize;
+        if (pageSize < 1 || pageSize > options.Value.MaxPageSize)
+            throw new CatalogException(ErrorCode.LimitExceeded, $"limit must be between 1 and {options.Value.MaxPageSize} (Catalog:MaxPageSize)", "limit");
+        var afterName = DecodeCursor(after);
+
+        await using var conn = await db.OpenAsync(ct);
+        var row = await DirectoryStore.GetAsync(conn, null, dir.Path, ct)
+            ?? throw CatalogException.NotFound($"directory '{dir.Path}'", "path");
+        var entries = await DirectoryStore.ListAsync(conn, row.Id, afterName, pageSize, ct);
+        var next = entries.Count == pageSize ? EncodeCursor(entries[^1].Name) : null;
+        return new DirectoryPage(dir.Path, entries.Select(e => Mapping.ToEntry(e, dir.Path)).ToList(), next);
+    }
+
+    public async Task<Entry> StatAsync(string? path, CancellationToken ct)
+    {
+        var target = Lfn.Parse(path, Roots, "path");
+        await using var conn = await db.OpenAsync(ct);
+        if (await DirectoryStore.GetAsync(conn, null, target.Path, ct) is { } dir) return Mapping.ToEntry(dir);
+        var file = await FindFileAsync(conn, null, target, ct)
+            ?? throw CatalogException.NotFound($"'{target.Path}'", "path");
+        return Mapping.ToEntry(file, target.Path);
+    }
+
+    /// <summary>Renames or moves a file or a whole directory subtree. The target must not exist; its parent must.</summary>
+    public async Task<Entry> MoveAsync(MoveRequest request, CancellationToken ct)
+    {
+        var from = Lfn.ParseBelowRoot(request.From, Roots, "from");
+        var to = Lfn.ParseBelowRoot(request.To, Roots, "to");
+        if (to.Path == from.Path) throw CatalogException.Invalid("to", "is the same as from");
+
+        await db.WriteAsync(async (conn, tx) =>
+        {
+            var parent = await DirectoryStore.GetAsync(conn, tx, to.Parent, ct, forUpdate: true)
+                ?? throw new CatalogException(ErrorCode.NotFound, $"target directory '{to.Parent}' does not exist", "to");
+            if (await DirectoryStore.GetAsync(conn, tx, to.Path, ct) is not null || await FindFileAsync(conn, tx, to, ct) is not null)
+                throw new CatalogException(ErrorCode.Conflict, $"'{to.Path}' already exists", "to");
+
+            if (await DirectoryStore.GetAsync(conn, tx, from.Path, ct, forUpdate: true) is { } dir)
+            {
+                if (to.Path.StartsWith(from.Path + "/", StringComparison.Ordinal))
+                    throw CatalogException.Invalid("to", "cannot move a directory into its own subtree");
+                await ReplicaStore.PinPfnsAsync(conn, tx, from.Path, null, ct);
+                await DirectoryStore.MoveSubtreeAsync(conn, tx, dir.Id, from.Path, to.Path, parent.Id, to.Name, ct);
+                return true;
+            }
+            var file = await FindFileAsync(conn, tx, from, ct, forUpdate: true)
+                ?? throw CatalogException.NotFound($"'{from.Path}'", "from");
+            await ReplicaStore.PinPfnsAsync(conn, tx, null, file.Id, ct);
+            await FileStore.MoveAsync(conn, tx, file.Id, parent.Id, to.Name, ct);
+            return true;
+        }, ct);
+        return await StatAsync(to.Path, ct);
+    }
+
+    /// <summary>Removes files and directories, each path on its own: one failure never stops the others.</summary>
+    public async Task<RemoveResponse> RemoveAsync(RemoveRequest request, CancellationToken ct)
+    {
+        var paths = request.Paths ?? throw CatalogException.Invalid("paths", "is required");
+        if (paths.Count > options.Value.MaxBatchSize)
+            throw new CatalogException(ErrorCode.LimitExceeded, $"paths: at most {options.Value.MaxBatchSize} per request (Catalog:MaxBatchSize)", "paths");
+        var results = new List<RemoveResult>(paths.Count);
+        for (var i = 0; i < paths.Count; i++)
+        {
+            if (!Lfn.TryParse(paths[i], Roots, out var path, out var error, $"paths[{i}]"))
+            {
+                results.Add(new RemoveResult(paths[i], RemoveStatus.Failed, Error: error));
+                continue;
+            }
+            try
+            {
+                results.Add(await RemoveOneAsync(path, request.Recursive, ct));
+            }
+            catch (CatalogException e)
+            {
+                results.Add(new RemoveResult(path.Path, RemoveStatus.Failed, Error: e.ToItemError() with { Field = $"paths[{i}]" }));
+            }
+        }
+        return new RemoveResponse(results);
+    }
+
+    private Task<RemoveResult> RemoveOneAsync(LfnPath path, bool recursive, CancellationToken ct) =>
+        db.WriteAsync(async (conn, tx) =>
+        {
+            if (await DirectoryStore.GetAsync(conn, tx, path.Path, ct, forUpdate: true) is { } dir)
+            {
+                if (path.IsRoot) throw new CatalogException(ErrorCode.InvalidArgument, $"'{path.Path}' is a root and cannot be removed");
+                if (!recursive && !await DirectoryStore.IsEmptyAsync(conn, tx, dir.Id, ct))
+                    throw new CatalogException(ErrorCode.NotEmpty, $"directory '{path.Path}' is not empty (remove it recursively)");
+                var (files, directories) = await DirectoryStore.DeleteSubtreeAsync(conn, tx, path.Path, ct);
+                return new RemoveResult(path.Path, RemoveStatus.Removed, files, directories);
+            }
+            if (await FindFileAsync(conn, tx, path, ct, forUpdate: true) is { } file)
+            {
+                await FileStore.DeleteAsync(conn, tx, [file.Id], ct);
+                return new RemoveResult(path.Path, RemoveStatus.Removed, FilesRemoved: 1);
+            }
+            return new RemoveResult(path.Path, RemoveStatus.Absent);
+        }, ct);
+
+    /// <summary>Files and bytes under a directory (its whole subtree), logical and per SE; exact, from the sharded counters.</summary>
+    public async Task<Usage> UsageAsync(string? path, CancellationToken ct)
+    {
+        var dir = Lfn.Parse(path, Roots, "path");
+        await using var conn = await db.OpenAsync(ct);
+        if (await DirectoryStore.GetAsync(conn, null, dir.Path, ct) is null)
+            throw CatalogException.NotFound($"directory '{dir.Path}'", "path");
+        var (usage, directories) = await DirectoryStore.UsageAsync(conn, dir.Path, ct);
+        var names = (await StorageElementStore.ListAsync(conn, null, ct)).ToDictionary(s => s.Id, s => s.Name);
+        var logical = usage.FirstOrDefault(u => u.SeId == 0);
+        var perSe = usage.Where(u => u.SeId != 0 && u.Files != 0 && names.ContainsKey(u.SeId))
+            .Select(u => new SeUsage(names[u.SeId], u.Files, u.Bytes)).ToList();
+        return new Usage(dir.Path, logical?.Files ?? 0, logical?.Bytes ?? 0, directories, perSe);
+    }
+
+    internal static async Task<FileRow?> FindFileAsync(NpgsqlConnection conn, NpgsqlTransaction? tx, LfnPath path, CancellationToken ct, bool forUpdate = false)
+    {
+        if (path.IsRoot) return null;
+        var ids = await DirectoryStore.GetIdsAsync(conn, tx, [path.Parent], ct);
+        if (!ids.TryGetValue(path.Parent, out var dirId)) return null;
+        var files = await FileStore.GetByNamesAsync(conn, tx, [dirId], [path.Name], ct, forUpdate);
+        return files.Count == 0 ? null : files[0];
+    }
+
+    private static string EncodeCursor(string name) => Convert.ToBase64String(Encoding.UTF8.GetBytes(name)).TrimEnd('=').Replace('+', '-').Replace('/', '_');
+
+    private static string DecodeCursor(string? cursor)
+    {
+        if (string.IsNullOrEmpty(cursor)) return "";
+        try
+        {
+            var base64 = cursor.Replace('-', '+').Replace('_', '/');
+            base64 += new string('=', (4 - base64.Length % 4) % 4);
+            return new UTF8Encoding(false, true).GetString(Convert.FromBase64String(base64));
+        }
+        catch (FormatException)
+        {
+            throw CatalogException.Invalid("after", "is not a cursor from a previous page");
+        }
+        catch (ArgumentException)
+        {
+            throw CatalogException.Invalid("after", "is not a cursor from a previous page");
+        }
+    }
+}

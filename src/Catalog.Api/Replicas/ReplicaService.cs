@@ -1,0 +1,168 @@
+using System.Runtime.CompilerServices;
+using Catalog.Api.Errors;
+using Catalog.Api.Files;
+using Catalog.Api.Infrastructure;
+using Catalog.Api.Namespace;
+using Catalog.Contracts;
+using Catalog.Storage;
+using Microsoft.Extensions.Options;
+using Npgsql;
+
+namespace Catalog.Api.Replicas;
+
+/// <summary>Replicas of registered files: add, remove, set state, and the LFN -> replicas lookups.</summary>
+public sealed class ReplicaService(Db db, FileService files, IOptions<CatalogOptions> options)
+{
+    private IReadOnlyList<string> Roots => options.Value.Roots;
+
+    public async Task<IReadOnlyList<Replica>> ListAsync(string? lfn, CancellationToken ct) => (await files.GetAsync(lfn, ct)).Replicas;
+
+    /// <summary>Adds replicas per item. An LFN that is not registered fails its item: a replica never creates a file.</summary>
+    public Task<ReplicaResponse> AddAsync(AddReplicasRequest request, CancellationToken ct) =>
+        ApplyAsync(request.Replicas, forWrite: true, ct, async (conn, tx, items) =>
+        {
+            var added = (await ReplicaStore.AddAsync(conn, tx, items.Select(i => i.Row).ToList(), ct)).ToHashSet();
+            return items.Select(i => (i.Index, added.Contains((i.Row.FileId, i.Row.SeId)) ? ReplicaOutcome.Added : ReplicaOutcome.Exists));
+        });
+
+    /// <summary>Removes replicas per item; removing one that is gone succeeds. The file stays, even with no replica left.</summary>
+    public Task<ReplicaResponse> RemoveAsync(RemoveReplicasRequest request, CancellationToken ct) =>
+        ApplyAsync(request.Replicas, forWrite: false, ct, async (conn, tx, items) =>
+        {
+            var removed = (await ReplicaStore.RemoveAsync(conn, tx, items.Select(i => i.Row.FileId).ToArray(),
+                items.Select(i => i.Row.SeId).ToArray(), ct)).ToHashSet();
+            return items.Select(i => (i.Index, removed.Contains((i.Row.FileId, i.Row.SeId)) ? ReplicaOutcome.Removed : ReplicaOutcome.Absent));
+        }, absentFileOutcome: ReplicaOutcome.Absent);
+
+    public Task<ReplicaResponse> SetStateAsync(SetReplicaStateRequest request, CancellationToken ct) =>
+        ApplyAsync(request.Replicas, forWrite: false, ct, async (conn, tx, items) =>
+        {
+            var updated = (await ReplicaStore.SetStateAsync(conn, tx, items.Select(i => i.Row.FileId).ToArray(),
+                items.Select(i => i.Row.SeId).ToArray(), items.Select(i => i.Row.State).ToArray(), ct)).ToHashSet();
+            return items.Select(i => (i.Index, updated.Contains((i.Row.FileId, i.Row.SeId)) ? ReplicaOutcome.Updated : ReplicaOutcome.Failed));
+        }, requireState: true);
+
+    private sealed record Item(int Index, string Lfn, string Se, NewReplicaRow Row);
+
+    /// <summary>Validates items, resolves LFNs to file ids in one query, then runs one set-based statement.</summary>
+    private async Task<ReplicaResponse> ApplyAsync(IReadOnlyList<ReplicaRef?>? refs, bool forWrite, CancellationToken ct,
+        Func<NpgsqlConnection, NpgsqlTransaction, List<Item>, Task<IEnumerable<(int Index, ReplicaOutcome Outcome)>>> apply,
+        ReplicaOutcome? absentFileOutcome = null, bool requireState = false)
+    {
+        if (refs is null) throw CatalogException.Invalid("replicas", "is required");
+        if (refs.Count > options.Value.MaxBatchSize)
+            throw new CatalogException(ErrorCode.LimitExceeded, $"replicas: at most {options.Value.MaxBatchSize} per request (Catalog:MaxBatchSize)", "replicas");
+
+        return await db.WriteAsync(async (conn, tx) =>
+        {
+            var results = new ReplicaResult?[refs.Count];
+            var ses = (await StorageElementStore.ListAsync(conn, tx, ct)).ToDictionary(s => s.Name, StringComparer.Ordinal);
+            var parsed = new List<(int Index, LfnPath Path, string Se, NewReplicaRow Row)>();
+            for (var i = 0; i < refs.Count; i++)
+            {
+                var r = refs[i];
+                var at = $"replicas[{i}]";
+                ItemError? error = null;
+                NewReplicaRow? row = null;
+                LfnPath path = default;
+                if (r is null) error = new ItemError(ErrorCode.InvalidArgument, $"{at} is required", at);
+                else if (!Lfn.TryParse(r.Lfn, Roots, out path, out error, $"{at}.lfn")) { }
+                else if (requireState && r.State is null) error = new ItemError(ErrorCode.InvalidArgument, $"{at}.state is required", $"{at}.state");
+                else if (forWrite) error = RegistrationService.ValidateReplica(at, new NewReplica(r.Se, r.Pfn, r.State), ses, out row);
+                else if (string.IsNullOrEmpty(r.Se)) error = new ItemError(ErrorCode.InvalidArgument, $"{at}.se is required", $"{at}.se");
+                else if (!ses.TryGetValue(r.Se, out var se))
+                    error = new ItemError(ErrorCode.UnknownStorageElement, $"{at}.se: storage element '{r.Se}' is not registered", $"{at}.se");
+                else row = new NewReplicaRow(0, se.Id, (short)(r.State ?? ReplicaState.Available), null);
+
+                if (error is null) parsed.Add((i, path, r!.Se!, row!));
+                else results[i] = new ReplicaResult(i, r?.Lfn, r?.Se, ReplicaOutcome.Failed, error);
+            }
+
+            var dirIds = await DirectoryStore.GetIdsAsync(conn, tx, parsed.Select(p => p.Path.Parent).Distinct().ToArray(), ct);
+            var known = parsed.Where(p => dirIds.ContainsKey(p.Path.Parent)).ToList();
+            var fileRows = await FileStore.GetByNamesAsync(conn, tx, known.Select(p => dirIds[p.Path.Parent]).ToArray(),
+                known.Select(p => p.Path.Name).ToArray(), ct);
+            var fileIds = fileRows.ToDictionary(f => (f.DirId, f.Name), f => f.Id);
+
+            var items = new List<Item>();
+            foreach (var p in parsed)
+            {
+                if (dirIds.TryGetValue(p.Path.Parent, out var dirId) && fileIds.TryGetValue((dirId, p.Path.Name), out var fileId))
+                    items.Add(new Item(p.Index, p.Path.Path, p.Se, p.Row with { FileId = fileId }));
+                else
+                    results[p.Index] = absentFileOutcome is { } outcome
+                        ? new ReplicaResult(p.Index, p.Path.Path, p.Se, outcome)
+                        : new ReplicaResult(p.Index, p.Path.Path, p.Se, ReplicaOutcome.Failed,
+                            new ItemError(ErrorCode.NotFound, $"replicas[{p.Index}].lfn: file '{p.Path.Path}' is not registered", $"replicas[{p.Index}].lfn"));
+            }
+            // One item per (file, SE): a repeat in the same request is answered like its first.
+            var distinct = items.DistinctBy(i => (i.Row.FileId, i.Row.SeId)).ToList();
+            var keyOf = distinct.ToDictionary(d => d.Index, d => (d.Row.FileId, d.Row.SeId));
+            var outcomes = (await apply(conn, tx, distinct)).ToDictionary(o => keyOf[o.Index], o => o.Outcome);
+            foreach (var item in items)
+            {
+                var outcome = outcomes[(item.Row.FileId, item.Row.SeId)];
+                results[item.Index] = outcome == ReplicaOutcome.Failed
+                    ? new ReplicaResult(item.Index, item.Lfn, item.Se, outcome,
+                        new ItemError(ErrorCode.NotFound, $"replicas[{item.Index}]: no replica of '{item.Lfn}' on '{item.Se}'", $"replicas[{item.Index}]"))
+                    : new ReplicaResult(item.Index, item.Lfn, item.Se, outcome);
+            }
+            return new ReplicaResponse(results!);
+        }, ct);
+    }
+
+    /// <summary>
+    /// Bulk lookup, streamed in request order. Invalid and unknown LFNs are answered per item;
+    /// the call itself only fails for a missing list or one above the limit.
+    /// </summary>
+    public IAsyncEnumerable<LookupResult> Lookup(LookupRequest request, CancellationToken ct)
+    {
+        // Checked before the stream starts, so a bad request still gets a proper 400.
+        var lfns = request.Lfns ?? throw CatalogException.Invalid("lfns", "is required");
+        if (lfns.Count > options.Value.MaxLookupSize)
+            throw new CatalogException(ErrorCode.LimitExceeded, $"lfns: at most {options.Value.MaxLookupSize} per lookup (Catalog:MaxLookupSize)", "lfns");
+        return LookupAsync(lfns, ct);
+    }
+
+    private async IAsyncEnumerable<LookupResult> LookupAsync(IReadOnlyList<string?> lfns, [EnumeratorCancellation] CancellationToken ct)
+    {
+        var paths = new LfnPath?[lfns.Count];
+        var errors = new ItemError?[lfns.Count];
+        var valid = new List<int>(lfns.Count);
+        for (var i = 0; i < lfns.Count; i++)
+        {
+            if (Lfn.TryParse(lfns[i], Roots, out var path, out var error, $"lfns[{i}]") && !path.IsRoot) { paths[i] = path; valid.Add(i); }
+            else errors[i] = error ?? new ItemError(ErrorCode.InvalidLfn, $"lfns[{i}] is a root, not a file", $"lfns[{i}]");
+        }
+
+        await using var conn = await db.OpenAsync(ct);
+        var rows = ReplicaStore.LookupAsync(conn, valid.Select(i => paths[i]!.Value.Parent).ToArray(),
+            valid.Select(i => paths[i]!.Value.Name).ToArray(), ct).GetAsyncEnumerator(ct);
+        var hasRow = await rows.MoveNextAsync();
+        var next = 0;
+        var ord = 0;
+        foreach (var i in valid)
+        {
+            for (; next < i; next++)
+                if (errors[next] is { } e) yield return new LookupResult(lfns[next], Error: e);
+            next = i + 1;
+            ord++;
+            var replicas = new List<Replica>();
+            ReplicaStore.LookupRow? first = null;
+            while (hasRow && rows.Current.Ord == ord)
+            {
+                first ??= rows.Current;
+                if (rows.Current.Se is { } se)
+                    replicas.Add(new Replica(se, rows.Current.Pfn!, (ReplicaState)rows.Current.State!, Mapping.Utc(rows.Current.Created!.Value)));
+                hasRow = await rows.MoveNextAsync();
+            }
+            var lfn = paths[i]!.Value.Path;
+            yield return first?.FileId is null
+                ? new LookupResult(lfn, Error: new ItemError(ErrorCode.NotFound, $"file '{lfn}' is not registered", $"lfns[{i}]"))
+                : new LookupResult(lfn, first.Guid, first.Size, Mapping.Adler32(first.Adler32!.Value), replicas);
+        }
+        for (; next < lfns.Count; next++)
+            if (errors[next] is { } e) yield return new LookupResult(lfns[next], Error: e);
+        await rows.DisposeAsync();
+    }
+}
