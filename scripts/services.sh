@@ -35,6 +35,11 @@ ensure_packages() {
     log "installing redis-server from Debian"
     apt_install redis-server
   fi
+  # The catalog normalizes LFNs to Unicode NFC, which .NET does through ICU.
+  if ! ldconfig -p 2>/dev/null | grep -q libicuuc; then
+    log "installing ICU from Debian"
+    apt_install libicu72
+  fi
   if ! command -v dotnet >/dev/null 2>&1; then
     log "the .NET 10 SDK is required (dotnet on PATH)"; exit 1
   fi

@@ -79,7 +79,7 @@ public sealed class ReplicaService(Db db, FileService files, IOptions<CatalogOpt
             }
 
             var dirIds = await DirectoryStore.GetIdsAsync(conn, tx, parsed.Select(p => p.Path.Parent).Distinct().ToArray(), ct);
-            var known = parsed.Where(p => dirIds.ContainsKey(p.Path.Parent)).ToList();
+            var known = parsed.Where(p => dirIds.ContainsKey(p.Path.Parent)).DistinctBy(p => p.Path.Path).ToList();
             var fileRows = await FileStore.GetByNamesAsync(conn, tx, known.Select(p => dirIds[p.Path.Parent]).ToArray(),
                 known.Select(p => p.Path.Name).ToArray(), ct);
             var fileIds = fileRows.ToDictionary(f => (f.DirId, f.Name), f => f.Id);

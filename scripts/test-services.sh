@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Test helper: `test-services.sh start DIR` starts a private PostgreSQL and Redis on free
+# loopback ports under DIR and prints their connection strings (two lines);
+# `test-services.sh stop DIR` stops them. Used by the test fixture.
+set -euo pipefail
+source "$(dirname "$0")/services.sh"
+cmd=$1 dir=$2
+case "$cmd" in
+  start)
+    ensure_packages >&2
+    pg=$(free_port); rd=$(free_port)
+    start_postgres "$dir/pg" "$pg" >&2
+    start_redis "$dir/redis" "$rd" >&2
+    echo "Host=127.0.0.1;Port=$pg;Username=postgres;Database=catalog"
+    echo "127.0.0.1:$rd"
+    ;;
+  stop)
+    PG_BIN=$(find_pg_bin)
+    stop_postgres "$dir/pg"
+    stop_redis "$dir/redis"
+    rm -rf "$dir"
+    ;;
+esac

@@ -1,0 +1,63 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Catalog.Api.GraphQL;
+using Catalog.Tests.Infrastructure;
+using GraphQL.Types;
+using GraphQL.Utilities;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace Catalog.Tests.Contracts;
+
+/// <summary>
+/// The OpenAPI document and the GraphQL SDL are checked in under docs/api. A change to either
+/// fails here until the approved file is updated on purpose: run the tests with
+/// CATALOG_APPROVE=1 and commit the new file.
+/// </summary>
+[Collection(CatalogCollection.Name)]
+public class ApprovedContractTests(CatalogFixture fx)
+{
+    [Fact]
+    public async Task OpenApi_document_matches_the_approved_file()
+    {
+        var served = JsonNode.Parse(await fx.Http.GetStringAsync("openapi/v1.json"))!;
+        served.AsObject().Remove("servers"); // depends on the host the test server picks
+        // Keys sorted ordinally: the generator's own order follows the machine's culture.
+        Approve("openapi.v1.json", Canonical(served)!.ToJsonString(new JsonSerializerOptions { WriteIndented = true }) + "\n");
+    }
+
+    [Fact]
+    public void GraphQL_schema_matches_the_approved_sdl()
+    {
+        var schema = fx.Factory.Services.GetRequiredService<ISchema>();
+        schema.Initialize();
+        Approve("schema.graphql", new SchemaPrinter(schema).Print() + "\n");
+    }
+
+    [Fact]
+    public async Task Health_and_readiness()
+    {
+        Assert.Contains("alive", await fx.Http.GetStringAsync("healthz"));
+        Assert.Contains("\"postgres\":\"ok\"", await fx.Http.GetStringAsync("readyz"));
+        Assert.Equal(200, (int)(await fx.Http.GetAsync("scalar/v1")).StatusCode);
+    }
+
+    private static JsonNode? Canonical(JsonNode? node) => node switch
+    {
+        JsonObject o => new JsonObject(o.OrderBy(p => p.Key, StringComparer.Ordinal)
+            .Select(p => KeyValuePair.Create(p.Key, Canonical(p.Value)))),
+        JsonArray a => new JsonArray(a.Select(Canonical).ToArray()),
+        _ => node?.DeepClone(),
+    };
+
+    private static void Approve(string name, string actual)
+    {
+        var path = Path.Combine(CatalogFixture.RepoRoot, "docs", "api", name);
+        if (Environment.GetEnvironmentVariable("CATALOG_APPROVE") == "1")
+        {
+            Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+            File.WriteAllText(path, actual);
+        }
+        Assert.True(File.Exists(path), $"{path} is missing: run the tests with CATALOG_APPROVE=1 to create it");
+        Assert.Equal(File.ReadAllText(path), actual);
+    }
+}

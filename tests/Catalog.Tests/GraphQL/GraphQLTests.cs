@@ -1,0 +1,77 @@
+using System.Text.Json;
+using Catalog.Tests.Infrastructure;
+
+namespace Catalog.Tests.GraphQL;
+
+[Collection(CatalogCollection.Name)]
+public class GraphQLTests(CatalogFixture fx)
+{
+    [Fact]
+    public async Task Register_then_list_a_directory_with_replicas_by_cursor()
+    {
+        var se = await fx.NewStorageElementAsync();
+        var dir = TestData.Dir("gql");
+        using var registered = await fx.Client.GraphQLAsync("""
+            mutation($files: [NewFileInput!]!) { registerFiles(files: $files) { created failed results { status error { code field } } } }
+            """, new
+        {
+            files = Enumerable.Range(0, 5).Select(i => new
+            {
+                lfn = $"{dir}/f{i}.root", size = 100 + i, adler32 = "0000000a",
+                replicas = new[] { new { se } }, metadata = "{\"nEvents\": 10}",
+            }).Append(new { lfn = $"{dir}/bad.root", size = -1, adler32 = "0000000a", replicas = new[] { new { se } }, metadata = "{}" }),
+        });
+        var register = registered.RootElement.GetProperty("data").GetProperty("registerFiles");
+        Assert.Equal(5, register.GetProperty("created").GetInt32());
+        Assert.Equal("INVALID_ARGUMENT", register.GetProperty("results")[5].GetProperty("error").GetProperty("code").GetString());
+
+        const string list = """
+            query($path: String!, $after: String) {
+              directory(path: $path, first: 3, after: $after) {
+                entries { name type size replicas { se pfn state } }
+                pageInfo { hasNextPage endCursor }
+              }
+            }
+            """;
+        using var page1 = await fx.Client.GraphQLAsync(list, new { path = dir });
+        var directory = page1.RootElement.GetProperty("data").GetProperty("directory");
+        Assert.Equal(3, directory.GetProperty("entries").GetArrayLength());
+        Assert.True(directory.GetProperty("pageInfo").GetProperty("hasNextPage").GetBoolean());
+        Assert.Equal(se, directory.GetProperty("entries")[0].GetProperty("replicas")[0].GetProperty("se").GetString());
+
+        using var page2 = await fx.Client.GraphQLAsync(list, new { path = dir, after = directory.GetProperty("pageInfo").GetProperty("endCursor").GetString() });
+        var names = page2.RootElement.GetProperty("data").GetProperty("directory").GetProperty("entries").EnumerateArray()
+            .Select(e => e.GetProperty("name").GetString());
+        Assert.Equal(["f3.root", "f4.root"], names);
+    }
+
+    [Fact]
+    public async Task Errors_carry_the_same_codes_as_rest()
+    {
+        using var missing = await fx.Client.GraphQLAsync("{ file(lfn: \"/belle/t/none/x.root\") { lfn } }");
+        Assert.Equal("NOT_FOUND", Code(missing));
+        using var invalid = await fx.Client.GraphQLAsync("{ stat(path: \"/belle/../etc\") { name } }");
+        Assert.Equal("INVALID_LFN", Code(invalid));
+        using var syntax = await fx.Client.GraphQLAsync("{ stat(path: ");
+        Assert.True(syntax.RootElement.TryGetProperty("errors", out _));
+    }
+
+    [Fact]
+    public async Task Storage_elements_and_mutations_share_the_services()
+    {
+        var name = $"GQL-{Guid.NewGuid():N}"[..16];
+        using var put = await fx.Client.GraphQLAsync("""
+            mutation($name: String!) { putStorageElement(name: $name, input: { site: "BNL", protocol: "davs", baseUrl: "davs://bnl.test/belle" }) { name writeEnabled } }
+            """, new { name });
+        Assert.True(put.RootElement.GetProperty("data").GetProperty("putStorageElement").GetProperty("writeEnabled").GetBoolean());
+        Assert.Equal("BNL", (await fx.Client.GetStorageElementAsync(name)).Site);
+
+        var dir = TestData.Dir("gql-mkdir");
+        using var mkdir = await fx.Client.GraphQLAsync("mutation($p: String!) { makeDirectory(path: $p, parents: true) { path type } }", new { p = dir + "/a" });
+        Assert.Equal("DIRECTORY", mkdir.RootElement.GetProperty("data").GetProperty("makeDirectory").GetProperty("type").GetString());
+        Assert.Equal(Catalog.Contracts.EntryType.Directory, (await fx.Client.StatAsync(dir + "/a")).Type);
+    }
+
+    private static string? Code(JsonDocument doc) =>
+        doc.RootElement.GetProperty("errors")[0].GetProperty("extensions").GetProperty("code").GetString();
+}

@@ -1,0 +1,110 @@
+using System.Diagnostics;
+using Catalog.Client;
+using Catalog.Contracts;
+using Catalog.Storage;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Mvc.Testing;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace Catalog.Tests.Infrastructure;
+
+/// <summary>
+/// One real server (in-process) on a real PostgreSQL and Redis for the whole suite. The
+/// services come from CATALOG_TEST_POSTGRES / CATALOG_TEST_REDIS when set, otherwise the
+/// fixture starts private ones with scripts/test-services.sh. Tests isolate by LFN prefix.
+/// </summary>
+public sealed class CatalogFixture : IAsyncLifetime
+{
+    private string? _servicesDir;
+
+    public string PostgresConnectionString { get; private set; } = "";
+    public string RedisConnectionString { get; private set; } = "";
+    public WebApplicationFactory<Program> Factory { get; private set; } = null!;
+    public CatalogClient Client { get; private set; } = null!;
+    public HttpClient Http { get; private set; } = null!;
+
+    public static string RepoRoot { get; } = FindRepoRoot();
+
+    public async Task InitializeAsync()
+    {
+        var pg = Environment.GetEnvironmentVariable("CATALOG_TEST_POSTGRES");
+        var redis = Environment.GetEnvironmentVariable("CATALOG_TEST_REDIS");
+        if (string.IsNullOrEmpty(pg) || string.IsNullOrEmpty(redis))
+        {
+            _servicesDir = Path.Combine(Path.GetTempPath(), $"catalog-test-{Environment.ProcessId}");
+            var lines = (await RunAsync("start", _servicesDir)).Split('\n', StringSplitOptions.RemoveEmptyEntries);
+            (pg, redis) = (lines[^2], lines[^1]);
+        }
+        PostgresConnectionString = pg;
+        RedisConnectionString = redis;
+
+        Factory = CreateFactory(new Dictionary<string, string?>());
+        await Factory.Services.GetRequiredService<Migrator>().MigrateAsync(["/belle", "/test"]);
+        Http = Factory.CreateClient();
+        Client = new CatalogClient(Http);
+    }
+
+    /// <summary>A server with extra settings (e.g. a small batch limit), on the same databases.</summary>
+    public WebApplicationFactory<Program> CreateFactory(IDictionary<string, string?> settings) =>
+        new WebApplicationFactory<Program>().WithWebHostBuilder(b =>
+        {
+            b.UseSetting("ConnectionStrings:Catalog", PostgresConnectionString);
+            b.UseSetting("ConnectionStrings:Redis", RedisConnectionString);
+            b.UseSetting("Catalog:Roots:0", "/belle");
+            b.UseSetting("Catalog:Roots:1", "/test");
+            foreach (var (key, value) in settings) b.UseSetting(key, value);
+        });
+
+    public async Task DisposeAsync()
+    {
+        await Factory.DisposeAsync();
+        if (_servicesDir is not null) await RunAsync("stop", _servicesDir);
+    }
+
+    /// <summary>A fresh SE with a unique name, open for writing.</summary>
+    public async Task<string> NewStorageElementAsync(string prefix = "SE", bool writeEnabled = true)
+    {
+        var name = $"{prefix}-{Guid.NewGuid():N}"[..20];
+        await Client.PutStorageElementAsync(name, new StorageElementSpec("TEST", "root", $"root://{name.ToLowerInvariant()}.test:1094//data", WriteEnabled: writeEnabled));
+        return name;
+    }
+
+    private static async Task<string> RunAsync(string command, string dir)
+    {
+        var psi = new ProcessStartInfo("bash", [Path.Combine(RepoRoot, "scripts", "test-services.sh"), command, dir])
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+        };
+        using var process = Process.Start(psi)!;
+        var stdout = process.StandardOutput.ReadToEndAsync();
+        var stderr = process.StandardError.ReadToEndAsync();
+        await process.WaitForExitAsync();
+        if (process.ExitCode != 0)
+            throw new InvalidOperationException($"test-services.sh {command} failed: {await stderr}");
+        return await stdout;
+    }
+
+    private static string FindRepoRoot()
+    {
+        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
+            if (File.Exists(Path.Combine(dir.FullName, "Catalog.sln"))) return dir.FullName;
+        throw new InvalidOperationException("Catalog.sln not found above the test binaries");
+    }
+}
+
+[CollectionDefinition(Name)]
+public sealed class CatalogCollection : ICollectionFixture<CatalogFixture>
+{
+    public const string Name = "catalog";
+}
+
+/// <summary>Helpers for building test data under a prefix of the test's own.</summary>
+public static class TestData
+{
+    /// <summary>A unique directory for one test, e.g. /belle/test/Registration-1a2b3c4d.</summary>
+    public static string Dir(string name) => $"/belle/t/{name}-{Guid.NewGuid():N}";
+
+    public static NewFile File(string lfn, string se, long size = 1234, string adler32 = "1a2b3c4d", Guid? guid = null) =>
+        new(lfn, size, adler32, guid, Replicas: [new NewReplica(se)]);
+}

@@ -1,0 +1,107 @@
+using Catalog.Client;
+using Catalog.Contracts;
+using Catalog.Tests.Infrastructure;
+
+namespace Catalog.Tests.Replicas;
+
+[Collection(CatalogCollection.Name)]
+public class ReplicaTests(CatalogFixture fx)
+{
+    [Fact]
+    public async Task Add_list_set_state_and_remove_replicas_per_item()
+    {
+        var kek = await fx.NewStorageElementAsync("KEK");
+        var desy = await fx.NewStorageElementAsync("DESY");
+        var closed = await fx.NewStorageElementAsync("CLOSED", writeEnabled: false);
+        var dir = TestData.Dir("replicas");
+        await fx.Client.RegisterAsync([TestData.File(dir + "/f.root", kek)]);
+
+        var added = await fx.Client.AddReplicasAsync([
+            new ReplicaRef(dir + "/f.root", desy, State: ReplicaState.BeingCopied),
+            new ReplicaRef(dir + "/f.root", kek),
+            new ReplicaRef(dir + "/unregistered.root", desy),
+            new ReplicaRef(dir + "/f.root", closed),
+            new ReplicaRef(dir + "/f.root", "NOPE"),
+            new ReplicaRef(dir + "/f.root", desy, "davs://elsewhere/f.root"),
+        ]);
+        Assert.Equal([ReplicaOutcome.Added, ReplicaOutcome.Exists, ReplicaOutcome.Failed, ReplicaOutcome.Failed, ReplicaOutcome.Failed, ReplicaOutcome.Added],
+            added.Results.Select(r => r.Outcome));
+        Assert.Equal(ErrorCode.NotFound, added.Results[2].Error!.Code);
+        Assert.Equal(ErrorCode.StorageElementWriteDisabled, added.Results[3].Error!.Code);
+        Assert.Equal(ErrorCode.UnknownStorageElement, added.Results[4].Error!.Code);
+        await Assert.ThrowsAsync<CatalogNotFoundException>(() => fx.Client.StatAsync(dir + "/unregistered.root"));
+
+        var replicas = await fx.Client.ListReplicasAsync(dir + "/f.root");
+        Assert.Equal(2, replicas.Count);
+        Assert.Equal(ReplicaState.BeingCopied, replicas.Single(r => r.Se == desy).State);
+
+        var states = await fx.Client.SetReplicaStateAsync([
+            new ReplicaRef(dir + "/f.root", desy, State: ReplicaState.Available),
+            new ReplicaRef(dir + "/f.root", closed, State: ReplicaState.Bad),
+            new ReplicaRef(dir + "/f.root", kek),
+        ]);
+        Assert.Equal([ReplicaOutcome.Updated, ReplicaOutcome.Failed, ReplicaOutcome.Failed], states.Results.Select(r => r.Outcome));
+        Assert.Equal("replicas[2].state", states.Results[2].Error!.Field);
+        Assert.Equal(ReplicaState.Available, (await fx.Client.ListReplicasAsync(dir + "/f.root")).Single(r => r.Se == desy).State);
+
+        var removed = await fx.Client.RemoveReplicasAsync([new ReplicaRef(dir + "/f.root", kek), new ReplicaRef(dir + "/f.root", kek)]);
+        Assert.Equal([ReplicaOutcome.Removed, ReplicaOutcome.Removed], removed.Results.Select(r => r.Outcome));
+        Assert.Equal(ReplicaOutcome.Absent, (await fx.Client.RemoveReplicasAsync([new ReplicaRef(dir + "/f.root", kek)])).Results[0].Outcome);
+    }
+
+    [Fact]
+    public async Task Removing_the_last_replica_keeps_the_file_findable()
+    {
+        var se = await fx.NewStorageElementAsync();
+        var lfn = TestData.Dir("last-replica") + "/f.root";
+        await fx.Client.RegisterAsync([TestData.File(lfn, se)]);
+        await fx.Client.RemoveReplicasAsync([new ReplicaRef(lfn, se)]);
+
+        var file = await fx.Client.GetFileAsync(lfn);
+        Assert.Empty(file.Replicas);
+        var lookup = await fx.Client.LookupAsync([lfn]).SingleAsync();
+        Assert.Null(lookup.Error);
+        Assert.Empty(lookup.Replicas!);
+    }
+
+    [Fact]
+    public async Task Removing_a_file_removes_its_replicas()
+    {
+        var se = await fx.NewStorageElementAsync();
+        var lfn = TestData.Dir("rm-file") + "/f.root";
+        await fx.Client.RegisterAsync([TestData.File(lfn, se)]);
+        Assert.Equal(1, (await fx.Client.GetStorageElementAsync(se)).Files);
+        await fx.Client.RemoveAsync([lfn]);
+        Assert.Equal(0, (await fx.Client.GetStorageElementAsync(se)).Files);
+        await Assert.ThrowsAsync<CatalogNotFoundException>(() => fx.Client.ListReplicasAsync(lfn));
+    }
+
+    [Fact]
+    public async Task Bulk_lookup_of_ten_thousand_lfns_streams_in_order_with_unknowns_per_item()
+    {
+        var se = await fx.NewStorageElementAsync();
+        var dir = TestData.Dir("lookup");
+        var lfns = Enumerable.Range(0, 9_000).Select(i => $"{dir}/d{i % 10}/f{i}.root").ToList();
+        foreach (var chunk in lfns.Chunk(5000))
+            await fx.Client.RegisterAsync(chunk.Select(l => TestData.File(l, se)).ToList());
+
+        var asked = lfns.Concat(Enumerable.Range(0, 999).Select(i => $"{dir}/missing/{i}.root")).Append("/not/under/root").ToList();
+        var answers = await fx.Client.LookupAsync(asked).ToListAsync();
+
+        Assert.Equal(asked, answers.Select(a => a.Lfn));
+        Assert.All(answers.Take(9000), a => Assert.Equal(se, Assert.Single(a.Replicas!).Se));
+        Assert.All(answers.Skip(9000).Take(999), a => Assert.Equal(ErrorCode.NotFound, a.Error!.Code));
+        Assert.Equal(ErrorCode.InvalidLfn, answers[^1].Error!.Code);
+    }
+
+    [Fact]
+    public async Task Lookup_without_a_list_or_with_an_unknown_guid_is_an_error()
+    {
+        await Assert.ThrowsAsync<CatalogNotFoundException>(() => fx.Client.GetByGuidAsync(Guid.NewGuid()));
+        using var response = await fx.Http.GetAsync("api/v1/files/by-guid/not-a-guid");
+        Assert.Equal(400, (int)response.StatusCode);
+        using var noList = await fx.Http.PostAsync("api/v1/replicas/lookup", new StringContent("{}", System.Text.Encoding.UTF8, "application/json"));
+        Assert.Equal(400, (int)noList.StatusCode);
+        Assert.Contains("lfns", await noList.Content.ReadAsStringAsync());
+    }
+}

@@ -1,0 +1,53 @@
+using Catalog.Client;
+using Catalog.Contracts;
+using Catalog.Tests.Infrastructure;
+
+namespace Catalog.Tests.StorageElements;
+
+[Collection(CatalogCollection.Name)]
+public class StorageElementTests(CatalogFixture fx)
+{
+    [Fact]
+    public async Task Put_get_list_and_update()
+    {
+        var name = $"KEK-{Guid.NewGuid():N}"[..16];
+        var created = await fx.Client.PutStorageElementAsync(name, new StorageElementSpec("KEK", "root", "root://kek.test//disk/"));
+        Assert.Equal("root://kek.test//disk", created.BaseUrl);
+        Assert.True(created.WriteEnabled);
+
+        await fx.Client.PutStorageElementAsync(name, new StorageElementSpec("KEK", "root", "root://kek.test//disk", WriteEnabled: false, State: StorageElementState.Degraded));
+        var read = await fx.Client.GetStorageElementAsync(name);
+        Assert.False(read.WriteEnabled);
+        Assert.Equal(StorageElementState.Degraded, read.State);
+        Assert.Contains(await fx.Client.ListStorageElementsAsync(), s => s.Name == name);
+    }
+
+    [Theory]
+    [InlineData(null, "root", "root://x//y", "site")]
+    [InlineData("KEK", "ftp", "ftp://x", "protocol")]
+    [InlineData("KEK", "root", "davs://x", "baseUrl")]
+    [InlineData("KEK", "root", null, "baseUrl")]
+    public async Task Invalid_specs_are_refused_naming_the_field(string? site, string? protocol, string? baseUrl, string field)
+    {
+        var name = $"BAD-{Guid.NewGuid():N}"[..16];
+        var error = await Assert.ThrowsAsync<CatalogValidationException>(() =>
+            fx.Client.PutStorageElementAsync(name, new StorageElementSpec(site, protocol, baseUrl)));
+        Assert.Equal(400, error.Status);
+        Assert.Equal(field, error.Field);
+        await Assert.ThrowsAsync<CatalogNotFoundException>(() => fx.Client.GetStorageElementAsync(name));
+    }
+
+    [Fact]
+    public async Task Delete_refuses_an_se_with_replicas_and_removes_an_empty_one()
+    {
+        var se = await fx.NewStorageElementAsync();
+        var lfn = TestData.Dir("se-delete") + "/f.root";
+        await fx.Client.RegisterAsync([TestData.File(lfn, se)]);
+        var error = await Assert.ThrowsAsync<CatalogConflictException>(() => fx.Client.DeleteStorageElementAsync(se));
+        Assert.Equal(ErrorCode.NotEmpty, error.Code);
+
+        await fx.Client.RemoveReplicasAsync([new ReplicaRef(lfn, se)]);
+        await fx.Client.DeleteStorageElementAsync(se);
+        await Assert.ThrowsAsync<CatalogNotFoundException>(() => fx.Client.GetStorageElementAsync(se));
+    }
+}
