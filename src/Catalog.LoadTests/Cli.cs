@@ -1,0 +1,58 @@
+namespace Catalog.LoadTests;
+
+public static class Cli
+{
+    public const string Usage = """
+        usage: Catalog.LoadTests sizing [--url http://127.0.0.1:5080] [--files 100000] [--batch 10000]
+                                        [--concurrency 2] [--pg "<connection string>"] [--json PATH]
+          sizing  registers --files files (two replicas each, DOMAIN.md-style LFNs, 1,000 per
+                  datablock) through the API, then reports bytes per file on disk per relation,
+                  and the API registration rate beside a binary COPY of the same rows.
+        """;
+
+    public static async Task<int> RunAsync(string[] args)
+    {
+        if (args.Length == 0 || args[0] is "-h" or "--help") { Console.WriteLine(Usage); return args.Length == 0 ? 2 : 0; }
+        var options = Options.Parse(args[1..]);
+        if (options is null) { Console.Error.WriteLine(Usage); return 2; }
+        if (!options.Url.IsLoopback) { Console.Error.WriteLine("--url must be a loopback address (127.0.0.1)"); return 2; }
+        return args[0] switch
+        {
+            "sizing" => await Sizing.RunAsync(options),
+            _ => Fail($"unknown scenario '{args[0]}'"),
+        };
+    }
+
+    private static int Fail(string message)
+    {
+        Console.Error.WriteLine(message);
+        Console.Error.WriteLine(Usage);
+        return 2;
+    }
+}
+
+public sealed record Options(Uri Url, int Files, int Batch, int Concurrency, string Postgres, string? Json)
+{
+    public static Options? Parse(string[] args)
+    {
+        var o = new Options(new Uri("http://127.0.0.1:5080"), 100_000, 10_000, 2,
+            Environment.GetEnvironmentVariable("ConnectionStrings__Catalog") ?? "Host=127.0.0.1;Port=55432;Username=postgres;Database=catalog", null);
+        for (var i = 0; i < args.Length; i += 2)
+        {
+            if (i + 1 >= args.Length) return null;
+            var v = args[i + 1];
+            o = args[i] switch
+            {
+                "--url" => o with { Url = new Uri(v) },
+                "--files" => o with { Files = int.Parse(v) },
+                "--batch" => o with { Batch = int.Parse(v) },
+                "--concurrency" => o with { Concurrency = int.Parse(v) },
+                "--pg" => o with { Postgres = v },
+                "--json" => o with { Json = v },
+                _ => null,
+            };
+            if (o is null) return null;
+        }
+        return o;
+    }
+}

@@ -1,0 +1,142 @@
+using System.Diagnostics;
+using System.Text.Json;
+using Catalog.Client;
+using Catalog.Contracts;
+using Npgsql;
+using NpgsqlTypes;
+
+namespace Catalog.LoadTests;
+
+/// <summary>
+/// Bytes on disk per registered file (two replicas each) and the API bulk registration rate,
+/// with binary COPY of the same rows into tables shaped like the catalog's as the same-run baseline.
+/// </summary>
+public static class Sizing
+{
+    private static readonly string[] Relations = ["file", "replica", "directory", "directory_usage"];
+
+    public static async Task<int> RunAsync(Options o)
+    {
+        var run = DateTime.UtcNow.ToString("yyyyMMddHHmmss");
+        using var http = new HttpClient { BaseAddress = o.Url, Timeout = TimeSpan.FromMinutes(5) };
+        var client = new CatalogClient(http);
+        await client.PutStorageElementAsync("LOAD-KEK", new StorageElementSpec("KEK", "root", "root://kek.load:1094//belle"));
+        await client.PutStorageElementAsync("LOAD-DESY", new StorageElementSpec("DESY", "davs", "davs://desy.load/belle"));
+
+        await using var db = NpgsqlDataSource.Create(o.Postgres);
+        await ExecAsync(db, "vacuum analyze file, replica, directory, directory_usage");
+        var before = await SizesAsync(db);
+
+        var files = Enumerable.Range(0, o.Files).Select(i => NewFile(run, i)).ToList();
+        var clock = Stopwatch.StartNew();
+        var created = 0;
+        await Parallel.ForEachAsync(files.Chunk(o.Batch), new ParallelOptions { MaxDegreeOfParallelism = o.Concurrency }, async (batch, ct) =>
+        {
+            var response = await client.RegisterAsync(batch, Guid.NewGuid().ToString(), ct);
+            Interlocked.Add(ref created, response.Created);
+            Console.Write($"\rregistered {Volatile.Read(ref created):N0} / {o.Files:N0}");
+        });
+        var apiSeconds = clock.Elapsed.TotalSeconds;
+        Console.WriteLine();
+
+        await ExecAsync(db, "vacuum analyze file, replica, directory, directory_usage");
+        var after = await SizesAsync(db);
+        var copySeconds = await CopyBaselineAsync(db, files);
+
+        var perFile = Relations.ToDictionary(r => r, r => (after[r] - before[r]) / (double)o.Files);
+        var total = perFile.Values.Sum();
+        Console.WriteLine($"files registered: {created:N0} of {o.Files:N0} (2 replicas each)");
+        foreach (var (relation, bytes) in perFile) Console.WriteLine($"  {relation,-16} {bytes,8:F1} bytes/file (table + indexes + toast)");
+        Console.WriteLine($"  {"total",-16} {total,8:F1} bytes/file");
+        var apiRate = o.Files / apiSeconds;
+        var copyRate = o.Files / copySeconds;
+        Console.WriteLine($"API bulk registration: {apiRate:N0} files/s; binary COPY baseline: {copyRate:N0} files/s; ratio {apiRate / copyRate:F2}");
+
+        if (o.Json is not null)
+            await File.WriteAllTextAsync(o.Json, JsonSerializer.Serialize(new
+            {
+                scenario = "sizing", operations = o.Files, seconds = apiSeconds, throughput_per_s = apiRate,
+                bytes_per_file = total, bytes_per_relation = perFile,
+                baseline = "binary COPY of the same file and replica rows", baseline_per_s = copyRate, ratio = apiRate / copyRate,
+                errors = o.Files - created,
+            }, new JsonSerializerOptions { WriteIndented = true }));
+        return created == o.Files ? 0 : 1;
+    }
+
+    private static NewFile NewFile(string run, int i)
+    {
+        var block = i / 1000;
+        var lfn = $"/belle/MC/release-08-01-00/DB00002100/MC15ri/prod{run}/s00/e1003/4S/r00000/mixed/mdst/sub{block:00}/mdst_{i:000000}_prod{run}_task{i:00000000000}.root";
+        return new NewFile(lfn, 2_000_000_000L + i, (i * 2654435761u).ToString("x8"), Guid.CreateVersion7(),
+            Replicas: [new NewReplica("LOAD-KEK"), new NewReplica("LOAD-DESY")]);
+    }
+
+    private static async Task<Dictionary<string, long>> SizesAsync(NpgsqlDataSource db)
+    {
+        var sizes = new Dictionary<string, long>();
+        foreach (var r in Relations)
+        {
+            await using var cmd = db.CreateCommand($"select pg_total_relation_size('{r}')");
+            sizes[r] = (long)(await cmd.ExecuteScalarAsync())!;
+        }
+        return sizes;
+    }
+
+    /// <summary>Binary COPY of the same file and replica rows into look-alike tables (same indexes), then dropped.</summary>
+    private static async Task<double> CopyBaselineAsync(NpgsqlDataSource db, List<NewFile> files)
+    {
+        await ExecAsync(db, """
+            drop table if exists bench_replica, bench_file;
+            create table bench_file (like file including defaults including indexes including constraints);
+            create table bench_replica (like replica including defaults including indexes);
+            """);
+        try
+        {
+            var clock = Stopwatch.StartNew();
+            await using var conn = await db.OpenConnectionAsync();
+            await using (var tx = await conn.BeginTransactionAsync())
+            {
+                await using (var w = await conn.BeginBinaryImportAsync("copy bench_file (id, dir_id, name, guid, size, adler32, owner, grp) from stdin (format binary)"))
+                {
+                    for (var i = 0; i < files.Count; i++)
+                    {
+                        var f = files[i];
+                        await w.StartRowAsync();
+                        await w.WriteAsync((long)i + 1, NpgsqlDbType.Bigint);
+                        await w.WriteAsync((long)(i / 1000), NpgsqlDbType.Bigint);
+                        await w.WriteAsync(f.Lfn![(f.Lfn!.LastIndexOf('/') + 1)..], NpgsqlDbType.Text);
+                        await w.WriteAsync(f.Guid!.Value, NpgsqlDbType.Uuid);
+                        await w.WriteAsync(f.Size!.Value, NpgsqlDbType.Bigint);
+                        await w.WriteAsync(unchecked((int)Convert.ToUInt32(f.Adler32, 16)), NpgsqlDbType.Integer);
+                        await w.WriteAsync("belle", NpgsqlDbType.Text);
+                        await w.WriteAsync("belle", NpgsqlDbType.Text);
+                    }
+                    await w.CompleteAsync();
+                }
+                await using (var w = await conn.BeginBinaryImportAsync("copy bench_replica (file_id, se_id) from stdin (format binary)"))
+                {
+                    for (var i = 0; i < files.Count; i++)
+                        for (short se = 1; se <= 2; se++)
+                        {
+                            await w.StartRowAsync();
+                            await w.WriteAsync((long)i + 1, NpgsqlDbType.Bigint);
+                            await w.WriteAsync(se, NpgsqlDbType.Smallint);
+                        }
+                    await w.CompleteAsync();
+                }
+                await tx.CommitAsync();
+            }
+            return clock.Elapsed.TotalSeconds;
+        }
+        finally
+        {
+            await ExecAsync(db, "drop table if exists bench_replica, bench_file");
+        }
+    }
+
+    private static async Task ExecAsync(NpgsqlDataSource db, string sql)
+    {
+        await using var cmd = db.CreateCommand(sql);
+        await cmd.ExecuteNonQueryAsync();
+    }
+}
