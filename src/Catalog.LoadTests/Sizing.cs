@@ -67,7 +67,7 @@ public static class Sizing
     {
         var block = i / 1000;
         var lfn = $"/belle/MC/release-08-01-00/DB00002100/MC15ri/prod{run}/s00/e1003/4S/r00000/mixed/mdst/sub{block:00}/mdst_{i:000000}_prod{run}_task{i:00000000000}.root";
-        return new NewFile(lfn, 2_000_000_000L + i, (i * 2654435761u).ToString("x8"), Guid.CreateVersion7(),
+        return new NewFile(lfn, 2_000_000_000L + i, unchecked((uint)(i * 2654435761u)).ToString("x8"), Guid.CreateVersion7(),
             Replicas: [new NewReplica("LOAD-KEK"), new NewReplica("LOAD-DESY")]);
     }
 
