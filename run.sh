@@ -30,6 +30,6 @@ fi
 
 log "building the catalog"
 dotnet build -c Release -nologo -v q src/Catalog.Api/Catalog.Api.csproj -o "$DATA/bin" >/dev/null
-dotnet "$DATA/bin/Catalog.Api.dll" migrate
+dotnet "$DATA/bin/Catalog.Api.dll" migrate --contentRoot "$DATA/bin"
 log "catalog serving on $URLS (REST under /api/v1, GraphQL at /graphql, API docs at /scalar/v1)"
-exec dotnet "$DATA/bin/Catalog.Api.dll" --urls "$URLS"
+exec dotnet "$DATA/bin/Catalog.Api.dll" --urls "$URLS" --contentRoot "$DATA/bin"
