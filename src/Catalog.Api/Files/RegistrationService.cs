@@ -68,7 +68,9 @@ public sealed class RegistrationService(Db db, IOptions<CatalogOptions> options)
         // 1. Directories: create what is missing; a name held by a file fails the items below it.
         var dirIds = await DirectoryTree.EnsureAsync(conn, tx, candidates.Select(c => c.Path.ParentPath()),
             caller.User, caller.Group, 0x1ED, ct);
-        candidates = Keep(candidates, results, c => dirIds.TryGetValue(c.Path.Parent, out var id) && (c.DirId = id) > 0,
+        foreach (var c in candidates)
+            if (dirIds.TryGetValue(c.Path.Parent, out var dirId)) c.DirId = dirId;
+        candidates = Keep(candidates, results, c => c.DirId != 0,
             c => new ItemError(ErrorCode.Conflict, $"a file exists at '{c.Path.Parent}' or one of its parents", "lfn"));
         if (candidates.Count == 0) return;
 
