@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Text.Json;
 using Catalog.Tests.Infrastructure;
 
@@ -43,6 +44,30 @@ public class GraphQLTests(CatalogFixture fx)
         var names = page2.RootElement.GetProperty("data").GetProperty("directory").GetProperty("entries").EnumerateArray()
             .Select(e => e.GetProperty("name").GetString());
         Assert.Equal(["f3.root", "f4.root"], names);
+    }
+
+    [Fact]
+    public async Task Replicas_of_a_listed_page_come_from_one_batched_query_not_one_per_file()
+    {
+        var se = await fx.NewStorageElementAsync();
+        var dir = TestData.Dir("gql-batch");
+        await fx.Client.RegisterAsync(Enumerable.Range(0, 40).Select(i => TestData.File($"{dir}/f{i:00}.root", se)).ToList());
+
+        var commands = 0;
+        using var listener = new ActivityListener
+        {
+            ShouldListenTo = source => source.Name == "Npgsql",
+            Sample = (ref ActivityCreationOptions<ActivityContext> _) => ActivitySamplingResult.AllData,
+            ActivityStopped = _ => Interlocked.Increment(ref commands),
+        };
+        ActivitySource.AddActivityListener(listener);
+        using var page = await fx.Client.GraphQLAsync("query($p: String!) { directory(path: $p, first: 40) { entries { name replicas { se } } } }", new { p = dir });
+
+        var entries = page.RootElement.GetProperty("data").GetProperty("directory").GetProperty("entries");
+        Assert.Equal(40, entries.GetArrayLength());
+        Assert.All(entries.EnumerateArray(), e => Assert.Equal(se, e.GetProperty("replicas")[0].GetProperty("se").GetString()));
+        // Directory lookup, the page, one bulk replica lookup (plus connection housekeeping): far below one per file.
+        Assert.InRange(commands, 1, 6);
     }
 
     [Fact]
