@@ -21,6 +21,20 @@ public static class StorageElementStore
         return (await conn.QueryAsync<StorageElementRow>(new CommandDefinition(sql, transaction: tx, cancellationToken: ct))).AsList();
     }
 
+    /// <summary>
+    /// The registry without usage (Files and Bytes are 0): what a write batch checks its
+    /// replicas against, so the hot path does not sum counter shards it never reads.
+    /// </summary>
+    public static async Task<IReadOnlyList<StorageElementRow>> ListRegistryAsync(NpgsqlConnection conn, NpgsqlTransaction? tx, CancellationToken ct)
+    {
+        const string sql = """
+            select id, name, site, protocol, base_url as BaseUrl, read_enabled as ReadEnabled,
+                   write_enabled as WriteEnabled, state, 0::bigint as files, 0::bigint as bytes
+            from storage_element
+            """;
+        return (await conn.QueryAsync<StorageElementRow>(new CommandDefinition(sql, transaction: tx, cancellationToken: ct))).AsList();
+    }
+
     public static Task<StorageElementRow?> GetAsync(NpgsqlConnection conn, string name, CancellationToken ct)
     {
         const string sql = SelectColumns + " where s.name = @name";

@@ -49,7 +49,7 @@ public sealed class RegistrationService(Db db, IOptions<CatalogOptions> options)
             }
 
             var results = new RegisterResult?[files.Count];
-            var ses = (await StorageElementStore.ListAsync(conn, tx, ct)).ToDictionary(s => s.Name, StringComparer.Ordinal);
+            var ses = (await StorageElementStore.ListRegistryAsync(conn, tx, ct)).ToDictionary(s => s.Name, StringComparer.Ordinal);
             var candidates = Validate(files, ses, results);
             await StoreAsync(conn, tx, candidates, results, caller, ct);
 

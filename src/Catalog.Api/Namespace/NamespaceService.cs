@@ -144,7 +144,7 @@ public sealed class NamespaceService(Db db, IOptions<CatalogOptions> options)
         if (await DirectoryStore.GetAsync(conn, null, dir.Path, ct) is null)
             throw CatalogException.NotFound($"directory '{dir.Path}'", "path");
         var (usage, directories) = await DirectoryStore.UsageAsync(conn, dir.Path, ct);
-        var names = (await StorageElementStore.ListAsync(conn, null, ct)).ToDictionary(s => s.Id, s => s.Name);
+        var names = (await StorageElementStore.ListRegistryAsync(conn, null, ct)).ToDictionary(s => s.Id, s => s.Name);
         var logical = usage.FirstOrDefault(u => u.SeId == 0);
         var perSe = usage.Where(u => u.SeId != 0 && u.Files != 0 && names.ContainsKey(u.SeId))
             .Select(u => new SeUsage(names[u.SeId], u.Files, u.Bytes)).ToList();

@@ -56,7 +56,7 @@ public sealed class ReplicaService(Db db, FileService files, IOptions<CatalogOpt
         return await db.WriteAsync(async (conn, tx) =>
         {
             var results = new ReplicaResult?[refs.Count];
-            var ses = (await StorageElementStore.ListAsync(conn, tx, ct)).ToDictionary(s => s.Name, StringComparer.Ordinal);
+            var ses = (await StorageElementStore.ListRegistryAsync(conn, tx, ct)).ToDictionary(s => s.Name, StringComparer.Ordinal);
             var parsed = new List<(int Index, LfnPath Path, string Se, NewReplicaRow Row)>();
             for (var i = 0; i < refs.Count; i++)
             {
