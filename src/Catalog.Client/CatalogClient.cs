@@ -10,12 +10,43 @@ namespace Catalog.Client;
 /// transfers, monitoring) talks to the server through this class. Thread-safe; share one
 /// instance per <see cref="HttpClient"/>.
 /// </summary>
-public sealed class CatalogClient(HttpClient http)
+public sealed class CatalogClient
 {
     private static readonly JsonSerializerOptions Json = CatalogJson.Options;
+    private readonly bool addIdempotencyKeys;
+
+    /// <summary>
+    /// Wraps an <see cref="HttpClient"/> configured elsewhere (for example by IHttpClientFactory
+    /// with <see cref="CatalogResilience.CreateHandler"/> in its pipeline).
+    /// </summary>
+    public CatalogClient(HttpClient http, bool addIdempotencyKeys = true)
+    {
+        Http = http;
+        this.addIdempotencyKeys = addIdempotencyKeys;
+    }
+
+    /// <summary>
+    /// A client with the retry policy, timeouts and token of <paramref name="options"/>.
+    /// <paramref name="transport"/> replaces the socket handler (tests pass an in-process server's).
+    /// </summary>
+    public static CatalogClient Create(CatalogClientOptions options, HttpMessageHandler? transport = null)
+    {
+        var resilience = CatalogResilience.CreateHandler(options);
+        resilience.InnerHandler = transport ?? new SocketsHttpHandler
+        {
+            PooledConnectionLifetime = TimeSpan.FromMinutes(5),
+            MaxConnectionsPerServer = 256,
+            AutomaticDecompression = System.Net.DecompressionMethods.All,
+        };
+        var http = new HttpClient(resilience) { BaseAddress = options.BaseAddress, Timeout = options.Timeout };
+        if (options.Token is { Length: > 0 } token)
+            http.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", token);
+        http.DefaultRequestHeaders.UserAgent.ParseAdd($"catalog-client/{typeof(CatalogClient).Assembly.GetName().Version}");
+        return new CatalogClient(http, options.AddIdempotencyKeys);
+    }
 
     /// <summary>The underlying HTTP client.</summary>
-    public HttpClient Http { get; } = http;
+    public HttpClient Http { get; }
 
     /// <summary>Lists all storage elements with their usage.</summary>
     public Task<IReadOnlyList<StorageElement>> ListStorageElementsAsync(CancellationToken ct = default) =>
@@ -32,13 +63,14 @@ public sealed class CatalogClient(HttpClient http)
     /// <summary>Deletes a storage element that holds no replicas.</summary>
     public async Task DeleteStorageElementAsync(string name, CancellationToken ct = default)
     {
-        using var response = await Http.DeleteAsync($"api/v1/storage-elements/{Uri.EscapeDataString(name)}", ct);
+        using var request = new HttpRequestMessage(HttpMethod.Delete, $"api/v1/storage-elements/{Uri.EscapeDataString(name)}");
+        using var response = await SendCoreAsync(request, ct);
         await EnsureSuccessAsync(response, ct);
     }
 
     /// <summary>Creates a directory (with <paramref name="parents"/>, its missing ancestors too); existing ones succeed.</summary>
     public Task<Entry> MakeDirectoryAsync(string path, bool parents = false, int? mode = null, CancellationToken ct = default) =>
-        SendAsync<Entry>(HttpMethod.Post, "api/v1/directories", new MakeDirectoryRequest(path, parents, mode), ct);
+        SendAsync<Entry>(HttpMethod.Post, "api/v1/directories", new MakeDirectoryRequest(path, parents, mode), ct, repeatable: true);
 
     /// <summary>Reads one page of a directory listing.</summary>
     public Task<DirectoryPage> ListPageAsync(string path, string? after = null, int? limit = null, CancellationToken ct = default) =>
@@ -67,7 +99,7 @@ public sealed class CatalogClient(HttpClient http)
 
     /// <summary>Removes paths, per item; directories with content only when <paramref name="recursive"/>.</summary>
     public Task<RemoveResponse> RemoveAsync(IEnumerable<string> paths, bool recursive = false, CancellationToken ct = default) =>
-        SendAsync<RemoveResponse>(HttpMethod.Post, "api/v1/namespace/remove", new RemoveRequest(paths.ToList<string?>(), recursive), ct);
+        SendAsync<RemoveResponse>(HttpMethod.Post, "api/v1/namespace/remove", new RemoveRequest(paths.ToList<string?>(), recursive), ct, repeatable: true);
 
     /// <summary>Files and bytes under a directory, in total and per SE.</summary>
     public Task<Usage> UsageAsync(string path, CancellationToken ct = default) =>
@@ -75,7 +107,9 @@ public sealed class CatalogClient(HttpClient http)
 
     /// <summary>
     /// Registers a batch of files with their replicas and metadata; the answer has one result
-    /// per file. With an <paramref name="idempotencyKey"/>, a retried batch returns the first answer.
+    /// per file. The batch carries an <c>Idempotency-Key</c> (<paramref name="idempotencyKey"/>,
+    /// or a new one unless the client was created without <see cref="CatalogClientOptions.AddIdempotencyKeys"/>),
+    /// so a retry after a lost answer returns the first answer instead of registering twice.
     /// </summary>
     public async Task<RegisterResponse> RegisterAsync(IReadOnlyList<NewFile> files, string? idempotencyKey = null, CancellationToken ct = default)
     {
@@ -83,9 +117,73 @@ public sealed class CatalogClient(HttpClient http)
         {
             Content = JsonContent.Create(new RegisterRequest(files.ToList<NewFile?>()), options: Json),
         };
+        idempotencyKey ??= addIdempotencyKeys ? Guid.NewGuid().ToString("N") : null;
         if (idempotencyKey is not null) request.Headers.Add("Idempotency-Key", idempotencyKey);
-        using var response = await Http.SendAsync(request, ct);
+        using var response = await SendCoreAsync(request, ct);
         return await ReadAsync<RegisterResponse>(response, ct);
+    }
+
+    /// <summary>
+    /// Registers any number of files: splits them into batches of <paramref name="batchSize"/>
+    /// sent with at most <paramref name="parallelism"/> in flight, and streams one result per
+    /// file as batches complete (<see cref="RegisterResult.Index"/> is the file's position in
+    /// <paramref name="files"/>). A batch the server refuses as a whole (4xx) yields a failed
+    /// result for each of its files; transport failures that outlast the retries end the stream
+    /// with their exception. Memory stays bounded by the batches in flight.
+    /// </summary>
+    public IAsyncEnumerable<RegisterResult> RegisterManyAsync(IEnumerable<NewFile> files, int batchSize = 1000, int parallelism = 4,
+        CancellationToken ct = default) =>
+        RegisterManyAsync(files.ToAsyncEnumerable(), batchSize, parallelism, ct);
+
+    /// <summary>As <see cref="RegisterManyAsync(IEnumerable{NewFile}, int, int, CancellationToken)"/>, reading files as they come (e.g. from a pipe).</summary>
+    public async IAsyncEnumerable<RegisterResult> RegisterManyAsync(IAsyncEnumerable<NewFile> files, int batchSize = 1000, int parallelism = 4,
+        [EnumeratorCancellation] CancellationToken ct = default)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(batchSize, 1);
+        ArgumentOutOfRangeException.ThrowIfLessThan(parallelism, 1);
+        using var cts = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        var inFlight = new List<Task<IReadOnlyList<RegisterResult>>>(parallelism);
+        var offset = 0;
+        try
+        {
+            await foreach (var chunk in files.Chunk(batchSize).WithCancellation(ct))
+            {
+                if (inFlight.Count == parallelism)
+                {
+                    var done = await Task.WhenAny(inFlight);
+                    inFlight.Remove(done);
+                    foreach (var result in await done) yield return result;
+                }
+                inFlight.Add(RegisterBatchAsync(chunk, offset, cts.Token));
+                offset += chunk.Length;
+            }
+            while (inFlight.Count > 0)
+            {
+                var done = await Task.WhenAny(inFlight);
+                inFlight.Remove(done);
+                foreach (var result in await done) yield return result;
+            }
+        }
+        finally
+        {
+            cts.Cancel();
+            foreach (var task in inFlight)
+                try { await task; } catch { /* the first failure is already propagating */ }
+        }
+    }
+
+    private async Task<IReadOnlyList<RegisterResult>> RegisterBatchAsync(NewFile[] batch, int offset, CancellationToken ct)
+    {
+        try
+        {
+            var response = await RegisterAsync(batch, ct: ct);
+            return response.Results.Select(r => r with { Index = offset + r.Index }).ToList();
+        }
+        catch (CatalogClientException e) when (e.Status is >= 400 and < 500)
+        {
+            var error = new ItemError(e.Code, e.Message, e.Field);
+            return batch.Select((f, i) => new RegisterResult(offset + i, f.Lfn, ItemStatus.Failed, Error: error)).ToList();
+        }
     }
 
     /// <summary>A file with its replicas and metadata.</summary>
@@ -102,15 +200,15 @@ public sealed class CatalogClient(HttpClient http)
 
     /// <summary>Adds replicas to registered files, per item.</summary>
     public Task<ReplicaResponse> AddReplicasAsync(IEnumerable<ReplicaRef> replicas, CancellationToken ct = default) =>
-        SendAsync<ReplicaResponse>(HttpMethod.Post, "api/v1/replicas", new AddReplicasRequest(replicas.ToList<ReplicaRef?>()), ct);
+        SendAsync<ReplicaResponse>(HttpMethod.Post, "api/v1/replicas", new AddReplicasRequest(replicas.ToList<ReplicaRef?>()), ct, repeatable: true);
 
     /// <summary>Removes replicas, per item; files stay registered.</summary>
     public Task<ReplicaResponse> RemoveReplicasAsync(IEnumerable<ReplicaRef> replicas, CancellationToken ct = default) =>
-        SendAsync<ReplicaResponse>(HttpMethod.Post, "api/v1/replicas/remove", new RemoveReplicasRequest(replicas.ToList<ReplicaRef?>()), ct);
+        SendAsync<ReplicaResponse>(HttpMethod.Post, "api/v1/replicas/remove", new RemoveReplicasRequest(replicas.ToList<ReplicaRef?>()), ct, repeatable: true);
 
     /// <summary>Sets replica states, per item.</summary>
     public Task<ReplicaResponse> SetReplicaStateAsync(IEnumerable<ReplicaRef> replicas, CancellationToken ct = default) =>
-        SendAsync<ReplicaResponse>(HttpMethod.Post, "api/v1/replicas/state", new SetReplicaStateRequest(replicas.ToList<ReplicaRef?>()), ct);
+        SendAsync<ReplicaResponse>(HttpMethod.Post, "api/v1/replicas/state", new SetReplicaStateRequest(replicas.ToList<ReplicaRef?>()), ct, repeatable: true);
 
     /// <summary>
     /// Bulk LFN -> replicas, read as the server streams it, in request order. Unknown LFNs come
@@ -122,32 +220,61 @@ public sealed class CatalogClient(HttpClient http)
         {
             Content = JsonContent.Create(new LookupRequest(lfns.ToList<string?>()), options: Json),
         };
-        using var response = await Http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, ct);
+        request.Options.Set(CatalogResilience.Repeatable, true);
+        using var response = await SendCoreAsync(request, ct, HttpCompletionOption.ResponseHeadersRead);
         await EnsureSuccessAsync(response, ct);
         await using var stream = await response.Content.ReadAsStreamAsync(ct);
         await foreach (var item in JsonSerializer.DeserializeAsyncEnumerable<LookupResult>(stream, Json, ct))
             if (item is not null) yield return item;
     }
 
-    /// <summary>Runs a GraphQL query; answers the whole response document (data and errors).</summary>
+    /// <summary>
+    /// Runs a GraphQL document; answers the whole response document (data and errors). Queries
+    /// are retried like reads; a document containing a mutation is sent once.
+    /// </summary>
     public async Task<JsonDocument> GraphQLAsync(string query, object? variables = null, CancellationToken ct = default)
     {
-        using var response = await Http.PostAsJsonAsync("graphql", new { query, variables }, Json, ct);
+        using var request = new HttpRequestMessage(HttpMethod.Post, "graphql")
+        {
+            Content = JsonContent.Create(new { query, variables }, options: Json),
+        };
+        if (!query.Contains("mutation", StringComparison.Ordinal)) request.Options.Set(CatalogResilience.Repeatable, true);
+        using var response = await SendCoreAsync(request, ct);
         await EnsureSuccessAsync(response, ct);
         return await JsonDocument.ParseAsync(await response.Content.ReadAsStreamAsync(ct), cancellationToken: ct);
     }
 
     private async Task<T> GetAsync<T>(string uri, CancellationToken ct)
     {
-        using var response = await Http.GetAsync(uri, ct);
+        using var request = new HttpRequestMessage(HttpMethod.Get, uri);
+        using var response = await SendCoreAsync(request, ct);
         return await ReadAsync<T>(response, ct);
     }
 
-    private async Task<T> SendAsync<T>(HttpMethod method, string uri, object body, CancellationToken ct)
+    private async Task<T> SendAsync<T>(HttpMethod method, string uri, object body, CancellationToken ct, bool repeatable = false)
     {
         using var request = new HttpRequestMessage(method, uri) { Content = JsonContent.Create(body, options: Json) };
-        using var response = await Http.SendAsync(request, ct);
+        if (repeatable) request.Options.Set(CatalogResilience.Repeatable, true);
+        using var response = await SendCoreAsync(request, ct);
         return await ReadAsync<T>(response, ct);
+    }
+
+    /// <summary>Sends through the pipeline; an attempt timeout surfaces as <see cref="TimeoutException"/>.</summary>
+    private async Task<HttpResponseMessage> SendCoreAsync(HttpRequestMessage request, CancellationToken ct,
+        HttpCompletionOption completion = HttpCompletionOption.ResponseContentRead)
+    {
+        try
+        {
+            return await Http.SendAsync(request, completion, ct);
+        }
+        catch (Polly.Timeout.TimeoutRejectedException e)
+        {
+            throw new TimeoutException($"{request.Method} {request.RequestUri} got no answer within {e.Timeout.TotalSeconds:0.#} s", e);
+        }
+        catch (TaskCanceledException e) when (!ct.IsCancellationRequested)
+        {
+            throw new TimeoutException($"{request.Method} {request.RequestUri} got no answer within {Http.Timeout.TotalSeconds:0.#} s", e);
+        }
     }
 
     private static async Task<T> ReadAsync<T>(HttpResponseMessage response, CancellationToken ct)

@@ -29,4 +29,12 @@ public static class IdempotencyStore
         const string sql = "update idempotency_key set response = @response::jsonb where key = @key";
         return conn.ExecuteAsync(new CommandDefinition(sql, new { key, response }, tx, cancellationToken: ct));
     }
+
+    /// <summary>Deletes keys created before <paramref name="before"/>; answers how many.</summary>
+    public static async Task<int> ExpireAsync(NpgsqlDataSource db, DateTimeOffset before, CancellationToken ct)
+    {
+        await using var conn = await db.OpenConnectionAsync(ct);
+        const string sql = "delete from idempotency_key where created < @before";
+        return await conn.ExecuteAsync(new CommandDefinition(sql, new { before }, cancellationToken: ct));
+    }
 }

@@ -23,6 +23,14 @@ public sealed class CatalogOptions
     [Range(1, 100_000)]
     public int MaxPageSize { get; set; } = 10_000;
 
+    /// <summary>
+    /// How long an Idempotency-Key and its stored answer are kept. A client retrying a batch later
+    /// than this gets a fresh execution (registration is idempotent per file, so "exists" instead
+    /// of "created", never a duplicate).
+    /// </summary>
+    [Range(typeof(TimeSpan), "00:01:00", "30.00:00:00")]
+    public TimeSpan IdempotencyKeyLifetime { get; set; } = TimeSpan.FromHours(24);
+
     /// <summary>Owner and group given to new entries until authentication names the caller.</summary>
     [Required]
     public string DefaultOwner { get; set; } = "belle";

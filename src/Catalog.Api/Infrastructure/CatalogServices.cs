@@ -23,6 +23,7 @@ public static class CatalogServices
         builder.Services.AddSingleton<FileService>();
         builder.Services.AddSingleton<ReplicaService>();
         builder.Services.AddSingleton<StorageElementService>();
+        builder.Services.AddHostedService<IdempotencyKeyExpiry>();
         builder.Services.AddSingleton(sp =>
         {
             var options = sp.GetRequiredService<Microsoft.Extensions.Options.IOptions<CatalogOptions>>().Value;

@@ -49,7 +49,7 @@ public class ApprovedContractTests(CatalogFixture fx)
         _ => node?.DeepClone(),
     };
 
-    private static void Approve(string name, string actual)
+    internal static void Approve(string name, string actual)
     {
         var path = Path.Combine(CatalogFixture.RepoRoot, "docs", "api", name);
         if (Environment.GetEnvironmentVariable("CATALOG_APPROVE") == "1")

@@ -1,0 +1,169 @@
+using System.CommandLine;
+using System.CommandLine.Help;
+using System.CommandLine.Invocation;
+using System.Net.Sockets;
+using Catalog.Client;
+using Catalog.Contracts;
+
+namespace Catalog.Cli;
+
+/// <summary>
+/// The <c>catalog</c> command. Exit codes: 0 success, 1 error, 2 usage (bad arguments),
+/// 3 partial failure (the server answered, but some items of a batch failed).
+/// </summary>
+public static class CatalogCli
+{
+    public const int Ok = 0, Failed = 1, Usage = 2, Partial = 3;
+
+    public static async Task<int> RunAsync(string[] args, CliConsole console, CancellationToken ct = default)
+    {
+        var root = Build(console);
+        var parse = root.Parse(args);
+        if (parse.Errors.Count > 0 && parse.Action is not HelpAction)
+        {
+            foreach (var error in parse.Errors) console.Error.WriteLine($"catalog: {error.Message}");
+            WriteUsage(console.Error, parse.CommandResult.Command);
+            return Usage;
+        }
+        return await parse.InvokeAsync(new InvocationConfiguration { Output = console.Out, Error = console.Error }, ct);
+    }
+
+    internal static RootCommand Build(CliConsole console)
+    {
+        var globals = new GlobalOptions();
+        var root = new RootCommand("""
+            The Belle II file, replica and metadata catalog from a shell.
+
+            The server and token come from --url/--token, then CATALOG_URL/CATALOG_TOKEN, then the
+            config file (~/.config/catalog/config.json: {"url": ..., "token": ...}), then
+            http://127.0.0.1:5080. Every command takes --json for scripts.
+            Exit codes: 0 success, 1 error, 2 bad arguments, 3 some items of a batch failed.
+            """);
+        foreach (var option in globals.All) root.Options.Add(option);
+        var commands = new Commands(console, globals);
+        foreach (var command in commands.All()) root.Subcommands.Add(command);
+        commands.Examples[root] = "catalog ls -l /belle/MC";
+        var help = root.Options.OfType<HelpOption>().Single();
+        help.Action = new HelpWithExample((HelpAction)help.Action!, commands.Examples);
+        return root;
+    }
+
+    /// <summary>The standard help, followed by the command's example.</summary>
+    private sealed class HelpWithExample(HelpAction standard, IReadOnlyDictionary<Command, string> examples) : SynchronousCommandLineAction
+    {
+        public override int Invoke(ParseResult parseResult)
+        {
+            standard.Invoke(parseResult);
+            if (examples.TryGetValue(parseResult.CommandResult.Command, out var example))
+            {
+                var output = parseResult.InvocationConfiguration.Output;
+                output.WriteLine("Example:");
+                output.WriteLine($"  {example}");
+                output.WriteLine();
+            }
+            return CatalogCli.Ok;
+        }
+    }
+
+    /// <summary>"Usage: catalog ls [options] &lt;path&gt;" and where to find more.</summary>
+    internal static void WriteUsage(TextWriter writer, Command command)
+    {
+        var names = new List<string>();
+        for (Command? c = command; c is not null && c is not RootCommand; c = c.Parents.OfType<Command>().FirstOrDefault())
+            names.Insert(0, c.Name);
+        var path = string.Join(' ', names.Prepend("catalog"));
+        var args = command.Arguments.Where(a => !a.Hidden).Select(a =>
+            a.Arity.MaximumNumberOfValues > 1 ? $"<{a.Name}>..." : a.Arity.MinimumNumberOfValues == 0 ? $"[<{a.Name}>]" : $"<{a.Name}>");
+        var sub = command.Subcommands.Count > 0 ? " <command>" : "";
+        writer.WriteLine($"Usage: {path}{sub} [options] {string.Join(' ', args)}".TrimEnd());
+        writer.WriteLine($"Run '{path} --help' for more.");
+    }
+
+    /// <summary>Runs a command body, turning failures into a message on standard error and an exit code.</summary>
+    internal static async Task<int> GuardAsync(CommandRun run, Func<CommandRun, CancellationToken, Task<int>> body, CancellationToken ct)
+    {
+        var err = run.Console.Error;
+        try
+        {
+            return await body(run, ct);
+        }
+        catch (CliUsageException e)
+        {
+            err.WriteLine($"catalog: {e.Message}");
+            WriteUsage(err, run.Command);
+            return Usage;
+        }
+        catch (CatalogClientException e)
+        {
+            err.WriteLine($"catalog: {ErrorCodes.ToWire(e.Code)}: {e.Message}" + (e.Field is null || e.Message.Contains(e.Field) ? "" : $" (field {e.Field})"));
+            return Failed;
+        }
+        catch (HttpRequestException e)
+        {
+            var reason = e.InnerException is SocketException s ? s.Message : e.Message;
+            err.WriteLine($"catalog: cannot reach the catalog at {run.ServerUrl}: {reason}");
+            err.WriteLine("catalog: is the server running? Set the address with --url or CATALOG_URL.");
+            return Failed;
+        }
+        catch (TimeoutException e)
+        {
+            err.WriteLine($"catalog: timed out: {e.Message}");
+            return Failed;
+        }
+        catch (OperationCanceledException) when (ct.IsCancellationRequested)
+        {
+            err.WriteLine("catalog: interrupted");
+            return 130;
+        }
+        catch (IOException e)
+        {
+            err.WriteLine($"catalog: {e.Message}");
+            return Failed;
+        }
+    }
+}
+
+/// <summary>Options every command takes.</summary>
+internal sealed class GlobalOptions
+{
+    public readonly Option<string?> Url = new("--url") { Description = "Server address (default: CATALOG_URL, the config file, http://127.0.0.1:5080)", Recursive = true };
+    public readonly Option<string?> Token = new("--token") { Description = "Bearer token (default: CATALOG_TOKEN, the config file)", Recursive = true };
+    public readonly Option<string?> Config = new("--config") { Description = "Config file (default: CATALOG_CONFIG, ~/.config/catalog/config.json)", Recursive = true };
+    public readonly Option<bool> Json = new("--json") { Description = "Print JSON for scripts (NDJSON, one object per line, for ls and replicas)", Recursive = true };
+    public readonly Option<int> Retries = new("--retries") { Description = "Retries of safe requests after transient failures", DefaultValueFactory = _ => 6, Recursive = true };
+
+    public IEnumerable<Option> All => [Url, Token, Config, Json, Retries];
+}
+
+/// <summary>One invocation of a command: its parse result, console and (lazily) client.</summary>
+internal sealed class CommandRun(ParseResult parse, CliConsole console, GlobalOptions globals)
+{
+    private CatalogClient? _client;
+    private CatalogClientOptions? _options;
+
+    public ParseResult Parse { get; } = parse;
+    public CliConsole Console { get; } = console;
+    public Command Command => Parse.CommandResult.Command;
+    public TextWriter Out => Console.Out;
+    public bool Json => Parse.GetValue(globals.Json);
+
+    public T? Get<T>(Option<T> option) => Parse.GetValue(option);
+    public T? Get<T>(Argument<T> argument) => Parse.GetValue(argument);
+
+    public string ServerUrl => Options.BaseAddress.ToString().TrimEnd('/');
+
+    private CatalogClientOptions Options => _options ??= CreateOptions();
+
+    public CatalogClient Client => _client ??= CatalogClient.Create(Options, Console.Transport);
+
+    private CatalogClientOptions CreateOptions()
+    {
+        var options = CliSettings.Resolve(Parse.GetValue(globals.Url), Parse.GetValue(globals.Token), Parse.GetValue(globals.Config), Console);
+        var retries = Parse.GetValue(globals.Retries);
+        if (retries < 0) throw new CliUsageException("--retries must be 0 or more");
+        options.MaxRetries = retries;
+        options.OnRetry = r => Console.Error.WriteLine(
+            $"catalog: attempt {r.Attempt} failed ({r.Reason}); retrying in {r.Delay.TotalSeconds:0.0} s");
+        return options;
+    }
+}

@@ -1,0 +1,274 @@
+using System.CommandLine;
+using System.Globalization;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Catalog.Contracts;
+
+namespace Catalog.Cli;
+
+/// <summary>The commands; each reads its arguments, makes client calls and prints a table or JSON.</summary>
+internal sealed partial class Commands(CliConsole console, GlobalOptions globals)
+{
+    public IEnumerable<Command> All() =>
+        [Ls(), Stat(), Mkdir(), Mv(), Rm(), Du(), Register(), Replicas(), AddReplica(), RmReplica(), ReplicaState(), Se()];
+
+    /// <summary>The example each command's --help ends with.</summary>
+    public Dictionary<Command, string> Examples { get; } = [];
+
+    private Command Define(string name, string description, string example, Func<CommandRun, CancellationToken, Task<int>> body,
+        params Symbol[] symbols)
+    {
+        var command = new Command(name, description);
+        Examples[command] = example;
+        foreach (var symbol in symbols)
+        {
+            if (symbol is Option o) command.Options.Add(o);
+            else if (symbol is Argument a) command.Arguments.Add(a);
+        }
+        command.SetAction((parse, ct) => CatalogCli.GuardAsync(new CommandRun(parse, console, globals), body, ct));
+        return command;
+    }
+
+    // ---- namespace ----
+
+    private Command Ls()
+    {
+        var path = new Argument<string>("path") { Description = "Directory (or file) to list" };
+        var longFormat = new Option<bool>("--long", "-l") { Description = "Mode, owner, group, size, modification time" };
+        var limit = new Option<int?>("--limit", "-n") { Description = "Print at most this many entries" };
+        var after = new Option<string?>("--after") { Description = "Start after this name (the 'next' of a previous page)" };
+        var pageSize = new Option<int>("--page-size") { Description = "Entries fetched per request", DefaultValueFactory = _ => 1000 };
+        return Define("ls", "List a directory, page by page, directories and files merged by name (like lfc-ls).",
+            "catalog ls -l /belle/MC/release-08-01-00", async (run, ct) =>
+            {
+                var target = run.Get(path)!;
+                var max = run.Get(limit);
+                if (max is < 1) throw new CliUsageException("--limit must be at least 1");
+                var size = run.Get(pageSize);
+                if (size is < 1 or > 10_000) throw new CliUsageException("--page-size must be 1 to 10000");
+                var entry = await run.Client.StatAsync(target, ct);
+                var entries = entry.Type == EntryType.File ? Single(entry) : Page(run, target, run.Get(after), size, ct);
+                var printed = 0L;
+                string? last = null;
+                await foreach (var e in entries.WithCancellation(ct))
+                {
+                    if (max is not null && printed == max) break;
+                    if (run.Json) Output.WriteJsonLine(run.Out, e);
+                    else run.Out.WriteLine(run.Get(longFormat) ? LongLine(e) : e.Name + (e.Type == EntryType.Directory ? "/" : ""));
+                    printed++;
+                    last = e.Name;
+                }
+                if (max is not null && printed == max && !run.Json)
+                    console.Error.WriteLine($"catalog: stopped at --limit {max}; continue with --after '{last}'");
+                return CatalogCli.Ok;
+            }, path, longFormat, limit, after, pageSize);
+
+        static async IAsyncEnumerable<Entry> Single(Entry e) { await Task.CompletedTask; yield return e; }
+
+        static async IAsyncEnumerable<Entry> Page(CommandRun run, string path, string? after, int size,
+            [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken ct)
+        {
+            do
+            {
+                var page = await run.Client.ListPageAsync(path, after, size, ct);
+                foreach (var e in page.Entries) yield return e;
+                after = page.Next;
+            } while (after is not null);
+        }
+
+        static string LongLine(Entry e) =>
+            $"{Output.Mode(e.Type, e.Mode)} {e.Owner,-8} {e.Group,-8} {(e.Size ?? 0),14} {Output.Time(e.Modified)} {e.Name}{(e.Type == EntryType.Directory ? "/" : "")}";
+    }
+
+    private Command Stat()
+    {
+        var paths = new Argument<string[]>("paths") { Arity = ArgumentArity.OneOrMore, Description = "Files or directories" };
+        return Define("stat", "Show a file (GUID, size, checksums, replicas, metadata) or a directory.",
+            "catalog stat /belle/MC/release-08-01-00/DB00002100/mixed/sub00/mdst_000001_prod00012345_task10020000001.root",
+            async (run, ct) =>
+            {
+                var failed = 0;
+                foreach (var p in run.Get(paths)!)
+                {
+                    try
+                    {
+                        var entry = await run.Client.StatAsync(p, ct);
+                        object shown = entry.Type == EntryType.File ? await run.Client.GetFileAsync(entry.Path, ct) : entry;
+                        if (run.Json) Output.WriteJson(run.Out, shown);
+                        else if (shown is Contracts.FileInfo f) PrintFile(run.Out, f);
+                        else PrintDirectory(run.Out, entry);
+                    }
+                    catch (Client.CatalogNotFoundException e) when (run.Get(paths)!.Length > 1)
+                    {
+                        console.Error.WriteLine($"catalog: {p}: {e.Message}");
+                        failed++;
+                    }
+                }
+                return failed == 0 ? CatalogCli.Ok : CatalogCli.Partial;
+            }, paths);
+
+        static void PrintFile(TextWriter o, Contracts.FileInfo f)
+        {
+            o.WriteLine($"  LFN: {f.Lfn}");
+            o.WriteLine($" GUID: {f.Guid}");
+            o.WriteLine($" Size: {f.Size} ({Output.Bytes(f.Size)})");
+            o.WriteLine($"Adler32: {f.Adler32}" + (f.Md5 is null ? "" : $"  MD5: {f.Md5}"));
+            o.WriteLine($"Status: {f.Status.ToString().ToLowerInvariant()}   Mode: {Output.Mode(EntryType.File, f.Mode)}  {f.Owner}:{f.Group}");
+            o.WriteLine($"Created: {f.Created:u}   Modified: {f.Modified:u}");
+            if (f.Metadata is { Count: > 0 }) o.WriteLine($"Metadata: {f.Metadata.ToJsonString()}");
+            o.WriteLine($"Replicas: {f.Replicas.Count}");
+            foreach (var r in f.Replicas) o.WriteLine($"  {r.Se,-20} {r.State.ToString().ToLowerInvariant(),-12} {r.Pfn}");
+        }
+
+        static void PrintDirectory(TextWriter o, Entry d)
+        {
+            o.WriteLine($"Directory: {d.Path}");
+            o.WriteLine($"Mode: {Output.Mode(d.Type, d.Mode)}  {d.Owner}:{d.Group}");
+            o.WriteLine($"Created: {d.Created:u}   Modified: {d.Modified:u}");
+        }
+    }
+
+    private Command Mkdir()
+    {
+        var paths = new Argument<string[]>("paths") { Arity = ArgumentArity.OneOrMore, Description = "Directories to create" };
+        var parents = new Option<bool>("--parents", "-p") { Description = "Create missing parents too; existing directories are fine" };
+        var mode = new Option<string?>("--mode", "-m") { Description = "Octal mode, e.g. 775" };
+        return Define("mkdir", "Create directories (like lfc-mkdir).", "catalog mkdir -p /belle/user/alice/skim", async (run, ct) =>
+        {
+            int? m = null;
+            if (run.Get(mode) is { } text)
+            {
+                try { m = Convert.ToInt32(text, 8); }
+                catch (Exception e) when (e is FormatException or ArgumentException or OverflowException) { throw new CliUsageException($"--mode: '{text}' is not an octal mode"); }
+            }
+            var made = new List<Entry>();
+            foreach (var p in run.Get(paths)!) made.Add(await run.Client.MakeDirectoryAsync(p, run.Get(parents), m, ct));
+            if (run.Json) Output.WriteJson(run.Out, made);
+            return CatalogCli.Ok;
+        }, paths, parents, mode);
+    }
+
+    private Command Mv()
+    {
+        var from = new Argument<string>("from");
+        var to = new Argument<string>("to");
+        return Define("mv", "Rename or move a file or a directory with everything under it.",
+            "catalog mv /belle/user/alice/old /belle/user/alice/new", async (run, ct) =>
+            {
+                var entry = await run.Client.MoveAsync(run.Get(from)!, run.Get(to)!, ct);
+                if (run.Json) Output.WriteJson(run.Out, entry);
+                return CatalogCli.Ok;
+            }, from, to);
+    }
+
+    private Command Rm()
+    {
+        var paths = new Argument<string[]>("paths") { Arity = ArgumentArity.OneOrMore };
+        var recursive = new Option<bool>("--recursive", "-r") { Description = "Remove directories with everything under them" };
+        var force = new Option<bool>("--force", "-f") { Description = "Paths that do not exist are not an error" };
+        return Define("rm", "Remove files and directories, per item.", "catalog rm -r /belle/user/alice/tmp", async (run, ct) =>
+        {
+            var response = await run.Client.RemoveAsync(run.Get(paths)!, run.Get(recursive), ct);
+            var failures = response.Results.Where(r => r.Status == RemoveStatus.Failed || (r.Status == RemoveStatus.Absent && !run.Get(force))).ToList();
+            if (run.Json) Output.WriteJson(run.Out, response);
+            else
+            {
+                foreach (var r in response.Results.Where(r => r.Status == RemoveStatus.Removed && (r.FilesRemoved + r.DirectoriesRemoved) > 1))
+                    run.Out.WriteLine($"removed {r.Path}: {Output.Count(r.FilesRemoved)} files, {Output.Count(r.DirectoriesRemoved)} directories");
+            }
+            foreach (var r in failures)
+                console.Error.WriteLine($"catalog: {r.Path}: {(r.Error is null ? "no such file or directory" : Output.Error(r.Error))}");
+            return failures.Count == 0 ? CatalogCli.Ok : CatalogCli.Partial;
+        }, paths, recursive, force);
+    }
+
+    private Command Du()
+    {
+        var paths = new Argument<string[]>("paths") { Arity = ArgumentArity.OneOrMore };
+        return Define("du", "Files and bytes under a directory, in total and per storage element.", "catalog du /belle/MC", async (run, ct) =>
+        {
+            var usages = new List<Usage>();
+            foreach (var p in run.Get(paths)!) usages.Add(await run.Client.UsageAsync(p, ct));
+            if (run.Json) { if (usages.Count == 1) Output.WriteJson(run.Out, usages[0]); else Output.WriteJson(run.Out, usages); return CatalogCli.Ok; }
+            foreach (var u in usages)
+            {
+                Output.WriteTable(run.Out, ["where", "files", "bytes", "size"],
+                    u.PerStorageElement.Select(s => (IReadOnlyList<string>)[s.Se, Output.Count(s.Files), s.Bytes.ToString(CultureInfo.InvariantCulture), Output.Bytes(s.Bytes)])
+                        .Prepend([u.Path, Output.Count(u.Files), u.Bytes.ToString(CultureInfo.InvariantCulture), Output.Bytes(u.Bytes)]),
+                    1, 2, 3);
+                run.Out.WriteLine($"{Output.Count(u.Directories)} directories");
+            }
+            return CatalogCli.Ok;
+        }, paths);
+    }
+
+    // ---- storage elements ----
+
+    private Command Se()
+    {
+        var se = new Command("se", "Storage elements: list and register.");
+        Examples[se] = "catalog se ls";
+        se.Subcommands.Add(Define("ls", "List storage elements with their usage.", "catalog se ls", async (run, ct) =>
+        {
+            var all = await run.Client.ListStorageElementsAsync(ct);
+            if (run.Json) { Output.WriteJson(run.Out, all); return CatalogCli.Ok; }
+            Output.WriteTable(run.Out, ["name", "site", "state", "read", "write", "files", "size", "base url"],
+                all.Select(s => (IReadOnlyList<string>)[s.Name, s.Site, Lower(s.State), s.ReadEnabled ? "yes" : "no", s.WriteEnabled ? "yes" : "no",
+                    Output.Count(s.Files), Output.Bytes(s.Bytes), s.BaseUrl]), 5, 6);
+            return CatalogCli.Ok;
+        }));
+
+        var name = new Argument<string>("name") { Description = "SE name, e.g. KEK-DISK" };
+        var url = new Option<string>("--base-url") { Description = "Base URL; a replica's default PFN is this + LFN", Required = true };
+        var site = new Option<string>("--site") { Description = "Site name, e.g. KEK", Required = true };
+        var protocol = new Option<string?>("--protocol") { Description = "Protocol (default: the base URL's scheme)" };
+        var state = new Option<StorageElementState>("--state") { Description = "online, degraded or offline", DefaultValueFactory = _ => StorageElementState.Online };
+        var readOnly = new Option<bool>("--read-only") { Description = "Refuse new replicas" };
+        se.Subcommands.Add(Define("add", "Register a storage element, or replace its settings.",
+            "catalog se add KEK-DISK --site KEK --base-url root://kek-se.example:1094//belle", async (run, ct) =>
+            {
+                var baseUrl = run.Get(url)!;
+                if (!Uri.TryCreate(baseUrl, UriKind.Absolute, out var uri)) throw new CliUsageException($"--base-url: '{baseUrl}' is not an absolute URL");
+                var spec = new StorageElementSpec(run.Get(site), run.Get(protocol) ?? uri.Scheme, baseUrl,
+                    ReadEnabled: true, WriteEnabled: !run.Get(readOnly), State: run.Get(state));
+                var stored = await run.Client.PutStorageElementAsync(run.Get(name)!, spec, ct);
+                if (run.Json) Output.WriteJson(run.Out, stored);
+                return CatalogCli.Ok;
+            }, name, url, site, protocol, state, readOnly));
+        return se;
+    }
+
+    internal static string Lower<T>(T value) where T : struct, Enum => JsonNamingPolicy.SnakeCaseLower.ConvertName(value.ToString());
+
+    /// <summary>Reads "-" or piped standard input as lines; otherwise the given values.</summary>
+    private static async IAsyncEnumerable<string> ValuesOrStdin(string[]? values, CliConsole console)
+    {
+        if (values is { Length: > 0 } && !(values.Length == 1 && values[0] == "-"))
+        {
+            foreach (var v in values) yield return v;
+            yield break;
+        }
+        if (values is null or { Length: 0 } && !console.InputRedirected)
+            throw new CliUsageException("give at least one LFN, or '-' to read them from standard input");
+        using var reader = new StreamReader(console.In, leaveOpen: true);
+        while (await reader.ReadLineAsync() is { } line)
+            if (line.Trim() is { Length: > 0 } trimmed && !trimmed.StartsWith('#')) yield return trimmed;
+    }
+
+    /// <summary>Parses "key=value" metadata; the value is JSON when it parses (7, true, [1,2]), a string otherwise.</summary>
+    internal static JsonObject? ParseMeta(string[]? pairs)
+    {
+        if (pairs is null or { Length: 0 }) return null;
+        var meta = new JsonObject();
+        foreach (var pair in pairs)
+        {
+            var eq = pair.IndexOf('=');
+            if (eq <= 0) throw new CliUsageException($"--meta: '{pair}' is not key=value");
+            JsonNode? value;
+            try { value = JsonNode.Parse(pair[(eq + 1)..]); }
+            catch (JsonException) { value = JsonValue.Create(pair[(eq + 1)..]); }
+            meta[pair[..eq]] = value;
+        }
+        return meta;
+    }
+}
