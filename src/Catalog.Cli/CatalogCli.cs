@@ -19,7 +19,7 @@ public static class CatalogCli
     {
         var root = Build(console);
         var parse = root.Parse(args);
-        if (parse.Errors.Count > 0 && parse.Action is not HelpAction)
+        if (parse.Errors.Count > 0 && parse.Action is not (HelpAction or HelpWithExample))
         {
             foreach (var error in parse.Errors) console.Error.WriteLine($"catalog: {error.Message}");
             WriteUsage(console.Error, parse.CommandResult.Command);

@@ -36,7 +36,7 @@ internal sealed partial class Commands(CliConsole console, GlobalOptions globals
         var path = new Argument<string>("path") { Description = "Directory (or file) to list" };
         var longFormat = new Option<bool>("--long", "-l") { Description = "Mode, owner, group, size, modification time" };
         var limit = new Option<int?>("--limit", "-n") { Description = "Print at most this many entries" };
-        var after = new Option<string?>("--after") { Description = "Start after this name (the 'next' of a previous page)" };
+        var after = new Option<string?>("--after") { Description = "Continue where a run with --limit stopped (the cursor it printed)" };
         var pageSize = new Option<int>("--page-size") { Description = "Entries fetched per request", DefaultValueFactory = _ => 1000 };
         return Define("ls", "List a directory, page by page, directories and files merged by name (like lfc-ls).",
             "catalog ls -l /belle/MC/release-08-01-00", async (run, ct) =>
@@ -47,34 +47,33 @@ internal sealed partial class Commands(CliConsole console, GlobalOptions globals
                 var size = run.Get(pageSize);
                 if (size is < 1 or > 10_000) throw new CliUsageException("--page-size must be 1 to 10000");
                 var entry = await run.Client.StatAsync(target, ct);
-                var entries = entry.Type == EntryType.File ? Single(entry) : Page(run, target, run.Get(after), size, ct);
-                var printed = 0L;
-                string? last = null;
-                await foreach (var e in entries.WithCancellation(ct))
+                if (entry.Type == EntryType.File)
                 {
-                    if (max is not null && printed == max) break;
+                    Print(run, entry);
+                    return CatalogCli.Ok;
+                }
+                // Pages end exactly at --limit, so the server's cursor is where the next run continues.
+                var cursor = run.Get(after);
+                long printed = 0;
+                do
+                {
+                    var want = max is null ? size : (int)Math.Min(size, max.Value - printed);
+                    var page = await run.Client.ListPageAsync(target, cursor, want, ct);
+                    foreach (var e in page.Entries) Print(run, e);
+                    printed += page.Entries.Count;
+                    cursor = page.Next;
+                } while (cursor is not null && (max is null || printed < max));
+                // A full last page has a cursor even when nothing follows; one more entry tells.
+                if (cursor is not null && (await run.Client.ListPageAsync(target, cursor, 1, ct)).Entries.Count > 0)
+                    console.Error.WriteLine($"catalog: stopped at --limit {max}; continue with --after '{cursor}'");
+                return CatalogCli.Ok;
+
+                void Print(CommandRun run, Entry e)
+                {
                     if (run.Json) Output.WriteJsonLine(run.Out, e);
                     else run.Out.WriteLine(run.Get(longFormat) ? LongLine(e) : e.Name + (e.Type == EntryType.Directory ? "/" : ""));
-                    printed++;
-                    last = e.Name;
                 }
-                if (max is not null && printed == max && !run.Json)
-                    console.Error.WriteLine($"catalog: stopped at --limit {max}; continue with --after '{last}'");
-                return CatalogCli.Ok;
             }, path, longFormat, limit, after, pageSize);
-
-        static async IAsyncEnumerable<Entry> Single(Entry e) { await Task.CompletedTask; yield return e; }
-
-        static async IAsyncEnumerable<Entry> Page(CommandRun run, string path, string? after, int size,
-            [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken ct)
-        {
-            do
-            {
-                var page = await run.Client.ListPageAsync(path, after, size, ct);
-                foreach (var e in page.Entries) yield return e;
-                after = page.Next;
-            } while (after is not null);
-        }
 
         static string LongLine(Entry e) =>
             $"{Output.Mode(e.Type, e.Mode)} {e.Owner,-8} {e.Group,-8} {(e.Size ?? 0),14} {Output.Time(e.Modified)} {e.Name}{(e.Type == EntryType.Directory ? "/" : "")}";
@@ -109,22 +108,26 @@ internal sealed partial class Commands(CliConsole console, GlobalOptions globals
 
         static void PrintFile(TextWriter o, Contracts.FileInfo f)
         {
-            o.WriteLine($"  LFN: {f.Lfn}");
-            o.WriteLine($" GUID: {f.Guid}");
-            o.WriteLine($" Size: {f.Size} ({Output.Bytes(f.Size)})");
-            o.WriteLine($"Adler32: {f.Adler32}" + (f.Md5 is null ? "" : $"  MD5: {f.Md5}"));
-            o.WriteLine($"Status: {f.Status.ToString().ToLowerInvariant()}   Mode: {Output.Mode(EntryType.File, f.Mode)}  {f.Owner}:{f.Group}");
-            o.WriteLine($"Created: {f.Created:u}   Modified: {f.Modified:u}");
-            if (f.Metadata is { Count: > 0 }) o.WriteLine($"Metadata: {f.Metadata.ToJsonString()}");
-            o.WriteLine($"Replicas: {f.Replicas.Count}");
-            foreach (var r in f.Replicas) o.WriteLine($"  {r.Se,-20} {r.State.ToString().ToLowerInvariant(),-12} {r.Pfn}");
+            o.WriteLine($"LFN:       {f.Lfn}");
+            o.WriteLine($"GUID:      {f.Guid}");
+            o.WriteLine($"Size:      {f.Size} ({Output.Bytes(f.Size)})");
+            o.WriteLine($"Adler32:   {f.Adler32}");
+            if (f.Md5 is not null) o.WriteLine($"MD5:       {f.Md5}");
+            o.WriteLine($"Status:    {Lower(f.Status)}");
+            o.WriteLine($"Mode:      {Output.Mode(EntryType.File, f.Mode)} {f.Owner}:{f.Group}");
+            o.WriteLine($"Created:   {f.Created:u}");
+            o.WriteLine($"Modified:  {f.Modified:u}");
+            if (f.Metadata is { Count: > 0 }) o.WriteLine($"Metadata:  {f.Metadata.ToJsonString()}");
+            o.WriteLine($"Replicas:  {f.Replicas.Count}");
+            foreach (var r in f.Replicas) o.WriteLine($"  {r.Se,-20} {Lower(r.State),-12} {r.Pfn}");
         }
 
         static void PrintDirectory(TextWriter o, Entry d)
         {
             o.WriteLine($"Directory: {d.Path}");
-            o.WriteLine($"Mode: {Output.Mode(d.Type, d.Mode)}  {d.Owner}:{d.Group}");
-            o.WriteLine($"Created: {d.Created:u}   Modified: {d.Modified:u}");
+            o.WriteLine($"Mode:      {Output.Mode(d.Type, d.Mode)} {d.Owner}:{d.Group}");
+            o.WriteLine($"Created:   {d.Created:u}");
+            o.WriteLine($"Modified:  {d.Modified:u}");
         }
     }
 

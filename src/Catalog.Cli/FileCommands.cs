@@ -14,7 +14,7 @@ internal sealed partial class Commands
         var lfn = new Argument<string?>("lfn") { Arity = ArgumentArity.ZeroOrOne, Description = "The file to register (or use --file)" };
         var size = new Option<long?>("--size") { Description = "Size in bytes" };
         var adler32 = new Option<string?>("--adler32") { Description = "Adler-32 checksum, 8 hex digits" };
-        var guid = new Option<Guid?>("--guid") { Description = "GUID (default: a new one)" };
+        var guid = new Option<Guid?>("--guid") { Description = "GUID (default: the server assigns one)" };
         var md5 = new Option<string?>("--md5") { Description = "MD5 checksum, 32 hex digits" };
         var se = new Option<string[]>("--se") { Description = "Storage element holding a replica (repeatable)", AllowMultipleArgumentsPerToken = false };
         var pfn = new Option<string?>("--pfn") { Description = "PFN of the replica (default: the SE base URL + LFN)" };
@@ -48,7 +48,7 @@ internal sealed partial class Commands
                     var ses = run.Get(se) ?? [];
                     if (run.Get(pfn) is not null && ses.Length != 1) throw new CliUsageException("--pfn needs exactly one --se");
                     var replicas = ses.Select(s => new NewReplica(s, run.Get(pfn))).ToList();
-                    files = One(new NewFile(single, bytes, checksum, run.Get(guid) ?? Guid.NewGuid(), run.Get(md5), replicas, ParseMeta(run.Get(meta))));
+                    files = One(new NewFile(single, bytes, checksum, run.Get(guid), run.Get(md5), replicas, ParseMeta(run.Get(meta))));
                     total = 1;
                 }
                 else

@@ -9,12 +9,14 @@ namespace Catalog.Tests.Infrastructure;
 
 /// <summary>
 /// Makes a real server answer 503 (with Retry-After) to the first N requests carrying an
-/// <c>X-Fault-Key</c> header, and counts every request per key, so a test can see how many
-/// attempts the client made. Requests without the header pass through untouched.
+/// <c>X-Fault-Key</c> header (or, with <see cref="AnyRequest"/>, to the first N requests of any
+/// kind), and counts requests per key, so a test can see how many attempts the client made.
 /// </summary>
 public sealed class FaultInjection : IStartupFilter
 {
     public const string Header = "X-Fault-Key";
+    /// <summary>The key that matches every request (for clients that cannot add a header, like the CLI).</summary>
+    public const string AnyRequest = "*";
     private readonly ConcurrentDictionary<string, int> _failuresLeft = new();
     private readonly ConcurrentDictionary<string, int> _seen = new();
 
@@ -29,7 +31,9 @@ public sealed class FaultInjection : IStartupFilter
     {
         app.Use(async (context, nextMiddleware) =>
         {
-            if (context.Request.Headers.TryGetValue(Header, out var value) && value.ToString() is { Length: > 0 } key)
+            var key = context.Request.Headers.TryGetValue(Header, out var value) && value.ToString() is { Length: > 0 } k ? k
+                : _failuresLeft.ContainsKey(AnyRequest) ? AnyRequest : null;
+            if (key is not null)
             {
                 _seen.AddOrUpdate(key, 1, (_, n) => n + 1);
                 var left = _failuresLeft.GetValueOrDefault(key);
