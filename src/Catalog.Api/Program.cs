@@ -5,23 +5,38 @@ using Catalog.Api.Namespace;
 using Catalog.Api.Replicas;
 using Catalog.Api.StorageElements;
 using Catalog.Api.Errors;
+using Catalog.Api.Audit;
+using Catalog.Api.Security;
 using Catalog.Storage;
 using Scalar.AspNetCore;
 
 var builder = WebApplication.CreateBuilder(args);
 builder.AddCatalogStorage();
 builder.AddCatalogServices();
+builder.AddCatalogAuth();
 builder.AddCatalogGraphQL();
 
 var app = builder.Build();
 if (args.Contains("migrate"))
 {
     await app.MigrateAsync();
-    return;
+    return 0;
+}
+if (args.Length > 0 && args[0] == "token")
+{
+    try { return await TokensApi.RunCommandAsync(app, args); }
+    catch (Exception e) when (e is ArgumentException or CatalogException)
+    {
+        Console.Error.WriteLine($"token: {e.Message}");
+        return 2;
+    }
 }
 
 app.UseCatalogErrors();
+app.UseCatalogAuth();
 app.MapHealthApi();
+app.MapTokensApi();
+app.MapAuditApi();
 app.MapStorageElementsApi();
 app.MapNamespaceApi();
 app.MapFilesApi();
@@ -31,5 +46,6 @@ app.MapOpenApi();
 app.MapScalarApiReference();
 await app.MigrateOnStartAsync();
 app.Run();
+return 0;
 
 public partial class Program;

@@ -101,6 +101,47 @@ public sealed class CatalogClient
     public Task<RemoveResponse> RemoveAsync(IEnumerable<string> paths, bool recursive = false, CancellationToken ct = default) =>
         SendAsync<RemoveResponse>(HttpMethod.Post, "api/v1/namespace/remove", new RemoveRequest(paths.ToList<string?>(), recursive), ct, repeatable: true);
 
+    /// <summary>Sets the permission bits of a file or directory (its owner, a data manager or an admin).</summary>
+    public Task<Entry> ChangeModeAsync(string path, int mode, CancellationToken ct = default) =>
+        SendAsync<Entry>(HttpMethod.Post, "api/v1/namespace/chmod", new ChangeModeRequest(path, mode), ct, repeatable: true);
+
+    /// <summary>Gives a file or directory another owner and/or group (data managers and admins).</summary>
+    public Task<Entry> ChangeOwnerAsync(string path, string? owner, string? group, CancellationToken ct = default) =>
+        SendAsync<Entry>(HttpMethod.Post, "api/v1/namespace/chown", new ChangeOwnerRequest(path, owner, group), ct, repeatable: true);
+
+    /// <summary>The identity, roles, scopes and groups the server sees for this client's token.</summary>
+    public Task<WhoAmI> WhoAmIAsync(CancellationToken ct = default) => GetAsync<WhoAmI>("api/v1/whoami", ct);
+
+    /// <summary>Issues a token (admin only); the answer carries the token, which is shown only once.</summary>
+    public Task<IssuedToken> IssueTokenAsync(TokenRequest request, CancellationToken ct = default) =>
+        SendAsync<IssuedToken>(HttpMethod.Post, "api/v1/tokens", request, ct);
+
+    /// <summary>Tokens the catalog issued, optionally for one subject (admin only).</summary>
+    public Task<IReadOnlyList<IssuedToken>> ListTokensAsync(string? subject = null, CancellationToken ct = default) =>
+        GetAsync<IReadOnlyList<IssuedToken>>("api/v1/tokens" + (subject is null ? "" : $"?subject={Uri.EscapeDataString(subject)}"), ct);
+
+    /// <summary>Revokes a token by id (admin only).</summary>
+    public async Task<IssuedToken> RevokeTokenAsync(Guid id, CancellationToken ct = default)
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Delete, $"api/v1/tokens/{id}");
+        using var response = await SendCoreAsync(request, ct);
+        return await ReadAsync<IssuedToken>(response, ct);
+    }
+
+    /// <summary>One page of the audit trail (admin only): writes at or under <paramref name="path"/>, by <paramref name="subject"/>, in [from, to).</summary>
+    public Task<AuditPage> AuditAsync(string? path = null, string? subject = null, DateTimeOffset? from = null, DateTimeOffset? to = null,
+        long? after = null, int? limit = null, CancellationToken ct = default)
+    {
+        var query = new List<string>();
+        if (path is not null) query.Add($"path={Uri.EscapeDataString(path)}");
+        if (subject is not null) query.Add($"subject={Uri.EscapeDataString(subject)}");
+        if (from is not null) query.Add($"from={Uri.EscapeDataString(from.Value.ToString("O"))}");
+        if (to is not null) query.Add($"to={Uri.EscapeDataString(to.Value.ToString("O"))}");
+        if (after is not null) query.Add($"after={after}");
+        if (limit is not null) query.Add($"limit={limit}");
+        return GetAsync<AuditPage>("api/v1/audit" + (query.Count == 0 ? "" : "?" + string.Join('&', query)), ct);
+    }
+
     /// <summary>Files and bytes under a directory, in total and per SE.</summary>
     public Task<Usage> UsageAsync(string path, CancellationToken ct = default) =>
         GetAsync<Usage>($"api/v1/usage?path={Uri.EscapeDataString(path)}", ct);
@@ -301,7 +342,7 @@ public sealed class CatalogClient
         var errorCode = code is not null ? ErrorCodes.FromWire(code) : status switch
         {
             400 => ErrorCode.InvalidArgument, 401 => ErrorCode.Unauthorized, 403 => ErrorCode.Forbidden,
-            404 => ErrorCode.NotFound, 409 => ErrorCode.Conflict, 503 => ErrorCode.Overloaded, _ => ErrorCode.Internal,
+            404 => ErrorCode.NotFound, 409 => ErrorCode.Conflict, 429 => ErrorCode.RateLimited, 503 => ErrorCode.Overloaded, _ => ErrorCode.Internal,
         };
         var retryAfter = response.Headers.RetryAfter?.Delta;
         throw CatalogClientException.Create(errorCode, status, detail ?? $"HTTP {status} {response.ReasonPhrase}", field, retryAfter);

@@ -21,6 +21,7 @@ public class CatalogClientException(ErrorCode code, int status, string message, 
         ErrorCode.Unauthorized => new CatalogUnauthorizedException(status, message),
         ErrorCode.Forbidden => new CatalogForbiddenException(status, message),
         ErrorCode.Overloaded => new CatalogOverloadedException(status, message, retryAfter),
+        ErrorCode.RateLimited => new CatalogRateLimitedException(status, message, retryAfter),
         _ => new CatalogClientException(code, status, message, field),
     };
 }
@@ -48,6 +49,14 @@ public sealed class CatalogForbiddenException(int status, string message)
 /// <summary>The server is at capacity; retry after <see cref="RetryAfter"/>.</summary>
 public sealed class CatalogOverloadedException(int status, string message, TimeSpan? retryAfter)
     : CatalogClientException(ErrorCode.Overloaded, status, message)
+{
+    /// <summary>The delay the server asked for.</summary>
+    public TimeSpan? RetryAfter { get; } = retryAfter;
+}
+
+/// <summary>The caller exceeded its rate limit; retry after <see cref="RetryAfter"/>.</summary>
+public sealed class CatalogRateLimitedException(int status, string message, TimeSpan? retryAfter)
+    : CatalogClientException(ErrorCode.RateLimited, status, message)
 {
     /// <summary>The delay the server asked for.</summary>
     public TimeSpan? RetryAfter { get; } = retryAfter;

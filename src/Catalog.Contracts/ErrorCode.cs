@@ -36,6 +36,8 @@ public enum ErrorCode
     Forbidden,
     /// <summary>An unexpected server fault.</summary>
     Internal,
+    /// <summary>The caller sent more requests than its rate limit allows; retry after the advertised delay.</summary>
+    RateLimited,
 }
 
 /// <summary>Maps <see cref="ErrorCode"/> to and from its wire spelling.</summary>

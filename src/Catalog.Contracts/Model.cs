@@ -117,3 +117,9 @@ public sealed record LookupResult(string? Lfn, Guid? Guid = null, long? Size = n
 
 /// <summary>GUID to LFN.</summary>
 public sealed record GuidLookup(Guid Guid, string Lfn);
+
+/// <summary>Sets the permission bits of a file or directory (its owner, a data manager or an admin).</summary>
+public sealed record ChangeModeRequest(string? Path, int? Mode);
+
+/// <summary>Gives a file or directory another owner and/or group (data managers and admins).</summary>
+public sealed record ChangeOwnerRequest(string? Path, string? Owner = null, string? Group = null);

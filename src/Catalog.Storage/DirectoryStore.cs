@@ -20,6 +20,13 @@ public static class DirectoryStore
     }
 
     /// <summary>Resolves paths to ids; absent paths are missing from the answer.</summary>
+    /// <summary>The directories among <paramref name="paths"/> that exist.</summary>
+    public static async Task<IReadOnlyList<DirectoryRow>> GetManyAsync(NpgsqlConnection conn, NpgsqlTransaction? tx, string[] paths, CancellationToken ct)
+    {
+        const string sql = "select id, parent_id as ParentId, name, path, owner, grp, mode, created, modified from directory where path = any(@paths)";
+        return (await conn.QueryAsync<DirectoryRow>(new CommandDefinition(sql, new { paths }, tx, cancellationToken: ct))).AsList();
+    }
+
     public static async Task<Dictionary<string, long>> GetIdsAsync(NpgsqlConnection conn, NpgsqlTransaction? tx, string[] paths, CancellationToken ct)
     {
         const string sql = "select path, id from directory where path = any(@paths)";
@@ -41,7 +48,7 @@ public static class DirectoryStore
     /// file, and returns the ids of all that now exist, including ones a concurrent caller made.
     /// </summary>
     public static async Task<List<(string Path, long Id)>> InsertChildrenAsync(NpgsqlConnection conn, NpgsqlTransaction tx,
-        long[] parentIds, string[] names, string[] paths, string owner, string grp, int mode, CancellationToken ct)
+        long[] parentIds, string[] names, string[] paths, string owner, int? mode, CancellationToken ct)
     {
         const string sql = """
             with wanted as (
@@ -50,8 +57,9 @@ public static class DirectoryStore
                 where not exists (select 1 from file f where f.dir_id = w.parent_id and f.name = w.name)
             ), inserted as (
                 insert into directory (parent_id, name, path, owner, grp, mode)
-                select parent_id, name, path, @owner, @grp, @mode from wanted
-                order by path
+                select w.parent_id, w.name, w.path, @owner, p.grp, coalesce(@mode, p.mode)
+                from wanted w join directory p on p.id = w.parent_id
+                order by w.path
                 on conflict do nothing
                 returning path, id
             )
@@ -60,7 +68,7 @@ public static class DirectoryStore
             select d.path, d.id from directory d join wanted w on w.path = d.path
             """;
         var rows = await conn.QueryAsync<(string Path, long Id)>(new CommandDefinition(sql,
-            new { parentIds, names, paths, owner, grp, mode }, tx, cancellationToken: ct));
+            new { parentIds, names, paths, owner, mode }, tx, cancellationToken: ct));
         return rows.AsList();
     }
 
@@ -168,4 +176,11 @@ public static class DirectoryStore
         var usage = (await multi.ReadAsync<UsageRow>()).AsList();
         return (usage, directories - 1);
     }
+
+    /// <summary>Sets owner, group and mode of one directory (null keeps the value).</summary>
+    public static Task SetOwnershipAsync(NpgsqlConnection conn, NpgsqlTransaction tx, long id, string? owner, string? grp, int? mode, CancellationToken ct) =>
+        conn.ExecuteAsync(new CommandDefinition("""
+            update directory set owner = coalesce(@owner, owner), grp = coalesce(@grp, grp), mode = coalesce(@mode, mode), modified = now()
+            where id = @id
+            """, new { id, owner, grp, mode }, tx, cancellationToken: ct));
 }

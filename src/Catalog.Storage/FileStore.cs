@@ -16,13 +16,16 @@ public static class FileStore
     /// absent from the answer) rather than failing the batch, so the caller can classify them.
     /// </summary>
     public static async Task<List<(long Id, long DirId, string Name)>> InsertAsync(NpgsqlConnection conn, NpgsqlTransaction tx,
-        IReadOnlyList<NewFileRow> rows, string owner, string grp, CancellationToken ct)
+        IReadOnlyList<NewFileRow> rows, string owner, CancellationToken ct)
     {
+        // A file takes its directory's group, and its mode without the execute bits.
         const string sql = """
-            insert into file (dir_id, name, guid, size, adler32, md5, metadata, owner, grp)
-            select r.dir_id, r.name, r.guid, r.size, r.adler32, decode(r.md5, 'hex'), r.metadata::jsonb, @owner, @grp
+            insert into file (dir_id, name, guid, size, adler32, md5, metadata, owner, grp, mode)
+            select r.dir_id, r.name, r.guid, r.size, r.adler32, decode(r.md5, 'hex'), r.metadata::jsonb, @owner, d.grp, (d.mode & 438)::smallint
             from unnest(@dirIds::bigint[], @names::text[], @guids::uuid[], @sizes::bigint[], @adlers::integer[],
-                        @md5s::text[], @metadata::text[]) as r(dir_id, name, guid, size, adler32, md5, metadata)
+                        @md5s::text[], @metadata::text[]) with ordinality as r(dir_id, name, guid, size, adler32, md5, metadata, ord)
+            join directory d on d.id = r.dir_id
+            order by r.ord
             on conflict do nothing
             returning id, dir_id, name
             """;
@@ -36,7 +39,6 @@ public static class FileStore
             md5s = rows.Select(r => r.Md5).ToArray(),
             metadata = rows.Select(r => r.Metadata).ToArray(),
             owner,
-            grp,
         };
         var inserted = await conn.QueryAsync<(long, long, string)>(new CommandDefinition(sql, args, tx, cancellationToken: ct));
         return inserted.AsList();
@@ -80,4 +82,11 @@ public static class FileStore
             """;
         return conn.ExecuteAsync(new CommandDefinition(sql, new { ids }, tx, cancellationToken: ct));
     }
+
+    /// <summary>Sets owner, group and mode of one file (null keeps the value).</summary>
+    public static Task SetOwnershipAsync(NpgsqlConnection conn, NpgsqlTransaction tx, long id, string? owner, string? grp, int? mode, CancellationToken ct) =>
+        conn.ExecuteAsync(new CommandDefinition("""
+            update file set owner = coalesce(@owner, owner), grp = coalesce(@grp, grp), mode = coalesce(@mode::smallint, mode), modified = now()
+            where id = @id
+            """, new { id, owner, grp, mode }, tx, cancellationToken: ct));
 }

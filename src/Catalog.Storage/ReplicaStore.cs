@@ -85,7 +85,8 @@ public static class ReplicaStore
     }
 
     /// <summary>One row of a bulk lookup; FileId null for an unknown LFN, Se null for a file without replicas.</summary>
-    public sealed record LookupRow(int Ord, long? FileId, Guid? Guid, long? Size, int? Adler32, string? Se, string? Pfn, short? State, DateTime? Created);
+    public sealed record LookupRow(int Ord, long? FileId, Guid? Guid, long? Size, int? Adler32, string? Se, string? Pfn, short? State, DateTime? Created,
+        string? Owner = null, string? Grp = null, short? Mode = null);
 
     /// <summary>
     /// Streams the replicas of many LFNs in request order, one probe of the directory path index
@@ -97,7 +98,8 @@ public static class ReplicaStore
     {
         const string sql = """
             select q.ord::integer as Ord, f.id as FileId, f.guid, f.size, f.adler32, s.name as se,
-                   coalesce(r.pfn, s.base_url || q.dir || '/' || q.name) as pfn, r.state, r.created
+                   coalesce(r.pfn, s.base_url || q.dir || '/' || q.name) as pfn, r.state, r.created,
+                   f.owner, f.grp, f.mode
             from unnest(@dirs::text[], @names::text[]) with ordinality as q(dir, name, ord)
             left join directory d on d.path = q.dir
             left join file f on f.dir_id = d.id and f.name = q.name

@@ -20,6 +20,7 @@ public static class ErrorMapping
         ErrorCode.Conflict or ErrorCode.NotEmpty or ErrorCode.StorageElementWriteDisabled => 409,
         ErrorCode.IdempotencyKeyReused => 422,
         ErrorCode.Overloaded => 503,
+        ErrorCode.RateLimited => 429,
         _ => 500,
     };
 
@@ -29,7 +30,8 @@ public static class ErrorMapping
         CatalogException c => c.ToItemError(),
         BadHttpRequestException { InnerException: JsonException json } =>
             new ItemError(ErrorCode.InvalidArgument, $"malformed JSON at {json.Path ?? "$"}: {FirstSentence(json.Message)}", json.Path),
-        BadHttpRequestException bad when bad.StatusCode == 413 => new ItemError(ErrorCode.LimitExceeded, bad.Message),
+        BadHttpRequestException bad when bad.StatusCode == 413 =>
+            new ItemError(ErrorCode.LimitExceeded, $"{bad.Message.TrimEnd('.')} (Kestrel:Limits:MaxRequestBodySize)"),
         BadHttpRequestException bad => new ItemError(ErrorCode.InvalidArgument, bad.Message),
         JsonException json => new ItemError(ErrorCode.InvalidArgument, $"malformed JSON at {json.Path ?? "$"}", json.Path),
         _ when IsOverload(exception) => new ItemError(ErrorCode.Overloaded, "the catalog is at capacity; retry after the advertised delay"),
@@ -51,6 +53,8 @@ public static class ErrorMapping
         var status = StatusOf(error.Code);
         if (status == 503 && http is not null)
             http.Response.Headers.RetryAfter = RetryAfterSeconds.ToString();
+        if (status == 401 && http is not null && http.Response.Headers.WWWAuthenticate.Count == 0)
+            http.Response.Headers.WWWAuthenticate = "Bearer";
         var extensions = new Dictionary<string, object?> { ["code"] = error.Code.ToWire() };
         if (error.Field is not null) extensions["field"] = error.Field;
         return Results.Problem(detail: error.Message, statusCode: status, title: TitleOf(status), extensions: extensions);
@@ -75,7 +79,7 @@ public static class ErrorMapping
     private static string TitleOf(int status) => status switch
     {
         400 => "Bad request", 401 => "Unauthorized", 403 => "Forbidden", 404 => "Not found",
-        409 => "Conflict", 413 => "Too large", 422 => "Unprocessable", 503 => "Overloaded", _ => "Error",
+        409 => "Conflict", 413 => "Too large", 422 => "Unprocessable", 429 => "Too many requests", 503 => "Overloaded", _ => "Error",
     };
 
     private static string FirstSentence(string message)

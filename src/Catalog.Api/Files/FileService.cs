@@ -1,6 +1,7 @@
 using Catalog.Api.Errors;
 using Catalog.Api.Infrastructure;
 using Catalog.Api.Namespace;
+using Catalog.Api.Security;
 using Catalog.Contracts;
 using Catalog.Storage;
 using Microsoft.Extensions.Options;
@@ -8,24 +9,29 @@ using Microsoft.Extensions.Options;
 namespace Catalog.Api.Files;
 
 /// <summary>Reads of single files: by LFN with replicas, and GUID to LFN.</summary>
-public sealed class FileService(Db db, IOptions<CatalogOptions> options)
+public sealed class FileService(Db db, IOptions<CatalogOptions> options, Access access)
 {
-    public async Task<Contracts.FileInfo> GetAsync(string? lfn, CancellationToken ct)
+    public async Task<Contracts.FileInfo> GetAsync(string? lfn, Caller caller, CancellationToken ct)
     {
         var path = Lfn.Parse(lfn, options.Value.Roots);
+        access.Demand(caller, Operation.Read, path.Path, "lfn");
         await using var conn = await db.OpenAsync(ct);
         var file = await NamespaceService.FindFileAsync(conn, null, path, ct)
             ?? throw CatalogException.NotFound($"file '{path.Path}'", "lfn");
+        access.DemandMode(caller, Operation.Read, file.Owner, file.Grp, file.Mode, path.Path, "lfn");
         var replicas = await ReplicaStore.ForFilesAsync(conn, null, [file.Id], ct);
         return Mapping.ToFileInfo(file, path.Path, replicas.Select(Mapping.ToReplica).ToList());
     }
 
-    public async Task<GuidLookup> ByGuidAsync(Guid guid, CancellationToken ct)
+    public async Task<GuidLookup> ByGuidAsync(Guid guid, Caller caller, CancellationToken ct)
     {
+        access.DemandReader(caller, "look GUIDs up");
         await using var conn = await db.OpenAsync(ct);
         var found = await FileStore.GetByGuidsAsync(conn, null, [guid], ct);
-        return found.Count == 0
-            ? throw CatalogException.NotFound($"file with guid {guid}", "guid")
-            : new GuidLookup(guid, found[0].DirPath + "/" + found[0].Name);
+        if (found.Count == 0) throw CatalogException.NotFound($"file with guid {guid}", "guid");
+        var lfn = found[0].DirPath + "/" + found[0].Name;
+        // Out of scope answers like unknown, so GUIDs do not leak where files live.
+        if (access.Check(caller, Operation.Read, lfn) is not null) throw CatalogException.NotFound($"file with guid {guid}", "guid");
+        return new GuidLookup(guid, lfn);
     }
 }

@@ -1,3 +1,4 @@
+using Catalog.Api.Security;
 using Catalog.Api.Errors;
 using Catalog.Api.Infrastructure;
 using Catalog.Contracts;
@@ -15,10 +16,10 @@ public static class FilesApi
             .WithName("RegisterFiles")
             .WithSummary("Registers a batch of files with replicas and metadata, answered per item. Idempotent per file; an Idempotency-Key replays the first answer.")
             .ProducesProblem(400).ProducesProblem(422).ProducesProblem(503);
-        api.MapGet("/", (string? lfn, FileService s, CancellationToken ct) => s.GetAsync(lfn, ct))
+        api.MapGet("/", (string? lfn, FileService s, Caller caller, CancellationToken ct) => s.GetAsync(lfn, caller, ct))
             .WithName("GetFile").WithSummary("A file with its replicas and metadata.").ProducesProblem(400).ProducesProblem(404);
-        api.MapGet("/by-guid/{guid}", (string guid, FileService s, CancellationToken ct) =>
-                Guid.TryParse(guid, out var g) ? s.ByGuidAsync(g, ct) : throw CatalogException.Invalid("guid", "must be a GUID"))
+        api.MapGet("/by-guid/{guid}", (string guid, FileService s, Caller caller, CancellationToken ct) =>
+                Guid.TryParse(guid, out var g) ? s.ByGuidAsync(g, caller, ct) : throw CatalogException.Invalid("guid", "must be a GUID"))
             .WithName("GetFileByGuid").WithSummary("GUID to LFN.").ProducesProblem(400).ProducesProblem(404);
         return app;
     }

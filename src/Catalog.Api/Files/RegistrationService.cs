@@ -1,8 +1,10 @@
 using System.Security.Cryptography;
 using System.Text.Json;
+using Catalog.Api.Audit;
 using Catalog.Api.Errors;
 using Catalog.Api.Infrastructure;
 using Catalog.Api.Namespace;
+using Catalog.Api.Security;
 using Catalog.Contracts;
 using Catalog.Storage;
 using Microsoft.Extensions.Options;
@@ -16,7 +18,7 @@ namespace Catalog.Api.Files;
 /// transaction (every insert is <c>on conflict do nothing</c> and classified afterwards), so
 /// each file is stored whole or not at all while its neighbours still go in.
 /// </summary>
-public sealed class RegistrationService(Db db, IOptions<CatalogOptions> options)
+public sealed class RegistrationService(Db db, IOptions<CatalogOptions> options, Access access, AuditLog audit)
 {
     public const int MaxIdempotencyKeyLength = 200;
 
@@ -36,9 +38,13 @@ public sealed class RegistrationService(Db db, IOptions<CatalogOptions> options)
                 $"files: at most {options.Value.MaxBatchSize} per batch (Catalog:MaxBatchSize), got {files.Count}", "files");
         if (idempotencyKey is not null && (idempotencyKey.Length is 0 or > MaxIdempotencyKeyLength))
             throw CatalogException.Invalid("Idempotency-Key", $"must be 1 to {MaxIdempotencyKeyLength} characters");
+        // Permission is all or nothing: one file outside the caller's scopes and nothing is stored.
+        for (var i = 0; i < files.Count; i++)
+            if (files[i] is { } f && Lfn.TryParse(f.Lfn, options.Value.Roots, out var p, out _, $"files[{i}].lfn"))
+                access.Demand(caller, Operation.Create, p.Path, $"files[{i}].lfn");
         var hash = idempotencyKey is null ? null : SHA256.HashData(JsonSerializer.SerializeToUtf8Bytes(request, CatalogJson.Options));
 
-        return await db.WriteAsync(async (conn, tx) =>
+        var response = await db.WriteAsync(async (conn, tx) =>
         {
             if (idempotencyKey is not null && await IdempotencyStore.ClaimAsync(conn, tx, idempotencyKey, hash!, ct) is { } earlier)
             {
@@ -58,6 +64,9 @@ public sealed class RegistrationService(Db db, IOptions<CatalogOptions> options)
                 await IdempotencyStore.CompleteAsync(conn, tx, idempotencyKey, JsonSerializer.Serialize(response, CatalogJson.Options), ct);
             return response;
         }, ct);
+        await audit.RecordManyAsync(caller, "register", response.Results.Select(r => (r.Lfn, Mapping.Wire(r.Status),
+            r.Error is null ? null : new System.Text.Json.Nodes.JsonObject { ["error"] = r.Error.Code.ToWire() })));
+        return response;
     }
 
     private async Task StoreAsync(NpgsqlConnection conn, NpgsqlTransaction tx, List<Candidate> candidates,
@@ -65,9 +74,10 @@ public sealed class RegistrationService(Db db, IOptions<CatalogOptions> options)
     {
         if (candidates.Count == 0) return;
 
-        // 1. Directories: create what is missing; a name held by a file fails the items below it.
-        var dirIds = await DirectoryTree.EnsureAsync(conn, tx, candidates.Select(c => c.Path.ParentPath()),
-            caller.User, caller.Group, 0x1ED, ct);
+        // 1. Directories: w where creation happens, then create what is missing; a name held by a file fails the items below it.
+        var targetDirs = candidates.Select(c => c.Path.ParentPath()).Distinct().ToList();
+        await DirectoryTree.DemandWritableAsync(conn, tx, targetDirs, caller, access, "files", ct);
+        var dirIds = await DirectoryTree.EnsureAsync(conn, tx, targetDirs, caller.User, null, ct);
         foreach (var c in candidates)
             if (dirIds.TryGetValue(c.Path.Parent, out var dirId)) c.DirId = dirId;
         candidates = Keep(candidates, results, c => c.DirId != 0,
@@ -84,7 +94,7 @@ public sealed class RegistrationService(Db db, IOptions<CatalogOptions> options)
 
         // 3. Files: insert; whatever was skipped is either an identical retry or a conflict.
         var inserted = await FileStore.InsertAsync(conn, tx, candidates.Select(c =>
-            new NewFileRow(c.DirId, c.Path.Name, c.Guid, c.Size, c.Adler32, c.Md5, c.Metadata)).ToList(), caller.User, caller.Group, ct);
+            new NewFileRow(c.DirId, c.Path.Name, c.Guid, c.Size, c.Adler32, c.Md5, c.Metadata)).ToList(), caller.User, ct);
         var insertedIds = inserted.ToDictionary(r => (r.DirId, r.Name), r => r.Id);
         var created = new HashSet<int>();
         var skipped = new List<Candidate>();

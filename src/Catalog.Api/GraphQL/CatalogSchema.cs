@@ -3,6 +3,7 @@ using Catalog.Api.Infrastructure;
 using Catalog.Api.Namespace;
 using Catalog.Api.Replicas;
 using Catalog.Api.StorageElements;
+using Catalog.Api.Security;
 using Catalog.Contracts;
 using GraphQL;
 using GraphQL.Types;
@@ -30,16 +31,16 @@ public sealed class CatalogQuery : ObjectGraphType
             .Argument<IntGraphType>("first")
             .Argument<StringGraphType>("after")
             .ResolveAsync(async c => await S<NamespaceService>(c).ListAsync(
-                c.GetArgument<string>("path"), c.GetArgument<string?>("after"), c.GetArgument<int?>("first"), c.CancellationToken));
+                c.GetArgument<string>("path"), c.GetArgument<string?>("after"), c.GetArgument<int?>("first"), CatalogQuery.S<Caller>(c), c.CancellationToken));
         Field<NonNullGraphType<EntryGraphType>>("stat")
             .Argument<NonNullGraphType<StringGraphType>>("path")
-            .ResolveAsync(async c => await S<NamespaceService>(c).StatAsync(c.GetArgument<string>("path"), c.CancellationToken));
+            .ResolveAsync(async c => await S<NamespaceService>(c).StatAsync(c.GetArgument<string>("path"), CatalogQuery.S<Caller>(c), c.CancellationToken));
         Field<NonNullGraphType<FileGraphType>>("file")
             .Argument<NonNullGraphType<StringGraphType>>("lfn")
-            .ResolveAsync(async c => await S<FileService>(c).GetAsync(c.GetArgument<string>("lfn"), c.CancellationToken));
+            .ResolveAsync(async c => await S<FileService>(c).GetAsync(c.GetArgument<string>("lfn"), CatalogQuery.S<Caller>(c), c.CancellationToken));
         Field<NonNullGraphType<StringGraphType>>("lfnByGuid")
             .Argument<NonNullGraphType<IdGraphType>>("guid")
-            .ResolveAsync(async c => (await S<FileService>(c).ByGuidAsync(ParseGuid(c.GetArgument<string>("guid")), c.CancellationToken)).Lfn);
+            .ResolveAsync(async c => (await S<FileService>(c).ByGuidAsync(ParseGuid(c.GetArgument<string>("guid")), CatalogQuery.S<Caller>(c), c.CancellationToken)).Lfn);
         Field<NonNullGraphType<ListGraphType<NonNullGraphType<LookupResultGraphType>>>>("lookup")
             .Description("Bulk LFN -> replicas; unknown LFNs are answered per item.")
             .Argument<NonNullGraphType<ListGraphType<NonNullGraphType<StringGraphType>>>>("lfns")
@@ -47,17 +48,17 @@ public sealed class CatalogQuery : ObjectGraphType
             {
                 var results = new List<LookupResult>();
                 var lfns = c.GetArgument<List<string>>("lfns").ToList<string?>();
-                await foreach (var r in S<ReplicaService>(c).Lookup(new LookupRequest(lfns), c.CancellationToken)) results.Add(r);
+                await foreach (var r in S<ReplicaService>(c).Lookup(new LookupRequest(lfns), S<Caller>(c), c.CancellationToken)) results.Add(r);
                 return results;
             });
         Field<NonNullGraphType<ListGraphType<NonNullGraphType<StorageElementGraphType>>>>("storageElements")
-            .ResolveAsync(async c => await S<StorageElementService>(c).ListAsync(c.CancellationToken));
+            .ResolveAsync(async c => await S<StorageElementService>(c).ListAsync(CatalogQuery.S<Caller>(c), c.CancellationToken));
         Field<NonNullGraphType<StorageElementGraphType>>("storageElement")
             .Argument<NonNullGraphType<StringGraphType>>("name")
-            .ResolveAsync(async c => await S<StorageElementService>(c).GetAsync(c.GetArgument<string>("name"), c.CancellationToken));
+            .ResolveAsync(async c => await S<StorageElementService>(c).GetAsync(c.GetArgument<string>("name"), CatalogQuery.S<Caller>(c), c.CancellationToken));
         Field<NonNullGraphType<UsageGraphType>>("usage")
             .Argument<NonNullGraphType<StringGraphType>>("path")
-            .ResolveAsync(async c => await S<NamespaceService>(c).UsageAsync(c.GetArgument<string>("path"), c.CancellationToken));
+            .ResolveAsync(async c => await S<NamespaceService>(c).UsageAsync(c.GetArgument<string>("path"), CatalogQuery.S<Caller>(c), c.CancellationToken));
     }
 
     internal static T S<T>(IResolveFieldContext c) where T : notnull => c.RequestServices!.GetRequiredService<T>();
@@ -88,35 +89,35 @@ public sealed class CatalogMutation : ObjectGraphType
             .Argument<NonNullGraphType<StringGraphType>>("from")
             .Argument<NonNullGraphType<StringGraphType>>("to")
             .ResolveAsync(async c => await CatalogQuery.S<NamespaceService>(c).MoveAsync(
-                new MoveRequest(c.GetArgument<string>("from"), c.GetArgument<string>("to")), c.CancellationToken));
+                new MoveRequest(c.GetArgument<string>("from"), c.GetArgument<string>("to")), CatalogQuery.S<Caller>(c), c.CancellationToken));
         Field<NonNullGraphType<ListGraphType<NonNullGraphType<RemoveResultGraphType>>>>("remove")
             .Argument<NonNullGraphType<ListGraphType<NonNullGraphType<StringGraphType>>>>("paths")
             .Argument<BooleanGraphType>("recursive")
             .ResolveAsync(async c => (await CatalogQuery.S<NamespaceService>(c).RemoveAsync(
                 new RemoveRequest(c.GetArgument<List<string>>("paths").ToList<string?>(), c.GetArgument<bool?>("recursive") ?? false),
-                c.CancellationToken)).Results);
+                CatalogQuery.S<Caller>(c), c.CancellationToken)).Results);
         Field<NonNullGraphType<ListGraphType<NonNullGraphType<ReplicaResultGraphType>>>>("addReplicas")
             .Argument<NonNullGraphType<ListGraphType<NonNullGraphType<ReplicaRefInputType>>>>("replicas")
             .ResolveAsync(async c => (await CatalogQuery.S<ReplicaService>(c).AddAsync(
-                new AddReplicasRequest(Refs(c)), c.CancellationToken)).Results);
+                new AddReplicasRequest(Refs(c)), CatalogQuery.S<Caller>(c), c.CancellationToken)).Results);
         Field<NonNullGraphType<ListGraphType<NonNullGraphType<ReplicaResultGraphType>>>>("removeReplicas")
             .Argument<NonNullGraphType<ListGraphType<NonNullGraphType<ReplicaRefInputType>>>>("replicas")
             .ResolveAsync(async c => (await CatalogQuery.S<ReplicaService>(c).RemoveAsync(
-                new RemoveReplicasRequest(Refs(c)), c.CancellationToken)).Results);
+                new RemoveReplicasRequest(Refs(c)), CatalogQuery.S<Caller>(c), c.CancellationToken)).Results);
         Field<NonNullGraphType<ListGraphType<NonNullGraphType<ReplicaResultGraphType>>>>("setReplicaState")
             .Argument<NonNullGraphType<ListGraphType<NonNullGraphType<ReplicaRefInputType>>>>("replicas")
             .ResolveAsync(async c => (await CatalogQuery.S<ReplicaService>(c).SetStateAsync(
-                new SetReplicaStateRequest(Refs(c)), c.CancellationToken)).Results);
+                new SetReplicaStateRequest(Refs(c)), CatalogQuery.S<Caller>(c), c.CancellationToken)).Results);
         Field<NonNullGraphType<StorageElementGraphType>>("putStorageElement")
             .Argument<NonNullGraphType<StringGraphType>>("name")
             .Argument<NonNullGraphType<StorageElementInputType>>("input")
             .ResolveAsync(async c => await CatalogQuery.S<StorageElementService>(c).PutAsync(
-                c.GetArgument<string>("name"), c.GetArgument<StorageElementSpec>("input"), c.CancellationToken));
+                c.GetArgument<string>("name"), c.GetArgument<StorageElementSpec>("input"), CatalogQuery.S<Caller>(c), c.CancellationToken));
         Field<NonNullGraphType<BooleanGraphType>>("deleteStorageElement")
             .Argument<NonNullGraphType<StringGraphType>>("name")
             .ResolveAsync(async c =>
             {
-                await CatalogQuery.S<StorageElementService>(c).DeleteAsync(c.GetArgument<string>("name"), c.CancellationToken);
+                await CatalogQuery.S<StorageElementService>(c).DeleteAsync(c.GetArgument<string>("name"), CatalogQuery.S<Caller>(c), c.CancellationToken);
                 return true;
             });
     }

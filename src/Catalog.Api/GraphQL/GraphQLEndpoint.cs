@@ -11,11 +11,20 @@ public static class GraphQLEndpoint
 {
     public static IHostApplicationBuilder AddCatalogGraphQL(this IHostApplicationBuilder builder)
     {
+        var limits = builder.Configuration.GetSection("Catalog:GraphQL");
+        var maxDepth = limits.GetValue("MaxDepth", 15);
+        var maxComplexity = limits.GetValue("MaxComplexity", 20_000);
         builder.Services.AddGraphQL(b => b
             .AddSchema<CatalogSchema>()
             .AddGraphTypes(typeof(CatalogSchema).Assembly)
             .AddSystemTextJson()
-            .AddUnhandledExceptionHandler(MapError));
+            .AddUnhandledExceptionHandler(MapError)
+            // Depth and cost are checked before anything runs; introspection counts like any query.
+            .AddComplexityAnalyzer(o =>
+            {
+                o.MaxDepth = maxDepth;
+                o.MaxComplexity = maxComplexity;
+            }));
         builder.Services.AddScoped<ReplicaBatch>();
         return builder;
     }

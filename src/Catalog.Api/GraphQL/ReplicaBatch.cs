@@ -10,7 +10,7 @@ namespace Catalog.Api.GraphQL;
 /// <see cref="IDataLoaderResult"/>s until a level is collected, so this is all a loader needs).
 /// One instance per request.
 /// </summary>
-public sealed class ReplicaBatch(ReplicaService service)
+public sealed class ReplicaBatch(ReplicaService service, Security.Caller caller)
 {
     private readonly Lock _gate = new();
     private readonly HashSet<string> _pending = new(StringComparer.Ordinal);
@@ -39,7 +39,7 @@ public sealed class ReplicaBatch(ReplicaService service)
             }
             Dispatches++;
             var answers = new Dictionary<string, IReadOnlyList<Replica>>(StringComparer.Ordinal);
-            await foreach (var r in service.Lookup(new LookupRequest(batch), ct))
+            await foreach (var r in service.Lookup(new LookupRequest(batch), caller, ct))
                 if (r.Lfn is not null) answers[r.Lfn] = r.Replicas ?? [];
             lock (_gate)
             {

@@ -31,10 +31,4 @@ public sealed class CatalogOptions
     [Range(typeof(TimeSpan), "00:01:00", "30.00:00:00")]
     public TimeSpan IdempotencyKeyLifetime { get; set; } = TimeSpan.FromHours(24);
 
-    /// <summary>Owner and group given to new entries until authentication names the caller.</summary>
-    [Required]
-    public string DefaultOwner { get; set; } = "belle";
-
-    [Required]
-    public string DefaultGroup { get; set; } = "belle";
 }

@@ -24,11 +24,8 @@ public static class CatalogServices
         builder.Services.AddSingleton<ReplicaService>();
         builder.Services.AddSingleton<StorageElementService>();
         builder.Services.AddHostedService<IdempotencyKeyExpiry>();
-        builder.Services.AddSingleton(sp =>
-        {
-            var options = sp.GetRequiredService<Microsoft.Extensions.Options.IOptions<CatalogOptions>>().Value;
-            return new Caller(options.DefaultOwner, options.DefaultGroup);
-        });
+        builder.Services.AddSingleton<Audit.AuditLog>();
+        builder.Services.AddHostedService<Audit.AuditLog.Writer>();
 
         builder.Services.ConfigureHttpJsonOptions(o => CatalogJson.Configure(o.SerializerOptions));
         builder.Services.AddProblemDetails();

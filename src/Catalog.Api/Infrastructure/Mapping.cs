@@ -8,6 +8,9 @@ namespace Catalog.Api.Infrastructure;
 /// <summary>Store rows to wire types, and the checksum spellings.</summary>
 public static class Mapping
 {
+    /// <summary>An enum as it is spelled on the wire (snake_case, lower case).</summary>
+    public static string Wire<T>(T value) where T : struct, Enum => System.Text.Json.JsonNamingPolicy.SnakeCaseLower.ConvertName(value.ToString());
+
     public static string Adler32(int value) => ((uint)value).ToString("x8", CultureInfo.InvariantCulture);
 
     /// <summary>Exactly 8 hex digits, either case.</summary>

@@ -1,3 +1,5 @@
+using Catalog.Api.Errors;
+using Catalog.Api.Security;
 using Catalog.Storage;
 using Npgsql;
 
@@ -7,12 +9,42 @@ namespace Catalog.Api.Namespace;
 public static class DirectoryTree
 {
     /// <summary>
+    /// Creating under a directory needs w on it: for each of <paramref name="dirs"/>, checks the
+    /// nearest directory that exists (the directory itself, or the ancestor where creation would
+    /// start), in one query. Admins and data managers are not bound by modes and skip the query.
+    /// </summary>
+    public static async Task DemandWritableAsync(NpgsqlConnection conn, NpgsqlTransaction tx, IReadOnlyCollection<LfnPath> dirs,
+        Caller caller, Access access, string field, CancellationToken ct)
+    {
+        if (caller.BypassesModes || dirs.Count == 0) return;
+        var chains = dirs.Distinct().ToDictionary(d => d, d => Ancestry(d).ToList());
+        var rows = (await DirectoryStore.GetManyAsync(conn, tx, chains.Values.SelectMany(c => c).Distinct().ToArray(), ct))
+            .ToDictionary(r => r.Path, StringComparer.Ordinal);
+        foreach (var (dir, chain) in chains)
+        {
+            // The chain runs from the directory up to the root; the first that exists decides.
+            var nearest = chain.Select(p => rows.GetValueOrDefault(p)).FirstOrDefault(r => r is not null);
+            if (nearest is not null) access.DemandMode(caller, Operation.Create, nearest.Owner, nearest.Grp, nearest.Mode, nearest.Path, field);
+        }
+    }
+
+    private static IEnumerable<string> Ancestry(LfnPath dir)
+    {
+        for (var p = dir.Path; ; p = p[..p.LastIndexOf('/')])
+        {
+            yield return p;
+            if (p == dir.Root) yield break;
+        }
+    }
+
+    /// <summary>
     /// Makes sure every directory in <paramref name="dirs"/> and its ancestors up to the root
-    /// exists; answers path -> id. A path whose name (or an ancestor's) is taken by a file is
-    /// absent from the answer, and so are the paths below it.
+    /// exists; answers path -> id. New directories belong to <paramref name="owner"/> and take
+    /// their parent's group, and its mode unless <paramref name="mode"/> is given. A path whose
+    /// name (or an ancestor's) is taken by a file is absent from the answer, and so are the paths below it.
     /// </summary>
     public static async Task<Dictionary<string, long>> EnsureAsync(NpgsqlConnection conn, NpgsqlTransaction tx,
-        IEnumerable<LfnPath> dirs, string owner, string group, int mode, CancellationToken ct)
+        IEnumerable<LfnPath> dirs, string owner, int? mode, CancellationToken ct)
     {
         var wanted = new HashSet<string>(StringComparer.Ordinal);
         var roots = new HashSet<string>(StringComparer.Ordinal);
@@ -41,7 +73,7 @@ public static class DirectoryTree
             await DirectoryStore.LockAsync(conn, tx, parentIds.Distinct().ToArray(), exclusive: true, ct);
             var made = await DirectoryStore.InsertChildrenAsync(conn, tx, parentIds,
                 creatable.Select(x => x.Path[(x.Path.LastIndexOf('/') + 1)..]).ToArray(),
-                creatable.Select(x => x.Path).ToArray(), owner, group, mode, ct);
+                creatable.Select(x => x.Path).ToArray(), owner, mode, ct);
             foreach (var (path, id) in made) ids[path] = id;
         }
         return ids;

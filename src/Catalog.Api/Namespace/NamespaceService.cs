@@ -1,6 +1,8 @@
 using System.Text;
+using Catalog.Api.Audit;
 using Catalog.Api.Errors;
 using Catalog.Api.Infrastructure;
+using Catalog.Api.Security;
 using Catalog.Contracts;
 using Catalog.Storage;
 using Microsoft.Extensions.Options;
@@ -9,9 +11,8 @@ using Npgsql;
 namespace Catalog.Api.Namespace;
 
 /// <summary>Directories and the namespace as a tree: mkdir, list, stat, move, remove, usage.</summary>
-public sealed class NamespaceService(Db db, IOptions<CatalogOptions> options)
+public sealed class NamespaceService(Db db, IOptions<CatalogOptions> options, Access access, AuditLog audit)
 {
-    private const int DefaultDirectoryMode = 0x1ED; // 0755
     private const int DefaultPageSize = 1000;
 
     private IReadOnlyList<string> Roots => options.Value.Roots;
@@ -19,24 +20,28 @@ public sealed class NamespaceService(Db db, IOptions<CatalogOptions> options)
     public async Task<Entry> MakeDirectoryAsync(MakeDirectoryRequest request, Caller caller, CancellationToken ct)
     {
         var path = Lfn.Parse(request.Path, Roots, "path");
-        var mode = request.Mode ?? DefaultDirectoryMode;
-        if (mode is < 0 or > 0x1FF) throw CatalogException.Invalid("mode", "must be a permission mode between 0 and 0777");
+        if (request.Mode is < 0 or > 0x1FF) throw CatalogException.Invalid("mode", "must be a permission mode between 0 and 0777");
+        access.Demand(caller, Operation.Create, path.Path, "path");
 
-        return await db.WriteAsync(async (conn, tx) =>
+        var (entry, created) = await db.WriteAsync(async (conn, tx) =>
         {
-            if (await DirectoryStore.GetAsync(conn, tx, path.Path, ct) is { } existing) return Mapping.ToEntry(existing);
+            if (await DirectoryStore.GetAsync(conn, tx, path.Path, ct) is { } existing) return (Mapping.ToEntry(existing), false);
             if (!request.Parents && await DirectoryStore.GetAsync(conn, tx, path.Parent, ct) is null)
                 throw new CatalogException(ErrorCode.NotFound, $"parent directory '{path.Parent}' does not exist (use parents)", "path");
-            var ids = await DirectoryTree.EnsureAsync(conn, tx, [path], caller.User, caller.Group, mode, ct);
+            await DirectoryTree.DemandWritableAsync(conn, tx, [path], caller, access, "path", ct);
+            var ids = await DirectoryTree.EnsureAsync(conn, tx, [path], caller.User, request.Mode, ct);
             if (!ids.ContainsKey(path.Path))
                 throw new CatalogException(ErrorCode.Conflict, $"a file exists at '{path.Path}' or one of its parents", "path");
-            return Mapping.ToEntry((await DirectoryStore.GetAsync(conn, tx, path.Path, ct))!);
+            return (Mapping.ToEntry((await DirectoryStore.GetAsync(conn, tx, path.Path, ct))!), true);
         }, ct);
+        await audit.RecordAsync(caller, "mkdir", path.Path, created ? "created" : "exists");
+        return entry;
     }
 
-    public async Task<DirectoryPage> ListAsync(string? path, string? after, int? limit, CancellationToken ct)
+    public async Task<DirectoryPage> ListAsync(string? path, string? after, int? limit, Caller caller, CancellationToken ct)
     {
         var dir = Lfn.Parse(path, Roots, "path");
+        access.Demand(caller, Operation.Read, dir.Path, "path");
         var pageSize = limit ?? DefaultPageSize;
         if (pageSize < 1 || pageSize > options.Value.MaxPageSize)
             throw new CatalogException(ErrorCode.LimitExceeded, $"limit must be between 1 and {options.Value.MaxPageSize} (Catalog:MaxPageSize)", "limit");
@@ -45,32 +50,42 @@ public sealed class NamespaceService(Db db, IOptions<CatalogOptions> options)
         await using var conn = await db.OpenAsync(ct);
         var row = await DirectoryStore.GetAsync(conn, null, dir.Path, ct)
             ?? throw CatalogException.NotFound($"directory '{dir.Path}'", "path");
+        access.DemandMode(caller, Operation.Read, row.Owner, row.Grp, row.Mode, dir.Path, "path");
         var entries = await DirectoryStore.ListAsync(conn, row.Id, afterName, pageSize, ct);
         var next = entries.Count == pageSize ? EncodeCursor(entries[^1].Name) : null;
         return new DirectoryPage(dir.Path, entries.Select(e => Mapping.ToEntry(e, dir.Path)).ToList(), next);
     }
 
-    public async Task<Entry> StatAsync(string? path, CancellationToken ct)
+    public async Task<Entry> StatAsync(string? path, Caller caller, CancellationToken ct)
     {
         var target = Lfn.Parse(path, Roots, "path");
+        access.Demand(caller, Operation.Read, target.Path, "path");
         await using var conn = await db.OpenAsync(ct);
-        if (await DirectoryStore.GetAsync(conn, null, target.Path, ct) is { } dir) return Mapping.ToEntry(dir);
+        if (await DirectoryStore.GetAsync(conn, null, target.Path, ct) is { } dir)
+        {
+            access.DemandMode(caller, Operation.Read, dir.Owner, dir.Grp, dir.Mode, target.Path, "path");
+            return Mapping.ToEntry(dir);
+        }
         var file = await FindFileAsync(conn, null, target, ct)
             ?? throw CatalogException.NotFound($"'{target.Path}'", "path");
+        access.DemandMode(caller, Operation.Read, file.Owner, file.Grp, file.Mode, target.Path, "path");
         return Mapping.ToEntry(file, target.Path);
     }
 
     /// <summary>Renames or moves a file or a whole directory subtree. The target must not exist; its parent must.</summary>
-    public async Task<Entry> MoveAsync(MoveRequest request, CancellationToken ct)
+    public async Task<Entry> MoveAsync(MoveRequest request, Caller caller, CancellationToken ct)
     {
         var from = Lfn.ParseBelowRoot(request.From, Roots, "from");
         var to = Lfn.ParseBelowRoot(request.To, Roots, "to");
         if (to.Path == from.Path) throw CatalogException.Invalid("to", "is the same as from");
+        access.Demand(caller, Operation.Delete, from.Path, "from");
+        access.Demand(caller, Operation.Create, to.Path, "to");
 
         await db.WriteAsync(async (conn, tx) =>
         {
             var parent = await DirectoryStore.GetAsync(conn, tx, to.Parent, ct, forUpdate: true)
                 ?? throw new CatalogException(ErrorCode.NotFound, $"target directory '{to.Parent}' does not exist", "to");
+            access.DemandMode(caller, Operation.Create, parent.Owner, parent.Grp, parent.Mode, to.Parent, "to");
             if (await DirectoryStore.GetAsync(conn, tx, to.Path, ct) is not null || await FindFileAsync(conn, tx, to, ct) is not null)
                 throw new CatalogException(ErrorCode.Conflict, $"'{to.Path}' already exists", "to");
 
@@ -88,15 +103,20 @@ public sealed class NamespaceService(Db db, IOptions<CatalogOptions> options)
             await FileStore.MoveAsync(conn, tx, file.Id, parent.Id, to.Name, ct);
             return true;
         }, ct);
-        return await StatAsync(to.Path, ct);
+        await audit.RecordAsync(caller, "move", from.Path, "moved", new() { ["to"] = to.Path });
+        return await StatAsync(to.Path, Caller.System, ct);
     }
 
     /// <summary>Removes files and directories, each path on its own: one failure never stops the others.</summary>
-    public async Task<RemoveResponse> RemoveAsync(RemoveRequest request, CancellationToken ct)
+    public async Task<RemoveResponse> RemoveAsync(RemoveRequest request, Caller caller, CancellationToken ct)
     {
         var paths = request.Paths ?? throw CatalogException.Invalid("paths", "is required");
         if (paths.Count > options.Value.MaxBatchSize)
             throw new CatalogException(ErrorCode.LimitExceeded, $"paths: at most {options.Value.MaxBatchSize} per request (Catalog:MaxBatchSize)", "paths");
+        // Permission is all or nothing: a request reaching outside the caller's scopes changes nothing.
+        for (var i = 0; i < paths.Count; i++)
+            if (Lfn.TryParse(paths[i], Roots, out var p, out _, $"paths[{i}]"))
+                access.Demand(caller, Operation.Delete, p.Path, $"paths[{i}]");
         var results = new List<RemoveResult>(paths.Count);
         for (var i = 0; i < paths.Count; i++)
         {
@@ -114,6 +134,9 @@ public sealed class NamespaceService(Db db, IOptions<CatalogOptions> options)
                 results.Add(new RemoveResult(path.Path, RemoveStatus.Failed, Error: e.ToItemError() with { Field = $"paths[{i}]" }));
             }
         }
+        await audit.RecordManyAsync(caller, "remove", results.Select(r => (r.Path, Mapping.Wire(r.Status),
+            r.Status == RemoveStatus.Removed ? new System.Text.Json.Nodes.JsonObject { ["files"] = r.FilesRemoved, ["directories"] = r.DirectoriesRemoved }
+            : r.Error is null ? null : new System.Text.Json.Nodes.JsonObject { ["error"] = r.Error.Code.ToWire() })));
         return new RemoveResponse(results);
     }
 
@@ -136,10 +159,54 @@ public sealed class NamespaceService(Db db, IOptions<CatalogOptions> options)
             return new RemoveResult(path.Path, RemoveStatus.Absent);
         }, ct);
 
+    /// <summary>chmod: the entry's owner (with a create or modify scope on it), a data manager or an admin.</summary>
+    public async Task<Entry> ChangeModeAsync(ChangeModeRequest request, Caller caller, CancellationToken ct)
+    {
+        var path = Lfn.Parse(request.Path, Roots, "path");
+        if (request.Mode is not { } mode || mode is < 0 or > 0x1FF) throw CatalogException.Invalid("mode", "must be a permission mode between 0 and 0777");
+        access.Demand(caller, Operation.Create, path.Path, "path");
+        await ChangeAsync(path, caller, ownerOnly: true, null, null, mode, ct);
+        await audit.RecordAsync(caller, "chmod", path.Path, "changed", new() { ["mode"] = Convert.ToString(mode, 8) });
+        return await StatAsync(path.Path, Caller.System, ct);
+    }
+
+    /// <summary>chown: data managers and admins only.</summary>
+    public async Task<Entry> ChangeOwnerAsync(ChangeOwnerRequest request, Caller caller, CancellationToken ct)
+    {
+        var path = Lfn.Parse(request.Path, Roots, "path");
+        if (request.Owner is null && request.Group is null) throw CatalogException.Invalid("owner", "give an owner, a group or both");
+        foreach (var (name, value) in new[] { ("owner", request.Owner), ("group", request.Group) })
+            if (value is not null && (value.Length is 0 or > 128 || !value.All(c => char.IsAsciiLetterOrDigit(c) || c is '.' or '_' or '@' or '-')))
+                throw CatalogException.Invalid(name, "must be 1 to 128 characters of letters, digits and . _ @ -");
+        access.DemandRole(caller, Role.DataManager, "change owners");
+        access.Demand(caller, Operation.Modify, path.Path, "path");
+        await ChangeAsync(path, caller, ownerOnly: false, request.Owner, request.Group, null, ct);
+        await audit.RecordAsync(caller, "chown", path.Path, "changed", new() { ["owner"] = request.Owner, ["group"] = request.Group });
+        return await StatAsync(path.Path, Caller.System, ct);
+    }
+
+    private Task ChangeAsync(LfnPath path, Caller caller, bool ownerOnly, string? owner, string? group, int? mode, CancellationToken ct) =>
+        db.WriteAsync(async (conn, tx) =>
+        {
+            if (await DirectoryStore.GetAsync(conn, tx, path.Path, ct, forUpdate: true) is { } dir)
+            {
+                if (ownerOnly && !caller.BypassesModes && dir.Owner != caller.Subject)
+                    throw new CatalogException(ErrorCode.Forbidden, $"only the owner ({dir.Owner}) may change the mode of '{path.Path}'", "path");
+                await DirectoryStore.SetOwnershipAsync(conn, tx, dir.Id, owner, group, mode, ct);
+                return true;
+            }
+            var file = await FindFileAsync(conn, tx, path, ct, forUpdate: true) ?? throw CatalogException.NotFound($"'{path.Path}'", "path");
+            if (ownerOnly && !caller.BypassesModes && file.Owner != caller.Subject)
+                throw new CatalogException(ErrorCode.Forbidden, $"only the owner ({file.Owner}) may change the mode of '{path.Path}'", "path");
+            await FileStore.SetOwnershipAsync(conn, tx, file.Id, owner, group, mode, ct);
+            return true;
+        }, ct);
+
     /// <summary>Files and bytes under a directory (its whole subtree), logical and per SE; exact, from the sharded counters.</summary>
-    public async Task<Usage> UsageAsync(string? path, CancellationToken ct)
+    public async Task<Usage> UsageAsync(string? path, Caller caller, CancellationToken ct)
     {
         var dir = Lfn.Parse(path, Roots, "path");
+        access.Demand(caller, Operation.Read, dir.Path, "path");
         await using var conn = await db.OpenAsync(ct);
         if (await DirectoryStore.GetAsync(conn, null, dir.Path, ct) is null)
             throw CatalogException.NotFound($"directory '{dir.Path}'", "path");

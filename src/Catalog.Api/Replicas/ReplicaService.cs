@@ -1,8 +1,10 @@
 using System.Runtime.CompilerServices;
+using Catalog.Api.Audit;
 using Catalog.Api.Errors;
 using Catalog.Api.Files;
 using Catalog.Api.Infrastructure;
 using Catalog.Api.Namespace;
+using Catalog.Api.Security;
 using Catalog.Contracts;
 using Catalog.Storage;
 using Microsoft.Extensions.Options;
@@ -11,31 +13,31 @@ using Npgsql;
 namespace Catalog.Api.Replicas;
 
 /// <summary>Replicas of registered files: add, remove, set state, and the LFN -> replicas lookups.</summary>
-public sealed class ReplicaService(Db db, FileService files, IOptions<CatalogOptions> options)
+public sealed class ReplicaService(Db db, FileService files, IOptions<CatalogOptions> options, Access access, AuditLog audit)
 {
     private IReadOnlyList<string> Roots => options.Value.Roots;
 
-    public async Task<IReadOnlyList<Replica>> ListAsync(string? lfn, CancellationToken ct) => (await files.GetAsync(lfn, ct)).Replicas;
+    public async Task<IReadOnlyList<Replica>> ListAsync(string? lfn, Caller caller, CancellationToken ct) => (await files.GetAsync(lfn, caller, ct)).Replicas;
 
     /// <summary>Adds replicas per item. An LFN that is not registered fails its item: a replica never creates a file.</summary>
-    public Task<ReplicaResponse> AddAsync(AddReplicasRequest request, CancellationToken ct) =>
-        ApplyAsync(request.Replicas, forWrite: true, ct, async (conn, tx, items) =>
+    public Task<ReplicaResponse> AddAsync(AddReplicasRequest request, Caller caller, CancellationToken ct) =>
+        ApplyAsync(request.Replicas, "replica.add", Operation.Create, caller, forWrite: true, ct, async (conn, tx, items) =>
         {
             var added = (await ReplicaStore.AddAsync(conn, tx, items.Select(i => i.Row).ToList(), ct)).ToHashSet();
             return items.Select(i => (i.Index, added.Contains((i.Row.FileId, i.Row.SeId)) ? ReplicaOutcome.Added : ReplicaOutcome.Exists));
         });
 
     /// <summary>Removes replicas per item; removing one that is gone succeeds. The file stays, even with no replica left.</summary>
-    public Task<ReplicaResponse> RemoveAsync(RemoveReplicasRequest request, CancellationToken ct) =>
-        ApplyAsync(request.Replicas, forWrite: false, ct, async (conn, tx, items) =>
+    public Task<ReplicaResponse> RemoveAsync(RemoveReplicasRequest request, Caller caller, CancellationToken ct) =>
+        ApplyAsync(request.Replicas, "replica.remove", Operation.Modify, caller, forWrite: false, ct, async (conn, tx, items) =>
         {
             var removed = (await ReplicaStore.RemoveAsync(conn, tx, items.Select(i => i.Row.FileId).ToArray(),
                 items.Select(i => i.Row.SeId).ToArray(), ct)).ToHashSet();
             return items.Select(i => (i.Index, removed.Contains((i.Row.FileId, i.Row.SeId)) ? ReplicaOutcome.Removed : ReplicaOutcome.Absent));
         }, absentFileOutcome: ReplicaOutcome.Absent);
 
-    public Task<ReplicaResponse> SetStateAsync(SetReplicaStateRequest request, CancellationToken ct) =>
-        ApplyAsync(request.Replicas, forWrite: false, ct, async (conn, tx, items) =>
+    public Task<ReplicaResponse> SetStateAsync(SetReplicaStateRequest request, Caller caller, CancellationToken ct) =>
+        ApplyAsync(request.Replicas, "replica.state", Operation.Modify, caller, forWrite: false, ct, async (conn, tx, items) =>
         {
             var updated = (await ReplicaStore.SetStateAsync(conn, tx, items.Select(i => i.Row.FileId).ToArray(),
                 items.Select(i => i.Row.SeId).ToArray(), items.Select(i => i.Row.State).ToArray(), ct)).ToHashSet();
@@ -45,15 +47,19 @@ public sealed class ReplicaService(Db db, FileService files, IOptions<CatalogOpt
     private sealed record Item(int Index, string Lfn, string Se, NewReplicaRow Row);
 
     /// <summary>Validates items, resolves LFNs to file ids in one query, then runs one set-based statement.</summary>
-    private async Task<ReplicaResponse> ApplyAsync(IReadOnlyList<ReplicaRef?>? refs, bool forWrite, CancellationToken ct,
-        Func<NpgsqlConnection, NpgsqlTransaction, List<Item>, Task<IEnumerable<(int Index, ReplicaOutcome Outcome)>>> apply,
+    private async Task<ReplicaResponse> ApplyAsync(IReadOnlyList<ReplicaRef?>? refs, string action, Operation op, Caller caller, bool forWrite,
+        CancellationToken ct, Func<NpgsqlConnection, NpgsqlTransaction, List<Item>, Task<IEnumerable<(int Index, ReplicaOutcome Outcome)>>> apply,
         ReplicaOutcome? absentFileOutcome = null, bool requireState = false)
     {
         if (refs is null) throw CatalogException.Invalid("replicas", "is required");
         if (refs.Count > options.Value.MaxBatchSize)
             throw new CatalogException(ErrorCode.LimitExceeded, $"replicas: at most {options.Value.MaxBatchSize} per request (Catalog:MaxBatchSize)", "replicas");
+        // Permission is all or nothing: a request reaching outside the caller's scopes changes nothing.
+        for (var i = 0; i < refs.Count; i++)
+            if (refs[i] is { } r && Lfn.TryParse(r.Lfn, Roots, out var p, out _, $"replicas[{i}].lfn"))
+                access.Demand(caller, op, p.Path, $"replicas[{i}].lfn");
 
-        return await db.WriteAsync(async (conn, tx) =>
+        var response = await db.WriteAsync(async (conn, tx) =>
         {
             var results = new ReplicaResult?[refs.Count];
             var ses = (await StorageElementStore.ListRegistryAsync(conn, tx, ct)).ToDictionary(s => s.Name, StringComparer.Ordinal);
@@ -83,6 +89,12 @@ public sealed class ReplicaService(Db db, FileService files, IOptions<CatalogOpt
             var fileRows = await FileStore.GetByNamesAsync(conn, tx, known.Select(p => dirIds[p.Path.Parent]).ToArray(),
                 known.Select(p => p.Path.Name).ToArray(), ct);
             var fileIds = fileRows.ToDictionary(f => (f.DirId, f.Name), f => f.Id);
+            // Readers and producers also need w on the file itself (its owner, group and mode).
+            if (!caller.BypassesModes)
+            {
+                var pathOf = known.ToDictionary(k => (dirIds[k.Path.Parent], k.Path.Name), k => k.Path.Path);
+                foreach (var f in fileRows) access.DemandMode(caller, op, f.Owner, f.Grp, f.Mode, pathOf[(f.DirId, f.Name)], "replicas");
+            }
 
             var items = new List<Item>();
             foreach (var p in parsed)
@@ -109,29 +121,38 @@ public sealed class ReplicaService(Db db, FileService files, IOptions<CatalogOpt
             }
             return new ReplicaResponse(results!);
         }, ct);
+        await audit.RecordManyAsync(caller, action, response.Results.Select(r => (r.Lfn, Mapping.Wire(r.Outcome),
+            (System.Text.Json.Nodes.JsonObject?)new System.Text.Json.Nodes.JsonObject { ["se"] = r.Se, ["error"] = r.Error?.Code.ToWire() })));
+        return response;
     }
 
     /// <summary>
     /// Bulk lookup, streamed in request order. Invalid and unknown LFNs are answered per item;
     /// the call itself only fails for a missing list or one above the limit.
     /// </summary>
-    public IAsyncEnumerable<LookupResult> Lookup(LookupRequest request, CancellationToken ct)
+    public IAsyncEnumerable<LookupResult> Lookup(LookupRequest request, Caller caller, CancellationToken ct)
     {
         // Checked before the stream starts, so a bad request still gets a proper 400.
         var lfns = request.Lfns ?? throw CatalogException.Invalid("lfns", "is required");
         if (lfns.Count > options.Value.MaxLookupSize)
             throw new CatalogException(ErrorCode.LimitExceeded, $"lfns: at most {options.Value.MaxLookupSize} per lookup (Catalog:MaxLookupSize)", "lfns");
-        return LookupAsync(lfns, ct);
+        access.DemandReader(caller, "look replicas up");
+        return LookupAsync(lfns, caller, ct);
     }
 
-    private async IAsyncEnumerable<LookupResult> LookupAsync(IReadOnlyList<string?> lfns, [EnumeratorCancellation] CancellationToken ct)
+    private async IAsyncEnumerable<LookupResult> LookupAsync(IReadOnlyList<string?> lfns, Caller caller, [EnumeratorCancellation] CancellationToken ct)
     {
         var paths = new LfnPath?[lfns.Count];
         var errors = new ItemError?[lfns.Count];
         var valid = new List<int>(lfns.Count);
         for (var i = 0; i < lfns.Count; i++)
         {
-            if (Lfn.TryParse(lfns[i], Roots, out var path, out var error, $"lfns[{i}]") && !path.IsRoot) { paths[i] = path; valid.Add(i); }
+            if (Lfn.TryParse(lfns[i], Roots, out var path, out var error, $"lfns[{i}]") && !path.IsRoot)
+            {
+                // Outside the caller's scopes: answered per item, like an unknown LFN.
+                if (access.Check(caller, Operation.Read, path.Path) is { } refused) errors[i] = refused with { Field = $"lfns[{i}]" };
+                else { paths[i] = path; valid.Add(i); }
+            }
             else errors[i] = error ?? new ItemError(ErrorCode.InvalidLfn, $"lfns[{i}] is a root, not a file", $"lfns[{i}]");
         }
 
@@ -159,7 +180,9 @@ public sealed class ReplicaService(Db db, FileService files, IOptions<CatalogOpt
             var lfn = paths[i]!.Value.Path;
             yield return first?.FileId is null
                 ? new LookupResult(lfn, Error: new ItemError(ErrorCode.NotFound, $"file '{lfn}' is not registered", $"lfns[{i}]"))
-                : new LookupResult(lfn, first.Guid, first.Size, Mapping.Adler32(first.Adler32!.Value), replicas);
+                : access.CheckMode(caller, Operation.Read, first.Owner!, first.Grp!, first.Mode!.Value, lfn) is { } refused
+                    ? new LookupResult(lfn, Error: refused with { Field = $"lfns[{i}]" })
+                    : new LookupResult(lfn, first.Guid, first.Size, Mapping.Adler32(first.Adler32!.Value), replicas);
         }
         for (; next < lfns.Count; next++)
             if (errors[next] is { } e) yield return new LookupResult(lfns[next], Error: e);

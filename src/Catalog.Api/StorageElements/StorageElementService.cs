@@ -1,30 +1,35 @@
+using Catalog.Api.Audit;
 using Catalog.Api.Errors;
 using Catalog.Api.Infrastructure;
+using Catalog.Api.Security;
 using Catalog.Contracts;
 using Catalog.Storage;
 
 namespace Catalog.Api.StorageElements;
 
 /// <summary>The SE registry: replicas can only be placed on SEs listed here and open for writing.</summary>
-public sealed class StorageElementService(Db db)
+public sealed class StorageElementService(Db db, Access access, AuditLog audit)
 {
     private static readonly string[] Protocols = ["root", "davs", "https", "srm", "gsiftp", "file"];
 
-    public async Task<IReadOnlyList<StorageElement>> ListAsync(CancellationToken ct)
+    public async Task<IReadOnlyList<StorageElement>> ListAsync(Caller caller, CancellationToken ct)
     {
+        access.DemandReader(caller, "list storage elements");
         await using var conn = await db.OpenAsync(ct);
         return (await StorageElementStore.ListAsync(conn, null, ct)).Select(Mapping.ToStorageElement).ToList();
     }
 
-    public async Task<StorageElement> GetAsync(string name, CancellationToken ct)
+    public async Task<StorageElement> GetAsync(string name, Caller caller, CancellationToken ct)
     {
+        access.DemandReader(caller, "read storage elements");
         await using var conn = await db.OpenAsync(ct);
         var row = await StorageElementStore.GetAsync(conn, name, ct) ?? throw CatalogException.NotFound($"storage element '{name}'", "name");
         return Mapping.ToStorageElement(row);
     }
 
-    public async Task<StorageElement> PutAsync(string name, StorageElementSpec spec, CancellationToken ct)
+    public async Task<StorageElement> PutAsync(string name, StorageElementSpec spec, Caller caller, CancellationToken ct)
     {
+        access.DemandRole(caller, Role.DataManager, "register storage elements");
         if (name.Length is 0 or > 64 || !name.All(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_' or '.'))
             throw CatalogException.Invalid("name", "must be 1 to 64 letters, digits, '-', '_' or '.'");
         if (string.IsNullOrWhiteSpace(spec.Site)) throw CatalogException.Invalid("site", "is required");
@@ -40,14 +45,17 @@ public sealed class StorageElementService(Db db)
         await using var conn = await db.OpenAsync(ct);
         await StorageElementStore.UpsertAsync(conn, name, spec.Site, spec.Protocol, baseUrl,
             spec.ReadEnabled, spec.WriteEnabled, (short)spec.State, ct);
+        await audit.RecordAsync(caller, "se.put", null, "stored", new() { ["se"] = name, ["baseUrl"] = baseUrl, ["state"] = Mapping.Wire(spec.State) });
         return Mapping.ToStorageElement((await StorageElementStore.GetAsync(conn, name, ct))!);
     }
 
-    public async Task DeleteAsync(string name, CancellationToken ct)
+    public async Task DeleteAsync(string name, Caller caller, CancellationToken ct)
     {
+        access.DemandRole(caller, Role.DataManager, "delete storage elements");
         await using var conn = await db.OpenAsync(ct);
         if (await StorageElementStore.GetAsync(conn, name, ct) is null) return;
         if (!await StorageElementStore.DeleteIfEmptyAsync(conn, name, ct))
             throw new CatalogException(ErrorCode.NotEmpty, $"storage element '{name}' still holds replicas", "name");
+        await audit.RecordAsync(caller, "se.delete", null, "deleted", new() { ["se"] = name });
     }
 }

@@ -1,3 +1,4 @@
+using Catalog.Api.Security;
 using Catalog.Contracts;
 
 namespace Catalog.Api.StorageElements;
@@ -7,15 +8,15 @@ public static class StorageElementsApi
     public static IEndpointRouteBuilder MapStorageElementsApi(this IEndpointRouteBuilder app)
     {
         var api = app.MapGroup("/api/v1/storage-elements").WithTags("Storage elements");
-        api.MapGet("/", (StorageElementService s, CancellationToken ct) => s.ListAsync(ct))
+        api.MapGet("/", (StorageElementService s, Caller caller, CancellationToken ct) => s.ListAsync(caller, ct))
             .WithName("ListStorageElements").WithSummary("All storage elements with their usage.");
-        api.MapGet("/{name}", (string name, StorageElementService s, CancellationToken ct) => s.GetAsync(name, ct))
+        api.MapGet("/{name}", (string name, StorageElementService s, Caller caller, CancellationToken ct) => s.GetAsync(name, caller, ct))
             .WithName("GetStorageElement").WithSummary("One storage element.").ProducesProblem(404);
-        api.MapPut("/{name}", (string name, StorageElementSpec spec, StorageElementService s, CancellationToken ct) => s.PutAsync(name, spec, ct))
+        api.MapPut("/{name}", (string name, StorageElementSpec spec, StorageElementService s, Caller caller, CancellationToken ct) => s.PutAsync(name, spec, caller, ct))
             .WithName("PutStorageElement").WithSummary("Creates or replaces a storage element.").ProducesProblem(400);
-        api.MapDelete("/{name}", async (string name, StorageElementService s, CancellationToken ct) =>
+        api.MapDelete("/{name}", async (string name, StorageElementService s, Caller caller, CancellationToken ct) =>
             {
-                await s.DeleteAsync(name, ct);
+                await s.DeleteAsync(name, caller, ct);
                 return Results.NoContent();
             })
             .WithName("DeleteStorageElement").WithSummary("Removes an SE that holds no replicas.").ProducesProblem(409);

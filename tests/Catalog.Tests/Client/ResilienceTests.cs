@@ -28,6 +28,7 @@ public class ResilienceTests(CatalogFixture fx) : IAsyncLifetime
         var client = CatalogClient.Create(new CatalogClientOptions
         {
             BaseAddress = new Uri("http://localhost/"),
+            Token = fx.AdminToken,
             AddIdempotencyKeys = addKeys,
             MaxRetries = retries,
             RetryDelay = TimeSpan.FromMilliseconds(10),

@@ -166,7 +166,9 @@ public class RegistrationTests(CatalogFixture fx)
     public async Task A_batch_above_the_limit_is_refused_naming_the_limit_and_stores_nothing()
     {
         await using var small = fx.CreateFactory(new Dictionary<string, string?> { ["Catalog:MaxBatchSize"] = "3" });
-        var client = new CatalogClient(small.CreateClient());
+        var http = small.CreateClient();
+        http.DefaultRequestHeaders.Authorization = new("Bearer", fx.AdminToken);
+        var client = new CatalogClient(http);
         var se = await fx.NewStorageElementAsync();
         var dir = TestData.Dir("limit");
         var files = Enumerable.Range(0, 4).Select(i => TestData.File($"{dir}/f{i}.root", se)).ToList();

@@ -20,8 +20,11 @@ public sealed class CatalogFixture : IAsyncLifetime
     public string PostgresConnectionString { get; private set; } = "";
     public string RedisConnectionString { get; private set; } = "";
     public WebApplicationFactory<Program> Factory { get; private set; } = null!;
+    /// <summary>A client with an admin token: most tests are about behaviour, not permissions.</summary>
     public CatalogClient Client { get; private set; } = null!;
     public HttpClient Http { get; private set; } = null!;
+    public string AdminToken { get; private set; } = "";
+    public string KeyFile { get; } = Path.Combine(Path.GetTempPath(), $"catalog-test-keys-{Environment.ProcessId}.json");
 
     public static string RepoRoot { get; } = FindRepoRoot();
 
@@ -40,8 +43,26 @@ public sealed class CatalogFixture : IAsyncLifetime
 
         Factory = CreateFactory(new Dictionary<string, string?>());
         await Factory.Services.GetRequiredService<Migrator>().MigrateAsync(["/belle", "/test"]);
+        AdminToken = await IssueTokenAsync("test-admin", ["admin"], ["storage.read:/", "storage.modify:/"]);
         Http = Factory.CreateClient();
+        Http.DefaultRequestHeaders.Authorization = new("Bearer", AdminToken);
         Client = new CatalogClient(Http);
+    }
+
+    /// <summary>A token from the server's own key, issued without a caller (like the server's token command).</summary>
+    public async Task<string> IssueTokenAsync(string subject, string[] roles, string[] scopes, string[]? groups = null, long lifetimeSeconds = 3600)
+    {
+        var tokens = Factory.Services.GetRequiredService<Catalog.Api.Security.TokenService>();
+        var spec = tokens.Validate(new TokenRequest(subject, roles, scopes, groups, lifetimeSeconds));
+        return (await tokens.IssueUncheckedAsync(spec, "test", CancellationToken.None)).Token!;
+    }
+
+    /// <summary>A client of the main server carrying <paramref name="token"/> (or none).</summary>
+    public CatalogClient ClientWith(string? token)
+    {
+        var http = Factory.CreateClient();
+        if (token is not null) http.DefaultRequestHeaders.Authorization = new("Bearer", token);
+        return new CatalogClient(http);
     }
 
     /// <summary>A server with extra settings (e.g. a small batch limit), on the same databases.</summary>
@@ -52,12 +73,15 @@ public sealed class CatalogFixture : IAsyncLifetime
             b.UseSetting("ConnectionStrings:Redis", RedisConnectionString);
             b.UseSetting("Catalog:Roots:0", "/belle");
             b.UseSetting("Catalog:Roots:1", "/test");
+            b.UseSetting("Catalog:Auth:KeyFile", KeyFile);
+            b.UseSetting("Catalog:Auth:RevocationRefresh", "00:00:01");
             foreach (var (key, value) in settings) b.UseSetting(key, value);
         });
 
     public async Task DisposeAsync()
     {
         await Factory.DisposeAsync();
+        File.Delete(KeyFile);
         if (_servicesDir is not null) await RunAsync("stop", _servicesDir);
     }
 

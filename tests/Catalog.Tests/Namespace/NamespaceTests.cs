@@ -14,7 +14,8 @@ public class NamespaceTests(CatalogFixture fx)
         var made = await fx.Client.MakeDirectoryAsync(dir + "/a/b/c", parents: true, mode: 0x1E8);
         Assert.Equal(EntryType.Directory, made.Type);
         Assert.Equal(0x1E8, made.Mode);
-        Assert.Equal("belle", made.Owner);
+        Assert.Equal("test-admin", made.Owner); // the caller owns what it creates
+        Assert.Equal("root", made.Group);       // and the group is inherited from the parent (here the root)
         Assert.Equal(made.Created, (await fx.Client.MakeDirectoryAsync(dir + "/a/b/c")).Created);
 
         var error = await Assert.ThrowsAsync<CatalogNotFoundException>(() => fx.Client.MakeDirectoryAsync(dir + "/x/y"));

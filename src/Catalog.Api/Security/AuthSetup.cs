@@ -1,0 +1,186 @@
+using System.Security.Claims;
+using System.Security.Cryptography.X509Certificates;
+using System.Threading.RateLimiting;
+using Catalog.Api.Errors;
+using Catalog.Contracts;
+using Microsoft.AspNetCore.Authentication;
+using Microsoft.AspNetCore.Authentication.Certificate;
+using Microsoft.AspNetCore.Authentication.JwtBearer;
+using Microsoft.Extensions.Options;
+using Microsoft.IdentityModel.JsonWebTokens;
+using Microsoft.IdentityModel.Tokens;
+
+namespace Catalog.Api.Security;
+
+public static class AuthSetup
+{
+    private const string Scheme = "catalog";
+
+    /// <summary>
+    /// Bearer tokens (signed JWTs: issuer, audience, expiry, signature and revocation checked)
+    /// and, when a CA file is configured, X.509 client certificates mapped to the same
+    /// identities; per-identity rate limits.
+    /// </summary>
+    public static IHostApplicationBuilder AddCatalogAuth(this IHostApplicationBuilder builder)
+    {
+        var services = builder.Services;
+        services.AddOptions<AuthOptions>().Bind(builder.Configuration.GetSection(AuthOptions.Section))
+            .ValidateDataAnnotations()
+            .Validate(o => o.PublicReadRoots.All(Scope.IsCleanPath), "Catalog:Auth:PublicReadRoots must be clean absolute paths")
+            .ValidateOnStart();
+        services.AddSingleton(sp =>
+        {
+            var o = sp.GetRequiredService<IOptions<AuthOptions>>().Value;
+            var path = Path.IsPathRooted(o.KeyFile) ? o.KeyFile : Path.Combine(sp.GetRequiredService<IHostEnvironment>().ContentRootPath, o.KeyFile);
+            return SigningKeys.Load(path, o.CreateKeyFile);
+        });
+        services.AddSingleton<Access>();
+        services.AddSingleton<RevocationList>();
+        services.AddHostedService<RevocationList.Refresher>();
+        services.AddSingleton<TokenService>();
+        services.AddHttpContextAccessor();
+        services.AddScoped(sp => sp.GetRequiredService<IHttpContextAccessor>().HttpContext is { } http
+            ? CallerOf(http)
+            : Caller.System);
+
+        services.AddAuthentication(Scheme)
+            .AddPolicyScheme(Scheme, "bearer token or client certificate", o => o.ForwardDefaultSelector = http =>
+                http.Request.Headers.Authorization.Count == 0 && http.Connection.ClientCertificate is not null
+                    ? CertificateAuthenticationDefaults.AuthenticationScheme
+                    : JwtBearerDefaults.AuthenticationScheme)
+            .AddJwtBearer(o =>
+            {
+                o.MapInboundClaims = false;
+                o.Events = new JwtBearerEvents
+                {
+                    OnTokenValidated = context =>
+                    {
+                        var revoked = context.HttpContext.RequestServices.GetRequiredService<RevocationList>();
+                        if (Guid.TryParse(context.Principal?.FindFirst(JwtRegisteredClaimNames.Jti)?.Value, out var jti) && revoked.IsRevoked(jti))
+                            context.Fail("the token was revoked");
+                        return Task.CompletedTask;
+                    },
+                    // Refusals are answered by the error mapping (ProblemDetails with a code), not here.
+                    OnChallenge = context => { context.HandleResponse(); return Task.CompletedTask; },
+                };
+            })
+            .AddCertificate(o =>
+            {
+                o.AllowedCertificateTypes = CertificateTypes.Chained;
+                o.RevocationMode = X509RevocationMode.NoCheck;
+                o.ChainTrustValidationMode = X509ChainTrustMode.CustomRootTrust;
+                o.Events = new CertificateAuthenticationEvents
+                {
+                    OnCertificateValidated = context =>
+                    {
+                        var x509 = context.HttpContext.RequestServices.GetRequiredService<IOptions<AuthOptions>>().Value.X509;
+                        var dn = context.ClientCertificate.Subject;
+                        if (!x509.Identities.TryGetValue(dn, out var identity) || identity.Subject is null)
+                        {
+                            context.Fail($"certificate subject '{dn}' is not mapped to an identity");
+                            return Task.CompletedTask;
+                        }
+                        var claims = new List<Claim> { new(JwtRegisteredClaimNames.Sub, identity.Subject) };
+                        claims.AddRange(identity.Roles.Select(r => new Claim(TokenService.RolesClaim, r)));
+                        claims.AddRange(identity.Groups.Select(g => new Claim(TokenService.GroupsClaim, g)));
+                        claims.Add(new Claim(TokenService.ScopeClaim, string.Join(' ', identity.Scopes)));
+                        context.Principal = new ClaimsPrincipal(new ClaimsIdentity(claims, context.Scheme.Name));
+                        context.Success();
+                        return Task.CompletedTask;
+                    },
+                };
+            });
+        // Token validation parameters and the certificate trust store depend on options: bind them late.
+        services.AddOptions<JwtBearerOptions>(JwtBearerDefaults.AuthenticationScheme).Configure<IOptions<AuthOptions>, SigningKeys>((o, auth, keys) =>
+        {
+            o.TokenValidationParameters = new TokenValidationParameters
+            {
+                ValidIssuer = auth.Value.Issuer,
+                ValidAudience = auth.Value.Audience,
+                IssuerSigningKeys = keys.ValidationKeys,
+                ValidAlgorithms = [SecurityAlgorithms.EcdsaSha256, SecurityAlgorithms.EcdsaSha384, SecurityAlgorithms.RsaSha256, SecurityAlgorithms.RsaSsaPssSha256],
+                RequireSignedTokens = true,
+                RequireExpirationTime = true,
+                ValidateLifetime = true,
+                ClockSkew = auth.Value.ClockSkew,
+                NameClaimType = JwtRegisteredClaimNames.Sub,
+            };
+        });
+        services.AddOptions<CertificateAuthenticationOptions>(CertificateAuthenticationDefaults.AuthenticationScheme).Configure<IOptions<AuthOptions>>((o, auth) =>
+        {
+            if (auth.Value.X509.TrustedCaFile is { } file)
+            {
+                var store = new X509Certificate2Collection();
+                store.ImportFromPemFile(file);
+                o.CustomTrustStore = store;
+            }
+        });
+        services.AddAuthorization();
+
+        services.AddRateLimiter(o =>
+        {
+            o.GlobalLimiter = PartitionedRateLimiter.Create<HttpContext, string>(http =>
+            {
+                var limits = http.RequestServices.GetRequiredService<IOptions<AuthOptions>>().Value.RateLimit;
+                if (!limits.Enabled || http.Request.Path.StartsWithSegments("/healthz") || http.Request.Path.StartsWithSegments("/readyz"))
+                    return RateLimitPartition.GetNoLimiter("exempt");
+                var key = http.User.FindFirst(JwtRegisteredClaimNames.Sub)?.Value is { } sub ? "sub:" + sub : "ip:" + http.Connection.RemoteIpAddress;
+                return RateLimitPartition.GetTokenBucketLimiter(key, _ => new TokenBucketRateLimiterOptions
+                {
+                    TokenLimit = limits.Burst,
+                    TokensPerPeriod = Math.Max(1, limits.PermitsPerSecond / 10),
+                    ReplenishmentPeriod = TimeSpan.FromMilliseconds(100),
+                    QueueLimit = 0,
+                    AutoReplenishment = true,
+                });
+            });
+            o.OnRejected = async (context, ct) =>
+            {
+                var retryAfter = context.Lease.TryGetMetadata(MetadataName.RetryAfter, out var delay) ? Math.Max(1, (int)Math.Ceiling(delay.TotalSeconds)) : 1;
+                context.HttpContext.Response.Headers.RetryAfter = retryAfter.ToString();
+                var limits = context.HttpContext.RequestServices.GetRequiredService<IOptions<AuthOptions>>().Value.RateLimit;
+                await ErrorMapping.Problem(new ItemError(ErrorCode.RateLimited,
+                    $"rate limit of {limits.PermitsPerSecond} requests/s (burst {limits.Burst}) exceeded (Catalog:Auth:RateLimit); retry after {retryAfter} s"),
+                    context.HttpContext).ExecuteAsync(context.HttpContext);
+            };
+        });
+        return builder;
+    }
+
+    public static WebApplication UseCatalogAuth(this WebApplication app)
+    {
+        app.UseAuthentication();
+        // A bad token is a 401 even on a public read: the client asked to be someone and failed.
+        app.Use(async (http, next) =>
+        {
+            if (http.Request.Headers.Authorization.Count > 0 && http.User.Identity?.IsAuthenticated != true)
+            {
+                var result = await http.AuthenticateAsync();
+                var reason = result.Failure?.Message ?? "no valid bearer token";
+                http.Response.Headers.WWWAuthenticate = "Bearer error=\"invalid_token\"";
+                await ErrorMapping.Problem(new ItemError(ErrorCode.Unauthorized, $"invalid token: {FirstSentence(reason)}"), http).ExecuteAsync(http);
+                return;
+            }
+            if (http.Connection.ClientCertificate is not null && http.User.Identity?.IsAuthenticated != true
+                && http.RequestServices.GetRequiredService<IOptions<AuthOptions>>().Value.X509.TrustedCaFile is not null)
+            {
+                var result = await http.AuthenticateAsync(CertificateAuthenticationDefaults.AuthenticationScheme);
+                await ErrorMapping.Problem(new ItemError(ErrorCode.Unauthorized,
+                    $"client certificate not accepted: {result.Failure?.Message ?? "untrusted"}"), http).ExecuteAsync(http);
+                return;
+            }
+            await next(http);
+        });
+        app.UseRateLimiter();
+        return app;
+    }
+
+    private static Caller CallerOf(HttpContext http) =>
+        (Caller)(http.Items[typeof(Caller)] ??= TokenService.CallerFrom(http.User, http.Connection.RemoteIpAddress?.ToString(), http.TraceIdentifier));
+
+    private static string FirstSentence(string message)
+    {
+        var end = message.IndexOf(". ", StringComparison.Ordinal);
+        return end < 0 ? message : message[..(end + 1)];
+    }
+}

@@ -1,0 +1,35 @@
+using Dapper;
+using Npgsql;
+
+namespace Catalog.Storage;
+
+public sealed record TokenRow(Guid Jti, string Subject, string[] Roles, string[] Scopes, string[] Groups,
+    DateTime Issued, DateTime Expires, string IssuedBy, DateTime? Revoked);
+
+/// <summary>Tokens the catalog issued, for listing and revocation by id.</summary>
+public static class TokenStore
+{
+    private const string Columns = "jti, subject, roles, scopes, groups, issued, expires, issued_by as IssuedBy, revoked";
+
+    public static Task InsertAsync(NpgsqlConnection conn, Guid jti, string subject, string[] roles, string[] scopes, string[] groups,
+        DateTimeOffset issued, DateTimeOffset expires, string issuedBy, CancellationToken ct) =>
+        conn.ExecuteAsync(new CommandDefinition("""
+            insert into issued_token (jti, subject, roles, scopes, groups, issued, expires, issued_by)
+            values (@jti, @subject, @roles, @scopes, @groups, @issued, @expires, @issuedBy)
+            """, new { jti, subject, roles, scopes, groups, issued, expires, issuedBy }, cancellationToken: ct));
+
+    public static async Task<IReadOnlyList<TokenRow>> ListAsync(NpgsqlConnection conn, string? subject, CancellationToken ct) =>
+        (await conn.QueryAsync<TokenRow>(new CommandDefinition(
+            $"select {Columns} from issued_token where @subject::text is null or subject = @subject order by issued",
+            new { subject }, cancellationToken: ct))).AsList();
+
+    public static Task<TokenRow?> RevokeAsync(NpgsqlConnection conn, Guid jti, CancellationToken ct) =>
+        conn.QuerySingleOrDefaultAsync<TokenRow?>(new CommandDefinition(
+            $"update issued_token set revoked = coalesce(revoked, now()) where jti = @jti returning {Columns}",
+            new { jti }, cancellationToken: ct));
+
+    /// <summary>Revoked tokens that have not expired yet: the list every server process keeps in memory.</summary>
+    public static async Task<IReadOnlyList<(Guid Jti, DateTime Expires)>> RevokedAsync(NpgsqlConnection conn, CancellationToken ct) =>
+        (await conn.QueryAsync<(Guid, DateTime)>(new CommandDefinition(
+            "select jti, expires from issued_token where revoked is not null and expires > now()", cancellationToken: ct))).AsList();
+}
