@@ -4,8 +4,24 @@ using NpgsqlTypes;
 
 namespace Catalog.Storage;
 
+/// <summary>An audit event to write.</summary>
 public sealed record AuditRow(DateTimeOffset At, string Subject, Guid? TokenId, string? Remote, string? RequestId,
-    string Action, string? Path, string Outcome, string? Detail, long Id = 0);
+    string Action, string? Path, string Outcome, string? Detail);
+
+/// <summary>An audit event as read (a class: Dapper fills it through properties).</summary>
+public sealed class StoredAuditRow
+{
+    public long Id { get; init; }
+    public DateTime At { get; init; }
+    public string Subject { get; init; } = "";
+    public Guid? TokenId { get; init; }
+    public string? Remote { get; init; }
+    public string? RequestId { get; init; }
+    public string Action { get; init; } = "";
+    public string? Path { get; init; }
+    public string Outcome { get; init; } = "";
+    public string? Detail { get; init; }
+}
 
 /// <summary>The audit trail: appended with binary COPY, read by path prefix, subject and time.</summary>
 public static class AuditStore
@@ -35,7 +51,7 @@ public static class AuditStore
         value is null ? copy.WriteNullAsync(ct) : copy.WriteAsync(value, NpgsqlDbType.Text, ct);
 
     /// <summary>Events at or under <paramref name="path"/>, by <paramref name="subject"/>, in [from, to), oldest first, after id <paramref name="after"/>.</summary>
-    public static async Task<IReadOnlyList<AuditRow>> QueryAsync(NpgsqlConnection conn, string? path, string? subject,
+    public static async Task<IReadOnlyList<StoredAuditRow>> QueryAsync(NpgsqlConnection conn, string? path, string? subject,
         DateTimeOffset? from, DateTimeOffset? to, long after, int limit, CancellationToken ct)
     {
         const string sql = """
@@ -49,6 +65,6 @@ public static class AuditStore
             order by id
             limit @limit
             """;
-        return (await conn.QueryAsync<AuditRow>(new CommandDefinition(sql, new { path, subject, from, to, after, limit }, cancellationToken: ct))).AsList();
+        return (await conn.QueryAsync<StoredAuditRow>(new CommandDefinition(sql, new { path, subject, from, to, after, limit }, cancellationToken: ct))).AsList();
     }
 }

@@ -3,8 +3,19 @@ using Npgsql;
 
 namespace Catalog.Storage;
 
-public sealed record TokenRow(Guid Jti, string Subject, string[] Roles, string[] Scopes, string[] Groups,
-    DateTime Issued, DateTime Expires, string IssuedBy, DateTime? Revoked);
+/// <summary>An issued token as stored (a class: Dapper fills array columns through properties).</summary>
+public sealed class TokenRow
+{
+    public Guid Jti { get; init; }
+    public string Subject { get; init; } = "";
+    public string[] Roles { get; init; } = [];
+    public string[] Scopes { get; init; } = [];
+    public string[] Groups { get; init; } = [];
+    public DateTime Issued { get; init; }
+    public DateTime Expires { get; init; }
+    public string IssuedBy { get; init; } = "";
+    public DateTime? Revoked { get; init; }
+}
 
 /// <summary>Tokens the catalog issued, for listing and revocation by id.</summary>
 public static class TokenStore

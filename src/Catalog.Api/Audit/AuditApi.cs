@@ -21,7 +21,7 @@ public static class AuditApi
                 if (path is not null && !Scope.IsCleanPath(path)) throw CatalogException.Invalid("path", "must be a clean absolute path");
                 await using var conn = await db.OpenAsync(ct);
                 var rows = await AuditStore.QueryAsync(conn, path, subject, from, to, after ?? 0, size, ct);
-                var records = rows.Select(r => new AuditRecord(r.Id, r.At, r.Subject, r.TokenId, r.Remote, r.RequestId, r.Action, r.Path, r.Outcome,
+                var records = rows.Select(r => new AuditRecord(r.Id, Mapping.Utc(r.At), r.Subject, r.TokenId, r.Remote, r.RequestId, r.Action, r.Path, r.Outcome,
                     r.Detail is null ? null : JsonNode.Parse(r.Detail)!.AsObject())).ToList();
                 return new AuditPage(records, records.Count == size ? records[^1].Id : null);
             })

@@ -71,8 +71,20 @@ public static class ErrorMapping
                     .LogError(exception, "Unhandled error on {Path}", http.Request.Path);
             await Problem(error, http).ExecuteAsync(http);
         }));
-        // Empty-bodied 4xx answers (404 for an unknown route, 405) get a ProblemDetails body too.
-        app.UseStatusCodePages();
+        // Empty-bodied 4xx answers (404 for an unknown route, 405, a body over Kestrel's limit) get a ProblemDetails body too.
+        app.UseStatusCodePages(async context =>
+        {
+            var http = context.HttpContext;
+            if (http.Response.StatusCode == StatusCodes.Status413PayloadTooLarge)
+            {
+                var limit = http.Features.Get<Microsoft.AspNetCore.Http.Features.IHttpMaxRequestBodySizeFeature>()?.MaxRequestBodySize;
+                await Results.Problem(detail: $"the request body is larger than {(limit is null ? "the limit" : $"{limit} bytes")} (Kestrel:Limits:MaxRequestBodySize)",
+                    statusCode: 413, title: TitleOf(413),
+                    extensions: new Dictionary<string, object?> { ["code"] = ErrorCode.LimitExceeded.ToWire() }).ExecuteAsync(http);
+                return;
+            }
+            await Results.Problem(statusCode: http.Response.StatusCode, title: TitleOf(http.Response.StatusCode)).ExecuteAsync(http);
+        });
         return app;
     }
 

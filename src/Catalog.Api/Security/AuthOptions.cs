@@ -46,12 +46,14 @@ public sealed class X509Options
     /// <summary>PEM file of the CAs whose certificates are accepted; without it, certificates are ignored.</summary>
     public string? TrustedCaFile { get; set; }
 
-    /// <summary>Certificate subject DN (as .NET prints it, e.g. "CN=Alice, O=Belle") to identity.</summary>
-    public Dictionary<string, IdentityOptions> Identities { get; set; } = [];
+    /// <summary>Certificate subjects and the identities they map to.</summary>
+    public List<IdentityOptions> Identities { get; set; } = [];
 }
 
 public sealed class IdentityOptions
 {
+    /// <summary>The certificate subject, "CN=Alice, O=Belle" or grid style "/O=Belle/CN=Alice".</summary>
+    public string? Dn { get; set; }
     public string? Subject { get; set; }
     public List<string> Roles { get; set; } = [];
     public List<string> Scopes { get; set; } = [];

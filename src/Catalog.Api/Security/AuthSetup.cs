@@ -75,9 +75,10 @@ public static class AuthSetup
                     {
                         var x509 = context.HttpContext.RequestServices.GetRequiredService<IOptions<AuthOptions>>().Value.X509;
                         var dn = context.ClientCertificate.Subject;
-                        if (!x509.Identities.TryGetValue(dn, out var identity) || identity.Subject is null)
+                        var identity = x509.Identities.FirstOrDefault(i => i.Dn is not null && SameDn(i.Dn, dn));
+                        if (identity?.Subject is null)
                         {
-                            context.Fail($"certificate subject '{dn}' is not mapped to an identity");
+                            context.Fail($"certificate subject '{dn}' is not mapped to an identity ({x509.Identities.Count} mapped)");
                             return Task.CompletedTask;
                         }
                         var claims = new List<Claim> { new(JwtRegisteredClaimNames.Sub, identity.Subject) };
@@ -174,6 +175,17 @@ public static class AuthSetup
         app.UseRateLimiter();
         return app;
     }
+
+    /// <summary>
+    /// Compares distinguished names written either way: "CN=Alice, O=Belle" (as .NET prints them)
+    /// or "/O=Belle/CN=Alice" (as grid tools do, most significant first).
+    /// </summary>
+    internal static bool SameDn(string a, string b) =>
+        Rdns(a).SequenceEqual(Rdns(b), StringComparer.OrdinalIgnoreCase);
+
+    private static IEnumerable<string> Rdns(string dn) => dn.StartsWith('/')
+        ? dn.Split('/', StringSplitOptions.RemoveEmptyEntries).Select(p => p.Trim()).Reverse()
+        : dn.Split(',', StringSplitOptions.RemoveEmptyEntries).Select(p => p.Trim());
 
     private static Caller CallerOf(HttpContext http) =>
         (Caller)(http.Items[typeof(Caller)] ??= TokenService.CallerFrom(http.User, http.Connection.RemoteIpAddress?.ToString(), http.TraceIdentifier));

@@ -118,7 +118,8 @@ public sealed partial class TokenService(SigningKeys keys, IOptions<AuthOptions>
     }
 
     private static IssuedToken ToContract(TokenRow r) => new(r.Jti, r.Subject, r.Roles, r.Scopes, r.Groups,
-        r.Issued, r.Expires, r.IssuedBy, r.Revoked);
+        Infrastructure.Mapping.Utc(r.Issued), Infrastructure.Mapping.Utc(r.Expires), r.IssuedBy,
+        r.Revoked is { } revoked ? Infrastructure.Mapping.Utc(revoked) : null);
 
     [GeneratedRegex(@"^[A-Za-z0-9._@-]{1,128}$")]
     private static partial Regex SubjectPattern();
