@@ -28,8 +28,22 @@ if [ -z "${ConnectionStrings__Redis:-}" ]; then
   export ConnectionStrings__Redis="127.0.0.1:$REDIS_PORT"
 fi
 
+# The signing key set lives in the data folder (owner-only), not beside the binaries.
+mkdir -p "$DATA/auth" && chmod 700 "$DATA/auth"
+export Catalog__Auth__KeyFile="${Catalog__Auth__KeyFile:-$DATA/auth/jwks.json}"
+
 log "building the catalog"
 dotnet build -c Release -nologo -v q src/Catalog.Api/Catalog.Api.csproj -o "$DATA/bin" >/dev/null
 dotnet "$DATA/bin/Catalog.Api.dll" migrate --contentRoot "$DATA/bin"
+
+# First start: an admin token, readable by this user only.
+TOKEN_FILE="$DATA/auth/admin.token"
+if [ ! -s "$TOKEN_FILE" ]; then
+  (umask 077 && dotnet "$DATA/bin/Catalog.Api.dll" token issue --subject admin --role admin \
+      --scope storage.read:/ --scope storage.modify:/ --lifetime 365d --contentRoot "$DATA/bin" > "$TOKEN_FILE.tmp" \
+    && mv "$TOKEN_FILE.tmp" "$TOKEN_FILE")
+  log "created an admin token (valid 365 days) in $TOKEN_FILE"
+fi
+log "admin token: $TOKEN_FILE  (export CATALOG_TOKEN=\$(cat $TOKEN_FILE) for ./catalog and curl)"
 log "catalog serving on $URLS (REST under /api/v1, GraphQL at /graphql, API docs at /scalar/v1)"
 exec dotnet "$DATA/bin/Catalog.Api.dll" --urls "$URLS" --contentRoot "$DATA/bin"

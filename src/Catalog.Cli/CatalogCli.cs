@@ -93,6 +93,12 @@ public static class CatalogCli
             WriteUsage(err, run.Command);
             return Usage;
         }
+        catch (CatalogUnauthorizedException e)
+        {
+            err.WriteLine($"catalog: UNAUTHORIZED: {e.Message}");
+            err.WriteLine("catalog: give a token with --token, CATALOG_TOKEN or the config file (./run.sh writes an admin token to .data/auth/admin.token).");
+            return Failed;
+        }
         catch (CatalogClientException e)
         {
             err.WriteLine($"catalog: {ErrorCodes.ToWire(e.Code)}: {e.Message}" + (e.Field is null || e.Message.Contains(e.Field) ? "" : $" (field {e.Field})"));

@@ -10,7 +10,8 @@ namespace Catalog.Cli;
 internal sealed partial class Commands(CliConsole console, GlobalOptions globals)
 {
     public IEnumerable<Command> All() =>
-        [Ls(), Stat(), Mkdir(), Mv(), Rm(), Du(), Register(), Replicas(), AddReplica(), RmReplica(), ReplicaState(), Se()];
+        [Ls(), Stat(), Mkdir(), Mv(), Rm(), Du(), Chmod(), Chown(), Register(), Replicas(), AddReplica(), RmReplica(), ReplicaState(), Se(),
+         WhoAmI(), Token(), AuditLog()];
 
     /// <summary>The example each command's --help ends with.</summary>
     public Dictionary<Command, string> Examples { get; } = [];

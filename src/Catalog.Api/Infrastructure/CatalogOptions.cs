@@ -9,7 +9,7 @@ public sealed class CatalogOptions
 
     /// <summary>Top-level directories every LFN must live under.</summary>
     [MinLength(1)]
-    public List<string> Roots { get; set; } = ["/belle"];
+    public List<string> Roots { get; set; } = [];
 
     /// <summary>Most files per registration or items per bulk write.</summary>
     [Range(1, 1_000_000)]

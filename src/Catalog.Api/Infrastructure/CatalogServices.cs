@@ -13,6 +13,8 @@ public static class CatalogServices
     {
         builder.Services.AddOptions<CatalogOptions>()
             .Bind(builder.Configuration.GetSection(CatalogOptions.Section))
+            // The default lives here: a list default in the class would be appended to, not replaced, by configuration.
+            .PostConfigure(o => { if (o.Roots.Count == 0) o.Roots.Add("/belle"); else o.Roots = o.Roots.Distinct().ToList(); })
             .ValidateDataAnnotations()
             .Validate(o => o.Roots.All(IsRootPath), "Catalog:Roots entries must be absolute paths like /belle without a trailing '/'")
             .ValidateOnStart();

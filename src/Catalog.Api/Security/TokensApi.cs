@@ -40,6 +40,7 @@ public static class TokensApi
                 case "--scope": scopes.Add(Next()); break;
                 case "--group": groups.Add(Next()); break;
                 case "--lifetime": lifetime = ParseLifetime(Next()); break;
+                case "--contentRoot": Next(); break; // the host's own option
                 default: throw new ArgumentException($"unknown option {args[i]}");
             }
         }

@@ -311,6 +311,51 @@ public class CliTests(CatalogFixture fx)
     }
 
     [Fact]
+    public async Task Token_issue_whoami_revoke_chmod_chown_and_audit_from_the_command_line()
+    {
+        var dir = Dir();
+        var who = "cli-" + Guid.NewGuid().ToString("N")[..8];
+        var issue = await Run("token", "issue", who, "--role", "producer", "--scope", $"storage.create:{dir}", "--scope", $"storage.read:{dir}", "--lifetime", "1h");
+        Assert.Equal(0, issue.Exit);
+        var token = issue.Out.Trim();
+        Assert.Equal(3, token.Split('.').Length);
+
+        var me = await RunWith(fx.Factory.Server.CreateHandler(), null, ["whoami", "--json"],
+            new() { ["CATALOG_URL"] = "http://localhost", ["CATALOG_TOKEN"] = token });
+        Assert.Equal(who, JsonDocument.Parse(me.Out).RootElement.GetProperty("subject").GetString());
+
+        Assert.Equal(0, (await Run("mkdir", "-p", dir)).Exit);
+        Assert.Equal(0, (await Run("chown", $"{who}:prod", dir)).Exit);
+        Assert.Equal(0, (await Run("chmod", "750", dir)).Exit);
+        var stat = JsonDocument.Parse((await Run("stat", "--json", dir)).Out).RootElement;
+        Assert.Equal((who, "prod", 0x1E8), (stat.GetProperty("owner").GetString(), stat.GetProperty("group").GetString(), stat.GetProperty("mode").GetInt32()));
+        Assert.Equal(2, (await Run("chmod", "rwx", dir)).Exit);
+
+        var asProducer = await RunWith(fx.Factory.Server.CreateHandler(), null, ["mkdir", $"{dir}/mine"],
+            new() { ["CATALOG_URL"] = "http://localhost", ["CATALOG_TOKEN"] = token });
+        Assert.Equal(0, asProducer.Exit);
+        var outside = await RunWith(fx.Factory.Server.CreateHandler(), null, ["mkdir", $"{dir}-elsewhere"],
+            new() { ["CATALOG_URL"] = "http://localhost", ["CATALOG_TOKEN"] = token });
+        Assert.Equal(1, outside.Exit);
+        Assert.Contains("FORBIDDEN", outside.Err);
+
+        var id = JsonDocument.Parse((await Run("token", "ls", "--json", "--subject", who)).Out).RootElement[0].GetProperty("id").GetString()!;
+        Assert.Equal(0, (await Run("token", "revoke", id)).Exit);
+        var revoked = await RunWith(fx.Factory.Server.CreateHandler(), null, ["whoami"], new() { ["CATALOG_URL"] = "http://localhost", ["CATALOG_TOKEN"] = token });
+        Assert.Equal(1, revoked.Exit);
+        Assert.Contains("revoked", revoked.Err);
+        Assert.Contains("--token, CATALOG_TOKEN", revoked.Err);
+
+        for (var i = 0; i < 50; i++)
+        {
+            var audit = await Run("audit", "--json", "--subject", who);
+            if (Lines(audit.Out).Any(r => r.GetProperty("action").GetString() == "mkdir")) return;
+            await Task.Delay(100);
+        }
+        Assert.Fail("the producer's mkdir never showed up in the audit trail");
+    }
+
+    [Fact]
     public void Url_and_token_come_from_options_then_environment_then_the_config_file()
     {
         var config = Path.Combine(_home, "catalog.json");
