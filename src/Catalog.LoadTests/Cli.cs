@@ -4,7 +4,7 @@ public static class Cli
 {
     public const string Usage = """
         usage: Catalog.LoadTests sizing [--url http://127.0.0.1:5080] [--files 100000] [--batch 10000]
-                                        [--concurrency 2] [--pg "<connection string>"] [--json PATH]
+                                        [--concurrency 2] [--pg "<connection string>"] [--json PATH] [--token T]
           sizing  registers --files files (two replicas each, DOMAIN.md-style LFNs, 1,000 per
                   datablock) through the API, then reports bytes per file on disk per relation,
                   and the API registration rate beside a binary COPY of the same rows.
@@ -31,12 +31,22 @@ public static class Cli
     }
 }
 
-public sealed record Options(Uri Url, int Files, int Batch, int Concurrency, string Postgres, string? Json)
+public sealed record Options(Uri Url, int Files, int Batch, int Concurrency, string Postgres, string? Json, string? Token)
 {
+    /// <summary>A client of the server under test (token from --token, CATALOG_TOKEN or ./run.sh's admin token).</summary>
+    public Client.CatalogClient CreateClient() => Client.CatalogClient.Create(new Client.CatalogClientOptions
+    {
+        BaseAddress = Url,
+        Token = Token,
+        Timeout = TimeSpan.FromMinutes(5),
+    });
+
     public static Options? Parse(string[] args)
     {
+        var adminToken = Path.Combine(".data", "auth", "admin.token");
         var o = new Options(new Uri("http://127.0.0.1:5080"), 100_000, 10_000, 2,
-            Environment.GetEnvironmentVariable("ConnectionStrings__Catalog") ?? "Host=127.0.0.1;Port=55432;Username=postgres;Database=catalog", null);
+            Environment.GetEnvironmentVariable("ConnectionStrings__Catalog") ?? "Host=127.0.0.1;Port=55432;Username=postgres;Database=catalog", null,
+            Environment.GetEnvironmentVariable("CATALOG_TOKEN") ?? (File.Exists(adminToken) ? File.ReadAllText(adminToken).Trim() : null));
         for (var i = 0; i < args.Length; i += 2)
         {
             if (i + 1 >= args.Length) return null;
@@ -49,6 +59,7 @@ public sealed record Options(Uri Url, int Files, int Batch, int Concurrency, str
                 "--concurrency" => o with { Concurrency = int.Parse(v) },
                 "--pg" => o with { Postgres = v },
                 "--json" => o with { Json = v },
+                "--token" => o with { Token = v },
                 _ => null,
             };
             if (o is null) return null;

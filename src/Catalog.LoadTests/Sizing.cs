@@ -18,8 +18,7 @@ public static class Sizing
     public static async Task<int> RunAsync(Options o)
     {
         var run = DateTime.UtcNow.ToString("yyyyMMddHHmmss");
-        using var http = new HttpClient { BaseAddress = o.Url, Timeout = TimeSpan.FromMinutes(5) };
-        var client = new CatalogClient(http);
+        var client = o.CreateClient();
         await client.PutStorageElementAsync("LOAD-KEK", new StorageElementSpec("KEK", "root", "root://kek.load:1094//belle"));
         await client.PutStorageElementAsync("LOAD-DESY", new StorageElementSpec("DESY", "davs", "davs://desy.load/belle"));
 
