@@ -71,9 +71,12 @@ public sealed record RemoveResponse(IReadOnlyList<RemoveResult> Results);
 public sealed record NewReplica(string? Se, string? Pfn = null, ReplicaState? State = null);
 
 /// <summary>One file to register: the job's output with its replicas and metadata.</summary>
+/// <param name="Dataset">If given, the file goes into this dataset's current datablock and <paramref name="Lfn"/> is just its name.</param>
+/// <param name="Parents">LFNs of the files this one was made from (lineage).</param>
 public sealed record NewFile(
     string? Lfn, long? Size, string? Adler32, Guid? Guid = null, string? Md5 = null,
-    IReadOnlyList<NewReplica>? Replicas = null, JsonObject? Metadata = null);
+    IReadOnlyList<NewReplica>? Replicas = null, JsonObject? Metadata = null,
+    string? Dataset = null, IReadOnlyList<string?>? Parents = null);
 
 /// <summary>A batch registration.</summary>
 public sealed record RegisterRequest(IReadOnlyList<NewFile?>? Files);

@@ -1,5 +1,6 @@
 using System.Security.Cryptography;
 using System.Text.Json;
+using System.Text.Json.Nodes;
 using Catalog.Api.Audit;
 using Catalog.Api.Errors;
 using Catalog.Api.Infrastructure;
@@ -23,8 +24,11 @@ public sealed class RegistrationService(Db db, IOptions<CatalogOptions> options,
     public const int MaxIdempotencyKeyLength = 200;
 
     private sealed record Candidate(int Index, LfnPath Path, Guid Guid, bool GuidGiven, long Size, int Adler32,
-        string? Md5, string? Metadata, List<NewReplicaRow> Replicas)
+        string? Md5, JsonObject? Values, List<NewReplicaRow> Replicas, LfnPath? Dataset, List<LfnPath> Parents)
     {
+        /// <summary>The LFN; for a file registered into a dataset, set once its datablock is chosen.</summary>
+        public LfnPath Path { get; set; } = Path;
+        public string? Metadata { get; set; } = Values?.ToJsonString();
         public long DirId { get; set; }
         public long FileId { get; set; }
     }
@@ -40,8 +44,12 @@ public sealed class RegistrationService(Db db, IOptions<CatalogOptions> options,
             throw CatalogException.Invalid("Idempotency-Key", $"must be 1 to {MaxIdempotencyKeyLength} characters");
         // Permission is all or nothing: one file outside the caller's scopes and nothing is stored.
         for (var i = 0; i < files.Count; i++)
-            if (files[i] is { } f && Lfn.TryParse(f.Lfn, options.Value.Roots, out var p, out _, $"files[{i}].lfn"))
+        {
+            if (files[i] is not { } f) continue;
+            var target = f.Dataset is null ? f.Lfn : $"{f.Dataset}/{f.Lfn}";
+            if (Lfn.TryParse(target, options.Value.Roots, out var p, out _, $"files[{i}].lfn"))
                 access.Demand(caller, Operation.Create, p.Path, $"files[{i}].lfn");
+        }
         var hash = idempotencyKey is null ? null : SHA256.HashData(JsonSerializer.SerializeToUtf8Bytes(request, CatalogJson.Options));
 
         var response = await db.WriteAsync(async (conn, tx) =>
@@ -74,6 +82,10 @@ public sealed class RegistrationService(Db db, IOptions<CatalogOptions> options,
     {
         if (candidates.Count == 0) return;
 
+        // 0. Files registered into a dataset get their datablock (or the LFN they already have, for a retry).
+        candidates = await PlaceInDatasetsAsync(conn, tx, candidates, results, ct);
+        if (candidates.Count == 0) return;
+
         // 1. Directories: w where creation happens, then create what is missing; a name held by a file fails the items below it.
         var targetDirs = candidates.Select(c => c.Path.ParentPath()).Distinct().ToList();
         await DirectoryTree.DemandWritableAsync(conn, tx, targetDirs, caller, access, "files", ct);
@@ -82,6 +94,13 @@ public sealed class RegistrationService(Db db, IOptions<CatalogOptions> options,
             if (dirIds.TryGetValue(c.Path.Parent, out var dirId)) c.DirId = dirId;
         candidates = Keep(candidates, results, c => c.DirId != 0,
             c => new ItemError(ErrorCode.Conflict, $"a file exists at '{c.Path.Parent}' or one of its parents", "lfn"));
+        if (candidates.Count == 0) return;
+        await MarkDatablocksAsync(conn, tx, candidates, ct);
+
+        // 1b. Metadata against the schema in force at each target directory; 1c. parents must exist.
+        candidates = await CheckMetadataAsync(conn, tx, candidates, results, ct);
+        var parentIds = await ResolveParentsAsync(conn, tx, candidates, results, ct);
+        candidates = candidates.Where(c => results[c.Index] is null).ToList();
         if (candidates.Count == 0) return;
 
         // 2. A file may not take a directory's name (see DirectoryStore for the lock protocol).
@@ -105,8 +124,9 @@ public sealed class RegistrationService(Db db, IOptions<CatalogOptions> options,
         }
         var existing = skipped.Count == 0 ? [] : await ClassifyExistingAsync(conn, tx, skipped, results, ct);
 
-        // 4. Replicas of new files, and any missing ones of identical retries.
+        // 4. Replicas of new files, and any missing ones of identical retries; lineage links likewise.
         var withReplicas = candidates.Where(c => c.FileId != 0).ToList();
+        await LinkParentsAsync(conn, tx, withReplicas, parentIds, ct);
         var added = await ReplicaStore.AddAsync(conn, tx,
             withReplicas.SelectMany(c => c.Replicas.Select(r => r with { FileId = c.FileId })).ToList(), ct);
         var addedPerFile = added.GroupBy(a => a.FileId).ToDictionary(g => g.Key, g => g.Count());
@@ -116,6 +136,93 @@ public sealed class RegistrationService(Db db, IOptions<CatalogOptions> options,
             results[c.Index] = new RegisterResult(c.Index, c.Path.Path, status, existing.GetValueOrDefault(c.Index, c.Guid),
                 addedPerFile.GetValueOrDefault(c.FileId));
         }
+    }
+
+    /// <summary>
+    /// Chooses the datablock of every file registered into a dataset, under the dataset row's lock,
+    /// so concurrent registrations never overfill a block or open two with one number. A file
+    /// whose name already sits in one of the dataset's blocks keeps that LFN (an identical retry is
+    /// then answered "exists"; a different file, a conflict).
+    /// </summary>
+    private static async Task<List<Candidate>> PlaceInDatasetsAsync(NpgsqlConnection conn, NpgsqlTransaction tx,
+        List<Candidate> candidates, RegisterResult?[] results, CancellationToken ct)
+    {
+        foreach (var group in candidates.Where(c => c.Dataset is not null).GroupBy(c => c.Dataset!.Value.Path).OrderBy(g => g.Key, StringComparer.Ordinal))
+        {
+            var dataset = await DatasetStore.LockAsync(conn, tx, group.Key, ct);
+            if (dataset is null)
+            {
+                foreach (var c in group)
+                    results[c.Index] = Failed(c, new ItemError(ErrorCode.NotFound, $"dataset '{group.Key}' does not exist (create it first)", "dataset"));
+                continue;
+            }
+            var placed = await DatasetStore.FindNamesAsync(conn, tx, dataset.DirId, group.Select(c => c.Path.Name).ToArray(), ct);
+            var (block, count) = (dataset.CurrentBlock, dataset.CurrentCount);
+            foreach (var c in group)
+            {
+                if (placed.TryGetValue(c.Path.Name, out var blockPath)) { c.Path = LfnPath.Of($"{blockPath}/{c.Path.Name}", c.Path.Root); continue; }
+                if (count >= dataset.MaxFiles) { block++; count = 0; }
+                c.Path = LfnPath.Of($"{group.Key}/{DatasetStore.BlockName(block)}/{c.Path.Name}", c.Path.Root);
+                count++;
+            }
+            await DatasetStore.SetCurrentAsync(conn, tx, dataset.DirId, block, count, ct);
+        }
+        return candidates.Where(c => results[c.Index] is null).ToList();
+    }
+
+    private static Task MarkDatablocksAsync(NpgsqlConnection conn, NpgsqlTransaction tx, List<Candidate> candidates, CancellationToken ct)
+    {
+        var blocks = candidates.Where(c => c.Dataset is not null).Select(c => c.DirId).Distinct().ToArray();
+        return blocks.Length == 0 ? Task.CompletedTask : DatasetStore.MarkBlocksAsync(conn, tx, blocks, ct);
+    }
+
+    private static async Task<List<Candidate>> CheckMetadataAsync(NpgsqlConnection conn, NpgsqlTransaction tx, List<Candidate> candidates,
+        RegisterResult?[] results, CancellationToken ct)
+    {
+        var withValues = candidates.Where(c => c.Values is { Count: > 0 }).ToList();
+        if (withValues.Count == 0) return candidates;
+        var schemas = await Metadata.AttributeSchema.LoadAsync(conn, tx, withValues.Select(c => c.Path.Parent), ct);
+        foreach (var c in withValues)
+        {
+            if (c.Values!.Any(kv => kv.Value is null))
+            {
+                results[c.Index] = Failed(c, new ItemError(ErrorCode.InvalidArgument, $"metadata.{c.Values!.First(kv => kv.Value is null).Key}: null is not a value", "metadata"));
+                continue;
+            }
+            if (schemas[c.Path.Parent].Check(c.Values!, AttributeTarget.Files, "metadata", out var normalized) is { } error)
+                results[c.Index] = Failed(c, error with { Field = error.Field });
+            else c.Metadata = normalized.ToJsonString();
+        }
+        return candidates.Where(c => results[c.Index] is null).ToList();
+    }
+
+    /// <summary>Parent LFN -> file id; an item with an unknown parent fails whole (no partial links).</summary>
+    private static async Task<Dictionary<string, long>> ResolveParentsAsync(NpgsqlConnection conn, NpgsqlTransaction tx, List<Candidate> candidates,
+        RegisterResult?[] results, CancellationToken ct)
+    {
+        var wanted = candidates.SelectMany(c => c.Parents).DistinctBy(p => p.Path).ToList();
+        if (wanted.Count == 0) return [];
+        var dirIds = await DirectoryStore.GetIdsAsync(conn, tx, wanted.Select(p => p.Parent).Distinct().ToArray(), ct);
+        var known = wanted.Where(p => dirIds.ContainsKey(p.Parent)).ToList();
+        var rows = await FileStore.GetByNamesAsync(conn, tx, known.Select(p => dirIds[p.Parent]).ToArray(), known.Select(p => p.Name).ToArray(), ct);
+        var byKey = rows.ToDictionary(r => (r.DirId, r.Name), r => r.Id);
+        var ids = new Dictionary<string, long>(StringComparer.Ordinal);
+        foreach (var p in known)
+            if (byKey.TryGetValue((dirIds[p.Parent], p.Name), out var id)) ids[p.Path] = id;
+        foreach (var c in candidates)
+        {
+            if (c.Parents.Any(p => p.Path == c.Path.Path))
+                results[c.Index] = Failed(c, new ItemError(ErrorCode.InvalidArgument, "a file cannot be its own parent", "parents"));
+            else if (c.Parents.FirstOrDefault(p => !ids.ContainsKey(p.Path)) is { } missing)
+                results[c.Index] = Failed(c, new ItemError(ErrorCode.NotFound, $"parent '{missing.Path}' is not registered", "parents"));
+        }
+        return ids;
+    }
+
+    private static Task LinkParentsAsync(NpgsqlConnection conn, NpgsqlTransaction tx, List<Candidate> stored, Dictionary<string, long> parentIds, CancellationToken ct)
+    {
+        var links = stored.SelectMany(c => c.Parents.Select(p => (Child: c.FileId, Parent: parentIds[p.Path]))).ToList();
+        return links.Count == 0 ? Task.CompletedTask : LineageStore.LinkAsync(conn, tx, links.Select(l => l.Child).ToArray(), links.Select(l => l.Parent).ToArray(), ct);
     }
 
     /// <summary>Marks skipped items identical (FileId set) or conflicting (result failed); answers the stored GUIDs.</summary>
@@ -165,8 +272,9 @@ public sealed class RegistrationService(Db db, IOptions<CatalogOptions> options,
         for (var i = 0; i < files.Count; i++)
         {
             var error = ValidateOne(i, files[i], ses, out var candidate);
-            if (error is null && !firstByLfn.TryAdd(candidate!.Path.Path, i))
-                error = new ItemError(ErrorCode.Conflict, $"files[{i}].lfn: the same LFN is at files[{firstByLfn[candidate.Path.Path]}]", $"files[{i}].lfn");
+            var key = candidate is null ? "" : candidate.Dataset is { } ds ? ds.Path + "//" + candidate.Path.Name : candidate.Path.Path;
+            if (error is null && !firstByLfn.TryAdd(key, i))
+                error = new ItemError(ErrorCode.Conflict, $"files[{i}].lfn: the same LFN is at files[{firstByLfn[key]}]", $"files[{i}].lfn");
             if (error is null && candidate!.GuidGiven && !firstByGuid.TryAdd(candidate.Guid, i))
                 error = new ItemError(ErrorCode.Conflict, $"files[{i}].guid: the same GUID is at files[{firstByGuid[candidate.Guid]}]", $"files[{i}].guid");
             if (error is null) candidates.Add(candidate!);
@@ -180,8 +288,30 @@ public sealed class RegistrationService(Db db, IOptions<CatalogOptions> options,
         candidate = null;
         var at = $"files[{i}]";
         if (file is null) return Invalid(at, "is required");
-        if (!Lfn.TryParse(file.Lfn, options.Value.Roots, out var path, out var lfnError, $"{at}.lfn")) return lfnError;
-        if (path.IsRoot) return new ItemError(ErrorCode.InvalidLfn, $"{at}.lfn is a root, not a file", $"{at}.lfn");
+        LfnPath? dataset = null;
+        LfnPath path;
+        if (file.Dataset is not null)
+        {
+            // Into a dataset: the LFN is just the file's name; the datablock is chosen when stored.
+            if (!Lfn.TryParse(file.Dataset, options.Value.Roots, out var ds, out var dsError, $"{at}.dataset")) return dsError;
+            if (file.Lfn is null || file.Lfn.Contains('/')) return Invalid($"{at}.lfn", "must be a bare file name when a dataset is given");
+            if (!Lfn.TryParse($"{ds.Path}/sub00/{file.Lfn}", options.Value.Roots, out path, out var nameError, $"{at}.lfn")) return nameError;
+            dataset = ds;
+        }
+        else
+        {
+            if (!Lfn.TryParse(file.Lfn, options.Value.Roots, out path, out var lfnError, $"{at}.lfn")) return lfnError;
+            if (path.IsRoot) return new ItemError(ErrorCode.InvalidLfn, $"{at}.lfn is a root, not a file", $"{at}.lfn");
+        }
+        var parents = new List<LfnPath>();
+        var parentList = file.Parents ?? [];
+        if (parentList.Count > 1000) return Invalid($"{at}.parents", "must hold at most 1000 LFNs");
+        for (var j = 0; j < parentList.Count; j++)
+        {
+            if (!Lfn.TryParse(parentList[j], options.Value.Roots, out var parent, out var parentError, $"{at}.parents[{j}]")) return parentError;
+            if (dataset is null && parent.Path == path.Path) return Invalid($"{at}.parents[{j}]", "names the file itself: a file cannot be its own parent");
+            parents.Add(parent);
+        }
         if (file.Size is not { } size) return Invalid($"{at}.size", "is required");
         if (size < 0) return Invalid($"{at}.size", "must not be negative");
         if (file.Adler32 is null) return Invalid($"{at}.adler32", "is required");
@@ -199,7 +329,7 @@ public sealed class RegistrationService(Db db, IOptions<CatalogOptions> options,
             replicas.Add(row!);
         }
         candidate = new Candidate(i, path, file.Guid ?? Guid.CreateVersion7(), file.Guid is not null, size, adler,
-            file.Md5?.ToLowerInvariant(), file.Metadata?.ToJsonString(), replicas);
+            file.Md5?.ToLowerInvariant(), file.Metadata, replicas, dataset, parents.Distinct().ToList());
         return null;
     }
 

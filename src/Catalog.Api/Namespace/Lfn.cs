@@ -9,6 +9,13 @@ public readonly record struct LfnPath(string Path, string Parent, string Name, s
 {
     public bool IsRoot => Path == Root;
 
+    /// <summary>An already-valid path below <paramref name="root"/> (built by the server, not parsed from a client).</summary>
+    public static LfnPath Of(string path, string root)
+    {
+        var slash = path.LastIndexOf('/');
+        return path == root ? new LfnPath(root, "", root[(root.LastIndexOf('/') + 1)..], root) : new LfnPath(path, path[..slash], path[(slash + 1)..], root);
+    }
+
     /// <summary>The directory holding this entry (not defined for a root).</summary>
     public LfnPath ParentPath()
     {

@@ -1,0 +1,194 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Catalog.Api.Audit;
+using Catalog.Api.Errors;
+using Catalog.Api.Infrastructure;
+using Catalog.Api.Namespace;
+using Catalog.Api.Security;
+using Catalog.Contracts;
+using Catalog.Storage;
+using Dapper;
+using Microsoft.Extensions.Options;
+using Npgsql;
+
+namespace Catalog.Api.Metadata;
+
+/// <summary>
+/// Values on files and directories, one at a time or 10,000 per call, checked against the schema in
+/// force and answered per item. A directory's values are inherited by everything below it, and an
+/// attribute is set at one level of a path only.
+/// </summary>
+public sealed class MetadataService(Db db, IOptions<CatalogOptions> options, Access access, AuditLog audit)
+{
+    private IReadOnlyList<string> Roots => options.Value.Roots;
+
+    private sealed record Target(int Index, LfnPath Path, JsonObject Values)
+    {
+        public long DirId { get; set; }          // the directory itself, or the file's directory
+        public long FileId { get; set; }         // 0 for a directory
+        public JsonObject Normalized { get; set; } = new();
+    }
+
+    public async Task<MetadataResponse> WriteAsync(MetadataWriteRequest request, Caller caller, CancellationToken ct)
+    {
+        var items = request.Items ?? throw CatalogException.Invalid("items", "is required");
+        if (items.Count > options.Value.MaxBatchSize)
+            throw new CatalogException(ErrorCode.LimitExceeded, $"items: at most {options.Value.MaxBatchSize} per request (Catalog:MaxBatchSize)", "items");
+        var results = new MetadataResult?[items.Count];
+        var targets = new List<Target>();
+        for (var i = 0; i < items.Count; i++)
+        {
+            var at = $"items[{i}]";
+            if (items[i] is not { } item) { results[i] = Fail(i, null, ErrorCode.InvalidArgument, $"{at} is required", at); continue; }
+            if (!Lfn.TryParse(item.Path, Roots, out var path, out var error, $"{at}.path")) { results[i] = new MetadataResult(i, item.Path, false, Error: error); continue; }
+            if (item.Values is not { Count: > 0 } values) { results[i] = Fail(i, path.Path, ErrorCode.InvalidArgument, $"{at}.values must hold at least one attribute", $"{at}.values"); continue; }
+            access.Demand(caller, Operation.Modify, path.Path, $"{at}.path");
+            targets.Add(new Target(i, path, values));
+        }
+
+        await db.WriteAsync(async (conn, tx) =>
+        {
+            var pending = targets.Where(t => results[t.Index] is null).ToList();
+            await ResolveAsync(conn, tx, pending, results, ct);
+            pending = pending.Where(t => results[t.Index] is null).ToList();
+            var schemas = await AttributeSchema.LoadAsync(conn, tx, pending.Select(t => t.FileId == 0 ? t.Path.Path : t.Path.Parent), ct);
+            foreach (var t in pending)
+            {
+                var schema = schemas[t.FileId == 0 ? t.Path.Path : t.Path.Parent];
+                if (schema.Check(t.Values, t.FileId == 0 ? AttributeTarget.Directories : AttributeTarget.Files, $"items[{t.Index}].values", out var normalized) is { } e)
+                    results[t.Index] = new MetadataResult(t.Index, t.Path.Path, false, Error: e);
+                else t.Normalized = normalized;
+            }
+            pending = pending.Where(t => results[t.Index] is null).ToList();
+
+            // Directories one by one (there are few): the one-level rule, then the subtree's effective values.
+            foreach (var t in pending.Where(t => t.FileId == 0))
+            {
+                if (await OneLevelConflictAsync(conn, tx, t, ct) is { } conflict) { results[t.Index] = new MetadataResult(t.Index, t.Path.Path, false, Error: conflict); continue; }
+                var (set, unset) = Split(t.Normalized);
+                await MetadataStore.ChangeDirectoryValuesAsync(conn, tx, t.DirId, t.Path.Path, set, unset, ct);
+                results[t.Index] = new MetadataResult(t.Index, t.Path.Path, true);
+            }
+            // Files in one statement.
+            var files = pending.Where(t => t.FileId != 0).DistinctBy(t => t.FileId).ToList();
+            if (files.Count > 0)
+            {
+                const string sql = """
+                    update file f set metadata = nullif((coalesce(f.metadata, '{}') || v.set::jsonb)
+                            - coalesce((select array_agg(x) from jsonb_array_elements_text(v.unset::jsonb) x), '{}'::text[]), '{}'::jsonb),
+                        modified = now()
+                    from unnest(@ids::bigint[], @sets::text[], @unsets::text[]) as v(id, set, unset)
+                    where f.id = v.id
+                    """;
+                var split = files.Select(t => Split(t.Normalized)).ToList();
+                await conn.ExecuteAsync(new CommandDefinition(sql, new
+                {
+                    ids = files.Select(t => t.FileId).ToArray(),
+                    sets = split.Select(s => s.Set).ToArray(),
+                    unsets = split.Select(s => JsonSerializer.Serialize(s.Unset)).ToArray(),
+                }, tx, cancellationToken: ct));
+            }
+            foreach (var t in pending.Where(t => t.FileId != 0)) results[t.Index] ??= new MetadataResult(t.Index, t.Path.Path, true);
+            return true;
+        }, ct);
+
+        await audit.RecordManyAsync(caller, "metadata.set", results.Select(r => (r!.Path, r.Ok ? "set" : "failed",
+            r.Ok ? new JsonObject { ["attributes"] = string.Join(",", items[r.Index]!.Values!.Select(v => v.Key)) }
+                 : new JsonObject { ["error"] = r.Error!.Code.ToWire() })));
+        return new MetadataResponse(results!);
+    }
+
+    public async Task<MetadataResponse> ReadAsync(MetadataReadRequest request, Caller caller, CancellationToken ct)
+    {
+        var paths = request.Paths ?? throw CatalogException.Invalid("paths", "is required");
+        if (paths.Count > options.Value.MaxBatchSize)
+            throw new CatalogException(ErrorCode.LimitExceeded, $"paths: at most {options.Value.MaxBatchSize} per request (Catalog:MaxBatchSize)", "paths");
+        var results = new MetadataResult?[paths.Count];
+        var targets = new List<Target>();
+        for (var i = 0; i < paths.Count; i++)
+        {
+            if (!Lfn.TryParse(paths[i], Roots, out var path, out var error, $"paths[{i}]")) { results[i] = new MetadataResult(i, paths[i], false, Error: error); continue; }
+            if (access.Check(caller, Operation.Read, path.Path) is { } refused) { results[i] = new MetadataResult(i, path.Path, false, Error: refused with { Field = $"paths[{i}]" }); continue; }
+            targets.Add(new Target(i, path, []));
+        }
+        await using var conn = await db.OpenAsync(ct);
+        var dirs = await ResolveAsync(conn, null, targets, results, ct);
+        var fileValues = targets.Any(t => t.FileId != 0)
+            ? (await conn.QueryAsync<(long Id, string? Metadata)>("select id, metadata::text from file where id = any(@ids)",
+                new { ids = targets.Where(t => t.FileId != 0).Select(t => t.FileId).ToArray() })).ToDictionary(r => r.Id, r => r.Metadata)
+            : [];
+        foreach (var t in targets.Where(t => results[t.Index] is null))
+        {
+            if (t.FileId == 0)
+            {
+                var d = dirs[t.Path.Path];
+                results[t.Index] = new MetadataResult(t.Index, t.Path.Path, true, Parse(d.Own) ?? [], Parse(d.Effective) ?? []);
+            }
+            else
+            {
+                var own = Parse(fileValues.GetValueOrDefault(t.FileId)) ?? [];
+                var effective = Parse(dirs.GetValueOrDefault(t.Path.Parent).Effective) ?? [];
+                foreach (var (k, v) in own) effective[k] = v?.DeepClone();
+                results[t.Index] = new MetadataResult(t.Index, t.Path.Path, true, own, effective);
+            }
+        }
+        return new MetadataResponse(results!);
+    }
+
+    /// <summary>Finds each target as a directory or a file (by its directory); unknown ones fail their item.</summary>
+    private static async Task<Dictionary<string, (string Path, long Id, short Kind, string? Own, string? Effective)>> ResolveAsync(
+        NpgsqlConnection conn, NpgsqlTransaction? tx, List<Target> targets, MetadataResult?[] results, CancellationToken ct)
+    {
+        var wanted = targets.SelectMany(t => new[] { t.Path.Path, t.Path.IsRoot ? t.Path.Path : t.Path.Parent }).Distinct().ToArray();
+        var dirs = (await MetadataStore.DirectoryValuesAsync(conn, tx, wanted, ct)).ToDictionary(d => d.Path, StringComparer.Ordinal);
+        var fileTargets = targets.Where(t => !dirs.ContainsKey(t.Path.Path) && !t.Path.IsRoot && dirs.ContainsKey(t.Path.Parent)).ToList();
+        var files = fileTargets.Count == 0 ? [] : await FileStore.GetByNamesAsync(conn, tx,
+            fileTargets.Select(t => dirs[t.Path.Parent].Id).ToArray(), fileTargets.Select(t => t.Path.Name).ToArray(), ct);
+        var fileIds = files.ToDictionary(f => (f.DirId, f.Name), f => f.Id);
+        foreach (var t in targets)
+        {
+            if (dirs.TryGetValue(t.Path.Path, out var d)) { t.DirId = d.Id; continue; }
+            if (!t.Path.IsRoot && dirs.TryGetValue(t.Path.Parent, out var parent) && fileIds.TryGetValue((parent.Id, t.Path.Name), out var fileId))
+            {
+                t.DirId = parent.Id;
+                t.FileId = fileId;
+                continue;
+            }
+            results[t.Index] = Fail(t.Index, t.Path.Path, ErrorCode.NotFound, $"'{t.Path.Path}' is not registered", $"items[{t.Index}].path");
+        }
+        return dirs;
+    }
+
+    /// <summary>An attribute set on a directory may not be set by an ancestor or a descendant too.</summary>
+    private static async Task<ItemError?> OneLevelConflictAsync(NpgsqlConnection conn, NpgsqlTransaction tx, Target t, CancellationToken ct)
+    {
+        var keys = t.Normalized.Where(kv => kv.Value is not null).Select(kv => kv.Key).ToArray();
+        if (keys.Length == 0) return null;
+        var ancestors = AttributeSchema.Ancestry(t.Path.Path).Skip(1).ToArray();
+        const string sql = """
+            select d.path, k from directory d, unnest(@keys::text[]) k
+            where d.metadata ? k and (d.path = any(@ancestors) or d.path > @path || '/' and d.path < @path || '0')
+            limit 1
+            """;
+        var hit = await conn.QueryFirstOrDefaultAsync<(string Path, string Key)?>(new CommandDefinition(sql,
+            new { keys, ancestors, path = t.Path.Path }, tx, cancellationToken: ct));
+        return hit is { } h
+            ? new ItemError(ErrorCode.Conflict, $"items[{t.Index}].values.{h.Key}: '{h.Key}' is already set at {h.Path}; an attribute is set at one level of a path only",
+                $"items[{t.Index}].values.{h.Key}")
+            : null;
+    }
+
+    private static (string Set, string[] Unset) Split(JsonObject values)
+    {
+        var set = new JsonObject();
+        var unset = new List<string>();
+        foreach (var (k, v) in values)
+            if (v is null) unset.Add(k); else set[k] = v.DeepClone();
+        return (set.ToJsonString(), unset.ToArray());
+    }
+
+    private static JsonObject? Parse(string? json) => json is null ? null : JsonNode.Parse(json)!.AsObject();
+
+    private static MetadataResult Fail(int i, string? path, ErrorCode code, string message, string field) =>
+        new(i, path, false, Error: new ItemError(code, message, field));
+}

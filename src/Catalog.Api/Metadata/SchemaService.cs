@@ -1,0 +1,133 @@
+using System.Text.Json.Nodes;
+using Catalog.Api.Audit;
+using Catalog.Api.Errors;
+using Catalog.Api.Infrastructure;
+using Catalog.Api.Namespace;
+using Catalog.Api.Security;
+using Catalog.Contracts;
+using Catalog.Storage;
+using Microsoft.Extensions.Options;
+using Npgsql;
+
+namespace Catalog.Api.Metadata;
+
+/// <summary>
+/// Attribute declarations (admin only). A declaration on a directory applies to its subtree and
+/// rewrites no rows, so declaring on a collection of a million files is one insert; an indexed
+/// attribute also builds its expression index (concurrently, after the declaration commits).
+/// </summary>
+public sealed class SchemaService(Db db, NpgsqlDataSource dataSource, IOptions<CatalogOptions> options, Access access, AuditLog audit,
+    ILogger<SchemaService> log)
+{
+    public async Task<SchemaInForce> DeclareAsync(AttributeSpec spec, Caller caller, CancellationToken ct)
+    {
+        var dir = Lfn.Parse(spec.Path, options.Value.Roots, "path");
+        access.DemandRole(caller, Role.Admin, "declare attributes");
+        if (spec.Name is not { } name || !AttributeSchema.IsValidName(name))
+            throw CatalogException.Invalid("name", "must be letters, digits and '_', starting with a letter (at most 63)");
+        if (AttributeQueryNames.IsBuiltIn(name)) throw CatalogException.Invalid("name", $"'{name}' is a built-in name");
+        if (spec.Type is not { } type || !Enum.IsDefined(type)) throw CatalogException.Invalid("type", "must be integer, float, string, boolean or timestamp");
+        var target = spec.Target ?? AttributeTarget.Files;
+        if (!Enum.IsDefined(target)) throw CatalogException.Invalid("target", "must be files or directories");
+        string? allowed = null;
+        if (spec.Allowed is { } values)
+        {
+            if (values.Count is 0 or > 1000) throw CatalogException.Invalid("allowed", "must hold 1 to 1000 values");
+            var normalized = new JsonArray();
+            for (var i = 0; i < values.Count; i++)
+                normalized.Add(values[i] is { } v && AttributeSchema.Normalize(type, v) is { } n ? n
+                    : throw CatalogException.Invalid($"allowed[{i}]", $"{Schema.Describe(values[i])} is not a valid {Mapping.Wire(type)}"));
+            allowed = normalized.ToJsonString();
+        }
+
+        await db.WriteAsync(async (conn, tx) =>
+        {
+            var row = await DirectoryStore.GetAsync(conn, tx, dir.Path, ct, forUpdate: true)
+                ?? throw CatalogException.NotFound($"directory '{dir.Path}'", "path");
+            var inForce = (await AttributeSchema.LoadAsync(conn, tx, [dir.Path], ct))[dir.Path];
+            if (inForce.Attributes.TryGetValue(name, out var existing))
+                throw new CatalogException(ErrorCode.Conflict, $"attribute '{name}' is already declared at {existing.DefinedAt}", "name");
+            if ((await MetadataStore.DefinitionsBelowAsync(conn, tx, dir.Path, name, ct)).FirstOrDefault() is { } below)
+                throw new CatalogException(ErrorCode.Conflict, $"attribute '{name}' is already declared below, at {below.Path}", "name");
+            await MetadataStore.InsertDefinitionAsync(conn, tx, row.Id, name, (short)target, (short)type, allowed, spec.Indexed, ct);
+            return true;
+        }, ct);
+        if (spec.Indexed) await EnsureIndexAsync(name, type, target, ct);
+        await audit.RecordAsync(caller, "attribute.declare", dir.Path, "declared",
+            new() { ["name"] = name, ["type"] = Mapping.Wire(type), ["target"] = Mapping.Wire(target) });
+        return await InForceAsync(dir.Path, caller, ct);
+    }
+
+    public async Task<SchemaInForce> InForceAsync(string? path, Caller caller, CancellationToken ct)
+    {
+        var dir = Lfn.Parse(path, options.Value.Roots, "path");
+        access.Demand(caller, Operation.Read, dir.Path, "path");
+        await using var conn = await db.OpenAsync(ct);
+        if (await DirectoryStore.GetAsync(conn, null, dir.Path, ct) is null) throw CatalogException.NotFound($"directory '{dir.Path}'", "path");
+        return (await AttributeSchema.LoadAsync(conn, null, [dir.Path], ct))[dir.Path].ToContract();
+    }
+
+    /// <summary>Removes a declaration made at <paramref name="path"/>; refused while values of it exist below.</summary>
+    public async Task<SchemaInForce> RemoveAsync(string? path, string? name, Caller caller, CancellationToken ct)
+    {
+        var dir = Lfn.Parse(path, options.Value.Roots, "path");
+        access.DemandRole(caller, Role.Admin, "remove attributes");
+        if (name is null) throw CatalogException.Invalid("name", "is required");
+        await db.WriteAsync(async (conn, tx) =>
+        {
+            var row = await DirectoryStore.GetAsync(conn, tx, dir.Path, ct, forUpdate: true)
+                ?? throw CatalogException.NotFound($"directory '{dir.Path}'", "path");
+            var inForce = (await AttributeSchema.LoadAsync(conn, tx, [dir.Path], ct))[dir.Path];
+            if (!inForce.Attributes.TryGetValue(name, out var def))
+                throw CatalogException.NotFound($"attribute '{name}' at '{dir.Path}'", "name");
+            if (def.DefinedAt != dir.Path)
+                throw new CatalogException(ErrorCode.Conflict, $"attribute '{name}' is declared at {def.DefinedAt}, not here", "path");
+            if (await MetadataStore.AnyValueAsync(conn, tx, dir.Path, name, def.Target == AttributeTarget.Files, ct))
+                throw new CatalogException(ErrorCode.Conflict, $"entries under '{dir.Path}' still carry '{name}'; remove the values first", "name");
+            await MetadataStore.DeleteDefinitionAsync(conn, tx, row.Id, name, ct);
+            return true;
+        }, ct);
+        await audit.RecordAsync(caller, "attribute.remove", dir.Path, "removed", new() { ["name"] = name });
+        return await InForceAsync(dir.Path, caller, ct);
+    }
+
+    public async Task<SchemaInForce> SetPolicyAsync(PolicyRequest request, Caller caller, CancellationToken ct)
+    {
+        var dir = Lfn.Parse(request.Path, options.Value.Roots, "path");
+        access.DemandRole(caller, Role.Admin, "set metadata policies");
+        await db.WriteAsync(async (conn, tx) =>
+        {
+            var row = await DirectoryStore.GetAsync(conn, tx, dir.Path, ct) ?? throw CatalogException.NotFound($"directory '{dir.Path}'", "path");
+            await MetadataStore.SetPolicyAsync(conn, tx, row.Id, request.Permissive, ct);
+            return true;
+        }, ct);
+        await audit.RecordAsync(caller, "attribute.policy", dir.Path, request.Permissive ? "permissive" : "strict");
+        return await InForceAsync(dir.Path, caller, ct);
+    }
+
+    /// <summary>
+    /// One partial expression index per indexed attribute name and type, on file.metadata or
+    /// directory.eff_metadata; the query compiler emits the very same expression and predicate.
+    /// </summary>
+    private async Task EnsureIndexAsync(string name, AttributeType type, AttributeTarget target, CancellationToken ct)
+    {
+        var (table, column) = target == AttributeTarget.Files ? ("file", "metadata") : ("directory", "eff_metadata");
+        var expression = AttributeQueryNames.ValueExpression(column, name, type);
+        // Names are [A-Za-z0-9_] (checked above), so quoting them is safe; long ones are hashed to fit 63 bytes.
+        var index = $"attr_{table}_{name}_{Mapping.Wire(type)}";
+        if (index.Length > 63)
+            index = $"attr_{table}_{Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(name)))[..16]}_{Mapping.Wire(type)}";
+        var sql = $"create index concurrently if not exists \"{index}\" on {table} (({expression})) where {column} ? '{name}'";
+        await using var conn = await dataSource.OpenConnectionAsync(ct);
+        await using var cmd = new NpgsqlCommand(sql, conn) { CommandTimeout = 0 };
+        try
+        {
+            await cmd.ExecuteNonQueryAsync(ct);
+        }
+        catch (PostgresException e)
+        {
+            log.LogError(e, "Could not build index {Index}", index);
+            throw new CatalogException(ErrorCode.Internal, $"the attribute is declared but its index {index} could not be built: {e.MessageText}");
+        }
+    }
+}

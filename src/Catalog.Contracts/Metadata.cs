@@ -1,0 +1,85 @@
+using System.Text.Json.Nodes;
+
+namespace Catalog.Contracts;
+
+/// <summary>The type of an attribute's values.</summary>
+public enum AttributeType { Integer, Float, String, Boolean, Timestamp }
+
+/// <summary>What carries an attribute: files, or directories (datasets, collections) and everything below them.</summary>
+public enum AttributeTarget { Files, Directories }
+
+/// <summary>Declares an attribute on a directory; it applies to the whole subtree.</summary>
+/// <param name="Path">The directory (an AMGA collection, a dataset, or a root for all of it).</param>
+/// <param name="Name">Letters, digits and '_', starting with a letter; unique along a path.</param>
+/// <param name="Allowed">If given, the only values allowed.</param>
+/// <param name="Indexed">Build an index so range and equality queries on it use it.</param>
+public sealed record AttributeSpec(string? Path, string? Name, AttributeType? Type, AttributeTarget? Target = AttributeTarget.Files,
+    IReadOnlyList<JsonNode?>? Allowed = null, bool Indexed = false);
+
+/// <summary>A declared attribute, with the directory that declares it.</summary>
+public sealed record AttributeDefinition(string Name, AttributeType Type, AttributeTarget Target, string DefinedAt,
+    IReadOnlyList<JsonNode?>? Allowed, bool Indexed);
+
+/// <summary>The schema in force at a path: every attribute declared on it or an ancestor.</summary>
+public sealed record SchemaInForce(string Path, bool Permissive, string? PolicySetAt, IReadOnlyList<AttributeDefinition> Attributes);
+
+/// <summary>Lets a directory's subtree carry undeclared attributes (or not).</summary>
+public sealed record PolicyRequest(string? Path, bool Permissive);
+
+/// <summary>Values to set on one file or directory; a null value removes the attribute.</summary>
+public sealed record MetadataWrite(string? Path, JsonObject? Values);
+
+public sealed record MetadataWriteRequest(IReadOnlyList<MetadataWrite?>? Items);
+
+public sealed record MetadataReadRequest(IReadOnlyList<string?>? Paths);
+
+/// <summary>One item of a bulk metadata write or read.</summary>
+/// <param name="Own">The values set on the entry itself.</param>
+/// <param name="Effective">Its own values plus those its directories carry.</param>
+public sealed record MetadataResult(int Index, string? Path, bool Ok, JsonObject? Own = null, JsonObject? Effective = null, ItemError? Error = null);
+
+public sealed record MetadataResponse(IReadOnlyList<MetadataResult> Results);
+
+/// <summary>What a query runs over.</summary>
+public enum QueryTarget { Files, Datasets }
+
+/// <summary>
+/// A metadata query: a condition in the catalog's query language (docs/QUERY.md) over files or
+/// datasets under a path, the attributes to return (AMGA's selectattr), and a cursor.
+/// </summary>
+public sealed record QueryRequest(string? Query, string? Under = null, QueryTarget Target = QueryTarget.Files,
+    IReadOnlyList<string>? Attributes = null, string? After = null, int? Limit = null);
+
+/// <summary>One match: its LFN (or LPN) and the attributes asked for.</summary>
+public sealed record QueryRow(string Path, JsonObject? Attributes);
+
+public sealed record QueryPage(IReadOnlyList<QueryRow> Rows, string? Next);
+
+/// <summary>Distinct values with counts of chosen attributes over a query's matches.</summary>
+public sealed record FacetRequest(string? Query, string? Under, IReadOnlyList<string>? Attributes, QueryTarget Target = QueryTarget.Files, int? Limit = null);
+
+public sealed record FacetValue(JsonNode? Value, long Count);
+
+public sealed record Facet(string Attribute, IReadOnlyList<FacetValue> Values);
+
+public sealed record FacetResponse(long Total, IReadOnlyList<Facet> Facets);
+
+/// <summary>Marks a directory as a dataset (LPN), creating it if needed, with its own metadata.</summary>
+public sealed record DatasetRequest(string? Path, JsonObject? Metadata = null, int? MaxFilesPerBlock = null);
+
+public sealed record DatasetInfo(string Path, int MaxFilesPerBlock, int CurrentBlock, JsonObject? Metadata);
+
+/// <summary>A dataset at a glance.</summary>
+public sealed record DatasetSummary(string Path, long Files, long Bytes, long? Events, long? ExperimentLow, long? ExperimentHigh,
+    long? RunLow, long? RunHigh, int Datablocks, IReadOnlyList<SeUsage> PerStorageElement, JsonObject? Metadata);
+
+/// <summary>Creates a frozen collection of datasets (or other collections), whole or not at all.</summary>
+public sealed record CollectionRequest(string? Path, IReadOnlyList<string?>? Members, JsonObject? Metadata = null);
+
+public sealed record CollectionInfo(string Path, IReadOnlyList<string> Members, JsonObject? Metadata, DateTimeOffset Created);
+
+public enum LineageDirection { Ancestors, Descendants }
+
+public sealed record LineageEdge(string Child, string Parent, int Depth);
+
+public sealed record LineageResponse(string Lfn, LineageDirection Direction, int Depth, IReadOnlyList<LineageEdge> Edges);

@@ -1,0 +1,81 @@
+using System.Globalization;
+using Dapper;
+using Npgsql;
+
+namespace Catalog.Storage;
+
+public sealed record DatasetRow(long DirId, int MaxFiles, int CurrentBlock, int CurrentCount);
+
+/// <summary>Datasets (LPNs) and their datablocks subNN.</summary>
+public static class DatasetStore
+{
+    public const short DirectoryKind = 0, DatasetKind = 1, DatablockKind = 2, CollectionKind = 3;
+
+    public static string BlockName(int block) => "sub" + block.ToString("D2", CultureInfo.InvariantCulture);
+
+    /// <summary>The dataset at <paramref name="path"/>, its row locked until the transaction ends.</summary>
+    public static Task<DatasetRow?> LockAsync(NpgsqlConnection conn, NpgsqlTransaction tx, string path, CancellationToken ct) =>
+        conn.QuerySingleOrDefaultAsync<DatasetRow?>(new CommandDefinition("""
+            select s.dir_id as DirId, s.max_files as MaxFiles, s.current_block as CurrentBlock, s.current_count as CurrentCount
+            from dataset s join directory d on d.id = s.dir_id where d.path = @path for update of s
+            """, new { path }, tx, cancellationToken: ct));
+
+    public static Task<DatasetRow?> GetAsync(NpgsqlConnection conn, NpgsqlTransaction? tx, long dirId, CancellationToken ct) =>
+        conn.QuerySingleOrDefaultAsync<DatasetRow?>(new CommandDefinition("""
+            select dir_id as DirId, max_files as MaxFiles, current_block as CurrentBlock, current_count as CurrentCount from dataset where dir_id = @dirId
+            """, new { dirId }, tx, cancellationToken: ct));
+
+    /// <summary>Which of <paramref name="names"/> already sit in a datablock of the dataset: name -> block path.</summary>
+    public static async Task<Dictionary<string, string>> FindNamesAsync(NpgsqlConnection conn, NpgsqlTransaction tx, long datasetId, string[] names, CancellationToken ct) =>
+        (await conn.QueryAsync<(string Name, string Block)>(new CommandDefinition("""
+            select f.name, b.path from directory b join file f on f.dir_id = b.id
+            where b.parent_id = @datasetId and b.kind = 2 and f.name = any(@names)
+            """, new { datasetId, names }, tx, cancellationToken: ct))).ToDictionary(r => r.Name, r => r.Block, StringComparer.Ordinal);
+
+    public static Task SetCurrentAsync(NpgsqlConnection conn, NpgsqlTransaction tx, long datasetId, int block, int count, CancellationToken ct) =>
+        conn.ExecuteAsync(new CommandDefinition("update dataset set current_block = @block, current_count = @count where dir_id = @datasetId",
+            new { datasetId, block, count }, tx, cancellationToken: ct));
+
+    public static Task MarkBlocksAsync(NpgsqlConnection conn, NpgsqlTransaction tx, long[] dirIds, CancellationToken ct) =>
+        conn.ExecuteAsync(new CommandDefinition("update directory set kind = 2 where id = any(@dirIds) and kind = 0",
+            new { dirIds }, tx, cancellationToken: ct));
+
+    public static Task CreateAsync(NpgsqlConnection conn, NpgsqlTransaction tx, long dirId, int maxFiles, CancellationToken ct) =>
+        conn.ExecuteAsync(new CommandDefinition("""
+            update directory set kind = 1 where id = @dirId;
+            insert into dataset (dir_id, max_files) values (@dirId, @maxFiles) on conflict (dir_id) do nothing;
+            """, new { dirId, maxFiles }, tx, cancellationToken: ct));
+}
+
+/// <summary>Parent links between files.</summary>
+public static class LineageStore
+{
+    public static Task LinkAsync(NpgsqlConnection conn, NpgsqlTransaction tx, long[] children, long[] parents, CancellationToken ct) =>
+        conn.ExecuteAsync(new CommandDefinition("""
+            insert into file_parent (child_id, parent_id)
+            select c, p from unnest(@children::bigint[], @parents::bigint[]) as l(c, p) order by c, p
+            on conflict do nothing
+            """, new { children, parents }, tx, cancellationToken: ct));
+
+    /// <summary>Edges reachable from a file up (ancestors) or down (descendants), to <paramref name="depth"/> steps.</summary>
+    public static async Task<IReadOnlyList<(string Child, string Parent, int Depth)>> WalkAsync(NpgsqlConnection conn, long fileId, bool up, int depth, int limit, CancellationToken ct)
+    {
+        var (from, to) = up ? ("child_id", "parent_id") : ("parent_id", "child_id");
+        var sql = $"""
+            with recursive walk (child_id, parent_id, depth) as (
+                select child_id, parent_id, 1 from file_parent where {from} = @fileId
+                union
+                select l.child_id, l.parent_id, w.depth + 1 from file_parent l join walk w on l.{from} = w.{to}
+                where w.depth < @depth
+            )
+            select distinct on (w.child_id, w.parent_id)
+                   cd.path || '/' || c.name as Child, pd.path || '/' || p.name as Parent, w.depth
+            from walk w
+            join file c on c.id = w.child_id join directory cd on cd.id = c.dir_id
+            join file p on p.id = w.parent_id join directory pd on pd.id = p.dir_id
+            order by w.child_id, w.parent_id, w.depth
+            limit @limit
+            """;
+        return (await conn.QueryAsync<(string, string, int)>(new CommandDefinition(sql, new { fileId, depth, limit }, cancellationToken: ct))).AsList();
+    }
+}

@@ -1,0 +1,109 @@
+using Dapper;
+using Npgsql;
+
+namespace Catalog.Storage;
+
+/// <summary>An attribute declaration with the path of the directory that declares it.</summary>
+public sealed class AttributeDefRow
+{
+    public int Id { get; init; }
+    public long DirId { get; init; }
+    public string Path { get; init; } = "";
+    public string Name { get; init; } = "";
+    public short Target { get; init; }
+    public short Type { get; init; }
+    public string? Allowed { get; init; }
+    public bool Indexed { get; init; }
+}
+
+public sealed record PolicyRow(long DirId, string Path, bool Permissive);
+
+/// <summary>Attribute declarations, metadata policies and directory values.</summary>
+public static class MetadataStore
+{
+    /// <summary>Declarations made on any of <paramref name="paths"/> (the ancestors of what is being checked).</summary>
+    public static async Task<IReadOnlyList<AttributeDefRow>> DefinitionsOnAsync(NpgsqlConnection conn, NpgsqlTransaction? tx, string[] paths, CancellationToken ct) =>
+        (await conn.QueryAsync<AttributeDefRow>(new CommandDefinition("""
+            select a.id, a.dir_id as DirId, d.path, a.name, a.target, a.type, a.allowed::text as allowed, a.indexed
+            from attribute_def a join directory d on d.id = a.dir_id
+            where d.path = any(@paths)
+            """, new { paths }, tx, cancellationToken: ct))).AsList();
+
+    /// <summary>Declarations of <paramref name="name"/> anywhere below <paramref name="path"/>.</summary>
+    public static async Task<IReadOnlyList<AttributeDefRow>> DefinitionsBelowAsync(NpgsqlConnection conn, NpgsqlTransaction? tx, string path, string name, CancellationToken ct) =>
+        (await conn.QueryAsync<AttributeDefRow>(new CommandDefinition("""
+            select a.id, a.dir_id as DirId, d.path, a.name, a.target, a.type, a.allowed::text as allowed, a.indexed
+            from attribute_def a join directory d on d.id = a.dir_id
+            where a.name = @name and d.path > @path || '/' and d.path < @path || '0'
+            """, new { path, name }, tx, cancellationToken: ct))).AsList();
+
+    public static async Task<IReadOnlyList<PolicyRow>> PoliciesOnAsync(NpgsqlConnection conn, NpgsqlTransaction? tx, string[] paths, CancellationToken ct) =>
+        (await conn.QueryAsync<PolicyRow>(new CommandDefinition("""
+            select p.dir_id as DirId, d.path, p.permissive from metadata_policy p join directory d on d.id = p.dir_id where d.path = any(@paths)
+            """, new { paths }, tx, cancellationToken: ct))).AsList();
+
+    public static Task InsertDefinitionAsync(NpgsqlConnection conn, NpgsqlTransaction tx, long dirId, string name, short target, short type,
+        string? allowed, bool indexed, CancellationToken ct) =>
+        conn.ExecuteAsync(new CommandDefinition("""
+            insert into attribute_def (dir_id, name, target, type, allowed, indexed) values (@dirId, @name, @target, @type, @allowed::jsonb, @indexed)
+            """, new { dirId, name, target, type, allowed, indexed }, tx, cancellationToken: ct));
+
+    public static Task<int> DeleteDefinitionAsync(NpgsqlConnection conn, NpgsqlTransaction tx, long dirId, string name, CancellationToken ct) =>
+        conn.ExecuteAsync(new CommandDefinition("delete from attribute_def where dir_id = @dirId and name = @name",
+            new { dirId, name }, tx, cancellationToken: ct));
+
+    /// <summary>Whether any entry at or below <paramref name="path"/> carries a value of <paramref name="name"/>.</summary>
+    public static Task<bool> AnyValueAsync(NpgsqlConnection conn, NpgsqlTransaction tx, string path, string name, bool files, CancellationToken ct) =>
+        conn.ExecuteScalarAsync<bool>(new CommandDefinition(files
+            ? """
+              select exists (select 1 from file f join directory d on d.id = f.dir_id
+                             where (d.path = @path or (d.path > @path || '/' and d.path < @path || '0')) and f.metadata ? @name)
+              """
+            : """
+              select exists (select 1 from directory d
+                             where (d.path = @path or (d.path > @path || '/' and d.path < @path || '0')) and d.metadata ? @name)
+              """, new { path, name }, tx, cancellationToken: ct));
+
+    public static Task SetPolicyAsync(NpgsqlConnection conn, NpgsqlTransaction tx, long dirId, bool permissive, CancellationToken ct) =>
+        conn.ExecuteAsync(new CommandDefinition("""
+            insert into metadata_policy (dir_id, permissive) values (@dirId, @permissive)
+            on conflict (dir_id) do update set permissive = excluded.permissive
+            """, new { dirId, permissive }, tx, cancellationToken: ct));
+
+    /// <summary>
+    /// Applies a change of a directory's own values: sets <paramref name="set"/> (JSON object) and removes
+    /// <paramref name="unset"/> on the directory, and the same on eff_metadata of it and every directory below.
+    /// </summary>
+    public static Task ChangeDirectoryValuesAsync(NpgsqlConnection conn, NpgsqlTransaction tx, long dirId, string path, string set, string[] unset, CancellationToken ct) =>
+        conn.ExecuteAsync(new CommandDefinition("""
+            update directory set metadata = nullif((coalesce(metadata, '{}') || @set::jsonb) - @unset, '{}'::jsonb), modified = now()
+            where id = @dirId;
+            update directory set eff_metadata = nullif((coalesce(eff_metadata, '{}') || @set::jsonb) - @unset, '{}'::jsonb)
+            where path = @path or (path > @path || '/' and path < @path || '0');
+            """, new { dirId, path, set, unset }, tx, cancellationToken: ct));
+
+    /// <summary>Recomputes eff_metadata of a subtree from scratch (after a move gives it new ancestors).</summary>
+    public static Task RecomputeEffectiveAsync(NpgsqlConnection conn, NpgsqlTransaction tx, string path, CancellationToken ct) =>
+        conn.ExecuteAsync(new CommandDefinition("""
+            with recursive t (id, eff) as (
+                select d.id, coalesce(p.eff_metadata, '{}') || coalesce(d.metadata, '{}')
+                from directory d left join directory p on p.id = d.parent_id
+                where d.path = @path
+                union all
+                select c.id, t.eff || coalesce(c.metadata, '{}') from directory c join t on c.parent_id = t.id
+            )
+            update directory d set eff_metadata = nullif(t.eff, '{}'::jsonb) from t where d.id = t.id
+            """, new { path }, tx, cancellationToken: ct));
+
+    public static Task SetFileValuesAsync(NpgsqlConnection conn, NpgsqlTransaction tx, long fileId, string set, string[] unset, CancellationToken ct) =>
+        conn.ExecuteAsync(new CommandDefinition("""
+            update file set metadata = nullif((coalesce(metadata, '{}') || @set::jsonb) - @unset, '{}'::jsonb), modified = now() where id = @fileId
+            """, new { fileId, set, unset }, tx, cancellationToken: ct));
+
+    /// <summary>Own and inherited (from the directory's effective values) metadata of directories by path.</summary>
+    public static async Task<IReadOnlyList<(string Path, long Id, short Kind, string? Own, string? Effective)>> DirectoryValuesAsync(
+        NpgsqlConnection conn, NpgsqlTransaction? tx, string[] paths, CancellationToken ct) =>
+        (await conn.QueryAsync<(string, long, short, string?, string?)>(new CommandDefinition(
+            "select path, id, kind, metadata::text, eff_metadata::text from directory where path = any(@paths)",
+            new { paths }, tx, cancellationToken: ct))).AsList();
+}
