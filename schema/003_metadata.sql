@@ -57,3 +57,7 @@ create table file_parent (
     primary key (child_id, parent_id)
 );
 create index file_parent_parent on file_parent (parent_id);
+
+-- A number from a jsonb attribute, or null when absent or not a number (never a cast error).
+create function num(doc jsonb, key text) returns numeric language sql immutable parallel safe
+as $$ select case when jsonb_typeof(doc -> key) = 'number' then (doc ->> key)::numeric end $$;

@@ -11,7 +11,7 @@ namespace Catalog.Storage;
 /// </summary>
 public static class DirectoryStore
 {
-    private const string Columns = "id, parent_id as ParentId, name, path, owner, grp, mode, created, modified";
+    private const string Columns = "id, parent_id as ParentId, name, path, owner, grp, mode, created, modified, eff_metadata::text as EffMetadata";
 
     public static Task<DirectoryRow?> GetAsync(NpgsqlConnection conn, NpgsqlTransaction? tx, string path, CancellationToken ct, bool forUpdate = false)
     {
@@ -23,7 +23,7 @@ public static class DirectoryStore
     /// <summary>The directories among <paramref name="paths"/> that exist.</summary>
     public static async Task<IReadOnlyList<DirectoryRow>> GetManyAsync(NpgsqlConnection conn, NpgsqlTransaction? tx, string[] paths, CancellationToken ct)
     {
-        const string sql = "select id, parent_id as ParentId, name, path, owner, grp, mode, created, modified from directory where path = any(@paths)";
+        var sql = $"select {Columns} from directory where path = any(@paths)";
         return (await conn.QueryAsync<DirectoryRow>(new CommandDefinition(sql, new { paths }, tx, cancellationToken: ct))).AsList();
     }
 

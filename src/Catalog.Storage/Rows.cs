@@ -8,7 +8,7 @@ public sealed record StorageElementRow(
 
 public sealed record DirectoryRow(
     long Id, long? ParentId, string Name, string Path, string Owner, string Grp, int Mode,
-    DateTime Created, DateTime Modified);
+    DateTime Created, DateTime Modified, string? EffMetadata = null);
 
 public sealed record FileRow(
     long Id, long DirId, string Name, Guid Guid, long Size, int Adler32, byte[]? Md5, short Status,

@@ -23,6 +23,10 @@ public sealed class CatalogOptions
     [Range(1, 100_000)]
     public int MaxPageSize { get; set; } = 10_000;
 
+    /// <summary>Files per datablock (subNN) of a dataset unless the dataset says otherwise.</summary>
+    [Range(1, 1_000_000)]
+    public int MaxFilesPerDatablock { get; set; } = 1000;
+
     /// <summary>
     /// How long an Idempotency-Key and its stored answer are kept. A client retrying a batch later
     /// than this gets a fresh execution (registration is idempotent per file, so "exists" instead

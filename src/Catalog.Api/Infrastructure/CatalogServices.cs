@@ -25,6 +25,12 @@ public static class CatalogServices
         builder.Services.AddSingleton<FileService>();
         builder.Services.AddSingleton<ReplicaService>();
         builder.Services.AddSingleton<StorageElementService>();
+        builder.Services.AddSingleton<Metadata.SchemaService>();
+        builder.Services.AddSingleton<Metadata.MetadataService>();
+        builder.Services.AddSingleton<Metadata.QueryService>();
+        builder.Services.AddSingleton<Datasets.DatasetService>();
+        builder.Services.AddSingleton<Datasets.CollectionService>();
+        builder.Services.AddSingleton<Datasets.LineageService>();
         builder.Services.AddHostedService<IdempotencyKeyExpiry>();
         builder.Services.AddSingleton<Audit.AuditLog>();
         builder.Services.AddHostedService<Audit.AuditLog.Writer>();

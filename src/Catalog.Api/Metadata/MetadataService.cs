@@ -159,6 +159,22 @@ public sealed class MetadataService(Db db, IOptions<CatalogOptions> options, Acc
         return dirs;
     }
 
+    /// <summary>
+    /// Checks and sets a directory's values inside the caller's transaction (collections and
+    /// datasets are created with their metadata atomically); throws on the first problem.
+    /// </summary>
+    internal async Task ApplyDirectoryValuesAsync(NpgsqlConnection conn, NpgsqlTransaction tx, LfnPath path, long dirId, JsonObject values, string field, CancellationToken ct)
+    {
+        var schema = (await AttributeSchema.LoadAsync(conn, tx, [path.Path], ct))[path.Path];
+        if (schema.Check(values, AttributeTarget.Directories, field, out var normalized) is { } error)
+            throw new CatalogException(error.Code, error.Message, error.Field);
+        var target = new Target(0, path, values) { DirId = dirId, Normalized = normalized };
+        if (await OneLevelConflictAsync(conn, tx, target, ct) is { } conflict)
+            throw new CatalogException(conflict.Code, conflict.Message.Replace("items[0].values", field), field);
+        var (set, unset) = Split(normalized);
+        await MetadataStore.ChangeDirectoryValuesAsync(conn, tx, dirId, path.Path, set, unset, ct);
+    }
+
     /// <summary>An attribute set on a directory may not be set by an ancestor or a descendant too.</summary>
     private static async Task<ItemError?> OneLevelConflictAsync(NpgsqlConnection conn, NpgsqlTransaction tx, Target t, CancellationToken ct)
     {

@@ -1,3 +1,4 @@
+using System.Net.Http.Json;
 using System.Diagnostics;
 using Catalog.Client;
 using Catalog.Contracts;
@@ -47,6 +48,10 @@ public sealed class CatalogFixture : IAsyncLifetime
         Http = Factory.CreateClient();
         Http.DefaultRequestHeaders.Authorization = new("Bearer", AdminToken);
         Client = new CatalogClient(Http);
+        // Behaviour tests register free-form metadata under /belle/t; the metadata tests use strict areas elsewhere.
+        await Client.MakeDirectoryAsync("/belle/t", parents: true);
+        using var policy = await Http.PutAsJsonAsync("api/v1/schema/policy", new PolicyRequest("/belle/t", true), CatalogJson.Options);
+        policy.EnsureSuccessStatusCode();
     }
 
     /// <summary>A token from the server's own key, issued without a caller (like the server's token command).</summary>

@@ -1,0 +1,112 @@
+using System.Text.Json.Nodes;
+using Catalog.Api.Audit;
+using Catalog.Api.Errors;
+using Catalog.Api.Infrastructure;
+using Catalog.Api.Metadata;
+using Catalog.Api.Namespace;
+using Catalog.Api.Security;
+using Catalog.Contracts;
+using Catalog.Storage;
+using Dapper;
+using Microsoft.Extensions.Options;
+using Npgsql;
+
+namespace Catalog.Api.Datasets;
+
+/// <summary>
+/// Collections: immutable named sets of datasets (or other collections) with their own metadata,
+/// created whole in one transaction or not at all. Membership is frozen, and members must exist
+/// before the collection does, so no collection can contain itself, directly or through another.
+/// </summary>
+public sealed class CollectionService(Db db, IOptions<CatalogOptions> options, Access access, AuditLog audit, MetadataService metadata)
+{
+    public const int MaxMembers = 10_000;
+
+    public async Task<CollectionInfo> CreateAsync(CollectionRequest request, Caller caller, CancellationToken ct)
+    {
+        var path = Lfn.ParseBelowRoot(request.Path, options.Value.Roots, "path");
+        access.Demand(caller, Operation.Create, path.Path, "path");
+        var members = request.Members ?? throw CatalogException.Invalid("members", "is required");
+        if (members.Count is 0 or > MaxMembers) throw new CatalogException(ErrorCode.LimitExceeded, $"members: 1 to {MaxMembers} datasets or collections", "members");
+        var memberPaths = new List<string>();
+        for (var i = 0; i < members.Count; i++)
+        {
+            var member = Lfn.Parse(members[i], options.Value.Roots, $"members[{i}]");
+            if (member.Path == path.Path) throw CatalogException.Invalid($"members[{i}]", "a collection cannot contain itself");
+            access.Demand(caller, Operation.Read, member.Path, $"members[{i}]");
+            memberPaths.Add(member.Path);
+        }
+
+        await db.WriteAsync(async (conn, tx) =>
+        {
+            var found = (await MetadataStore.DirectoryValuesAsync(conn, tx, memberPaths.Distinct().ToArray(), ct)).ToDictionary(d => d.Path, StringComparer.Ordinal);
+            for (var i = 0; i < memberPaths.Count; i++)
+                if (!found.TryGetValue(memberPaths[i], out var m) || m.Kind is not (DatasetStore.DatasetKind or DatasetStore.CollectionKind))
+                    throw new CatalogException(ErrorCode.NotFound, $"members[{i}]: '{memberPaths[i]}' is not a dataset or collection", $"members[{i}]");
+            if (await DirectoryStore.GetAsync(conn, tx, path.Path, ct) is not null || await NamespaceService.FindFileAsync(conn, tx, path, ct) is not null)
+                throw new CatalogException(ErrorCode.Conflict, $"'{path.Path}' already exists; collections are created once and never changed", "path");
+            await DirectoryTree.DemandWritableAsync(conn, tx, [path], caller, access, "path", ct);
+            var ids = await DirectoryTree.EnsureAsync(conn, tx, [path], caller.User, null, ct);
+            if (!ids.TryGetValue(path.Path, out var id)) throw new CatalogException(ErrorCode.Conflict, $"a file exists at '{path.Path}' or one of its parents", "path");
+            await conn.ExecuteAsync(new CommandDefinition("""
+                update directory set kind = 3 where id = @id;
+                insert into collection_member (collection_id, member_id) select @id, unnest(@members::bigint[]) on conflict do nothing;
+                """, new { id, members = memberPaths.Select(p => found[p].Id).Distinct().ToArray() }, tx, cancellationToken: ct));
+            // A collection never contains itself through another collection (true by construction; checked anyway).
+            var cycle = await conn.ExecuteScalarAsync<bool>(new CommandDefinition("""
+                with recursive m (id) as (
+                    select member_id from collection_member where collection_id = @id
+                    union select c.member_id from collection_member c join m on c.collection_id = m.id)
+                select exists (select 1 from m where id = @id)
+                """, new { id }, tx, cancellationToken: ct));
+            if (cycle) throw CatalogException.Invalid("members", "a collection cannot contain itself, directly or through another collection");
+            if (request.Metadata is { Count: > 0 } values)
+                await metadata.ApplyDirectoryValuesAsync(conn, tx, path, id, values, "metadata", ct);
+            return true;
+        }, ct);
+        await audit.RecordAsync(caller, "collection.create", path.Path, "created", new() { ["members"] = memberPaths.Count.ToString() });
+        return await GetAsync(path.Path, caller, ct);
+    }
+
+    public async Task<CollectionInfo> GetAsync(string? path, Caller caller, CancellationToken ct)
+    {
+        var p = Lfn.Parse(path, options.Value.Roots, "path");
+        access.Demand(caller, Operation.Read, p.Path, "path");
+        await using var conn = await db.OpenAsync(ct);
+        var row = await conn.QuerySingleOrDefaultAsync<(long Id, short Kind, string? Metadata, DateTime Created)?>(new CommandDefinition(
+            "select id, kind, metadata::text, created from directory where path = @path", new { path = p.Path }, cancellationToken: ct));
+        if (row is not { Kind: DatasetStore.CollectionKind } c) throw CatalogException.NotFound($"collection '{p.Path}'", "path");
+        var members = await conn.QueryAsync<string>(new CommandDefinition("""
+            select d.path from collection_member m join directory d on d.id = m.member_id where m.collection_id = @id order by d.path
+            """, new { id = c.Id }, cancellationToken: ct));
+        return new CollectionInfo(p.Path, members.AsList(), c.Metadata is null ? null : JsonNode.Parse(c.Metadata)!.AsObject(), Mapping.Utc(c.Created));
+    }
+
+    public async Task<IReadOnlyList<CollectionInfo>> ListAsync(string? under, Caller caller, CancellationToken ct)
+    {
+        var p = Lfn.Parse(under, options.Value.Roots, "under");
+        access.Demand(caller, Operation.Read, p.Path, "under");
+        await using var conn = await db.OpenAsync(ct);
+        var paths = await conn.QueryAsync<string>(new CommandDefinition("""
+            select path from directory where kind = 3 and (path = @path or (path > @path || '/' and path < @path || '0')) order by path limit 10000
+            """, new { path = p.Path }, cancellationToken: ct));
+        var result = new List<CollectionInfo>();
+        foreach (var path in paths) result.Add(await GetAsync(path, caller, ct));
+        return result;
+    }
+
+    /// <summary>The datasets a collection holds, through nested collections; null when the path is not a collection.</summary>
+    public static async Task<string[]?> ExpandAsync(NpgsqlConnection conn, string path, CancellationToken ct)
+    {
+        const string sql = """
+            with recursive c (id) as (
+                select id from directory where path = @path and kind = 3
+                union
+                select m.member_id from collection_member m join c on m.collection_id = c.id)
+            select d.path, d.kind from c join directory d on d.id = c.id
+            """;
+        var rows = (await conn.QueryAsync<(string Path, short Kind)>(new CommandDefinition(sql, new { path }, cancellationToken: ct))).AsList();
+        if (rows.Count == 0) return null;
+        return rows.Where(r => r.Kind == DatasetStore.DatasetKind).Select(r => r.Path).Distinct().Order(StringComparer.Ordinal).DefaultIfEmpty(path + "/\u0001none").ToArray();
+    }
+}

@@ -1,0 +1,295 @@
+using System.Runtime.CompilerServices;
+using System.Text;
+using System.Text.Json.Nodes;
+using Catalog.Api.Errors;
+using Catalog.Api.Infrastructure;
+using Catalog.Api.Metadata.Query;
+using Catalog.Api.Namespace;
+using Catalog.Api.Security;
+using Catalog.Contracts;
+using Catalog.Storage;
+using Dapper;
+using Microsoft.Extensions.Options;
+using Npgsql;
+using NpgsqlTypes;
+
+namespace Catalog.Api.Metadata;
+
+/// <summary>
+/// Runs the query language over files or datasets under a path (or a collection), returning
+/// cursor pages or a stream, and facets. See docs/QUERY.md.
+/// </summary>
+public sealed class QueryService(Db db, IOptions<CatalogOptions> options, Access access)
+{
+    public const int MaxAttributes = 40;
+    private const int DefaultLimit = 1000;
+
+    private sealed record Plan(string Sql, IReadOnlyList<NpgsqlParameter> Parameters, QueryTarget Target);
+
+    /// <summary>No condition: every file (or dataset) in scope, for listings.</summary>
+    public sealed record Everything() : Node(0);
+
+    public async Task<QueryPage> PageAsync(QueryRequest request, Caller caller, CancellationToken ct, Node? tree = null)
+    {
+        var limit = request.Limit ?? DefaultLimit;
+        if (limit is < 1 or > 10_000) throw new CatalogException(ErrorCode.LimitExceeded, "limit must be between 1 and 10000 (Catalog:MaxPageSize)", "limit");
+        await using var conn = await db.OpenAsync(ct);
+        var plan = await PlanAsync(conn, request, caller, limit, ct, tree);
+        var rows = new List<QueryRow>(limit);
+        string? last = null;
+        await foreach (var (row, cursor) in ReadAsync(conn, plan, ct))
+        {
+            rows.Add(row);
+            last = cursor;
+        }
+        return new QueryPage(rows, rows.Count == limit ? last : null);
+    }
+
+    /// <summary>Every match, streamed as the database returns it (no page in memory).</summary>
+    public async IAsyncEnumerable<QueryRow> StreamAsync(QueryRequest request, Caller caller, [EnumeratorCancellation] CancellationToken ct)
+    {
+        await using var conn = await db.OpenAsync(ct);
+        var plan = await PlanAsync(conn, request with { After = request.After }, caller, null, ct);
+        await foreach (var (row, _) in ReadAsync(conn, plan, ct)) yield return row;
+    }
+
+    /// <summary>Checks the request (throwing 400s with positions) before any streaming begins.</summary>
+    public async Task ValidateAsync(QueryRequest request, Caller caller, CancellationToken ct)
+    {
+        await using var conn = await db.OpenAsync(ct);
+        await PlanAsync(conn, request, caller, 1, ct);
+    }
+
+    /// <summary>The SQL for a request; <paramref name="tree"/> replaces the query text (GraphQL filters, listings: <see cref="Everything"/>).</summary>
+    private async Task<Plan> PlanAsync(NpgsqlConnection conn, QueryRequest request, Caller caller, int? limit, CancellationToken ct, Node? tree = null)
+    {
+        var (scopes, attributes) = await PrepareAsync(conn, request.Under, caller, ct);
+        try { tree ??= Parser.Parse(request.Query); }
+        catch (QueryException e) { throw Invalid(e); }
+        var compiler = new Compiler(attributes, request.Target);
+        string? dirPart = null, others = null;
+        List<(string Name, Resolved R)> selected;
+        try
+        {
+            if (tree is not Everything) (dirPart, others) = compiler.Compile(tree);
+            selected = Select(request.Attributes, compiler);
+        }
+        catch (QueryException e) { throw Invalid(e); }
+        var parameters = compiler.Parameters.ToList();
+        var scopeSql = ScopeSql("d.path", scopes, parameters);
+        var json = selected.Count == 0 ? "null::jsonb" : "jsonb_build_object(" + string.Join(", ", selected.Select(s => $"'{s.Name}', {JsonOf(s.R)}")) + ")";
+        var limitSql = limit is null ? "" : $" limit {limit.Value}";
+        string sql;
+        if (request.Target == QueryTarget.Datasets)
+        {
+            parameters.Add(new NpgsqlParameter("after", NpgsqlDbType.Text) { Value = DecodeCursor(request.After) });
+            sql = $"""
+                select d.path as cursor, d.path as path, {json}::text as attrs
+                from directory d
+                where d.kind = 1 and {scopeSql} and {Where(dirPart, others)} and d.path > @after
+                order by d.path{limitSql}
+                """;
+        }
+        else
+        {
+            var after = DecodeCursor(request.After);
+            long afterId = 0;
+            if (after.Length > 0 && !long.TryParse(after, out afterId)) throw CatalogException.Invalid("after", "is not a cursor from a previous page");
+            parameters.Add(new NpgsqlParameter("after", NpgsqlDbType.Bigint) { Value = afterId });
+            sql = dirPart is null
+                ? $"""
+                  select f.id::text as cursor, d.path || '/' || f.name as path, {json}::text as attrs
+                  from file f join directory d on d.id = f.dir_id
+                  where {scopeSql} and {Where(null, others)} and f.id > @after
+                  order by f.id{limitSql}
+                  """
+                // Directory conditions first (few rows, GIN and expression indexes), then their files.
+                : $"""
+                  with d as materialized (
+                      select d.id, d.path, d.name, d.created, d.eff_metadata from directory d
+                      where {scopeSql} and {dirPart})
+                  select f.id::text as cursor, d.path || '/' || f.name as path, {json}::text as attrs
+                  from d join file f on f.dir_id = d.id
+                  where {Where(null, others)} and f.id > @after
+                  order by f.id{limitSql}
+                  """;
+        }
+        return new Plan(sql, parameters, request.Target);
+    }
+
+    /// <summary>
+    /// Distinct values with counts of chosen attributes over a query's matches (all of the scope
+    /// without a query). When every condition and every faceted attribute sits on directories,
+    /// files are counted from the per-directory usage counters instead of being scanned.
+    /// </summary>
+    public async Task<FacetResponse> FacetsAsync(FacetRequest request, Caller caller, CancellationToken ct)
+    {
+        var names = request.Attributes ?? throw CatalogException.Invalid("attributes", "is required");
+        if (names.Count is 0 or > 20) throw new CatalogException(ErrorCode.LimitExceeded, "attributes: 1 to 20 attributes", "attributes");
+        var top = request.Limit ?? 100;
+        if (top is < 1 or > 10_000) throw new CatalogException(ErrorCode.LimitExceeded, "limit must be between 1 and 10000", "limit");
+        await using var conn = await db.OpenAsync(ct);
+        var (scopes, attributes) = await PrepareAsync(conn, request.Under, caller, ct);
+        var compiler = new Compiler(attributes, request.Target);
+        string? dirPart = null, others = null;
+        List<(string Name, Resolved R)> facets;
+        try
+        {
+            if (!string.IsNullOrWhiteSpace(request.Query)) (dirPart, others) = compiler.Compile(Parser.Parse(request.Query));
+            facets = Select(names, compiler);
+        }
+        catch (QueryException e) { throw Invalid(e); }
+        foreach (var (name, r) in facets)
+            if (r.BuiltIn) throw CatalogException.Invalid("attributes", $"'{name}' is built in; facets are over declared attributes");
+        var parameters = compiler.Parameters.ToList();
+        var scopeSql = ScopeSql("d.path", scopes, parameters);
+        string source, count;
+        if (request.Target == QueryTarget.Datasets)
+        {
+            source = $"select d.eff_metadata, null::jsonb as metadata, 1::bigint as n from directory d where d.kind = 1 and {scopeSql} and {Where(dirPart, others)}";
+            count = "sum(n)";
+        }
+        else if (others is null && facets.All(f => f.R.DirectoryLevel))
+        {
+            source = $"""
+                select d.eff_metadata, null::jsonb as metadata,
+                       (select coalesce(sum(u.files), 0) from directory_usage u where u.dir_id = d.id and u.se_id = 0)::bigint as n
+                from directory d where {scopeSql} and {dirPart ?? "true"}
+                """;
+            count = "sum(n)";
+        }
+        else
+        {
+            source = dirPart is null
+                ? $"select d.eff_metadata, f.metadata, 1::bigint as n from file f join directory d on d.id = f.dir_id where {scopeSql} and {Where(null, others)}"
+                : $"""
+                  select d.eff_metadata, f.metadata, 1::bigint as n
+                  from (select d.id, d.path, d.name, d.created, d.eff_metadata from directory d where {scopeSql} and {dirPart} offset 0) d
+                  join file f on f.dir_id = d.id where {Where(null, others)}
+                  """;
+            count = "sum(n)";
+        }
+        var groups = facets.Select((f, i) => $"""
+            (select '{f.Name}' as attr, v::text as value, n from (
+                select {Column(f.R)}->'{f.Name}' as v, {count} as n
+                from m where {Column(f.R)} ? '{f.Name}'
+                group by 1 order by 2 desc, 1 limit {top}) g{i})
+            """);
+        var sql = $"""
+            with m as materialized ({source})
+            select '' as attr, null::text as value, coalesce({count}, 0)::bigint as n from m
+            union all
+            {string.Join(" union all ", groups)}
+            """;
+        await using var cmd = new NpgsqlCommand(sql, conn);
+        cmd.Parameters.AddRange(parameters.ToArray());
+        await using var reader = await cmd.ExecuteReaderAsync(ct);
+        long total = 0;
+        var values = facets.ToDictionary(f => f.Name, _ => new List<FacetValue>(), StringComparer.Ordinal);
+        while (await reader.ReadAsync(ct))
+        {
+            var attr = reader.GetString(0);
+            if (attr.Length == 0) { total = reader.GetInt64(2); continue; }
+            values[attr].Add(new FacetValue(reader.IsDBNull(1) ? null : JsonNode.Parse(reader.GetString(1)), reader.GetInt64(2)));
+        }
+        return new FacetResponse(total, facets.Select(f => new Facet(f.Name, values[f.Name])).ToList());
+    }
+
+    private static string Column(Resolved r) => r.JsonColumn == "f.metadata" ? "m.metadata" : "m.eff_metadata";
+
+    /// <summary>Scope (a path, or the datasets a collection holds), permission, and the attributes usable there.</summary>
+    internal async Task<(string[] Scopes, Dictionary<string, AttributeDefinition> Attributes)> PrepareAsync(
+        NpgsqlConnection conn, string? under, Caller caller, CancellationToken ct)
+    {
+        var path = Lfn.Parse(under ?? options.Value.Roots[0], options.Value.Roots, "under");
+        access.Demand(caller, Operation.Read, path.Path, "under");
+        var scopes = await Datasets.CollectionService.ExpandAsync(conn, path.Path, ct) ?? [path.Path];
+        foreach (var scope in scopes)
+            if (access.Check(caller, Operation.Read, scope) is { } refused) throw new CatalogException(refused.Code, refused.Message, "under");
+        var attributes = new Dictionary<string, AttributeDefinition>(StringComparer.Ordinal);
+        var ancestors = scopes.SelectMany(AttributeSchema.Ancestry).Distinct().ToArray();
+        foreach (var d in await MetadataStore.DefinitionsOnAsync(conn, null, ancestors, ct)) attributes.TryAdd(d.Name, AttributeSchema.ToContract(d));
+        const string below = """
+            select a.id, a.dir_id as DirId, d.path, a.name, a.target, a.type, a.allowed::text as allowed, a.indexed
+            from attribute_def a join directory d on d.id = a.dir_id, unnest(@scopes::text[]) s
+            where d.path > s || '/' and d.path < s || '0'
+            """;
+        foreach (var d in await conn.QueryAsync<AttributeDefRow>(new CommandDefinition(below, new { scopes }, cancellationToken: ct)))
+            attributes.TryAdd(d.Name, AttributeSchema.ToContract(d));
+        return (scopes, attributes);
+    }
+
+    private static List<(string Name, Resolved R)> Select(IReadOnlyList<string>? names, Compiler compiler)
+    {
+        if (names is null) return [];
+        if (names.Count > MaxAttributes) throw new CatalogException(ErrorCode.LimitExceeded, $"attributes: at most {MaxAttributes}", "attributes");
+        return names.Distinct(StringComparer.Ordinal).Select((n, i) =>
+        {
+            if (!AttributeSchema.IsValidName(n)) throw CatalogException.Invalid($"attributes[{i}]", $"'{n}' is not an attribute name");
+            try { return (n, compiler.Resolve(n, 0)); }
+            catch (QueryException e) { throw CatalogException.Invalid($"attributes[{i}]", e.Reason); }
+        }).ToList();
+    }
+
+    private static string JsonOf(Resolved r) => r.BuiltIn
+        ? r.Name == "se"
+            ? "(select jsonb_agg(s.name order by s.name) from replica r join storage_element s on s.id = r.se_id where r.file_id = f.id)"
+            : $"to_jsonb({r.Expression})"
+        : $"{r.JsonColumn}->'{r.Name}'";
+
+    /// <summary>"At or below one of the scopes", as plain range conditions on the path index.</summary>
+    internal static string ScopeSql(string column, string[] scopes, List<NpgsqlParameter> parameters)
+    {
+        var parts = new List<string>();
+        foreach (var scope in scopes)
+        {
+            var i = parameters.Count;
+            parameters.Add(new NpgsqlParameter($"s{i}", NpgsqlDbType.Text) { Value = scope });
+            parameters.Add(new NpgsqlParameter($"s{i}lo", NpgsqlDbType.Text) { Value = scope + "/" });
+            parameters.Add(new NpgsqlParameter($"s{i}hi", NpgsqlDbType.Text) { Value = scope + "0" });
+            parts.Add($"{column} = @s{i} or ({column} > @s{i}lo and {column} < @s{i}hi)");
+        }
+        return "(" + string.Join(" or ", parts) + ")";
+    }
+
+    private static string Where(string? a, string? b) => (a, b) switch
+    {
+        (null, null) => "true",
+        (null, _) => b!,
+        (_, null) => a,
+        _ => $"{a} and {b}",
+    };
+
+    private static async IAsyncEnumerable<(QueryRow Row, string Cursor)> ReadAsync(NpgsqlConnection conn, Plan plan, [EnumeratorCancellation] CancellationToken ct)
+    {
+        await using var cmd = new NpgsqlCommand(plan.Sql, conn);
+        cmd.Parameters.AddRange(plan.Parameters.Select(p => p.Clone()).ToArray());
+        await using var reader = await cmd.ExecuteReaderAsync(ct);
+        while (await reader.ReadAsync(ct))
+        {
+            var attrs = reader.IsDBNull(2) ? null : JsonNode.Parse(reader.GetString(2))?.AsObject();
+            yield return (new QueryRow(reader.GetString(1), attrs), EncodeCursor(reader.GetString(0)));
+        }
+    }
+
+    private static CatalogException Invalid(QueryException e) =>
+        new(ErrorCode.InvalidArgument, $"query: position {e.Position}: {e.Reason}", "query");
+
+    internal static string EncodeCursor(string value) => Convert.ToBase64String(Encoding.UTF8.GetBytes(value)).TrimEnd('=').Replace('+', '-').Replace('/', '_');
+
+    private static string DecodeCursor(string? cursor)
+    {
+        if (string.IsNullOrEmpty(cursor)) return "";
+        try
+        {
+            var base64 = cursor.Replace('-', '+').Replace('_', '/');
+            base64 += new string('=', (4 - base64.Length % 4) % 4);
+            var text = new UTF8Encoding(false, true).GetString(Convert.FromBase64String(base64));
+            return text;
+        }
+        catch (Exception e) when (e is FormatException or ArgumentException)
+        {
+            throw CatalogException.Invalid("after", "is not a cursor from a previous page");
+        }
+    }
+}
