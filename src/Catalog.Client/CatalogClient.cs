@@ -142,6 +142,88 @@ public sealed class CatalogClient
         return GetAsync<AuditPage>("api/v1/audit" + (query.Count == 0 ? "" : "?" + string.Join('&', query)), ct);
     }
 
+    /// <summary>Declares a typed attribute on a directory for its subtree (admin).</summary>
+    public Task<SchemaInForce> DeclareAttributeAsync(AttributeSpec spec, CancellationToken ct = default) =>
+        SendAsync<SchemaInForce>(HttpMethod.Post, "api/v1/schema", spec, ct);
+
+    /// <summary>The attributes in force at a path and its policy.</summary>
+    public Task<SchemaInForce> GetSchemaAsync(string path, CancellationToken ct = default) =>
+        GetAsync<SchemaInForce>($"api/v1/schema?path={Uri.EscapeDataString(path)}", ct);
+
+    /// <summary>Removes a declaration made at <paramref name="path"/> (admin); refused while values of it exist.</summary>
+    public async Task<SchemaInForce> RemoveAttributeAsync(string path, string name, CancellationToken ct = default)
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Delete, $"api/v1/schema?path={Uri.EscapeDataString(path)}&name={Uri.EscapeDataString(name)}");
+        using var response = await SendCoreAsync(request, ct);
+        return await ReadAsync<SchemaInForce>(response, ct);
+    }
+
+    /// <summary>Makes a subtree permissive (undeclared attributes allowed) or strict (admin).</summary>
+    public Task<SchemaInForce> SetMetadataPolicyAsync(string path, bool permissive, CancellationToken ct = default) =>
+        SendAsync<SchemaInForce>(HttpMethod.Put, "api/v1/schema/policy", new PolicyRequest(path, permissive), ct);
+
+    /// <summary>Sets values on files and directories (a null value removes one), answered per item.</summary>
+    public Task<MetadataResponse> SetMetadataAsync(IEnumerable<MetadataWrite> items, CancellationToken ct = default) =>
+        SendAsync<MetadataResponse>(HttpMethod.Post, "api/v1/metadata", new MetadataWriteRequest(items.ToList<MetadataWrite?>()), ct, repeatable: true);
+
+    /// <summary>Own and effective values of files and directories, per item.</summary>
+    public Task<MetadataResponse> GetMetadataAsync(IEnumerable<string> paths, CancellationToken ct = default) =>
+        SendAsync<MetadataResponse>(HttpMethod.Post, "api/v1/metadata/get", new MetadataReadRequest(paths.ToList<string?>()), ct, repeatable: true);
+
+    /// <summary>One page of a metadata query; pass <see cref="QueryPage.Next"/> as <see cref="QueryRequest.After"/> for the next.</summary>
+    public Task<QueryPage> QueryAsync(QueryRequest request, CancellationToken ct = default) =>
+        SendAsync<QueryPage>(HttpMethod.Post, "api/v1/query", request, ct, repeatable: true);
+
+    /// <summary>Every match of a query, read as the server streams it.</summary>
+    public async IAsyncEnumerable<QueryRow> QueryAllAsync(QueryRequest request, [EnumeratorCancellation] CancellationToken ct = default)
+    {
+        using var message = new HttpRequestMessage(HttpMethod.Post, "api/v1/query/stream") { Content = JsonContent.Create(request, options: Json) };
+        message.Options.Set(CatalogResilience.Repeatable, true);
+        using var response = await SendCoreAsync(message, ct, HttpCompletionOption.ResponseHeadersRead);
+        await EnsureSuccessAsync(response, ct);
+        await using var stream = await response.Content.ReadAsStreamAsync(ct);
+        await foreach (var row in JsonSerializer.DeserializeAsyncEnumerable<QueryRow>(stream, Json, ct))
+            if (row is not null) yield return row;
+    }
+
+    /// <summary>Distinct values with counts of chosen attributes over a query's matches.</summary>
+    public Task<FacetResponse> FacetsAsync(FacetRequest request, CancellationToken ct = default) =>
+        SendAsync<FacetResponse>(HttpMethod.Post, "api/v1/facets", request, ct, repeatable: true);
+
+    /// <summary>Marks a directory as a dataset (creating it if needed), with its own metadata.</summary>
+    public Task<DatasetInfo> CreateDatasetAsync(DatasetRequest request, CancellationToken ct = default) =>
+        SendAsync<DatasetInfo>(HttpMethod.Post, "api/v1/datasets", request, ct, repeatable: true);
+
+    /// <summary>Datasets at or below a path, by path.</summary>
+    public Task<IReadOnlyList<DatasetInfo>> ListDatasetsAsync(string under, string? after = null, int? limit = null, CancellationToken ct = default) =>
+        GetAsync<IReadOnlyList<DatasetInfo>>($"api/v1/datasets?under={Uri.EscapeDataString(under)}"
+            + (after is null ? "" : $"&after={Uri.EscapeDataString(after)}") + (limit is null ? "" : $"&limit={limit}"), ct);
+
+    /// <summary>A dataset's files, bytes, events, experiment and run ranges, and replicas per SE.</summary>
+    public Task<DatasetSummary> GetDatasetSummaryAsync(string path, CancellationToken ct = default) =>
+        GetAsync<DatasetSummary>($"api/v1/datasets/summary?path={Uri.EscapeDataString(path)}", ct);
+
+    /// <summary>Creates a frozen collection, whole or not at all.</summary>
+    public Task<CollectionInfo> CreateCollectionAsync(CollectionRequest request, CancellationToken ct = default) =>
+        SendAsync<CollectionInfo>(HttpMethod.Post, "api/v1/collections", request, ct);
+
+    /// <summary>A collection's members and metadata.</summary>
+    public Task<CollectionInfo> GetCollectionAsync(string path, CancellationToken ct = default) =>
+        GetAsync<CollectionInfo>($"api/v1/collections/info?path={Uri.EscapeDataString(path)}", ct);
+
+    /// <summary>Collections at or below a path.</summary>
+    public Task<IReadOnlyList<CollectionInfo>> ListCollectionsAsync(string under, CancellationToken ct = default) =>
+        GetAsync<IReadOnlyList<CollectionInfo>>($"api/v1/collections?under={Uri.EscapeDataString(under)}", ct);
+
+    /// <summary>One page of the files of a collection's datasets.</summary>
+    public Task<QueryPage> ListCollectionFilesAsync(string path, string? after = null, int? limit = null, CancellationToken ct = default) =>
+        GetAsync<QueryPage>($"api/v1/collections/files?path={Uri.EscapeDataString(path)}"
+            + (after is null ? "" : $"&after={Uri.EscapeDataString(after)}") + (limit is null ? "" : $"&limit={limit}"), ct);
+
+    /// <summary>Ancestors or descendants of a file to <paramref name="depth"/> steps.</summary>
+    public Task<LineageResponse> LineageAsync(string lfn, LineageDirection direction = LineageDirection.Ancestors, int depth = 1, CancellationToken ct = default) =>
+        GetAsync<LineageResponse>($"api/v1/lineage?lfn={Uri.EscapeDataString(lfn)}&direction={direction}&depth={depth}", ct);
+
     /// <summary>Files and bytes under a directory, in total and per SE.</summary>
     public Task<Usage> UsageAsync(string path, CancellationToken ct = default) =>
         GetAsync<Usage>($"api/v1/usage?path={Uri.EscapeDataString(path)}", ct);

@@ -56,8 +56,8 @@ public static class DirectoryStore
                 from unnest(@parentIds::bigint[], @names::text[], @paths::text[]) as w(parent_id, name, path)
                 where not exists (select 1 from file f where f.dir_id = w.parent_id and f.name = w.name)
             ), inserted as (
-                insert into directory (parent_id, name, path, owner, grp, mode)
-                select w.parent_id, w.name, w.path, @owner, p.grp, coalesce(@mode, p.mode)
+                insert into directory (parent_id, name, path, owner, grp, mode, eff_metadata)
+                select w.parent_id, w.name, w.path, @owner, p.grp, coalesce(@mode, p.mode), p.eff_metadata
                 from wanted w join directory p on p.id = w.parent_id
                 order by w.path
                 on conflict do nothing

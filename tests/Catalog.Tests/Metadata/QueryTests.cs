@@ -1,0 +1,255 @@
+using System.Net;
+using System.Net.Http.Json;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Catalog.Api.Metadata.Query;
+using Catalog.Client;
+using Catalog.Contracts;
+using Catalog.Tests.Infrastructure;
+
+namespace Catalog.Tests.Metadata;
+
+[Collection(CatalogCollection.Name)]
+public class QueryTests(CatalogFixture fx) : MetadataTestBase(fx)
+{
+    /// <summary>Two datasets with different dataset-level values, files with their own.</summary>
+    private async Task<(string Area, string Se)> CatalogAsync()
+    {
+        var area = await DeclareDomainSchemaAsync(Area("q"));
+        var se = await Fx.NewStorageElementAsync();
+        var sets = new (string Name, string EventType, int Experiment, string Release)[]
+        {
+            ("mixed-e8", "mixed", 8, "release-08-01-00"),
+            ("charged-e12", "charged", 12, "release-08-01-00"),
+            ("uubar-e9", "uubar", 9, "release-07-00-00"),
+        };
+        foreach (var s in sets)
+        {
+            await Fx.Client.CreateDatasetAsync(new DatasetRequest($"{area}/{s.Name}", new JsonObject
+            {
+                ["dataType"] = "mc", ["mcEventType"] = s.EventType, ["experiment"] = s.Experiment, ["release"] = s.Release, ["dataLevel"] = "mdst",
+            }, MaxFilesPerBlock: 2));
+            await Fx.Client.RegisterAsync(Enumerable.Range(0, 5).Select(i => File($"f{i}.root", se,
+                i == 4 ? new JsonObject { ["site"] = "DESY" } : new JsonObject { ["nEvents"] = 1000 * (i + 1), ["site"] = "KEK" },
+                dataset: $"{area}/{s.Name}")).ToList());
+        }
+        return (area, se);
+    }
+
+    private async Task<List<string>> Paths(string query, string area, QueryTarget target = QueryTarget.Files) =>
+        (await Fx.Client.QueryAsync(new QueryRequest(query, area, target))).Rows.Select(r => r.Path[(area.Length + 1)..]).Order().ToList();
+
+    [Fact]
+    public async Task The_example_query_and_every_operator()
+    {
+        var (area, se) = await CatalogAsync();
+        var example = await Paths("experiment between 7 and 10 and mcEventType in ('mixed','charged') and release = 'release-08-01-00'", area);
+        Assert.Equal(5, example.Count);
+        Assert.All(example, p => Assert.StartsWith("mixed-e8/", p));
+
+        Assert.Equal(5, (await Paths("experiment > 10", area)).Count);
+        Assert.Equal(10, (await Paths("experiment >= 9", area)).Count);
+        Assert.Equal(3, (await Paths("nEvents <= 1000", area)).Count);
+        Assert.Equal(9, (await Paths("nEvents between 2000 and 4000", area)).Count);
+        Assert.Equal(3, (await Paths("site = 'DESY'", area)).Count);
+        // != never matches files without the attribute; missing/exists say so explicitly.
+        Assert.Equal(9, (await Paths("nEvents != 1000", area)).Count);
+        Assert.Equal(3, (await Paths("nEvents missing", area)).Count);
+        Assert.Equal(12, (await Paths("nEvents exists", area)).Count);
+        Assert.Equal(3, (await Paths("not (nEvents exists)", area)).Count);
+        Assert.Equal(10, (await Paths("mcEventType not in ('uubar')", area)).Count);
+        Assert.Equal(5, (await Paths("lfn like '*charged*/sub0?/*'", area)).Count);
+        Assert.Equal(3, (await Paths("name like 'f4*'", area)).Count);
+        Assert.Equal(6, (await Paths("(mcEventType = 'uubar' or experiment = 12) and nEvents > 1000", area)).Count - 0);
+        Assert.Equal(15, (await Paths($"se = '{se}' and size = 1000", area)).Count);
+        Assert.Empty(await Paths("se = 'NO-SUCH-SE'", area));
+        Assert.Equal(15, (await Paths("created > '2020-01-01T00:00:00Z'", area)).Count);
+        Assert.Equal(["charged-e12", "mixed-e8"], await Paths("release = 'release-08-01-00'", area, QueryTarget.Datasets));
+    }
+
+    [Fact]
+    public async Task Pages_follow_a_cursor_streams_return_everything_and_attributes_are_chosen()
+    {
+        var (area, _) = await CatalogAsync();
+        var seen = new List<string>();
+        string? after = null;
+        do
+        {
+            var page = await Fx.Client.QueryAsync(new QueryRequest("dataType = 'mc'", area, Attributes: ["nEvents", "release", "size"], After: after, Limit: 4));
+            Assert.True(page.Rows.Count <= 4);
+            seen.AddRange(page.Rows.Select(r => r.Path));
+            Assert.All(page.Rows, r => Assert.Equal(1000, (long)r.Attributes!["size"]!));
+            Assert.All(page.Rows, r => Assert.NotNull(r.Attributes!["release"]));
+            after = page.Next;
+        } while (after is not null);
+        Assert.Equal(15, seen.Distinct().Count());
+
+        var streamed = await Fx.Client.QueryAllAsync(new QueryRequest("dataType = 'mc'", area)).ToListAsync();
+        Assert.Equal(seen.Order(), streamed.Select(r => r.Path).Order());
+    }
+
+    [Fact]
+    public async Task Facets_count_values_over_a_query()
+    {
+        var (area, _) = await CatalogAsync();
+        var facets = await Fx.Client.FacetsAsync(new FacetRequest("dataLevel = 'mdst'", area, ["mcEventType", "release"]));
+        Assert.Equal(15, facets.Total);
+        var eventTypes = facets.Facets[0].Values.ToDictionary(v => (string)v.Value!, v => v.Count);
+        Assert.Equal(new Dictionary<string, long> { ["mixed"] = 5, ["charged"] = 5, ["uubar"] = 5 }, eventTypes);
+        Assert.Equal(10, facets.Facets[1].Values.Single(v => (string)v.Value! == "release-08-01-00").Count);
+
+        var withFileCondition = await Fx.Client.FacetsAsync(new FacetRequest("nEvents >= 3000", area, ["mcEventType", "site"]));
+        Assert.Equal(6, withFileCondition.Total);
+        Assert.Equal(6, withFileCondition.Facets[1].Values.Single().Count);
+
+        var datasets = await Fx.Client.FacetsAsync(new FacetRequest(null, area, ["release"], QueryTarget.Datasets));
+        Assert.Equal(3, datasets.Total);
+    }
+
+    public static TheoryData<string, string> BadQueries => new()
+    {
+        { "", "empty" },
+        { "   ", "empty" },
+        { "release = 'x'; drop table file", "unexpected character ';'" },
+        { "release = 'x' -- comment", "position 14" },
+        { "release = 'x' /* c */", "unexpected character '/'" },
+        { "release = 'it''s", "unterminated string" },
+        { "release = \"x\"", "unexpected character '\"'" },
+        { "relеase = 'x'", "U+0435" },                   // Cyrillic e
+        { "release ＝ 'x'", "U+FF1D" },                    // fullwidth equals
+        { "nosuch = 1", "unknown attribute 'nosuch'" },
+        { "experiment = 'eight'", "'experiment' is integer: expected a number" },
+        { "release > 5", "expected a quoted string" },
+        { "isMC < true", "use = or !=" },
+        { "experiment between 1", "expected 'and'" },
+        { "experiment in ()", "expected a value" },
+        { "experiment in (1, 2", "expected ',' or ')'" },
+        { "(experiment = 1", "expected ')'" },
+        { "experiment = 1)", "unexpected ')'" },
+        { "experiment like 'x'", "not a string attribute" },
+        { "size exists", "built in" },
+        { "and", "expected an attribute name" },
+        { "experiment = 1 or", "expected an attribute name" },
+        { "experiment 1", "expected an operator" },
+        { "experiment ~ 1", "unexpected character '~'" },
+        { "guid = 'not-a-guid'", "expected a quoted GUID" },
+        { "created > 'yesterday'", "ISO-8601" },
+        { "experiment = 1e999999", "not a number" },
+    };
+
+    [Theory]
+    [MemberData(nameof(BadQueries))]
+    public async Task Bad_queries_are_400s_naming_position_and_reason(string query, string reason)
+    {
+        var area = await DeclareDomainSchemaAsync(Area("bad"));
+        using var response = await Fx.Http.PostAsJsonAsync("api/v1/query", new { query, under = area });
+        var problem = JsonDocument.Parse(await response.Content.ReadAsStringAsync()).RootElement;
+        Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
+        Assert.Equal("query", problem.GetProperty("field").GetString());
+        Assert.Matches(@"^query: position \d+: ", problem.GetProperty("detail").GetString());
+        Assert.Contains(reason, problem.GetProperty("detail").GetString());
+    }
+
+    [Fact]
+    public async Task Huge_in_lists_and_deep_nesting_are_refused_before_the_database()
+    {
+        var area = await DeclareDomainSchemaAsync(Area("huge"));
+        var million = "experiment in (" + string.Join(",", Enumerable.Range(0, 1_000_000)) + ")";
+        var deep = new string('(', 5_000) + "experiment = 1" + new string(')', 5_000);
+        var deeper = new string('(', 10_000) + "experiment = 1" + new string(')', 10_000); // also longer than the limit
+        var longNot = string.Concat(Enumerable.Repeat("not ", 3_000)) + "experiment = 1";
+        foreach (var (query, reason) in new[] { (million, "longer than"), (deep, "nested deeper than 32"), (deeper, "longer than"), (longNot, "nested deeper than 32") })
+        {
+            var e = await Assert.ThrowsAsync<CatalogValidationException>(() => Fx.Client.QueryAsync(new QueryRequest(query, area)));
+            Assert.Contains(reason, e.Message);
+        }
+        var manyValues = "experiment in (" + string.Join(",", Enumerable.Range(0, 1_001)) + ")";
+        Assert.Contains("at most 1000 values", (await Assert.ThrowsAsync<CatalogValidationException>(() => Fx.Client.QueryAsync(new QueryRequest(manyValues, area)))).Message);
+    }
+
+    [Fact]
+    public async Task Quotes_and_sql_in_values_are_only_ever_values()
+    {
+        var (area, _) = await CatalogAsync();
+        foreach (var value in new[] { "x' or '1'='1", "'; drop table file; --", "release-08-01-00' --", "\\", "%", "_" })
+            Assert.Empty(await Paths($"release = '{value.Replace("'", "''")}' or site like '{value.Replace("'", "''")}'", area));
+        Assert.Equal(15, (await Paths("site like '*'", area)).Count);
+    }
+
+    /// <summary>
+    /// Random and mutated input: the parser and compiler either accept it or refuse it with a
+    /// position inside the text; nothing else ever escapes (no crash, no stack overflow).
+    /// </summary>
+    [Fact]
+    public void Fuzzed_queries_parse_or_fail_with_a_position_and_nothing_else()
+    {
+        var random = new Random(20261125);
+        var attributes = new Dictionary<string, AttributeDefinition>
+        {
+            ["experiment"] = new("experiment", AttributeType.Integer, AttributeTarget.Directories, "/belle", null, true),
+            ["release"] = new("release", AttributeType.String, AttributeTarget.Directories, "/belle", null, false),
+            ["nEvents"] = new("nEvents", AttributeType.Integer, AttributeTarget.Files, "/belle", null, true),
+            ["isMC"] = new("isMC", AttributeType.Boolean, AttributeTarget.Files, "/belle", null, false),
+            ["generated"] = new("generated", AttributeType.Timestamp, AttributeTarget.Files, "/belle", null, false),
+        };
+        string[] seeds =
+        [
+            "experiment between 7 and 10 and release in ('a','b')", "not (nEvents > 5 or isMC = true)", "lfn like '*x?y*'",
+            "generated < '2026-01-01' and nEvents missing", "se in ('A','B') and guid = '00000000-0000-0000-0000-000000000001'",
+        ];
+        string[] pieces = ["(", ")", "'", "''", ",", "=", "!=", "<>", "<=", ">", " and ", " or ", " not ", " in ", " between ", " like ",
+            " exists", " missing", "--", ";", "/*", "\u0435", "\uff1d", "\0", "\n", "1e5", "-3.5", "true", "x", "experiment", "release", "é"];
+        var accepted = 0;
+        for (var i = 0; i < 20_000; i++)
+        {
+            var text = i % 3 == 0
+                ? string.Concat(Enumerable.Range(0, random.Next(1, 12)).Select(_ => pieces[random.Next(pieces.Length)]))
+                : Mutate(seeds[random.Next(seeds.Length)], random, pieces);
+            try
+            {
+                var tree = Parser.Parse(text);
+                var compiler = new Compiler(attributes, i % 2 == 0 ? QueryTarget.Files : QueryTarget.Datasets);
+                compiler.Compile(tree);
+                Assert.DoesNotContain(compiler.Parameters, p => p.Value is null);
+                accepted++;
+            }
+            catch (QueryException e)
+            {
+                Assert.InRange(e.Position, 0, text.Length);
+                Assert.False(string.IsNullOrWhiteSpace(e.Reason));
+            }
+        }
+        Assert.InRange(accepted, 1, 19_999); // both paths were exercised
+    }
+
+    private static string Mutate(string seed, Random random, string[] pieces)
+    {
+        var text = seed;
+        for (var n = random.Next(1, 4); n > 0; n--)
+        {
+            var at = random.Next(text.Length + 1);
+            text = random.Next(3) switch
+            {
+                0 => text.Insert(at, pieces[random.Next(pieces.Length)]),
+                1 when text.Length > 0 => text.Remove(Math.Min(at, text.Length - 1), 1),
+                _ => text[..at] + (char)random.Next(1, 0x3000) + text[at..],
+            };
+        }
+        return text;
+    }
+
+    [Fact]
+    public async Task Fuzzed_queries_through_http_are_200_or_400_never_500()
+    {
+        var (area, _) = await CatalogAsync();
+        var random = new Random(7);
+        string[] seeds = ["experiment between 7 and 10 and mcEventType in ('mixed','charged')", "not (nEvents > 5 or site = 'KEK')", "lfn like '*x?y*'"];
+        string[] pieces = ["(", ")", "'", ",", "=", " and ", " or ", " not ", "--", ";", "\u0435", "1e5", "true", "experiment", "%", "_", "\\"];
+        for (var i = 0; i < 300; i++)
+        {
+            var text = Mutate(seeds[i % seeds.Length], random, pieces);
+            using var response = await Fx.Http.PostAsJsonAsync("api/v1/query", new { query = text, under = area, limit = 5 });
+            Assert.True(response.StatusCode is HttpStatusCode.OK or HttpStatusCode.BadRequest, $"{(int)response.StatusCode} for: {text}");
+        }
+    }
+}

@@ -1,0 +1,151 @@
+using System.Text.Json.Nodes;
+using Catalog.Client;
+using Catalog.Contracts;
+using Catalog.Storage;
+using Catalog.Tests.Infrastructure;
+using Dapper;
+using Microsoft.Extensions.DependencyInjection;
+using Npgsql;
+
+namespace Catalog.Tests.Metadata;
+
+[Collection(CatalogCollection.Name)]
+public class SchemaAndValueTests(CatalogFixture fx) : MetadataTestBase(fx)
+{
+    [Fact]
+    public async Task Attributes_are_inherited_and_a_redefinition_says_where_the_first_is()
+    {
+        var area = Area();
+        await Fx.Client.MakeDirectoryAsync($"{area}/mc/sub", parents: true);
+        await Fx.Client.DeclareAttributeAsync(new AttributeSpec(area, "release", AttributeType.String, AttributeTarget.Directories));
+        await Fx.Client.DeclareAttributeAsync(new AttributeSpec($"{area}/mc", "nEvents", AttributeType.Integer, AttributeTarget.Files, Indexed: true));
+
+        var schema = await Fx.Client.GetSchemaAsync($"{area}/mc/sub");
+        Assert.Equal([("release", area), ("nEvents", $"{area}/mc")], schema.Attributes.Select(a => (a.Name, a.DefinedAt)));
+
+        var below = await Assert.ThrowsAsync<CatalogConflictException>(() =>
+            Fx.Client.DeclareAttributeAsync(new AttributeSpec($"{area}/mc/sub", "release", AttributeType.Integer)));
+        Assert.Contains($"already declared at {area}", below.Message);
+        var above = await Assert.ThrowsAsync<CatalogConflictException>(() =>
+            Fx.Client.DeclareAttributeAsync(new AttributeSpec(area, "nEvents", AttributeType.Integer)));
+        Assert.Contains($"already declared below, at {area}/mc", above.Message);
+
+        foreach (var (spec, field) in new (AttributeSpec, string)[]
+        {
+            (new(area, "bad name", AttributeType.String), "name"),
+            (new(area, "size", AttributeType.String), "name"),
+            (new(area, "x", null), "type"),
+            (new(area, "y", AttributeType.Integer, AttributeTarget.Files, ["seven"]), "allowed[0]"),
+        })
+            Assert.Equal(field, (await Assert.ThrowsAsync<CatalogValidationException>(() => Fx.Client.DeclareAttributeAsync(spec))).Field);
+
+        await Fx.Client.RemoveAttributeAsync($"{area}/mc", "nEvents");
+        Assert.DoesNotContain((await Fx.Client.GetSchemaAsync($"{area}/mc/sub")).Attributes, a => a.Name == "nEvents");
+        await Assert.ThrowsAsync<CatalogConflictException>(() => Fx.Client.RemoveAttributeAsync($"{area}/mc", "release"));
+    }
+
+    [Fact]
+    public async Task Declaring_an_attribute_over_many_files_rewrites_no_rows()
+    {
+        var area = Area();
+        var se = await Fx.NewStorageElementAsync();
+        await Fx.Client.MakeDirectoryAsync(area, parents: true);
+        await Fx.Client.SetMetadataPolicyAsync(area, permissive: true);
+        await Fx.Client.RegisterAsync(Enumerable.Range(0, 500).Select(i => File($"{area}/f{i}.root", se)).ToList());
+        await using var db = NpgsqlDataSource.Create(Fx.PostgresConnectionString);
+        await using var conn = await db.OpenConnectionAsync();
+        const string versions = "select string_agg(f.xmin::text, ',' order by f.id) from file f join directory d on d.id = f.dir_id where d.path = @area";
+        var before = await conn.ExecuteScalarAsync<string>(versions, new { area });
+
+        await Fx.Client.DeclareAttributeAsync(new AttributeSpec(area, "runLow", AttributeType.Integer, AttributeTarget.Files, Indexed: true));
+
+        Assert.Equal(before, await conn.ExecuteScalarAsync<string>(versions, new { area }));
+    }
+
+    [Fact]
+    public async Task Values_are_type_checked_per_item_set_read_and_removed_in_bulk()
+    {
+        var area = await DeclareDomainSchemaAsync(Area());
+        var se = await Fx.NewStorageElementAsync();
+        var files = Enumerable.Range(0, 10_000).Select(i => $"{area}/ds/f{i:D5}.root").ToList();
+        await Fx.Client.MakeDirectoryAsync($"{area}/ds", parents: true);
+        foreach (var chunk in files.Chunk(5_000)) await Fx.Client.RegisterAsync(chunk.Select(f => File(f, se)).ToList());
+
+        var written = await Fx.Client.SetMetadataAsync(files.Select((f, i) => new MetadataWrite(f, new JsonObject { ["nEvents"] = i, ["site"] = "KEK" })));
+        Assert.All(written.Results, r => Assert.True(r.Ok, r.Error?.Message));
+
+        var bad = await Fx.Client.SetMetadataAsync(
+        [
+            new MetadataWrite(files[0], new JsonObject { ["nEvents"] = "many" }),
+            new MetadataWrite(files[1], new JsonObject { ["nope"] = 1 }),
+            new MetadataWrite(files[2], new JsonObject { ["release"] = "r1" }),          // a directory attribute on a file
+            new MetadataWrite($"{area}/ds", new JsonObject { ["dataLevel"] = "cdst" }),   // not an allowed value
+            new MetadataWrite($"{area}/ds/absent.root", new JsonObject { ["nEvents"] = 1 }),
+            new MetadataWrite(files[3], new JsonObject { ["generated"] = "2026-11-25T10:00:00+01:00", ["isMC"] = true }),
+        ]);
+        Assert.Equal("items[0].values.nEvents", bad.Results[0].Error!.Field);
+        Assert.Contains("\"many\" is not a valid integer", bad.Results[0].Error!.Message);
+        Assert.Contains("unknown attribute 'nope'", bad.Results[1].Error!.Message);
+        Assert.Contains("declared for directories", bad.Results[2].Error!.Message);
+        Assert.Contains("not one of the allowed values", bad.Results[3].Error!.Message);
+        Assert.Equal(ErrorCode.NotFound, bad.Results[4].Error!.Code);
+        Assert.True(bad.Results[5].Ok);
+
+        var read = await Fx.Client.GetMetadataAsync([files[0], files[3], $"{area}/ds/absent.root", "relative"]);
+        Assert.Equal(0, (int)read.Results[0].Own!["nEvents"]!);
+        Assert.Equal("2026-11-25T09:00:00.0000000Z", (string)read.Results[1].Own!["generated"]!);
+        Assert.Equal(ErrorCode.NotFound, read.Results[2].Error!.Code);
+        Assert.Equal(ErrorCode.InvalidLfn, read.Results[3].Error!.Code);
+
+        await Fx.Client.SetMetadataAsync([new MetadataWrite(files[0], new JsonObject { ["site"] = null })]);
+        Assert.False((await Fx.Client.GetMetadataAsync([files[0]])).Results[0].Own!.ContainsKey("site"));
+    }
+
+    [Fact]
+    public async Task An_attribute_is_set_at_one_level_of_a_path_and_files_inherit_it()
+    {
+        var area = await DeclareDomainSchemaAsync(Area());
+        var se = await Fx.NewStorageElementAsync();
+        await Fx.Client.MakeDirectoryAsync($"{area}/a/b", parents: true);
+        Assert.True((await Fx.Client.SetMetadataAsync([new MetadataWrite($"{area}/a", new JsonObject { ["release"] = "release-08-01-00" })])).Results[0].Ok);
+
+        var below = await Fx.Client.SetMetadataAsync([new MetadataWrite($"{area}/a/b", new JsonObject { ["release"] = "other" })]);
+        Assert.Equal(ErrorCode.Conflict, below.Results[0].Error!.Code);
+        Assert.Contains($"already set at {area}/a", below.Results[0].Error!.Message);
+        var above = await Fx.Client.SetMetadataAsync([new MetadataWrite(area, new JsonObject { ["release"] = "other" })]);
+        Assert.Contains($"already set at {area}/a", above.Results[0].Error!.Message);
+
+        // Registered after the directory was tagged: inherits anyway.
+        await Fx.Client.RegisterAsync([File($"{area}/a/b/late.root", se, new JsonObject { ["nEvents"] = 5 })]);
+        var late = (await Fx.Client.GetMetadataAsync([$"{area}/a/b/late.root"])).Results[0];
+        Assert.Equal("release-08-01-00", (string)late.Effective!["release"]!);
+        Assert.False(late.Own!.ContainsKey("release"));
+        var page = await Fx.Client.QueryAsync(new QueryRequest("release = 'release-08-01-00'", area));
+        Assert.Equal([$"{area}/a/b/late.root"], page.Rows.Select(r => r.Path));
+
+        // Moving the tagged directory elsewhere takes its values along; the old place loses them.
+        await Fx.Client.MoveAsync($"{area}/a", $"{area}/moved");
+        Assert.Equal("release-08-01-00", (string)(await Fx.Client.GetMetadataAsync([$"{area}/moved/b"])).Results[0].Effective!["release"]!);
+    }
+
+    [Fact]
+    public async Task Registration_checks_metadata_against_the_schema_in_force()
+    {
+        var area = await DeclareDomainSchemaAsync(Area());
+        var se = await Fx.NewStorageElementAsync();
+        var response = await Fx.Client.RegisterAsync(
+        [
+            File($"{area}/d/ok.root", se, new JsonObject { ["nEvents"] = 10, ["site"] = "KEK" }),
+            File($"{area}/d/unknown.root", se, new JsonObject { ["nEventz"] = 10 }),
+            File($"{area}/d/type.root", se, new JsonObject { ["nEvents"] = 1.5 }),
+        ]);
+        Assert.Equal(ItemStatus.Created, response.Results[0].Status);
+        Assert.Contains("unknown attribute 'nEventz'", response.Results[1].Error!.Message);
+        Assert.Equal("files[1].metadata.nEventz", response.Results[1].Error!.Field);
+        Assert.Contains("not a valid integer", response.Results[2].Error!.Message);
+
+        await Fx.Client.MakeDirectoryAsync($"{area}/free", parents: true);
+        await Fx.Client.SetMetadataPolicyAsync($"{area}/free", permissive: true);
+        Assert.Equal(ItemStatus.Created, (await Fx.Client.RegisterAsync([File($"{area}/free/x.root", se, new JsonObject { ["anything"] = "goes" })])).Results[0].Status);
+    }
+}
