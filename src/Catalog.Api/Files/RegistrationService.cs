@@ -213,7 +213,7 @@ public sealed class RegistrationService(Db db, IOptions<CatalogOptions> options,
         {
             if (c.Parents.Any(p => p.Path == c.Path.Path))
                 results[c.Index] = Failed(c, new ItemError(ErrorCode.InvalidArgument, "a file cannot be its own parent", "parents"));
-            else if (c.Parents.FirstOrDefault(p => !ids.ContainsKey(p.Path)) is { } missing)
+            else if (c.Parents.Find(p => !ids.ContainsKey(p.Path)) is { Path: not null } missing)
                 results[c.Index] = Failed(c, new ItemError(ErrorCode.NotFound, $"parent '{missing.Path}' is not registered", "parents"));
         }
         return ids;
