@@ -59,6 +59,8 @@ public sealed class CatalogQuery : ObjectGraphType
         Field<NonNullGraphType<UsageGraphType>>("usage")
             .Argument<NonNullGraphType<StringGraphType>>("path")
             .ResolveAsync(async c => await S<NamespaceService>(c).UsageAsync(c.GetArgument<string>("path"), CatalogQuery.S<Caller>(c), c.CancellationToken));
+        SearchFields.Add(this);
+        SearchFields.AddFacets(this);
     }
 
     internal static T S<T>(IResolveFieldContext c) where T : notnull => c.RequestServices!.GetRequiredService<T>();

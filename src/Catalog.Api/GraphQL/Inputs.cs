@@ -34,6 +34,8 @@ public sealed class NewFileInputType : InputObjectGraphType<NewFile>
         Field<StringGraphType>("md5");
         Field<ListGraphType<NonNullGraphType<NewReplicaInputType>>>("replicas");
         Field<StringGraphType>("metadata").Description("A JSON object, as text.");
+        Field<StringGraphType>("dataset").Description("Register into this dataset's current datablock; lfn is then just the file name.");
+        Field<ListGraphType<NonNullGraphType<StringGraphType>>>("parents").Description("LFNs of the files this one was made from.");
     }
 
     public override object ParseDictionary(IDictionary<string, object?> value)
@@ -48,7 +50,8 @@ public sealed class NewFileInputType : InputObjectGraphType<NewFile>
         }
         var replicas = value.Get<IEnumerable<object>>("replicas")?.Cast<NewReplica>().ToList();
         return new NewFile(value.Get<string>("lfn"), value.Get<long?>("size"), value.Get<string>("adler32"), guid,
-            value.Get<string>("md5"), replicas, metadata);
+            value.Get<string>("md5"), replicas, metadata, value.Get<string>("dataset"),
+            value.Get<IEnumerable<object>>("parents")?.Select(p => (string?)p?.ToString()).ToList());
     }
 }
 

@@ -356,6 +356,49 @@ public class CliTests(CatalogFixture fx)
     }
 
     [Fact]
+    public async Task Metadata_commands_declare_tag_register_query_and_summarize()
+    {
+        var area = $"/belle/m/cli-{Guid.NewGuid():N}";
+        var se = await fx.NewStorageElementAsync();
+        Assert.Equal(0, (await Run("mkdir", "-p", area)).Exit);
+        Assert.Equal(0, (await Run("attr", "add", area, "mcEventType", "string", "--directories", "--allowed", "mixed", "--allowed", "charged")).Exit);
+        Assert.Equal(0, (await Run("attr", "add", area, "nEvents", "integer", "--indexed")).Exit);
+        Assert.Matches(@"mcEventType\s+string\s+directories\s+no\s+""mixed"",""charged""", (await Run("attr", "ls", area)).Out);
+        Assert.Equal(2, (await Run("attr", "add", area, "x", "complex")).Exit);
+
+        Assert.Equal(0, (await Run("dataset", "create", $"{area}/mixed", "--meta", "mcEventType=mixed", "--block-size", "2")).Exit);
+        var files = string.Join("\n", Enumerable.Range(0, 3).Select(i =>
+            $$"""{"lfn": "f{{i}}.root", "dataset": "{{area}}/mixed", "size": 100, "adler32": "00000001", "replicas": [{"se": "{{se}}"}], "metadata": {"nEvents": {{i * 10}}} }"""));
+        var register = await RunStdin(files, "register", "--file", "-");
+        Assert.Equal("created 3, existing 0, failed 0\n", register.Out);
+
+        Assert.Equal(0, (await Run("meta", "set", $"{area}/mixed/sub01/f2.root", "nEvents=99")).Exit);
+        var bad = await Run("meta", "set", $"{area}/mixed/sub01/f2.root", "nEvents=lots");
+        Assert.Equal(3, bad.Exit);
+        Assert.Contains("not a valid integer", bad.Err);
+        var got = await Run("meta", "get", $"{area}/mixed/sub01/f2.root");
+        Assert.Contains("nEvents = 99", got.Out);
+        Assert.Contains("mcEventType = \"mixed\"   (inherited)", got.Out);
+
+        var query = await Run("query", "mcEventType = 'mixed' and nEvents >= 10", "--under", area, "--attrs", "nEvents");
+        Assert.Equal([$"{area}/mixed/sub00/f1.root  nEvents=10", $"{area}/mixed/sub01/f2.root  nEvents=99"], query.Out.Split('\n', StringSplitOptions.RemoveEmptyEntries).Order());
+        var badQuery = await Run("query", "nEvents = 'x'", "--under", area);
+        Assert.Equal(1, badQuery.Exit);
+        Assert.Contains("position 10", badQuery.Err);
+
+        Assert.Contains("\"mixed\"", (await Run("facets", "--under", area, "--attrs", "mcEventType")).Out);
+        var info = await Run("dataset", "info", $"{area}/mixed");
+        Assert.Contains("Files:       3 in 2 datablocks", info.Out);
+        Assert.Contains("Events:      109", info.Out);
+        Assert.Equal($"{area}/mixed\n", (await Run("dataset", "ls", area)).Out);
+
+        Assert.Equal(0, (await Run("collection", "create", $"{area}/collection/c1", "--member", $"{area}/mixed")).Exit);
+        Assert.Contains($"  {area}/mixed", (await Run("collection", "info", $"{area}/collection/c1")).Out);
+        Assert.Equal(3, (await Run("query", "nEvents exists", "--under", $"{area}/collection/c1")).Out.Split('\n', StringSplitOptions.RemoveEmptyEntries).Length);
+        Assert.Equal("", (await Run("lineage", $"{area}/mixed/sub00/f0.root")).Out);
+    }
+
+    [Fact]
     public void Url_and_token_come_from_options_then_environment_then_the_config_file()
     {
         var config = Path.Combine(_home, "catalog.json");

@@ -106,6 +106,45 @@ public class QueryTests(CatalogFixture fx) : MetadataTestBase(fx)
         Assert.Equal(3, datasets.Total);
     }
 
+    [Fact]
+    public async Task GraphQL_searches_with_typed_filters_the_same_way()
+    {
+        var (area, _) = await CatalogAsync();
+        const string search = """
+            query($under: String, $filters: [Filter!], $query: String) {
+              search(under: $under, query: $query, filters: $filters, attributes: ["nEvents", "mcEventType"], first: 100) { rows { path attributes } next }
+            }
+            """;
+        using var typed = await Fx.Client.GraphQLAsync(search, new
+        {
+            under = area,
+            filters = new object[]
+            {
+                new { attribute = "experiment", op = "BETWEEN", values = new[] { new { number = 7 }, new { number = 10 } } },
+                new { attribute = "mcEventType", op = "IN", values = new[] { new { @string = "mixed" }, new { @string = "charged" } } },
+                new { attribute = "release", op = "EQ", value = new { @string = "release-08-01-00" } },
+            },
+        });
+        var rows = typed.RootElement.GetProperty("data").GetProperty("search").GetProperty("rows");
+        Assert.Equal(5, rows.GetArrayLength());
+        Assert.Contains("\"mcEventType\":\"mixed\"", rows[0].GetProperty("attributes").GetString());
+
+        using var both = await Fx.Client.GraphQLAsync(search, new { under = area, query = "nEvents > 3000",
+            filters = new[] { new { attribute = "mcEventType", op = "EQ", value = new { @string = "uubar" } } } });
+        Assert.Equal(1, both.RootElement.GetProperty("data").GetProperty("search").GetProperty("rows").GetArrayLength());
+
+        using var wrong = await Fx.Client.GraphQLAsync(search, new { under = area,
+            filters = new[] { new { attribute = "experiment", op = "EQ", value = new { @string = "eight" } } } });
+        var error = wrong.RootElement.GetProperty("errors")[0];
+        Assert.Equal("INVALID_ARGUMENT", error.GetProperty("extensions").GetProperty("code").GetString());
+        Assert.Contains("'experiment' is integer", error.GetProperty("message").GetString());
+
+        using var facets = await Fx.Client.GraphQLAsync("""
+            query($under: String) { facets(under: $under, query: "dataType = 'mc'", attributes: ["mcEventType"]) { total facets { attribute values { value count } } } }
+            """, new { under = area });
+        Assert.Equal(15, facets.RootElement.GetProperty("data").GetProperty("facets").GetProperty("total").GetInt64());
+    }
+
     public static TheoryData<string, string> BadQueries => new()
     {
         { "", "empty" },
