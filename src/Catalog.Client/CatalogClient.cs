@@ -186,6 +186,14 @@ public sealed class CatalogClient
             if (row is not null) yield return row;
     }
 
+    /// <summary>EXPLAIN ANALYZE of a query's SQL (admin); <paramref name="forceSequentialScan"/> disables index scans for comparison.</summary>
+    public Task<IReadOnlyList<string>> ExplainQueryAsync(QueryRequest request, bool forceSequentialScan = false, CancellationToken ct = default) =>
+        SendAsync<IReadOnlyList<string>>(HttpMethod.Post, $"api/v1/query/explain?seqscan={(forceSequentialScan ? "true" : "false")}", request, ct, repeatable: true);
+
+    /// <summary>EXPLAIN ANALYZE of a facet request's SQL (admin).</summary>
+    public Task<IReadOnlyList<string>> ExplainFacetsAsync(FacetRequest request, bool forceSequentialScan = false, CancellationToken ct = default) =>
+        SendAsync<IReadOnlyList<string>>(HttpMethod.Post, $"api/v1/facets/explain?seqscan={(forceSequentialScan ? "true" : "false")}", request, ct, repeatable: true);
+
     /// <summary>Distinct values with counts of chosen attributes over a query's matches.</summary>
     public Task<FacetResponse> FacetsAsync(FacetRequest request, CancellationToken ct = default) =>
         SendAsync<FacetResponse>(HttpMethod.Post, "api/v1/facets", request, ct, repeatable: true);

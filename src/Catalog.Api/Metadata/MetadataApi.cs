@@ -36,6 +36,12 @@ public static class MetadataApi
                 return s.StreamAsync(request, caller, ct);
             })
             .WithName("QueryStream").WithSummary("Every match of a query, streamed as a JSON array.").ProducesProblem(400);
+        query.MapPost("/query/explain", (QueryRequest request, bool? seqscan, QueryService s, Caller caller, CancellationToken ct) =>
+                s.ExplainAsync(request, seqscan ?? false, caller, ct))
+            .WithName("ExplainQuery").WithSummary("EXPLAIN ANALYZE of the SQL a query compiles to; seqscan=true disables index scans for comparison (admin).");
+        query.MapPost("/facets/explain", (FacetRequest request, bool? seqscan, QueryService s, Caller caller, CancellationToken ct) =>
+                s.ExplainFacetsAsync(request, seqscan ?? false, caller, ct))
+            .WithName("ExplainFacets").WithSummary("EXPLAIN ANALYZE of a facet request's SQL; seqscan=true disables index scans (admin).");
         query.MapPost("/facets", (FacetRequest request, QueryService s, Caller caller, CancellationToken ct) => s.FacetsAsync(request, caller, ct))
             .WithName("Facets").WithSummary("Distinct values with counts of chosen attributes over a query's matches.").ProducesProblem(400);
 

@@ -53,6 +53,32 @@ public sealed class QueryService(Db db, IOptions<CatalogOptions> options, Access
         await foreach (var (row, _) in ReadAsync(conn, plan, ct)) yield return row;
     }
 
+    /// <summary>
+    /// EXPLAIN ANALYZE of the SQL a request compiles to (admin only), optionally with index scans
+    /// disabled, so a plan can be compared with the sequential scan it saves.
+    /// </summary>
+    public async Task<IReadOnlyList<string>> ExplainAsync(QueryRequest request, bool forceSequentialScan, Caller caller, CancellationToken ct)
+    {
+        access.DemandRole(caller, Role.Admin, "explain queries");
+        await using var conn = await db.OpenAsync(ct);
+        var plan = await PlanAsync(conn, request, caller, request.Limit ?? DefaultLimit, ct);
+        return await ExplainSqlAsync(conn, plan.Sql, plan.Parameters, forceSequentialScan, ct);
+    }
+
+    private static async Task<IReadOnlyList<string>> ExplainSqlAsync(NpgsqlConnection conn, string sql, IEnumerable<NpgsqlParameter> parameters, bool forceSequentialScan, CancellationToken ct)
+    {
+        await using var tx = await conn.BeginTransactionAsync(ct);
+        if (forceSequentialScan)
+            await conn.ExecuteAsync("set local enable_indexscan = off; set local enable_bitmapscan = off; set local enable_indexonlyscan = off", transaction: tx);
+        await using var cmd = new NpgsqlCommand("explain (analyze, buffers, format text) " + sql, conn, tx);
+        cmd.Parameters.AddRange(parameters.Select(p => p.Clone()).ToArray());
+        var lines = new List<string>();
+        await using (var reader = await cmd.ExecuteReaderAsync(ct))
+            while (await reader.ReadAsync(ct)) lines.Add(reader.GetString(0));
+        await tx.RollbackAsync(ct);
+        return lines;
+    }
+
     /// <summary>Checks the request (throwing 400s with positions) before any streaming begins.</summary>
     public async Task ValidateAsync(QueryRequest request, Caller caller, CancellationToken ct)
     {
@@ -92,26 +118,30 @@ public sealed class QueryService(Db db, IOptions<CatalogOptions> options, Access
         }
         else
         {
+            // Files come in LFN order (directory path, then name), so a page is a keyset range and
+            // the next page starts where this one stopped without sorting every match.
             var after = DecodeCursor(request.After);
-            long afterId = 0;
-            if (after.Length > 0 && !long.TryParse(after, out afterId)) throw CatalogException.Invalid("after", "is not a cursor from a previous page");
-            parameters.Add(new NpgsqlParameter("after", NpgsqlDbType.Bigint) { Value = afterId });
+            var cut = after.LastIndexOf('/'); // the cursor is the last LFN: its directory, then its name
+            if (after.Length > 0 && cut < 0) throw CatalogException.Invalid("after", "is not a cursor from a previous page");
+            parameters.Add(new NpgsqlParameter("afterDir", NpgsqlDbType.Text) { Value = cut < 0 ? "" : after[..cut] });
+            parameters.Add(new NpgsqlParameter("afterName", NpgsqlDbType.Text) { Value = cut < 0 ? "" : after[(cut + 1)..] });
+            const string keyset = "(d.path > @afterDir or (d.path = @afterDir and f.name > @afterName))";
             sql = dirPart is null
                 ? $"""
-                  select f.id::text as cursor, d.path || '/' || f.name as path, {json}::text as attrs
+                  select d.path || '/' || f.name as cursor, d.path || '/' || f.name as path, {json}::text as attrs
                   from file f join directory d on d.id = f.dir_id
-                  where {scopeSql} and {Where(null, others)} and f.id > @after
-                  order by f.id{limitSql}
+                  where {scopeSql} and {Where(null, others)} and {keyset}
+                  order by d.path, f.name{limitSql}
                   """
-                // Directory conditions first (few rows, GIN and expression indexes), then their files.
+                // Directory conditions first (few rows: GIN and expression indexes), walked in path
+                // order; each directory's files come from the (dir_id, name) index already in name order.
                 : $"""
-                  with d as materialized (
-                      select d.id, d.path, d.name, d.created, d.eff_metadata from directory d
-                      where {scopeSql} and {dirPart})
-                  select f.id::text as cursor, d.path || '/' || f.name as path, {json}::text as attrs
-                  from d join file f on f.dir_id = d.id
-                  where {Where(null, others)} and f.id > @after
-                  order by f.id{limitSql}
+                  select d.path || '/' || f.name as cursor, d.path || '/' || f.name as path, {json}::text as attrs
+                  from (select d.id, d.path, d.name, d.created, d.eff_metadata from directory d
+                        where {scopeSql} and {dirPart} and d.path >= @afterDir) d
+                  cross join lateral (select f.* from file f where f.dir_id = d.id and {Where(null, others)} order by f.name) f
+                  where {keyset}
+                  order by d.path, f.name{limitSql}
                   """;
         }
         return new Plan(sql, parameters, request.Target);
@@ -124,11 +154,38 @@ public sealed class QueryService(Db db, IOptions<CatalogOptions> options, Access
     /// </summary>
     public async Task<FacetResponse> FacetsAsync(FacetRequest request, Caller caller, CancellationToken ct)
     {
+        await using var conn = await db.OpenAsync(ct);
+        var (sql, parameters, facets) = await FacetPlanAsync(conn, request, caller, ct);
+        await using var cmd = new NpgsqlCommand(sql, conn);
+        cmd.Parameters.AddRange(parameters.ToArray());
+        await using var reader = await cmd.ExecuteReaderAsync(ct);
+        long total = 0;
+        var values = facets.ToDictionary(f => f, _ => new List<FacetValue>(), StringComparer.Ordinal);
+        while (await reader.ReadAsync(ct))
+        {
+            var attr = reader.GetString(0);
+            if (attr.Length == 0) { total = reader.GetInt64(2); continue; }
+            values[attr].Add(new FacetValue(reader.IsDBNull(1) ? null : JsonNode.Parse(reader.GetString(1)), reader.GetInt64(2)));
+        }
+        return new FacetResponse(total, facets.Select(f => new Facet(f, values[f])).ToList());
+    }
+
+    /// <summary>EXPLAIN ANALYZE of a facet request's SQL (admin only).</summary>
+    public async Task<IReadOnlyList<string>> ExplainFacetsAsync(FacetRequest request, bool forceSequentialScan, Caller caller, CancellationToken ct)
+    {
+        access.DemandRole(caller, Role.Admin, "explain queries");
+        await using var conn = await db.OpenAsync(ct);
+        var (sql, parameters, _) = await FacetPlanAsync(conn, request, caller, ct);
+        return await ExplainSqlAsync(conn, sql, parameters, forceSequentialScan, ct);
+    }
+
+    private async Task<(string Sql, List<NpgsqlParameter> Parameters, List<string> Facets)> FacetPlanAsync(
+        NpgsqlConnection conn, FacetRequest request, Caller caller, CancellationToken ct)
+    {
         var names = request.Attributes ?? throw CatalogException.Invalid("attributes", "is required");
         if (names.Count is 0 or > 20) throw new CatalogException(ErrorCode.LimitExceeded, "attributes: 1 to 20 attributes", "attributes");
         var top = request.Limit ?? 100;
         if (top is < 1 or > 10_000) throw new CatalogException(ErrorCode.LimitExceeded, "limit must be between 1 and 10000", "limit");
-        await using var conn = await db.OpenAsync(ct);
         var (scopes, attributes) = await PrepareAsync(conn, request.Under, caller, ct);
         var compiler = new Compiler(attributes, request.Target);
         string? dirPart = null, others = null;
@@ -181,18 +238,7 @@ public sealed class QueryService(Db db, IOptions<CatalogOptions> options, Access
             union all
             {string.Join(" union all ", groups)}
             """;
-        await using var cmd = new NpgsqlCommand(sql, conn);
-        cmd.Parameters.AddRange(parameters.ToArray());
-        await using var reader = await cmd.ExecuteReaderAsync(ct);
-        long total = 0;
-        var values = facets.ToDictionary(f => f.Name, _ => new List<FacetValue>(), StringComparer.Ordinal);
-        while (await reader.ReadAsync(ct))
-        {
-            var attr = reader.GetString(0);
-            if (attr.Length == 0) { total = reader.GetInt64(2); continue; }
-            values[attr].Add(new FacetValue(reader.IsDBNull(1) ? null : JsonNode.Parse(reader.GetString(1)), reader.GetInt64(2)));
-        }
-        return new FacetResponse(total, facets.Select(f => new Facet(f.Name, values[f.Name])).ToList());
+        return (sql, parameters, facets.Select(f => f.Name).ToList());
     }
 
     private static string Column(Resolved r) => r.JsonColumn == "f.metadata" ? "m.metadata" : "m.eff_metadata";

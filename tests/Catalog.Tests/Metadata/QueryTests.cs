@@ -145,6 +145,21 @@ public class QueryTests(CatalogFixture fx) : MetadataTestBase(fx)
         Assert.Equal(15, facets.RootElement.GetProperty("data").GetProperty("facets").GetProperty("total").GetInt64());
     }
 
+    [Fact]
+    public async Task Explain_shows_the_plan_and_the_forced_sequential_scan_for_admins_only()
+    {
+        var (area, _) = await CatalogAsync();
+        var request = new QueryRequest("mcEventType = 'mixed' and nEvents > 1000", area, Limit: 10);
+        var plan = string.Join("\n", await Fx.Client.ExplainQueryAsync(request));
+        var forced = string.Join("\n", await Fx.Client.ExplainQueryAsync(request, forceSequentialScan: true));
+        Assert.Contains("Execution Time", plan);
+        Assert.Contains("Seq Scan on file", forced);
+        Assert.DoesNotContain("Index Scan", forced);
+        Assert.Contains("Execution Time", string.Join("\n", await Fx.Client.ExplainFacetsAsync(new FacetRequest(null, area, ["release"]))));
+        var reader = Fx.ClientWith(await Fx.IssueTokenAsync("reader-x", ["reader"], ["storage.read:/belle"]));
+        await Assert.ThrowsAsync<CatalogForbiddenException>(() => reader.ExplainQueryAsync(request));
+    }
+
     public static TheoryData<string, string> BadQueries => new()
     {
         { "", "empty" },
