@@ -8,6 +8,10 @@ public static class Cli
           sizing  registers --files files (two replicas each, DOMAIN.md-style LFNs, 1,000 per
                   datablock) through the API, then reports bytes per file on disk per relation,
                   and the API registration rate beside a binary COPY of the same rows.
+          metadata  builds once (inside PostgreSQL) a catalog of --files files in >100,000
+                  directories under /belle/bench with the DOMAIN.md attributes, then times a
+                  three-condition dataset query (1,000 rows) and a campaign's facets through the
+                  API beside the same SQL forced to a sequential scan. --runs N (default 20).
         """;
 
     public static async Task<int> RunAsync(string[] args)
@@ -19,6 +23,7 @@ public static class Cli
         return args[0] switch
         {
             "sizing" => await Sizing.RunAsync(options),
+            "metadata" => await MetadataBench.RunAsync(options, options.Runs),
             _ => Fail($"unknown scenario '{args[0]}'"),
         };
     }
@@ -31,7 +36,7 @@ public static class Cli
     }
 }
 
-public sealed record Options(Uri Url, int Files, int Batch, int Concurrency, string Postgres, string? Json, string? Token)
+public sealed record Options(Uri Url, int Files, int Batch, int Concurrency, string Postgres, string? Json, string? Token, int Runs = 20)
 {
     /// <summary>A client of the server under test (token from --token, CATALOG_TOKEN or ./run.sh's admin token).</summary>
     public Client.CatalogClient CreateClient() => Client.CatalogClient.Create(new Client.CatalogClientOptions
@@ -60,6 +65,7 @@ public sealed record Options(Uri Url, int Files, int Batch, int Concurrency, str
                 "--pg" => o with { Postgres = v },
                 "--json" => o with { Json = v },
                 "--token" => o with { Token = v },
+                "--runs" => o with { Runs = int.Parse(v) },
                 _ => null,
             };
             if (o is null) return null;

@@ -70,7 +70,7 @@ public sealed class QueryService(Db db, IOptions<CatalogOptions> options, Access
         await using var tx = await conn.BeginTransactionAsync(ct);
         if (forceSequentialScan)
             await conn.ExecuteAsync("set local enable_indexscan = off; set local enable_bitmapscan = off; set local enable_indexonlyscan = off", transaction: tx);
-        await using var cmd = new NpgsqlCommand("explain (analyze, buffers, format text) " + sql, conn, tx);
+        await using var cmd = new NpgsqlCommand("explain (analyze, buffers, format text) " + sql, conn, tx) { CommandTimeout = 600 };
         cmd.Parameters.AddRange(parameters.Select(p => p.Clone()).ToArray());
         var lines = new List<string>();
         await using (var reader = await cmd.ExecuteReaderAsync(ct))
@@ -134,11 +134,12 @@ public sealed class QueryService(Db db, IOptions<CatalogOptions> options, Access
                   order by d.path, f.name{limitSql}
                   """
                 // Directory conditions first (few rows: GIN and expression indexes), walked in path
-                // order; each directory's files come from the (dir_id, name) index already in name order.
+                // order; each directory's files come from the (dir_id, name) index already in name
+                // order, so a page stops at its limit instead of sorting every match.
                 : $"""
                   select d.path || '/' || f.name as cursor, d.path || '/' || f.name as path, {json}::text as attrs
                   from (select d.id, d.path, d.name, d.created, d.eff_metadata from directory d
-                        where {scopeSql} and {dirPart} and d.path >= @afterDir) d
+                        where {scopeSql} and {dirPart} and d.path >= @afterDir order by d.path) d
                   cross join lateral (select f.* from file f where f.dir_id = d.id and {Where(null, others)} order by f.name) f
                   where {keyset}
                   order by d.path, f.name{limitSql}
@@ -209,9 +210,9 @@ public sealed class QueryService(Db db, IOptions<CatalogOptions> options, Access
         else if (others is null && facets.All(f => f.R.DirectoryLevel))
         {
             source = $"""
-                select d.eff_metadata, null::jsonb as metadata,
-                       (select coalesce(sum(u.files), 0) from directory_usage u where u.dir_id = d.id and u.se_id = 0)::bigint as n
-                from directory d where {scopeSql} and {dirPart ?? "true"}
+                select d.eff_metadata, null::jsonb as metadata, u.files as n
+                from directory d join directory_usage u on u.dir_id = d.id and u.se_id = 0
+                where {scopeSql} and {dirPart ?? "true"} and u.files <> 0
                 """;
             count = "sum(n)";
         }
@@ -226,22 +227,25 @@ public sealed class QueryService(Db db, IOptions<CatalogOptions> options, Access
                   """;
             count = "sum(n)";
         }
-        var groups = facets.Select((f, i) => $"""
-            (select '{f.Name}' as attr, v::text as value, n from (
-                select {Column(f.R)}->'{f.Name}' as v, {count} as n
-                from m where {Column(f.R)} ? '{f.Name}'
-                group by 1 order by 2 desc, 1 limit {top}) g{i})
-            """);
+        // One pass over the matches: every faceted key/value pair (own values merged with inherited
+        // ones: an attribute lives at one level only, so they never clash), counted, top N per key.
+        parameters.Add(new NpgsqlParameter("facetNames", NpgsqlDbType.Array | NpgsqlDbType.Text) { Value = facets.Select(f => f.Name).ToArray() });
         var sql = $"""
             with m as materialized ({source})
             select '' as attr, null::text as value, coalesce({count}, 0)::bigint as n from m
             union all
-            {string.Join(" union all ", groups)}
+            select attr, value, n from (
+                select kv.key as attr, kv.value::text as value, sum(m.n)::bigint as n,
+                       row_number() over (partition by kv.key order by sum(m.n) desc, kv.value::text) as rank
+                from m, jsonb_each(coalesce(m.metadata, jsonb_build_object()) || coalesce(m.eff_metadata, jsonb_build_object())) kv
+                where kv.key = any(@facetNames)
+                group by kv.key, kv.value::text
+                having sum(m.n) > 0) g
+            where rank <= {top}
             """;
         return (sql, parameters, facets.Select(f => f.Name).ToList());
     }
 
-    private static string Column(Resolved r) => r.JsonColumn == "f.metadata" ? "m.metadata" : "m.eff_metadata";
 
     /// <summary>Scope (a path, or the datasets a collection holds), permission, and the attributes usable there.</summary>
     internal async Task<(string[] Scopes, Dictionary<string, AttributeDefinition> Attributes)> PrepareAsync(
