@@ -177,7 +177,7 @@ public sealed class CatalogClient
     /// <summary>Every match of a query, read as the server streams it.</summary>
     public async IAsyncEnumerable<QueryRow> QueryAllAsync(QueryRequest request, [EnumeratorCancellation] CancellationToken ct = default)
     {
-        using var message = new HttpRequestMessage(HttpMethod.Post, "api/v1/query/stream") { Content = JsonContent.Create(request, options: Json) };
+        using var message = new HttpRequestMessage(HttpMethod.Post, "api/v1/query/stream") { Content = Body(request) };
         message.Options.Set(CatalogResilience.Repeatable, true);
         using var response = await SendCoreAsync(message, ct, HttpCompletionOption.ResponseHeadersRead);
         await EnsureSuccessAsync(response, ct);
@@ -246,7 +246,7 @@ public sealed class CatalogClient
     {
         using var request = new HttpRequestMessage(HttpMethod.Post, "api/v1/files")
         {
-            Content = JsonContent.Create(new RegisterRequest(files.ToList<NewFile?>()), options: Json),
+            Content = Body(new RegisterRequest(files.ToList<NewFile?>())),
         };
         idempotencyKey ??= addIdempotencyKeys ? Guid.NewGuid().ToString("N") : null;
         if (idempotencyKey is not null) request.Headers.Add("Idempotency-Key", idempotencyKey);
@@ -349,7 +349,7 @@ public sealed class CatalogClient
     {
         using var request = new HttpRequestMessage(HttpMethod.Post, "api/v1/replicas/lookup")
         {
-            Content = JsonContent.Create(new LookupRequest(lfns.ToList<string?>()), options: Json),
+            Content = Body(new LookupRequest(lfns.ToList<string?>())),
         };
         request.Options.Set(CatalogResilience.Repeatable, true);
         using var response = await SendCoreAsync(request, ct, HttpCompletionOption.ResponseHeadersRead);
@@ -367,12 +367,24 @@ public sealed class CatalogClient
     {
         using var request = new HttpRequestMessage(HttpMethod.Post, "graphql")
         {
-            Content = JsonContent.Create(new { query, variables }, options: Json),
+            Content = Body(new { query, variables }),
         };
         if (!query.Contains("mutation", StringComparison.Ordinal)) request.Options.Set(CatalogResilience.Repeatable, true);
         using var response = await SendCoreAsync(request, ct);
         await EnsureSuccessAsync(response, ct);
         return await JsonDocument.ParseAsync(await response.Content.ReadAsStreamAsync(ct), cancellationToken: ct);
+    }
+
+    /// <summary>
+    /// A JSON body serialized up front: it goes out with a Content-Length in as few writes as
+    /// possible (a chunked, lazily serialized body measured ~40 ms slower per request on loopback,
+    /// the Nagle / delayed-ACK interaction) and can be sent again by a retry.
+    /// </summary>
+    private static ByteArrayContent Body<T>(T value)
+    {
+        var content = new ByteArrayContent(JsonSerializer.SerializeToUtf8Bytes(value, Json));
+        content.Headers.ContentType = new System.Net.Http.Headers.MediaTypeHeaderValue("application/json") { CharSet = "utf-8" };
+        return content;
     }
 
     private async Task<T> GetAsync<T>(string uri, CancellationToken ct)
@@ -384,7 +396,7 @@ public sealed class CatalogClient
 
     private async Task<T> SendAsync<T>(HttpMethod method, string uri, object body, CancellationToken ct, bool repeatable = false)
     {
-        using var request = new HttpRequestMessage(method, uri) { Content = JsonContent.Create(body, options: Json) };
+        using var request = new HttpRequestMessage(method, uri) { Content = Body(body) };
         if (repeatable) request.Options.Set(CatalogResilience.Repeatable, true);
         using var response = await SendCoreAsync(request, ct);
         return await ReadAsync<T>(response, ct);

@@ -93,7 +93,7 @@ public static class MetadataBench
     private static async Task<(List<double> Ms, int Result)> TimeAsync(int runs, Func<Task<int>> work)
     {
         var result = 0;
-        for (var i = 0; i < 3; i++) result = await work(); // warm-up
+        for (var i = 0; i < 10; i++) result = await work(); // warm-up: JIT tiers and caches settle
         var times = new List<double>();
         for (var i = 0; i < runs; i++)
         {

@@ -157,7 +157,8 @@ public sealed class QueryService(Db db, IOptions<CatalogOptions> options, Access
     {
         await using var conn = await db.OpenAsync(ct);
         var (sql, parameters, facets) = await FacetPlanAsync(conn, request, caller, ct);
-        await using var cmd = new NpgsqlCommand(sql, conn);
+        await using var tx = await CustomPlansAsync(conn, ct);
+        await using var cmd = new NpgsqlCommand(sql, conn, tx);
         cmd.Parameters.AddRange(parameters.ToArray());
         await using var reader = await cmd.ExecuteReaderAsync(ct);
         long total = 0;
@@ -312,7 +313,8 @@ public sealed class QueryService(Db db, IOptions<CatalogOptions> options, Access
 
     private static async IAsyncEnumerable<(QueryRow Row, string Cursor)> ReadAsync(NpgsqlConnection conn, Plan plan, [EnumeratorCancellation] CancellationToken ct)
     {
-        await using var cmd = new NpgsqlCommand(plan.Sql, conn);
+        await using var tx = await CustomPlansAsync(conn, ct);
+        await using var cmd = new NpgsqlCommand(plan.Sql, conn, tx);
         cmd.Parameters.AddRange(plan.Parameters.Select(p => p.Clone()).ToArray());
         await using var reader = await cmd.ExecuteReaderAsync(ct);
         while (await reader.ReadAsync(ct))
@@ -320,6 +322,21 @@ public sealed class QueryService(Db db, IOptions<CatalogOptions> options, Access
             var attrs = reader.IsDBNull(2) ? null : JsonNode.Parse(reader.GetString(2))?.AsObject();
             yield return (new QueryRow(reader.GetString(1), attrs), EncodeCursor(reader.GetString(0)));
         }
+    }
+
+    /// <summary>
+    /// A read-only transaction planning every statement for its own parameter values. The data
+    /// source auto-prepares repeated statements, and after five executions PostgreSQL may switch a
+    /// prepared statement to a generic plan; for metadata queries, whose selectivity depends
+    /// entirely on the values (one dataset or a whole campaign), a generic plan was measured at
+    /// 750 ms where the custom one takes 20 ms on 10 million files.
+    /// </summary>
+    private static async Task<NpgsqlTransaction> CustomPlansAsync(NpgsqlConnection conn, CancellationToken ct)
+    {
+        var tx = await conn.BeginTransactionAsync(System.Data.IsolationLevel.ReadCommitted, ct);
+        await using var set = new NpgsqlCommand("set local plan_cache_mode = force_custom_plan; set transaction read only", conn, tx);
+        await set.ExecuteNonQueryAsync(ct);
+        return tx;
     }
 
     private static CatalogException Invalid(QueryException e) =>
