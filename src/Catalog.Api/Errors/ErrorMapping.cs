@@ -69,6 +69,10 @@ public static class ErrorMapping
             if (error.Code == ErrorCode.Internal)
                 http.RequestServices.GetRequiredService<ILoggerFactory>().CreateLogger("Catalog.Errors")
                     .LogError(exception, "Unhandled error on {Path}", http.Request.Path);
+            // A refused write is worth knowing about too: who tried what, from where.
+            if (error.Code is ErrorCode.Forbidden or ErrorCode.Unauthorized && !HttpMethods.IsGet(http.Request.Method) && !HttpMethods.IsHead(http.Request.Method))
+                await http.RequestServices.GetRequiredService<Audit.AuditLog>().RecordAsync(http.RequestServices.GetRequiredService<Security.Caller>(),
+                    $"{http.Request.Method} {http.Request.Path}", null, "denied", new() { ["code"] = error.Code.ToWire(), ["reason"] = error.Message });
             await Problem(error, http).ExecuteAsync(http);
         }));
         // Empty-bodied 4xx answers (404 for an unknown route, 405, a body over Kestrel's limit) get a ProblemDetails body too.

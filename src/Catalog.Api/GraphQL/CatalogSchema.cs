@@ -87,6 +87,20 @@ public sealed class CatalogMutation : ObjectGraphType
             .ResolveAsync(async c => await CatalogQuery.S<NamespaceService>(c).MakeDirectoryAsync(
                 new MakeDirectoryRequest(c.GetArgument<string>("path"), c.GetArgument<bool?>("parents") ?? false, c.GetArgument<int?>("mode")),
                 CatalogQuery.S<Caller>(c), c.CancellationToken));
+        Field<NonNullGraphType<EntryGraphType>>("changeMode")
+            .Description("chmod: the entry's owner, a data manager or an admin.")
+            .Argument<NonNullGraphType<StringGraphType>>("path")
+            .Argument<NonNullGraphType<IntGraphType>>("mode")
+            .ResolveAsync(async c => await CatalogQuery.S<NamespaceService>(c).ChangeModeAsync(
+                new ChangeModeRequest(c.GetArgument<string>("path"), c.GetArgument<int>("mode")), CatalogQuery.S<Caller>(c), c.CancellationToken));
+        Field<NonNullGraphType<EntryGraphType>>("changeOwner")
+            .Description("chown: data managers and admins.")
+            .Argument<NonNullGraphType<StringGraphType>>("path")
+            .Argument<StringGraphType>("owner")
+            .Argument<StringGraphType>("group")
+            .ResolveAsync(async c => await CatalogQuery.S<NamespaceService>(c).ChangeOwnerAsync(
+                new ChangeOwnerRequest(c.GetArgument<string>("path"), c.GetArgument<string?>("owner"), c.GetArgument<string?>("group")),
+                CatalogQuery.S<Caller>(c), c.CancellationToken));
         Field<NonNullGraphType<EntryGraphType>>("move")
             .Argument<NonNullGraphType<StringGraphType>>("from")
             .Argument<NonNullGraphType<StringGraphType>>("to")

@@ -212,6 +212,14 @@ public class RegistrationTests(CatalogFixture fx)
         var reused = await Assert.ThrowsAsync<CatalogConflictException>(() => fx.Client.RegisterAsync([TestData.File(dir + "/c.root", se)], key));
         Assert.Equal(ErrorCode.IdempotencyKeyReused, reused.Code);
         Assert.Equal(422, reused.Status);
+
+        // Past its lifetime the key is gone: the same key starts a fresh execution, and registration
+        // being idempotent per file, a repeat of the first batch is "exists", never a duplicate.
+        await using var db = Npgsql.NpgsqlDataSource.Create(fx.PostgresConnectionString);
+        Assert.True(await Catalog.Storage.IdempotencyStore.ExpireAsync(db, DateTimeOffset.UtcNow.AddMinutes(1), CancellationToken.None) >= 1);
+        var again = await fx.Client.RegisterAsync(files, key);
+        Assert.Equal(ItemStatus.Exists, again.Results[0].Status);
+        Assert.Equal(first.Results[0].Guid, again.Results[0].Guid);
     }
 
     [Fact]

@@ -269,6 +269,34 @@ public class AuthTests(CatalogFixture fx)
     }
 
     [Fact]
+    public async Task Chmod_and_chown_are_decided_alike_through_GraphQL()
+    {
+        var (root, _) = await ProductionAreaAsync();
+        const string chmod = "mutation($p: String!) { changeMode(path: $p, mode: 509) { mode owner } }";
+        using var other = Http(await fx.IssueTokenAsync("producer-prod2", ["producer"], [$"storage.create:{root}"], ["belle-prod"]));
+        using var refused = await other.PostAsJsonAsync("graphql", new { query = chmod, variables = new { p = $"{root}/prod1" } });
+        Assert.Equal(HttpStatusCode.Forbidden, refused.StatusCode);
+        Assert.Equal("FORBIDDEN", await CodeOf(refused));
+        using var owner = Http(await fx.IssueTokenAsync("producer-prod1", ["producer"], [$"storage.create:{root}/prod1"], ["belle-prod"]));
+        using var done = await owner.PostAsJsonAsync("graphql", new { query = chmod, variables = new { p = $"{root}/prod1" } });
+        Assert.Contains("\"mode\":509", await done.Content.ReadAsStringAsync());
+        using var chown = await owner.PostAsJsonAsync("graphql", new { query = "mutation($p: String!) { changeOwner(path: $p, owner: \"me\") { owner } }", variables = new { p = $"{root}/prod1" } });
+        Assert.Equal(HttpStatusCode.Forbidden, chown.StatusCode);
+    }
+
+    [Fact]
+    public async Task A_refused_write_is_audited_as_denied()
+    {
+        var who = "intruder-" + Guid.NewGuid().ToString("N")[..8];
+        var intruder = fx.ClientWith(await fx.IssueTokenAsync(who, ["reader"], ["storage.read:/belle"]));
+        await Assert.ThrowsAsync<CatalogForbiddenException>(() => intruder.MakeDirectoryAsync("/belle/t/not-yours"));
+        var records = await PollAuditAsync(who, 1);
+        var denied = Assert.Single(records);
+        Assert.Equal(("POST /api/v1/directories", "denied"), (denied.Action, denied.Outcome));
+        Assert.Equal("FORBIDDEN", (string)denied.Detail!["code"]!);
+    }
+
+    [Fact]
     public async Task Token_requests_are_validated_and_the_token_says_what_it_grants()
     {
         var issued = await fx.Client.IssueTokenAsync(new TokenRequest("alice", ["reader", "producer"], ["storage.read:/belle", "storage.create:/belle/user/alice"], ["belle"], 3600));
