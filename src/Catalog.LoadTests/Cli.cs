@@ -12,6 +12,9 @@ public static class Cli
                   directories under /belle/bench with the DOMAIN.md attributes, then times a
                   three-condition dataset query (1,000 rows) and a campaign's facets through the
                   API beside the same SQL forced to a sequential scan. --runs N (default 20).
+          storm   --jobs grid jobs (default 20,000) finish within --window seconds (10), each
+                  registering one file into a dataset in one request, at most --concurrency
+                  in flight (pass 2000); verifies lost/duplicated; baseline: COPY of the rows.
         """;
 
     public static async Task<int> RunAsync(string[] args)
@@ -24,6 +27,7 @@ public static class Cli
         {
             "sizing" => await Sizing.RunAsync(options),
             "metadata" => await MetadataBench.RunAsync(options, options.Runs),
+            "storm" => await Storm.RunAsync(options, options.Jobs, options.Window),
             _ => Fail($"unknown scenario '{args[0]}'"),
         };
     }
@@ -36,7 +40,8 @@ public static class Cli
     }
 }
 
-public sealed record Options(Uri Url, int Files, int Batch, int Concurrency, string Postgres, string? Json, string? Token, int Runs = 20)
+public sealed record Options(Uri Url, int Files, int Batch, int Concurrency, string Postgres, string? Json, string? Token, int Runs = 20,
+    int Jobs = 20_000, double Window = 10)
 {
     /// <summary>A client of the server under test (token from --token, CATALOG_TOKEN or ./run.sh's admin token).</summary>
     public Client.CatalogClient CreateClient() => Client.CatalogClient.Create(new Client.CatalogClientOptions
@@ -66,6 +71,8 @@ public sealed record Options(Uri Url, int Files, int Batch, int Concurrency, str
                 "--json" => o with { Json = v },
                 "--token" => o with { Token = v },
                 "--runs" => o with { Runs = int.Parse(v) },
+                "--jobs" => o with { Jobs = int.Parse(v) },
+                "--window" => o with { Window = double.Parse(v, System.Globalization.CultureInfo.InvariantCulture) },
                 _ => null,
             };
             if (o is null) return null;

@@ -1,0 +1,165 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Catalog.Client;
+using Catalog.Contracts;
+using HdrHistogram;
+using Npgsql;
+using NpgsqlTypes;
+
+namespace Catalog.LoadTests;
+
+/// <summary>
+/// A campaign's registration storm: --jobs grid jobs finish within --window seconds, each
+/// registering its one output file (replica, metadata, dataset) in one request, retrying on 503
+/// and timeouts like a real job, with at most --concurrency requests in flight. Then every
+/// acknowledged file is checked: present exactly once, with its replica and metadata. The
+/// baseline is binary COPY of the same file rows in the same run.
+/// </summary>
+public static class Storm
+{
+    private const string Se = "STORM-KEK";
+    private const int Datasets = 20;
+
+    public static async Task<int> RunAsync(Options o, int jobs, double window)
+    {
+        var client = CatalogClient.Create(new CatalogClientOptions
+        {
+            BaseAddress = o.Url, Token = o.Token, Timeout = TimeSpan.FromMinutes(10), AttemptTimeout = TimeSpan.FromSeconds(30), MaxRetries = 20,
+        });
+        var run = DateTime.UtcNow.ToString("yyyyMMddHHmmss");
+        var root = $"/belle/storm/{run}";
+        await client.PutStorageElementAsync(Se, new StorageElementSpec("KEK", "root", "root://storm.kek:1094//belle"));
+        await client.MakeDirectoryAsync(root, parents: true);
+        await client.DeclareAttributeAsync(new AttributeSpec(root, "nEvents", AttributeType.Integer, AttributeTarget.Files));
+        await client.DeclareAttributeAsync(new AttributeSpec(root, "mcEventType", AttributeType.String, AttributeTarget.Directories));
+        for (var d = 0; d < Datasets; d++)
+            await client.CreateDatasetAsync(new DatasetRequest($"{root}/ds{d:D2}", new JsonObject { ["mcEventType"] = "mixed" }));
+
+        var latencies = new long[jobs];
+        var acknowledged = new string?[jobs];
+        var errors = new ConcurrentDictionary<string, int>();
+        var gate = new SemaphoreSlim(o.Concurrency);
+        var done = 0;
+        var clock = Stopwatch.StartNew();
+        using var progress = new Timer(_ => Console.Write($"\r{Volatile.Read(ref done):N0}/{jobs:N0} jobs, {Volatile.Read(ref done) / clock.Elapsed.TotalSeconds:N0}/s   "), null, 1000, 1000);
+        var tasks = Enumerable.Range(0, jobs).Select(async j =>
+        {
+            var due = TimeSpan.FromSeconds(window * j / jobs) - clock.Elapsed;
+            if (due > TimeSpan.Zero) await Task.Delay(due);
+            await gate.WaitAsync();
+            var started = Stopwatch.GetTimestamp();
+            try
+            {
+                var response = await client.RegisterAsync([Job(root, j)]);
+                var r = response.Results[0];
+                if (r.Status == ItemStatus.Failed) errors.AddOrUpdate(r.Error!.Code.ToString(), 1, (_, n) => n + 1);
+                else acknowledged[j] = r.Lfn;
+            }
+            catch (Exception e)
+            {
+                errors.AddOrUpdate(e.GetType().Name, 1, (_, n) => n + 1);
+            }
+            finally
+            {
+                latencies[j] = Stopwatch.GetElapsedTime(started).Ticks / 10; // microseconds
+                gate.Release();
+                Interlocked.Increment(ref done);
+            }
+        });
+        await Task.WhenAll(tasks);
+        var seconds = clock.Elapsed.TotalSeconds;
+        progress.Dispose();
+        Console.WriteLine();
+
+        var histogram = new LongHistogram(TimeSpan.FromMinutes(10).Ticks / 10, 3);
+        foreach (var l in latencies) histogram.RecordValue(Math.Max(1, l));
+        var (lost, duplicated, wrong) = await VerifyAsync(client, root, acknowledged);
+        var copyRate = await CopyBaselineAsync(o.Postgres, jobs);
+        var rate = jobs / seconds;
+        var report = new JsonObject
+        {
+            ["scenario"] = "storm", ["operations"] = jobs, ["concurrency"] = o.Concurrency, ["window_s"] = window,
+            ["seconds"] = Math.Round(seconds, 2), ["throughput_per_s"] = Math.Round(rate, 1),
+            ["p50_ms"] = histogram.GetValueAtPercentile(50) / 1000.0, ["p95_ms"] = histogram.GetValueAtPercentile(95) / 1000.0,
+            ["p99_ms"] = histogram.GetValueAtPercentile(99) / 1000.0, ["max_ms"] = histogram.GetMaxValue() / 1000.0,
+            ["errors"] = errors.Values.Sum(), ["errors_by_kind"] = new JsonObject(errors.Select(e => KeyValuePair.Create(e.Key, (JsonNode?)e.Value))),
+            ["acknowledged"] = acknowledged.Count(a => a is not null), ["lost"] = lost, ["duplicated"] = duplicated, ["wrong_replica_or_metadata"] = wrong,
+            ["baseline"] = "binary COPY of the same file rows into a look-alike table", ["baseline_per_s"] = Math.Round(copyRate, 1),
+            ["ratio"] = Math.Round(rate / copyRate, 4),
+        };
+        Console.WriteLine(report.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
+        if (o.Json is not null) await File.WriteAllTextAsync(o.Json, report.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
+        return lost == 0 && duplicated == 0 && wrong == 0 && errors.IsEmpty ? 0 : 1;
+    }
+
+    private static NewFile Job(string root, int j) => new($"job{j:D6}.root", 1_000_000 + j, ((uint)(j * 2654435761u)).ToString("x8"),
+        Replicas: [new NewReplica(Se)], Metadata: new JsonObject { ["nEvents"] = j % 5000 }, Dataset: $"{root}/ds{j % Datasets:D2}");
+
+    /// <summary>Every acknowledged LFN present exactly once (by name across the dataset's blocks), with its replica and metadata.</summary>
+    private static async Task<(int Lost, int Duplicated, int Wrong)> VerifyAsync(CatalogClient client, string root, string?[] acknowledged)
+    {
+        var names = new Dictionary<string, int>(StringComparer.Ordinal);
+        await foreach (var row in client.QueryAllAsync(new QueryRequest("size >= 0", root)))
+        {
+            var name = row.Path[(row.Path.LastIndexOf('/') + 1)..];
+            names[name] = names.GetValueOrDefault(name) + 1;
+        }
+        var duplicated = names.Values.Count(n => n > 1);
+        var acked = acknowledged.Select((lfn, j) => (lfn, j)).Where(x => x.lfn is not null).ToList();
+        var lost = acked.Count(x => !names.ContainsKey(x.lfn![(x.lfn!.LastIndexOf('/') + 1)..]));
+        var wrong = 0;
+        foreach (var chunk in acked.Chunk(10_000))
+        {
+            var meta = (await client.GetMetadataAsync(chunk.Select(c => c.lfn!))).Results;
+            var i = 0;
+            await foreach (var hit in client.LookupAsync(chunk.Select(c => c.lfn!)))
+            {
+                var j = chunk[i].j;
+                var ok = hit.Error is null && hit.Replicas!.Count == 1 && hit.Replicas[0].Se == Se && hit.Size == 1_000_000 + j
+                    && meta[i].Ok && (int?)meta[i].Own?["nEvents"] == j % 5000 && (string?)meta[i].Effective?["mcEventType"] == "mixed";
+                if (!ok) wrong++;
+                i++;
+            }
+        }
+        return (lost, duplicated, wrong);
+    }
+
+    private static async Task<double> CopyBaselineAsync(string postgres, int jobs)
+    {
+        await using var db = NpgsqlDataSource.Create(postgres);
+        await using var conn = await db.OpenConnectionAsync();
+        await using (var cmd = new NpgsqlCommand("""
+            drop table if exists storm_bench_file;
+            create table storm_bench_file (like file including defaults including indexes including constraints);
+            """, conn)) await cmd.ExecuteNonQueryAsync();
+        try
+        {
+            var clock = Stopwatch.StartNew();
+            await using (var w = await conn.BeginBinaryImportAsync("copy storm_bench_file (id, dir_id, name, guid, size, adler32, owner, grp, metadata) from stdin (format binary)"))
+            {
+                for (var j = 0; j < jobs; j++)
+                {
+                    await w.StartRowAsync();
+                    await w.WriteAsync((long)j + 1, NpgsqlDbType.Bigint);
+                    await w.WriteAsync((long)(j % Datasets), NpgsqlDbType.Bigint);
+                    await w.WriteAsync($"job{j:D6}.root", NpgsqlDbType.Text);
+                    await w.WriteAsync(Guid.CreateVersion7(), NpgsqlDbType.Uuid);
+                    await w.WriteAsync(1_000_000L + j, NpgsqlDbType.Bigint);
+                    await w.WriteAsync(unchecked((int)(j * 2654435761u)), NpgsqlDbType.Integer);
+                    await w.WriteAsync("storm", NpgsqlDbType.Text);
+                    await w.WriteAsync("belle", NpgsqlDbType.Text);
+                    await w.WriteAsync($$"""{"nEvents": {{j % 5000}}}""", NpgsqlDbType.Jsonb);
+                }
+                await w.CompleteAsync();
+            }
+            return jobs / clock.Elapsed.TotalSeconds;
+        }
+        finally
+        {
+            await using var drop = new NpgsqlCommand("drop table if exists storm_bench_file", conn);
+            await drop.ExecuteNonQueryAsync();
+        }
+    }
+}
