@@ -139,12 +139,7 @@ internal sealed partial class Commands(CliConsole console, GlobalOptions globals
         var mode = new Option<string?>("--mode", "-m") { Description = "Octal mode, e.g. 775" };
         return Define("mkdir", "Create directories (like lfc-mkdir).", "catalog mkdir -p /belle/user/alice/skim", async (run, ct) =>
         {
-            int? m = null;
-            if (run.Get(mode) is { } text)
-            {
-                try { m = Convert.ToInt32(text, 8); }
-                catch (Exception e) when (e is FormatException or ArgumentException or OverflowException) { throw new CliUsageException($"--mode: '{text}' is not an octal mode"); }
-            }
+            int? m = run.Get(mode) is { } text ? ParseMode(text, "--mode") : null;
             var made = new List<Entry>();
             foreach (var p in run.Get(paths)!) made.Add(await run.Client.MakeDirectoryAsync(p, run.Get(parents), m, ct));
             if (run.Json) Output.WriteJson(run.Out, made);
@@ -240,6 +235,16 @@ internal sealed partial class Commands(CliConsole console, GlobalOptions globals
                 return CatalogCli.Ok;
             }, name, url, site, protocol, state, readOnly));
         return se;
+    }
+
+    /// <summary>An octal permission mode such as 755.</summary>
+    internal static int ParseMode(string text, string what)
+    {
+        try { return Convert.ToInt32(text, 8); }
+        catch (Exception e) when (e is FormatException or ArgumentException or OverflowException)
+        {
+            throw new CliUsageException($"{what}: '{text}' is not an octal mode");
+        }
     }
 
     internal static string Lower<T>(T value) where T : struct, Enum => JsonNamingPolicy.SnakeCaseLower.ConvertName(value.ToString());

@@ -26,11 +26,7 @@ internal sealed partial class Commands
         return Define("chmod", "Set the permission bits of a file or directory (its owner, a data manager or an admin).",
             "catalog chmod 775 /belle/MC/prod1", async (run, ct) =>
             {
-                var text = run.Get(mode)!;
-                int bits;
-                try { bits = Convert.ToInt32(text, 8); }
-                catch (Exception e) when (e is FormatException or ArgumentException or OverflowException) { throw new CliUsageException($"mode: '{text}' is not an octal mode"); }
-                var entry = await run.Client.ChangeModeAsync(run.Get(path)!, bits, ct);
+                var entry = await run.Client.ChangeModeAsync(run.Get(path)!, ParseMode(run.Get(mode)!, "mode"), ct);
                 if (run.Json) Output.WriteJson(run.Out, entry);
                 return CatalogCli.Ok;
             }, mode, path);

@@ -93,8 +93,8 @@ public sealed class MetadataService(Db db, IOptions<CatalogOptions> options, Acc
         }, ct);
 
         await audit.RecordManyAsync(caller, "metadata.set", results.Select(r => (r!.Path, r.Ok ? "set" : "failed",
-            r.Ok ? new JsonObject { ["attributes"] = string.Join(",", items[r.Index]!.Values!.Select(v => v.Key)) }
-                 : new JsonObject { ["error"] = r.Error!.Code.ToWire() })));
+            (JsonObject?)(r.Ok ? new JsonObject { ["attributes"] = string.Join(",", items[r.Index]!.Values!.Select(v => v.Key)) }
+                 : new JsonObject { ["error"] = r.Error!.Code.ToWire() }))));
         return new MetadataResponse(results!);
     }
 

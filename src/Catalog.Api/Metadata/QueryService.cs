@@ -108,7 +108,7 @@ public sealed class QueryService(Db db, IOptions<CatalogOptions> options, Access
         string sql;
         if (request.Target == QueryTarget.Datasets)
         {
-            parameters.Add(new NpgsqlParameter("after", NpgsqlDbType.Text) { Value = DecodeCursor(request.After) });
+            parameters.Add(new NpgsqlParameter("after", NpgsqlDbType.Text) { Value = Cursor.Decode(request.After) });
             sql = $"""
                 select d.path as cursor, d.path as path, {json}::text as attrs
                 from directory d
@@ -120,7 +120,7 @@ public sealed class QueryService(Db db, IOptions<CatalogOptions> options, Access
         {
             // Files come in LFN order (directory path, then name), so a page is a keyset range and
             // the next page starts where this one stopped without sorting every match.
-            var after = DecodeCursor(request.After);
+            var after = Cursor.Decode(request.After);
             var cut = after.LastIndexOf('/'); // the cursor is the last LFN: its directory, then its name
             if (after.Length > 0 && cut < 0) throw CatalogException.Invalid("after", "is not a cursor from a previous page");
             parameters.Add(new NpgsqlParameter("afterDir", NpgsqlDbType.Text) { Value = cut < 0 ? "" : after[..cut] });
@@ -320,7 +320,7 @@ public sealed class QueryService(Db db, IOptions<CatalogOptions> options, Access
         while (await reader.ReadAsync(ct))
         {
             var attrs = reader.IsDBNull(2) ? null : JsonNode.Parse(reader.GetString(2))?.AsObject();
-            yield return (new QueryRow(reader.GetString(1), attrs), EncodeCursor(reader.GetString(0)));
+            yield return (new QueryRow(reader.GetString(1), attrs), Cursor.Encode(reader.GetString(0)));
         }
     }
 
@@ -342,21 +342,6 @@ public sealed class QueryService(Db db, IOptions<CatalogOptions> options, Access
     private static CatalogException Invalid(QueryException e) =>
         new(ErrorCode.InvalidArgument, $"query: position {e.Position}: {e.Reason}", "query");
 
-    internal static string EncodeCursor(string value) => Convert.ToBase64String(Encoding.UTF8.GetBytes(value)).TrimEnd('=').Replace('+', '-').Replace('/', '_');
 
-    private static string DecodeCursor(string? cursor)
-    {
-        if (string.IsNullOrEmpty(cursor)) return "";
-        try
-        {
-            var base64 = cursor.Replace('-', '+').Replace('_', '/');
-            base64 += new string('=', (4 - base64.Length % 4) % 4);
-            var text = new UTF8Encoding(false, true).GetString(Convert.FromBase64String(base64));
-            return text;
-        }
-        catch (Exception e) when (e is FormatException or ArgumentException)
-        {
-            throw CatalogException.Invalid("after", "is not a cursor from a previous page");
-        }
-    }
+
 }

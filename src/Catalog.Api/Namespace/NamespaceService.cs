@@ -46,14 +46,14 @@ public sealed class NamespaceService(Db db, IOptions<CatalogOptions> options, Ac
         var pageSize = limit ?? DefaultPageSize;
         if (pageSize < 1 || pageSize > options.Value.MaxPageSize)
             throw new CatalogException(ErrorCode.LimitExceeded, $"limit must be between 1 and {options.Value.MaxPageSize} (Catalog:MaxPageSize)", "limit");
-        var afterName = DecodeCursor(after);
+        var afterName = Cursor.Decode(after);
 
         await using var conn = await db.OpenAsync(ct);
         var row = await DirectoryStore.GetAsync(conn, null, dir.Path, ct)
             ?? throw CatalogException.NotFound($"directory '{dir.Path}'", "path");
         access.DemandMode(caller, Operation.Read, row.Owner, row.Grp, row.Mode, dir.Path, "path");
         var entries = await DirectoryStore.ListAsync(conn, row.Id, afterName, pageSize, ct);
-        var next = entries.Count == pageSize ? EncodeCursor(entries[^1].Name) : null;
+        var next = entries.Count == pageSize ? Cursor.Encode(entries[^1].Name) : null;
         return new DirectoryPage(dir.Path, entries.Select(e => Mapping.ToEntry(e, dir.Path)).ToList(), next);
     }
 
@@ -243,24 +243,6 @@ public sealed class NamespaceService(Db db, IOptions<CatalogOptions> options, Ac
         return files.Count == 0 ? null : files[0];
     }
 
-    private static string EncodeCursor(string name) => Convert.ToBase64String(Encoding.UTF8.GetBytes(name)).TrimEnd('=').Replace('+', '-').Replace('/', '_');
 
-    private static string DecodeCursor(string? cursor)
-    {
-        if (string.IsNullOrEmpty(cursor)) return "";
-        try
-        {
-            var base64 = cursor.Replace('-', '+').Replace('_', '/');
-            base64 += new string('=', (4 - base64.Length % 4) % 4);
-            return new UTF8Encoding(false, true).GetString(Convert.FromBase64String(base64));
-        }
-        catch (FormatException)
-        {
-            throw CatalogException.Invalid("after", "is not a cursor from a previous page");
-        }
-        catch (ArgumentException)
-        {
-            throw CatalogException.Invalid("after", "is not a cursor from a previous page");
-        }
-    }
+
 }

@@ -1,0 +1,27 @@
+using System.Text;
+using Catalog.Api.Errors;
+
+namespace Catalog.Api.Infrastructure;
+
+/// <summary>Opaque page cursors: the keyset value of the last row, base64url-encoded.</summary>
+public static class Cursor
+{
+    public static string Encode(string value) =>
+        Convert.ToBase64String(Encoding.UTF8.GetBytes(value)).TrimEnd('=').Replace('+', '-').Replace('/', '_');
+
+    /// <summary>The keyset value, or "" without a cursor; anything else is a 400 on <c>after</c>.</summary>
+    public static string Decode(string? cursor)
+    {
+        if (string.IsNullOrEmpty(cursor)) return "";
+        try
+        {
+            var base64 = cursor.Replace('-', '+').Replace('_', '/');
+            base64 += new string('=', (4 - base64.Length % 4) % 4);
+            return new UTF8Encoding(false, true).GetString(Convert.FromBase64String(base64));
+        }
+        catch (Exception e) when (e is FormatException or ArgumentException)
+        {
+            throw CatalogException.Invalid("after", "is not a cursor from a previous page");
+        }
+    }
+}
