@@ -19,8 +19,20 @@ namespace Catalog.Api.Files;
 /// transaction (every insert is <c>on conflict do nothing</c> and classified afterwards), so
 /// each file is stored whole or not at all while its neighbours still go in.
 /// </summary>
-public sealed class RegistrationService(Db db, IOptions<CatalogOptions> options, Access access, AuditLog audit)
+public sealed class RegistrationService
 {
+    private readonly Db db;
+    private readonly IOptions<CatalogOptions> options;
+    private readonly Access access;
+    private readonly AuditLog audit;
+    private readonly RegistrationCoalescer? coalescer;
+
+    public RegistrationService(Db db, IOptions<CatalogOptions> options, Access access, AuditLog audit)
+    {
+        (this.db, this.options, this.access, this.audit) = (db, options, access, audit);
+        if (options.Value.Registration.Coalesce) coalescer = new RegistrationCoalescer(this, db, options.Value.Registration);
+    }
+
     public const int MaxIdempotencyKeyLength = 200;
 
     private sealed record Candidate(int Index, LfnPath Path, Guid Guid, bool GuidGiven, long Size, int Adler32,
@@ -52,28 +64,42 @@ public sealed class RegistrationService(Db db, IOptions<CatalogOptions> options,
         }
         var hash = idempotencyKey is null ? null : SHA256.HashData(JsonSerializer.SerializeToUtf8Bytes(request, CatalogJson.Options));
 
-        var response = await db.WriteAsync(async (conn, tx) =>
+        // Small registrations (a job's outputs) may share a transaction and its commit with others.
+        var response = coalescer is not null && files.Count <= options.Value.Registration.CoalesceMaxFiles
+            ? await coalescer.SubmitAsync(new RegistrationCoalescer.Work(files, idempotencyKey, hash, caller, PartitionOf(files)), ct)
+            : await db.WriteAsync((conn, tx) => ProcessAsync(conn, tx, files, idempotencyKey, hash, caller, ct), ct);
+        await AuditAsync(caller, response);
+        return response;
+    }
+
+    internal Task AuditAsync(Caller caller, RegisterResponse response) =>
+        audit.RecordManyAsync(caller, "register", response.Results.Select(r => (r.Lfn, Mapping.Wire(r.Status),
+            r.Error is null ? null : new System.Text.Json.Nodes.JsonObject { ["error"] = r.Error.Code.ToWire() }))).AsTask();
+
+    /// <summary>Requests for one dataset (or directory) go to one lane, so lanes never wait on each other's locks.</summary>
+    private static string PartitionOf(IReadOnlyList<NewFile?> files) =>
+        files[0] is { } f ? f.Dataset ?? (f.Lfn is { } lfn && lfn.LastIndexOf('/') is > 0 and var slash ? lfn[..slash] : "") : "";
+
+    /// <summary>One registration inside a given transaction: the idempotency key, validation, storage, the stored answer.</summary>
+    internal async Task<RegisterResponse> ProcessAsync(NpgsqlConnection conn, NpgsqlTransaction tx, IReadOnlyList<NewFile?> files,
+        string? idempotencyKey, byte[]? hash, Caller caller, CancellationToken ct)
+    {
+        if (idempotencyKey is not null && await IdempotencyStore.ClaimAsync(conn, tx, idempotencyKey, hash!, ct) is { } earlier)
         {
-            if (idempotencyKey is not null && await IdempotencyStore.ClaimAsync(conn, tx, idempotencyKey, hash!, ct) is { } earlier)
-            {
-                if (!earlier.Hash.AsSpan().SequenceEqual(hash))
-                    throw new CatalogException(ErrorCode.IdempotencyKeyReused,
-                        "Idempotency-Key was already used for a different request", "Idempotency-Key");
-                return JsonSerializer.Deserialize<RegisterResponse>(earlier.Response!, CatalogJson.Options)!;
-            }
+            if (!earlier.Hash.AsSpan().SequenceEqual(hash))
+                throw new CatalogException(ErrorCode.IdempotencyKeyReused,
+                    "Idempotency-Key was already used for a different request", "Idempotency-Key");
+            return JsonSerializer.Deserialize<RegisterResponse>(earlier.Response!, CatalogJson.Options)!;
+        }
 
-            var results = new RegisterResult?[files.Count];
-            var ses = (await StorageElementStore.ListRegistryAsync(conn, tx, ct)).ToDictionary(s => s.Name, StringComparer.Ordinal);
-            var candidates = Validate(files, ses, results);
-            await StoreAsync(conn, tx, candidates, results, caller, ct);
+        var results = new RegisterResult?[files.Count];
+        var ses = (await StorageElementStore.ListRegistryAsync(conn, tx, ct)).ToDictionary(s => s.Name, StringComparer.Ordinal);
+        var candidates = Validate(files, ses, results);
+        await StoreAsync(conn, tx, candidates, results, caller, ct);
 
-            var response = Summarize(results!);
-            if (idempotencyKey is not null)
-                await IdempotencyStore.CompleteAsync(conn, tx, idempotencyKey, JsonSerializer.Serialize(response, CatalogJson.Options), ct);
-            return response;
-        }, ct);
-        await audit.RecordManyAsync(caller, "register", response.Results.Select(r => (r.Lfn, Mapping.Wire(r.Status),
-            r.Error is null ? null : new System.Text.Json.Nodes.JsonObject { ["error"] = r.Error.Code.ToWire() })));
+        var response = Summarize(results!);
+        if (idempotencyKey is not null)
+            await IdempotencyStore.CompleteAsync(conn, tx, idempotencyKey, JsonSerializer.Serialize(response, CatalogJson.Options), ct);
         return response;
     }
 

@@ -23,6 +23,9 @@ public sealed class CatalogOptions
     [Range(1, 100_000)]
     public int MaxPageSize { get; set; } = 10_000;
 
+    /// <summary>How concurrent small registrations share transactions.</summary>
+    public RegistrationOptions Registration { get; set; } = new();
+
     /// <summary>Files per datablock (subNN) of a dataset unless the dataset says otherwise.</summary>
     [Range(1, 1_000_000)]
     public int MaxFilesPerDatablock { get; set; } = 1000;
@@ -36,3 +39,22 @@ public sealed class CatalogOptions
     public TimeSpan IdempotencyKeyLifetime { get; set; } = TimeSpan.FromHours(24);
 
 }
+
+/// <summary>Coalescing of concurrent small registrations, bound from <c>Catalog:Registration</c>.</summary>
+public sealed class RegistrationOptions
+{
+    /// <summary>Let concurrent registrations of at most <see cref="CoalesceMaxFiles"/> files share one transaction and commit.</summary>
+    public bool Coalesce { get; set; }
+
+    [Range(1, 1000)] public int CoalesceMaxFiles { get; set; } = 10;
+
+    /// <summary>Parallel transactions; a dataset (or directory) always uses the same one.</summary>
+    [Range(1, 64)] public int Lanes { get; set; } = 4;
+
+    /// <summary>Most requests per shared transaction.</summary>
+    [Range(1, 10_000)] public int MaxRequestsPerTransaction { get; set; } = 256;
+
+    /// <summary>Requests waiting per lane; beyond it the server answers 503 with Retry-After.</summary>
+    [Range(1, 1_000_000)] public int QueuePerLane { get; set; } = 5_000;
+}
+

@@ -1,0 +1,78 @@
+using System.Text.Json.Nodes;
+using Catalog.Client;
+using Catalog.Contracts;
+using Catalog.Tests.Infrastructure;
+using Microsoft.AspNetCore.Mvc.Testing;
+
+namespace Catalog.Tests.Files;
+
+/// <summary>
+/// With Catalog:Registration:Coalesce, concurrent small registrations share transactions. The
+/// answers must be exactly what each request would have got alone.
+/// </summary>
+[Collection(CatalogCollection.Name)]
+public class CoalescingTests(CatalogFixture fx) : IAsyncLifetime
+{
+    private WebApplicationFactory<Program> _server = null!;
+    private CatalogClient _client = null!;
+
+    public Task InitializeAsync()
+    {
+        _server = fx.CreateFactory(new Dictionary<string, string?>
+        {
+            ["Catalog:Registration:Coalesce"] = "true",
+            ["Catalog:Registration:Lanes"] = "2",
+            ["Catalog:Registration:MaxRequestsPerTransaction"] = "50",
+        });
+        var http = _server.CreateClient();
+        http.DefaultRequestHeaders.Authorization = new("Bearer", fx.AdminToken);
+        _client = new CatalogClient(http);
+        return Task.CompletedTask;
+    }
+
+    public async Task DisposeAsync() => await _server.DisposeAsync();
+
+    [Fact]
+    public async Task Hundreds_of_concurrent_single_registrations_each_get_their_own_answer()
+    {
+        var se = await fx.NewStorageElementAsync();
+        var dir = TestData.Dir("coalesce");
+        var lpn = $"{dir}/dataset";
+        await fx.Client.CreateDatasetAsync(new DatasetRequest(lpn, MaxFilesPerBlock: 7));
+
+        var intoDataset = Enumerable.Range(0, 200).Select(i =>
+            _client.RegisterAsync([new NewFile($"job{i:D3}.root", 100 + i, "0000000a", Replicas: [new NewReplica(se)], Dataset: lpn)]));
+        var intoDirs = Enumerable.Range(0, 100).Select(i =>
+            _client.RegisterAsync([TestData.File($"{dir}/plain{i % 5}/f{i:D3}.root", se)]));
+        var answers = await Task.WhenAll(intoDataset.Concat(intoDirs));
+
+        Assert.All(answers, a => Assert.Equal(ItemStatus.Created, Assert.Single(a.Results).Status));
+        var placed = answers.Take(200).Select(a => a.Results[0].Lfn!).ToList();
+        Assert.Equal(200, placed.Distinct().Count());
+        Assert.All(placed.GroupBy(l => l.Split('/')[^2]), g => Assert.InRange(g.Count(), 1, 7));
+        Assert.Equal(300, (await fx.Client.UsageAsync(dir)).Files);
+        Assert.Equal(200, (await fx.Client.GetDatasetSummaryAsync(lpn)).Files);
+    }
+
+    [Fact]
+    public async Task One_bad_request_in_a_shared_transaction_fails_alone()
+    {
+        var se = await fx.NewStorageElementAsync();
+        var dir = TestData.Dir("coalesce-bad");
+        var key = Guid.NewGuid().ToString("N");
+        await _client.RegisterAsync([TestData.File($"{dir}/first.root", se)], key);
+        await fx.Client.RegisterAsync([TestData.File($"{dir}/taken.root", se, guid: Guid.NewGuid())]);
+
+        var good = Enumerable.Range(0, 60).Select(i => _client.RegisterAsync([TestData.File($"{dir}/ok{i:D2}.root", se)])).ToList();
+        var reused = _client.RegisterAsync([TestData.File($"{dir}/other.root", se)], key);
+        var conflict = _client.RegisterAsync([TestData.File($"{dir}/taken.root", se, guid: Guid.NewGuid())]);
+        var replay = _client.RegisterAsync([TestData.File($"{dir}/first.root", se)], key);
+
+        Assert.All(await Task.WhenAll(good), a => Assert.Equal(ItemStatus.Created, a.Results[0].Status));
+        Assert.Equal(ErrorCode.IdempotencyKeyReused, (await Assert.ThrowsAsync<CatalogConflictException>(() => reused)).Code);
+        Assert.Equal(ErrorCode.Conflict, (await conflict).Results[0].Error!.Code);
+        Assert.Equal(ItemStatus.Created, (await replay).Results[0].Status); // the first answer, replayed
+        await Assert.ThrowsAsync<CatalogNotFoundException>(() => fx.Client.StatAsync($"{dir}/other.root"));
+        Assert.Equal(62, (await fx.Client.UsageAsync(dir)).Files);
+    }
+}
