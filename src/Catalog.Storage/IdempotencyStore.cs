@@ -37,4 +37,8 @@ public static class IdempotencyStore
         const string sql = "delete from idempotency_key where created < @before";
         return await conn.ExecuteAsync(new CommandDefinition(sql, new { before }, cancellationToken: ct));
     }
+
+    /// <summary>Gives a claimed key back (its request was refused inside a shared transaction).</summary>
+    public static Task ReleaseAsync(NpgsqlConnection conn, NpgsqlTransaction tx, string key, CancellationToken ct) =>
+        conn.ExecuteAsync(new CommandDefinition("delete from idempotency_key where key = @key and response is null", new { key }, tx, cancellationToken: ct));
 }

@@ -11,8 +11,9 @@ namespace Catalog.Api.Files;
 /// and one lock of each dataset, instead of each paying its own. Requests are queued on a lane
 /// chosen by their dataset (or directory), so lanes never contend for the same dataset row; each
 /// lane takes what is waiting (up to <see cref="RegistrationOptions.MaxRequestsPerTransaction"/>)
-/// and runs it in one transaction, each request under its own savepoint, so one request's
-/// refusal (a reused idempotency key, a permission) rolls back only that request. A request is
+/// and runs it in one transaction, storing all their files with one set of statements; each
+/// request keeps its own idempotency key, permission check and answers, and one request's
+/// refusal (a reused idempotency key, a permission) refuses only that request. A request is
 /// answered only after the shared transaction committed (synchronous commit stays on). Full
 /// lanes answer 503 with Retry-After: the queue is bounded.
 /// </summary>
@@ -62,26 +63,7 @@ public sealed class RegistrationCoalescer
     {
         try
         {
-            var outcomes = await db.WriteAsync(async (conn, tx) =>
-            {
-                var results = new (RegisterResponse? Response, Exception? Error)[batch.Count];
-                for (var i = 0; i < batch.Count; i++)
-                {
-                    var work = batch[i];
-                    await tx.SaveAsync("request");
-                    try
-                    {
-                        results[i] = (await service.ProcessAsync(conn, tx, work.Files, work.Key, work.Hash, work.Caller, CancellationToken.None), null);
-                        await tx.ReleaseAsync("request");
-                    }
-                    catch (CatalogException e)
-                    {
-                        await tx.RollbackAsync("request");
-                        results[i] = (null, e);
-                    }
-                }
-                return results;
-            }, CancellationToken.None);
+            var outcomes = await db.WriteAsync((conn, tx) => service.ProcessManyAsync(conn, tx, batch, CancellationToken.None), CancellationToken.None);
             for (var i = 0; i < batch.Count; i++)
             {
                 if (outcomes[i].Error is { } error) batch[i].Done.TrySetException(error);

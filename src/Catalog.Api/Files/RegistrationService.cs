@@ -80,6 +80,90 @@ public sealed class RegistrationService
     private static string PartitionOf(IReadOnlyList<NewFile?> files) =>
         files[0] is { } f ? f.Dataset ?? (f.Lfn is { } lfn && lfn.LastIndexOf('/') is > 0 and var slash ? lfn[..slash] : "") : "";
 
+    /// <summary>
+    /// Many small registrations in one transaction as if each ran alone, but stored together:
+    /// one placement per dataset, one insert of all files, one of all replicas. Each request keeps
+    /// its own idempotency key, permission check, per-file answers and field names.
+    /// </summary>
+    internal async Task<(RegisterResponse? Response, Exception? Error)[]> ProcessManyAsync(NpgsqlConnection conn, NpgsqlTransaction tx,
+        IReadOnlyList<RegistrationCoalescer.Work> works, CancellationToken ct)
+    {
+        var outcomes = new (RegisterResponse? Response, Exception? Error)[works.Count];
+        var claimed = new HashSet<int>();
+        var ses = (await StorageElementStore.ListRegistryAsync(conn, tx, ct)).ToDictionary(r => r.Name, StringComparer.Ordinal);
+        var offsets = new int[works.Count];
+        var total = 0;
+        for (var i = 0; i < works.Count; i++) { offsets[i] = total; total += works[i].Files.Count; }
+        var results = new RegisterResult?[total];
+        var groups = new Dictionary<string, (Caller Caller, List<Candidate> Candidates, List<int> Works)>(StringComparer.Ordinal);
+        for (var i = 0; i < works.Count; i++)
+        {
+            var work = works[i];
+            if (work.Key is not null && await IdempotencyStore.ClaimAsync(conn, tx, work.Key, work.Hash!, ct) is { } earlier)
+            {
+                outcomes[i] = earlier.Hash.AsSpan().SequenceEqual(work.Hash)
+                    ? (JsonSerializer.Deserialize<RegisterResponse>(earlier.Response!, CatalogJson.Options), null)
+                    : (null, new CatalogException(ErrorCode.IdempotencyKeyReused, "Idempotency-Key was already used for a different request", "Idempotency-Key"));
+                continue;
+            }
+            if (work.Key is not null) claimed.Add(i);
+            var local = new RegisterResult?[work.Files.Count];
+            var candidates = Validate(work.Files, ses, local);
+            try
+            {
+                await DirectoryTree.DemandWritableAsync(conn, tx, candidates.Select(c => c.Path.ParentPath()).Distinct().ToList(), work.Caller, access, "files", ct);
+            }
+            catch (CatalogException e)
+            {
+                outcomes[i] = (null, e);
+                continue;
+            }
+            Array.Copy(local, 0, results, offsets[i], local.Length);
+            var identity = $"{work.Caller.Subject}\n{string.Join(',', work.Caller.Groups)}\n{string.Join(',', work.Caller.Roles.Order())}";
+            if (!groups.TryGetValue(identity, out var group)) groups[identity] = group = (work.Caller, [], []);
+            group.Candidates.AddRange(candidates.Select(c => c with { Index = offsets[i] + c.Index }));
+            group.Works.Add(i);
+        }
+        foreach (var (caller, candidates, members) in groups.Values)
+        {
+            try
+            {
+                await StoreAsync(conn, tx, candidates, results, caller, ct);
+            }
+            catch (CatalogException e)
+            {
+                foreach (var i in members) outcomes[i] = (null, e);
+                continue;
+            }
+            foreach (var i in members)
+            {
+                var slice = new RegisterResult[works[i].Files.Count];
+                for (var k = 0; k < slice.Length; k++) slice[k] = Localize(results[offsets[i] + k]!, offsets[i] + k, k);
+                var response = Summarize(slice);
+                if (works[i].Key is { } key)
+                    await IdempotencyStore.CompleteAsync(conn, tx, key, JsonSerializer.Serialize(response, CatalogJson.Options), ct);
+                outcomes[i] = (response, null);
+            }
+        }
+        // A refused request leaves no half-claimed key behind: a retry starts afresh.
+        foreach (var i in claimed.Where(i => outcomes[i].Error is not null))
+            await IdempotencyStore.ReleaseAsync(conn, tx, works[i].Key!, ct);
+        return outcomes;
+    }
+
+    /// <summary>A result computed at position <paramref name="merged"/> of a shared batch, as its request sees it.</summary>
+    private static RegisterResult Localize(RegisterResult r, int merged, int local)
+    {
+        var prefix = $"files[{merged}]";
+        return r with
+        {
+            Index = local,
+            Error = r.Error is { Field: { } field } e && field.StartsWith(prefix, StringComparison.Ordinal)
+                ? e with { Field = $"files[{local}]" + field[prefix.Length..] }
+                : r.Error,
+        };
+    }
+
     /// <summary>One registration inside a given transaction: the idempotency key, validation, storage, the stored answer.</summary>
     internal async Task<RegisterResponse> ProcessAsync(NpgsqlConnection conn, NpgsqlTransaction tx, IReadOnlyList<NewFile?> files,
         string? idempotencyKey, byte[]? hash, Caller caller, CancellationToken ct)
@@ -145,7 +229,9 @@ public sealed class RegistrationService
         var skipped = new List<Candidate>();
         foreach (var c in candidates)
         {
-            if (insertedIds.TryGetValue((c.DirId, c.Path.Name), out var id)) { c.FileId = id; created.Add(c.Index); }
+            // The first candidate of a name took the row; a later one of the same name (a shared
+            // transaction can hold two requests for one LFN) is classified like a retry.
+            if (insertedIds.Remove((c.DirId, c.Path.Name), out var id)) { c.FileId = id; created.Add(c.Index); }
             else skipped.Add(c);
         }
         var existing = skipped.Count == 0 ? [] : await ClassifyExistingAsync(conn, tx, skipped, results, ct);
@@ -188,7 +274,9 @@ public sealed class RegistrationService
             {
                 if (placed.TryGetValue(c.Path.Name, out var blockPath)) { c.Path = LfnPath.Of($"{blockPath}/{c.Path.Name}", c.Path.Root); continue; }
                 if (count >= dataset.MaxFiles) { block++; count = 0; }
-                c.Path = LfnPath.Of($"{group.Key}/{DatasetStore.BlockName(block)}/{c.Path.Name}", c.Path.Root);
+                var target = $"{group.Key}/{DatasetStore.BlockName(block)}";
+                c.Path = LfnPath.Of($"{target}/{c.Path.Name}", c.Path.Root);
+                placed[c.Path.Name] = target; // a second request for the same name in this transaction lands on the same LFN
                 count++;
             }
             await DatasetStore.SetCurrentAsync(conn, tx, dataset.DirId, block, count, ct);
@@ -257,7 +345,7 @@ public sealed class RegistrationService
     {
         var rows = await FileStore.GetByNamesAsync(conn, tx,
             skipped.Select(c => c.DirId).ToArray(), skipped.Select(c => c.Path.Name).ToArray(), ct);
-        var byName = rows.ToDictionary(r => (r.DirId, r.Name));
+        var byName = rows.DistinctBy(r => r.Id).ToDictionary(r => (r.DirId, r.Name));
         var guids = new Dictionary<int, Guid>();
         var guidClashes = new List<Candidate>();
         foreach (var c in skipped)

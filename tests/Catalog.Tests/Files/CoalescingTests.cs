@@ -75,4 +75,27 @@ public class CoalescingTests(CatalogFixture fx) : IAsyncLifetime
         await Assert.ThrowsAsync<CatalogNotFoundException>(() => fx.Client.StatAsync($"{dir}/other.root"));
         Assert.Equal(62, (await fx.Client.UsageAsync(dir)).Files);
     }
+
+    [Fact]
+    public async Task Requests_sharing_a_transaction_keep_their_own_indexes_fields_and_lfn_semantics()
+    {
+        var se = await fx.NewStorageElementAsync();
+        var dir = TestData.Dir("coalesce-same");
+        var guid = Guid.NewGuid();
+        var burst = Enumerable.Range(0, 40).Select(i => i switch
+        {
+            < 10 => _client.RegisterAsync([TestData.File($"{dir}/same.root", se, guid: guid)]),                     // identical: 1 created, 9 exist
+            < 20 => _client.RegisterAsync([TestData.File($"{dir}/clash.root", se, guid: Guid.NewGuid())]),          // different GUIDs: 1 created, 9 conflicts
+            < 30 => _client.RegisterAsync([TestData.File($"{dir}/bad{i}.root", se, size: -1)]),
+            _ => _client.RegisterAsync([TestData.File($"{dir}/x{i}.root", se), TestData.File($"relative{i}.root", se)]),
+        }).ToList();
+        var answers = await Task.WhenAll(burst);
+
+        Assert.Equal((1, 9), (answers[..10].Count(a => a.Created == 1), answers[..10].Count(a => a.Existing == 1)));
+        Assert.Equal((1, 9), (answers[10..20].Count(a => a.Created == 1), answers[10..20].Count(a => a.Results[0].Error?.Code == ErrorCode.Conflict)));
+        Assert.All(answers[20..30], a => Assert.Equal(("files[0].size", 0), (a.Results[0].Error!.Field, a.Results[0].Index)));
+        Assert.All(answers[30..], a => Assert.Equal([(0, ItemStatus.Created), (1, ItemStatus.Failed)], a.Results.Select(r => (r.Index, r.Status))));
+        Assert.All(answers[30..], a => Assert.Equal("files[1].lfn", a.Results[1].Error!.Field));
+        Assert.Equal(guid, (await fx.Client.GetFileAsync($"{dir}/same.root")).Guid);
+    }
 }
