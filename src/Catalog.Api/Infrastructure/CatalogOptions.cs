@@ -43,8 +43,8 @@ public sealed class CatalogOptions
 /// <summary>Coalescing of concurrent small registrations, bound from <c>Catalog:Registration</c>.</summary>
 public sealed class RegistrationOptions
 {
-    /// <summary>Let concurrent registrations of at most <see cref="CoalesceMaxFiles"/> files share one transaction and commit.</summary>
-    public bool Coalesce { get; set; }
+    /// <summary>Let concurrent registrations of at most <see cref="CoalesceMaxFiles"/> files share one transaction and commit (on by default).</summary>
+    public bool Coalesce { get; set; } = true;
 
     [Range(1, 1000)] public int CoalesceMaxFiles { get; set; } = 10;
 
