@@ -15,6 +15,9 @@ public static class Cli
           storm   --jobs grid jobs (default 20,000) finish within --window seconds (10), each
                   registering one file into a dataset in one request, at most --concurrency
                   in flight (pass 2000); verifies lost/duplicated; baseline: COPY of the rows.
+          lookup  registers --files files, then times bulk lookups of 10,000 LFNs and, for
+                  --window seconds, single-LFN lookups (Zipf popularity) at --concurrency,
+                  beside a constant JSON of the same size from the same server.
         """;
 
     public static async Task<int> RunAsync(string[] args)
@@ -28,6 +31,7 @@ public static class Cli
             "sizing" => await Sizing.RunAsync(options),
             "metadata" => await MetadataBench.RunAsync(options, options.Runs),
             "storm" => await Storm.RunAsync(options, options.Jobs, options.Window),
+            "lookup" => await Lookup.RunAsync(options, options.Window),
             _ => Fail($"unknown scenario '{args[0]}'"),
         };
     }

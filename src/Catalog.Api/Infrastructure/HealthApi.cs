@@ -21,8 +21,18 @@ public static class HealthApi
             var body = new { status = ready ? "ready" : "not ready", postgres = postgres ?? "ok", redis = cache ?? "ok" };
             return ready ? Results.Ok(body) : Results.Json(body, statusCode: 503);
         }).ExcludeFromDescription();
+        // The load tool's baseline for HTTP lookups: the same pipeline (authentication, rate limit,
+        // JSON) answering a constant body of the size asked for, without touching any store.
+        app.MapGet("/api/v1/bench/constant", (int? bytes, Security.Caller caller) =>
+            {
+                if (!caller.IsAuthenticated) throw new Errors.CatalogException(Contracts.ErrorCode.Unauthorized, "authentication required");
+                var size = Math.Clamp(bytes ?? 256, 16, 1 << 20);
+                return Results.Text(Constants.GetOrAdd(size, n => "{\"pad\":\"" + new string('x', n - 10) + "\"}"), "application/json");
+            }).ExcludeFromDescription();
         return app;
     }
+
+    private static readonly System.Collections.Concurrent.ConcurrentDictionary<int, string> Constants = new();
 
     private static async Task<string?> ProbeAsync(Func<Task> probe)
     {

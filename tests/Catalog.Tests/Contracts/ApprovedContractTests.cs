@@ -39,6 +39,9 @@ public class ApprovedContractTests(CatalogFixture fx)
         Assert.Contains("alive", await fx.Http.GetStringAsync("healthz"));
         Assert.Contains("\"postgres\":\"ok\"", await fx.Http.GetStringAsync("readyz"));
         Assert.Equal(200, (int)(await fx.Http.GetAsync("scalar/v1")).StatusCode);
+        // The load tool's constant-JSON baseline: the size asked for, and only for an identity.
+        Assert.Equal(300, (await fx.Http.GetByteArrayAsync("api/v1/bench/constant?bytes=300")).Length);
+        Assert.Equal(401, (int)(await fx.Factory.CreateClient().GetAsync("api/v1/bench/constant")).StatusCode);
     }
 
     private static JsonNode? Canonical(JsonNode? node) => node switch

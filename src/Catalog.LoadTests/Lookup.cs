@@ -1,0 +1,104 @@
+using System.Diagnostics;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Catalog.Client;
+using Catalog.Contracts;
+using HdrHistogram;
+
+namespace Catalog.LoadTests;
+
+/// <summary>
+/// Analysts: bulk replica lookups of 10,000 LFNs, and single-LFN lookups at --concurrency with
+/// Zipf-distributed popularity, beside the same server answering a constant JSON of the same
+/// size (the HTTP pipeline's own cost) in the same run.
+/// </summary>
+public static class Lookup
+{
+    public static async Task<int> RunAsync(Options o, double seconds)
+    {
+        var client = o.CreateClient();
+        var root = $"/belle/lookup/{DateTime.UtcNow:yyyyMMddHHmmss}";
+        await client.PutStorageElementAsync("LOOKUP-KEK", new StorageElementSpec("KEK", "root", "root://lookup.kek:1094//belle"));
+        var lfns = Enumerable.Range(0, o.Files).Select(i => $"{root}/sub{i / 1000:D3}/f{i:D7}.root").ToList();
+        var clock = Stopwatch.StartNew();
+        await foreach (var r in client.RegisterManyAsync(lfns.Select((l, i) => new NewFile(l, 1000 + i, "0000000a", Replicas: [new NewReplica("LOOKUP-KEK")])), 5000, 2))
+            if (r.Status == ItemStatus.Failed) throw new InvalidOperationException(r.Error!.Message);
+        Console.WriteLine($"registered {lfns.Count:N0} files in {clock.Elapsed.TotalSeconds:F0} s");
+
+        // Bulk: 10,000 random LFNs per call.
+        var random = new Random(42);
+        var bulk = new List<double>();
+        for (var run = 0; run < 25; run++)
+        {
+            var batch = Enumerable.Range(0, 10_000).Select(_ => lfns[random.Next(lfns.Count)]).ToList();
+            var t = Stopwatch.StartNew();
+            var n = 0;
+            await foreach (var hit in client.LookupAsync(batch)) if (hit.Error is null) n++;
+            if (run >= 5) bulk.Add(t.Elapsed.TotalMilliseconds);
+            if (n != batch.Count) throw new InvalidOperationException($"bulk lookup found {n} of {batch.Count}");
+        }
+        bulk.Sort();
+
+        // Single LFNs, Zipf popularity (s = 1.1), against the constant-JSON baseline of the same size.
+        var zipf = Zipf(lfns.Count, 1.1);
+        var sample = (await client.ListReplicasAsync(lfns[0])).Count;
+        var size = JsonSerializer.SerializeToUtf8Bytes(await client.ListReplicasAsync(lfns[0]), CatalogJson.Options).Length;
+        var single = await ClosedLoopAsync(o.Concurrency, seconds, async r => await client.ListReplicasAsync(lfns[zipf(r)]));
+        var constant = await ClosedLoopAsync(o.Concurrency, seconds, async _ =>
+        {
+            using var response = await client.Http.GetAsync($"api/v1/bench/constant?bytes={size}");
+            await response.Content.ReadAsByteArrayAsync();
+        });
+
+        var report = new JsonObject
+        {
+            ["scenario"] = "lookup", ["files"] = lfns.Count,
+            ["bulk_10000_p50_ms"] = Math.Round(bulk[bulk.Count / 2], 1), ["bulk_10000_max_ms"] = Math.Round(bulk[^1], 1),
+            ["bulk_lfn_per_s"] = Math.Round(10_000 / (bulk[bulk.Count / 2] / 1000), 0),
+            ["single_concurrency"] = o.Concurrency, ["single_operations"] = single.Count, ["single_throughput_per_s"] = Math.Round(single.Rate, 0),
+            ["single_p50_ms"] = single.P50, ["single_p99_ms"] = single.P99,
+            ["baseline"] = $"GET /api/v1/bench/constant of {size} bytes (same server, same pipeline)",
+            ["baseline_per_s"] = Math.Round(constant.Rate, 0), ["baseline_p99_ms"] = constant.P99,
+            ["ratio"] = Math.Round(single.Rate / constant.Rate, 3), ["errors"] = single.Errors + constant.Errors,
+        };
+        Console.WriteLine(report.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
+        if (o.Json is not null) await File.WriteAllTextAsync(o.Json, report.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
+        return 0;
+    }
+
+    private sealed record Loop(long Count, double Rate, double P50, double P99, long Errors);
+
+    /// <summary>--concurrency workers issue requests back to back for the given time.</summary>
+    private static async Task<Loop> ClosedLoopAsync(int workers, double seconds, Func<Random, Task> call)
+    {
+        var histogram = new LongConcurrentHistogram(1, TimeSpan.FromMinutes(1).Ticks / 10, 3);
+        long count = 0, errors = 0;
+        var stop = Stopwatch.StartNew();
+        await Task.WhenAll(Enumerable.Range(0, workers).Select(async w =>
+        {
+            var random = new Random(w);
+            while (stop.Elapsed.TotalSeconds < seconds)
+            {
+                var t = Stopwatch.GetTimestamp();
+                try { await call(random); Interlocked.Increment(ref count); }
+                catch { Interlocked.Increment(ref errors); }
+                histogram.RecordValue(Math.Max(1, Stopwatch.GetElapsedTime(t).Ticks / 10));
+            }
+        }));
+        return new Loop(count, count / stop.Elapsed.TotalSeconds, histogram.GetValueAtPercentile(50) / 1000.0, histogram.GetValueAtPercentile(99) / 1000.0, errors);
+    }
+
+    /// <summary>A Zipf(s) sampler over ranks 0..n-1 (rank 0 most popular), by inverse CDF.</summary>
+    private static Func<Random, int> Zipf(int n, double s)
+    {
+        var cdf = new double[n];
+        double sum = 0;
+        for (var k = 0; k < n; k++) cdf[k] = sum += 1 / Math.Pow(k + 1, s);
+        for (var k = 0; k < n; k++) cdf[k] /= sum;
+        return r =>
+        {
+            var i = Array.BinarySearch(cdf, r.NextDouble());
+            return Math.Min(n - 1, i < 0 ? ~i : i);
+        };
+    }
+}
