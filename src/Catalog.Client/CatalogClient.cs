@@ -175,16 +175,8 @@ public sealed class CatalogClient
         SendAsync<QueryPage>(HttpMethod.Post, "api/v1/query", request, ct, repeatable: true);
 
     /// <summary>Every match of a query, read as the server streams it.</summary>
-    public async IAsyncEnumerable<QueryRow> QueryAllAsync(QueryRequest request, [EnumeratorCancellation] CancellationToken ct = default)
-    {
-        using var message = new HttpRequestMessage(HttpMethod.Post, "api/v1/query/stream") { Content = Body(request) };
-        message.Options.Set(CatalogResilience.Repeatable, true);
-        using var response = await SendCoreAsync(message, ct, HttpCompletionOption.ResponseHeadersRead);
-        await EnsureSuccessAsync(response, ct);
-        await using var stream = await response.Content.ReadAsStreamAsync(ct);
-        await foreach (var row in JsonSerializer.DeserializeAsyncEnumerable<QueryRow>(stream, Json, ct))
-            if (row is not null) yield return row;
-    }
+    public IAsyncEnumerable<QueryRow> QueryAllAsync(QueryRequest request, CancellationToken ct = default) =>
+        StreamAsync<QueryRow>("api/v1/query/stream", request, ct);
 
     /// <summary>EXPLAIN ANALYZE of a query's SQL (admin); <paramref name="forceSequentialScan"/> disables index scans for comparison.</summary>
     public Task<IReadOnlyList<string>> ExplainQueryAsync(QueryRequest request, bool forceSequentialScan = false, CancellationToken ct = default) =>
@@ -345,17 +337,18 @@ public sealed class CatalogClient
     /// Bulk LFN -> replicas, read as the server streams it, in request order. Unknown LFNs come
     /// back as items with <see cref="LookupResult.Error"/> set.
     /// </summary>
-    public async IAsyncEnumerable<LookupResult> LookupAsync(IEnumerable<string> lfns, [EnumeratorCancellation] CancellationToken ct = default)
+    public IAsyncEnumerable<LookupResult> LookupAsync(IEnumerable<string> lfns, CancellationToken ct = default) =>
+        StreamAsync<LookupResult>("api/v1/replicas/lookup", new LookupRequest(lfns.ToList<string?>()), ct);
+
+    /// <summary>POSTs a read and yields the items of the JSON array the server streams back, as they arrive.</summary>
+    private async IAsyncEnumerable<T> StreamAsync<T>(string uri, object body, [EnumeratorCancellation] CancellationToken ct)
     {
-        using var request = new HttpRequestMessage(HttpMethod.Post, "api/v1/replicas/lookup")
-        {
-            Content = Body(new LookupRequest(lfns.ToList<string?>())),
-        };
+        using var request = new HttpRequestMessage(HttpMethod.Post, uri) { Content = Body(body) };
         request.Options.Set(CatalogResilience.Repeatable, true);
         using var response = await SendCoreAsync(request, ct, HttpCompletionOption.ResponseHeadersRead);
         await EnsureSuccessAsync(response, ct);
         await using var stream = await response.Content.ReadAsStreamAsync(ct);
-        await foreach (var item in JsonSerializer.DeserializeAsyncEnumerable<LookupResult>(stream, Json, ct))
+        await foreach (var item in JsonSerializer.DeserializeAsyncEnumerable<T>(stream, Json, ct))
             if (item is not null) yield return item;
     }
 

@@ -41,7 +41,6 @@ public static class Lookup
 
         // Single LFNs, Zipf popularity (s = 1.1), against the constant-JSON baseline of the same size.
         var zipf = Zipf(lfns.Count, 1.1);
-        var sample = (await client.ListReplicasAsync(lfns[0])).Count;
         var size = JsonSerializer.SerializeToUtf8Bytes(await client.ListReplicasAsync(lfns[0]), CatalogJson.Options).Length;
         var single = await ClosedLoopAsync(o.Concurrency, seconds, async r => await client.ListReplicasAsync(lfns[zipf(r)]));
         var constant = await ClosedLoopAsync(o.Concurrency, seconds, async _ =>

@@ -29,13 +29,13 @@ public static class MetadataStore
             where d.path = any(@paths)
             """, new { paths }, tx, cancellationToken: ct))).AsList();
 
-    /// <summary>Declarations of <paramref name="name"/> anywhere below <paramref name="path"/>.</summary>
-    public static async Task<IReadOnlyList<AttributeDefRow>> DefinitionsBelowAsync(NpgsqlConnection conn, NpgsqlTransaction? tx, string path, string name, CancellationToken ct) =>
+    /// <summary>Declarations anywhere below any of <paramref name="paths"/> (of <paramref name="name"/> only, when given).</summary>
+    public static async Task<IReadOnlyList<AttributeDefRow>> DefinitionsBelowAsync(NpgsqlConnection conn, NpgsqlTransaction? tx, string[] paths, string? name, CancellationToken ct) =>
         (await conn.QueryAsync<AttributeDefRow>(new CommandDefinition("""
             select a.id, a.dir_id as DirId, d.path, a.name, a.target, a.type, a.allowed::text as allowed, a.indexed
-            from attribute_def a join directory d on d.id = a.dir_id
-            where a.name = @name and d.path > @path || '/' and d.path < @path || '0'
-            """, new { path, name }, tx, cancellationToken: ct))).AsList();
+            from attribute_def a join directory d on d.id = a.dir_id, unnest(@paths::text[]) s
+            where (@name::text is null or a.name = @name) and d.path > s || '/' and d.path < s || '0'
+            """, new { paths, name }, tx, cancellationToken: ct))).AsList();
 
     public static async Task<IReadOnlyList<PolicyRow>> PoliciesOnAsync(NpgsqlConnection conn, NpgsqlTransaction? tx, string[] paths, CancellationToken ct) =>
         (await conn.QueryAsync<PolicyRow>(new CommandDefinition("""

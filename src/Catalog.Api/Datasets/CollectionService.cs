@@ -73,13 +73,8 @@ public sealed class CollectionService(Db db, IOptions<CatalogOptions> options, A
         var p = Lfn.Parse(path, options.Value.Roots, "path");
         access.Demand(caller, Operation.Read, p.Path, "path");
         await using var conn = await db.OpenAsync(ct);
-        var row = await conn.QuerySingleOrDefaultAsync<(long Id, short Kind, string? Metadata, DateTime Created)?>(new CommandDefinition(
-            "select id, kind, metadata::text, created from directory where path = @path", new { path = p.Path }, cancellationToken: ct));
-        if (row is not { Kind: DatasetStore.CollectionKind } c) throw CatalogException.NotFound($"collection '{p.Path}'", "path");
-        var members = await conn.QueryAsync<string>(new CommandDefinition("""
-            select d.path from collection_member m join directory d on d.id = m.member_id where m.collection_id = @id order by d.path
-            """, new { id = c.Id }, cancellationToken: ct));
-        return new CollectionInfo(p.Path, members.AsList(), c.Metadata is null ? null : JsonNode.Parse(c.Metadata)!.AsObject(), Mapping.Utc(c.Created));
+        return (await ReadAsync(conn, "c.path = @path", p.Path, ct)).SingleOrDefault()
+            ?? throw CatalogException.NotFound($"collection '{p.Path}'", "path");
     }
 
     public async Task<IReadOnlyList<CollectionInfo>> ListAsync(string? under, Caller caller, CancellationToken ct)
@@ -87,12 +82,21 @@ public sealed class CollectionService(Db db, IOptions<CatalogOptions> options, A
         var p = Lfn.Parse(under, options.Value.Roots, "under");
         access.Demand(caller, Operation.Read, p.Path, "under");
         await using var conn = await db.OpenAsync(ct);
-        var paths = await conn.QueryAsync<string>(new CommandDefinition("""
-            select path from directory where kind = 3 and (path = @path or (path > @path || '/' and path < @path || '0')) order by path limit 10000
-            """, new { path = p.Path }, cancellationToken: ct));
-        var result = new List<CollectionInfo>();
-        foreach (var path in paths) result.Add(await GetAsync(path, caller, ct));
-        return result;
+        return await ReadAsync(conn, "(c.path = @path or (c.path > @path || '/' and c.path < @path || '0'))", p.Path, ct);
+    }
+
+    /// <summary>Collections matching <paramref name="where"/> with their members, in one query.</summary>
+    private static async Task<IReadOnlyList<CollectionInfo>> ReadAsync(NpgsqlConnection conn, string where, string path, CancellationToken ct)
+    {
+        var sql = $"""
+            select c.path, c.metadata::text as metadata, c.created,
+                   array(select d.path from collection_member m join directory d on d.id = m.member_id
+                         where m.collection_id = c.id order by d.path) as members
+            from directory c where c.kind = 3 and {where} order by c.path limit 10000
+            """;
+        var rows = await conn.QueryAsync<(string Path, string? Metadata, DateTime Created, string[] Members)>(
+            new CommandDefinition(sql, new { path }, cancellationToken: ct));
+        return rows.Select(r => new CollectionInfo(r.Path, r.Members, r.Metadata is null ? null : JsonNode.Parse(r.Metadata)!.AsObject(), Mapping.Utc(r.Created))).ToList();
     }
 
     /// <summary>The datasets a collection holds, through nested collections; null when the path is not a collection.</summary>

@@ -128,7 +128,7 @@ public sealed class RegistrationService
         {
             try
             {
-                await StoreAsync(conn, tx, candidates, results, caller, ct);
+                await StoreAsync(conn, tx, candidates, results, caller, ct, writableChecked: true);
             }
             catch (CatalogException e)
             {
@@ -187,8 +187,9 @@ public sealed class RegistrationService
         return response;
     }
 
+    /// <param name="writableChecked">The caller already checked w on the target directories per request (shared transactions).</param>
     private async Task StoreAsync(NpgsqlConnection conn, NpgsqlTransaction tx, List<Candidate> candidates,
-        RegisterResult?[] results, Caller caller, CancellationToken ct)
+        RegisterResult?[] results, Caller caller, CancellationToken ct, bool writableChecked = false)
     {
         if (candidates.Count == 0) return;
 
@@ -198,7 +199,7 @@ public sealed class RegistrationService
 
         // 1. Directories: w where creation happens, then create what is missing; a name held by a file fails the items below it.
         var targetDirs = candidates.Select(c => c.Path.ParentPath()).Distinct().ToList();
-        await DirectoryTree.DemandWritableAsync(conn, tx, targetDirs, caller, access, "files", ct);
+        if (!writableChecked) await DirectoryTree.DemandWritableAsync(conn, tx, targetDirs, caller, access, "files", ct);
         var dirIds = await DirectoryTree.EnsureAsync(conn, tx, targetDirs, caller.User, null, ct);
         foreach (var c in candidates)
             if (dirIds.TryGetValue(c.Path.Parent, out var dirId)) c.DirId = dirId;

@@ -98,20 +98,10 @@ public static partial class AttributeSchema
 
     public static string FormatTimestamp(DateTimeOffset t) => t.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss.fffffff'Z'", CultureInfo.InvariantCulture);
 
-    /// <summary>Every ancestor of a path, itself first, the root last.</summary>
-    public static IEnumerable<string> Ancestry(string path)
-    {
-        for (var p = path; ; p = p[..p.LastIndexOf('/')])
-        {
-            yield return p;
-            if (p.LastIndexOf('/') <= 0) yield break;
-        }
-    }
-
     /// <summary>The schemas in force at many directories with two queries.</summary>
     public static async Task<Dictionary<string, Schema>> LoadAsync(NpgsqlConnection conn, NpgsqlTransaction? tx, IEnumerable<string> dirs, CancellationToken ct)
     {
-        var chains = dirs.Distinct(StringComparer.Ordinal).ToDictionary(d => d, d => Ancestry(d).ToList(), StringComparer.Ordinal);
+        var chains = dirs.Distinct(StringComparer.Ordinal).ToDictionary(d => d, d => Lfn.Ancestry(d).ToList(), StringComparer.Ordinal);
         var all = chains.Values.SelectMany(c => c).Distinct(StringComparer.Ordinal).ToArray();
         var defs = (await MetadataStore.DefinitionsOnAsync(conn, tx, all, ct)).ToLookup(d => d.Path, StringComparer.Ordinal);
         var policies = (await MetadataStore.PoliciesOnAsync(conn, tx, all, ct)).ToDictionary(p => p.Path, StringComparer.Ordinal);

@@ -180,7 +180,7 @@ public sealed class MetadataService(Db db, IOptions<CatalogOptions> options, Acc
     {
         var keys = t.Normalized.Where(kv => kv.Value is not null).Select(kv => kv.Key).ToArray();
         if (keys.Length == 0) return null;
-        var ancestors = AttributeSchema.Ancestry(t.Path.Path).Skip(1).ToArray();
+        var ancestors = Lfn.Ancestry(t.Path.Path).Skip(1).ToArray();
         const string sql = """
             select d.path, k from directory d, unnest(@keys::text[]) k
             where d.metadata ? k and (d.path = any(@ancestors) or d.path > @path || '/' and d.path < @path || '0')

@@ -24,7 +24,7 @@ public sealed class QueryService(Db db, IOptions<CatalogOptions> options, Access
     public const int MaxAttributes = 40;
     private const int DefaultLimit = 1000;
 
-    private sealed record Plan(string Sql, IReadOnlyList<NpgsqlParameter> Parameters, QueryTarget Target);
+    private sealed record Plan(string Sql, IReadOnlyList<NpgsqlParameter> Parameters);
 
     /// <summary>No condition: every file (or dataset) in scope, for listings.</summary>
     public sealed record Everything() : Node(0);
@@ -49,7 +49,7 @@ public sealed class QueryService(Db db, IOptions<CatalogOptions> options, Access
     public async IAsyncEnumerable<QueryRow> StreamAsync(QueryRequest request, Caller caller, [EnumeratorCancellation] CancellationToken ct)
     {
         await using var conn = await db.OpenAsync(ct);
-        var plan = await PlanAsync(conn, request with { After = request.After }, caller, null, ct);
+        var plan = await PlanAsync(conn, request, caller, null, ct);
         await foreach (var (row, _) in ReadAsync(conn, plan, ct)) yield return row;
     }
 
@@ -145,7 +145,7 @@ public sealed class QueryService(Db db, IOptions<CatalogOptions> options, Access
                   order by d.path, f.name{limitSql}
                   """;
         }
-        return new Plan(sql, parameters, request.Target);
+        return new Plan(sql, parameters);
     }
 
     /// <summary>
@@ -258,14 +258,9 @@ public sealed class QueryService(Db db, IOptions<CatalogOptions> options, Access
         foreach (var scope in scopes)
             if (access.Check(caller, Operation.Read, scope) is { } refused) throw new CatalogException(refused.Code, refused.Message, "under");
         var attributes = new Dictionary<string, AttributeDefinition>(StringComparer.Ordinal);
-        var ancestors = scopes.SelectMany(AttributeSchema.Ancestry).Distinct().ToArray();
+        var ancestors = scopes.SelectMany(Lfn.Ancestry).Distinct().ToArray();
         foreach (var d in await MetadataStore.DefinitionsOnAsync(conn, null, ancestors, ct)) attributes.TryAdd(d.Name, AttributeSchema.ToContract(d));
-        const string below = """
-            select a.id, a.dir_id as DirId, d.path, a.name, a.target, a.type, a.allowed::text as allowed, a.indexed
-            from attribute_def a join directory d on d.id = a.dir_id, unnest(@scopes::text[]) s
-            where d.path > s || '/' and d.path < s || '0'
-            """;
-        foreach (var d in await conn.QueryAsync<AttributeDefRow>(new CommandDefinition(below, new { scopes }, cancellationToken: ct)))
+        foreach (var d in await MetadataStore.DefinitionsBelowAsync(conn, null, scopes, null, ct))
             attributes.TryAdd(d.Name, AttributeSchema.ToContract(d));
         return (scopes, attributes);
     }

@@ -16,7 +16,7 @@ namespace Catalog.Api.Metadata;
 /// rewrites no rows, so declaring on a collection of a million files is one insert; an indexed
 /// attribute also builds its expression index (concurrently, after the declaration commits).
 /// </summary>
-public sealed class SchemaService(Db db, NpgsqlDataSource dataSource, IOptions<CatalogOptions> options, Access access, AuditLog audit,
+public sealed class SchemaService(Db db, IOptions<CatalogOptions> options, Access access, AuditLog audit,
     ILogger<SchemaService> log)
 {
     public async Task<SchemaInForce> DeclareAsync(AttributeSpec spec, Caller caller, CancellationToken ct)
@@ -47,7 +47,7 @@ public sealed class SchemaService(Db db, NpgsqlDataSource dataSource, IOptions<C
             var inForce = (await AttributeSchema.LoadAsync(conn, tx, [dir.Path], ct))[dir.Path];
             if (inForce.Attributes.TryGetValue(name, out var existing))
                 throw new CatalogException(ErrorCode.Conflict, $"attribute '{name}' is already declared at {existing.DefinedAt}", "name");
-            if ((await MetadataStore.DefinitionsBelowAsync(conn, tx, dir.Path, name, ct)).FirstOrDefault() is { } below)
+            if ((await MetadataStore.DefinitionsBelowAsync(conn, tx, [dir.Path], name, ct)).FirstOrDefault() is { } below)
                 throw new CatalogException(ErrorCode.Conflict, $"attribute '{name}' is already declared below, at {below.Path}", "name");
             await MetadataStore.InsertDefinitionAsync(conn, tx, row.Id, name, (short)target, (short)type, allowed, spec.Indexed, ct);
             return true;
@@ -118,7 +118,7 @@ public sealed class SchemaService(Db db, NpgsqlDataSource dataSource, IOptions<C
         if (index.Length > 63)
             index = $"attr_{table}_{Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(name)))[..16]}_{Mapping.Wire(type)}";
         var sql = $"create index concurrently if not exists \"{index}\" on {table} (({expression})) where {column} ? '{name}'";
-        await using var conn = await dataSource.OpenConnectionAsync(ct);
+        await using var conn = await db.OpenAsync(ct);
         await using var cmd = new NpgsqlCommand(sql, conn) { CommandTimeout = 0 };
         try
         {

@@ -17,7 +17,7 @@ public static class DirectoryTree
         Caller caller, Access access, string field, CancellationToken ct)
     {
         if (caller.BypassesModes || dirs.Count == 0) return;
-        var chains = dirs.Distinct().ToDictionary(d => d, d => Ancestry(d).ToList());
+        var chains = dirs.Distinct().ToDictionary(d => d, d => Lfn.Ancestry(d.Path).ToList());
         var rows = (await DirectoryStore.GetManyAsync(conn, tx, chains.Values.SelectMany(c => c).Distinct().ToArray(), ct))
             .ToDictionary(r => r.Path, StringComparer.Ordinal);
         foreach (var (dir, chain) in chains)
@@ -28,14 +28,6 @@ public static class DirectoryTree
         }
     }
 
-    private static IEnumerable<string> Ancestry(LfnPath dir)
-    {
-        for (var p = dir.Path; ; p = p[..p.LastIndexOf('/')])
-        {
-            yield return p;
-            if (p == dir.Root) yield break;
-        }
-    }
 
     /// <summary>
     /// Makes sure every directory in <paramref name="dirs"/> and its ancestors up to the root

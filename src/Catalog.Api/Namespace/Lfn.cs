@@ -35,6 +35,16 @@ public static class Lfn
     public const int MaxBytes = 1024;
     public const int MaxComponentBytes = 255;
 
+    /// <summary>A valid path and every ancestor of it, itself first, its root (or "/x") last.</summary>
+    public static IEnumerable<string> Ancestry(string path)
+    {
+        for (var p = path; ; p = p[..p.LastIndexOf('/')])
+        {
+            yield return p;
+            if (p.LastIndexOf('/') <= 0) yield break;
+        }
+    }
+
     public static LfnPath Parse(string? value, IReadOnlyList<string> roots, string field = "lfn") =>
         TryParse(value, roots, out var path, out var error, field)
             ? path

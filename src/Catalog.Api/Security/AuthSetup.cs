@@ -187,8 +187,9 @@ public static class AuthSetup
         ? dn.Split('/', StringSplitOptions.RemoveEmptyEntries).Select(p => p.Trim()).Reverse()
         : dn.Split(',', StringSplitOptions.RemoveEmptyEntries).Select(p => p.Trim());
 
+    // Scoped: built once per request from the authenticated principal.
     private static Caller CallerOf(HttpContext http) =>
-        (Caller)(http.Items[typeof(Caller)] ??= TokenService.CallerFrom(http.User, http.Connection.RemoteIpAddress?.ToString(), http.TraceIdentifier));
+        TokenService.CallerFrom(http.User, http.Connection.RemoteIpAddress?.ToString(), http.TraceIdentifier);
 
     private static string FirstSentence(string message)
     {
