@@ -40,12 +40,56 @@ public static class DatasetStore
         conn.ExecuteAsync(new CommandDefinition("update directory set kind = 2 where id = any(@dirIds) and kind = 0",
             new { dirIds }, tx, cancellationToken: ct));
 
+    /// <summary>
+    /// Totals over the files below a dataset (values read from the file or inherited, wherever
+    /// they are set), and per SE how many of its files have a replica there.
+    /// </summary>
+    public static async Task<(DatasetTotals Totals, IReadOnlyList<(string Se, long Files, long Bytes)> PerSe)> SummaryAsync(
+        NpgsqlConnection conn, string path, long datasetId, CancellationToken ct)
+    {
+        const string sql = """
+            with f as (
+                select f.id, f.size, f.metadata, d.eff_metadata
+                from file f join directory d on d.id = f.dir_id
+                where d.path > @path || '/' and d.path < @path || '0'
+            )
+            select count(*) as Files, coalesce(sum(size), 0)::bigint as Bytes,
+                   sum(coalesce(num(f.metadata, 'nEvents'), num(f.eff_metadata, 'nEvents')))::bigint as Events,
+                   min(v.exp_low)::bigint as ExpLow, max(v.exp_high)::bigint as ExpHigh, min(v.run_low)::bigint as RunLow, max(v.run_high)::bigint as RunHigh,
+                   (select count(*) from directory b where b.parent_id = @id and b.kind = 2)::int as Datablocks
+            from f, lateral (select
+                    coalesce(num(f.metadata, 'experimentLow'), num(f.metadata, 'experiment'), num(f.eff_metadata, 'experimentLow'), num(f.eff_metadata, 'experiment')) as exp_low,
+                    coalesce(num(f.metadata, 'experimentHigh'), num(f.metadata, 'experiment'), num(f.eff_metadata, 'experimentHigh'), num(f.eff_metadata, 'experiment')) as exp_high,
+                    coalesce(num(f.metadata, 'runLow'), num(f.metadata, 'run'), num(f.eff_metadata, 'runLow'), num(f.eff_metadata, 'run')) as run_low,
+                    coalesce(num(f.metadata, 'runHigh'), num(f.metadata, 'run'), num(f.eff_metadata, 'runHigh'), num(f.eff_metadata, 'run')) as run_high) v;
+            select s.name as Se, count(distinct r.file_id) as Files, coalesce(sum(fl.size), 0) as Bytes
+            from directory d join file fl on fl.dir_id = d.id join replica r on r.file_id = fl.id join storage_element s on s.id = r.se_id
+            where d.path > @path || '/' and d.path < @path || '0'
+            group by s.name order by s.name;
+            """;
+        await using var multi = await conn.QueryMultipleAsync(new CommandDefinition(sql, new { path, id = datasetId }, cancellationToken: ct));
+        var totals = await multi.ReadSingleAsync<DatasetTotals>();
+        return (totals, (await multi.ReadAsync<(string, long, long)>()).AsList());
+    }
+
+    /// <summary>Datasets at or below <paramref name="path"/>, by path, after <paramref name="after"/>.</summary>
+    public static async Task<IReadOnlyList<(string Path, int MaxFiles, int CurrentBlock, string? Metadata)>> ListAsync(
+        NpgsqlConnection conn, string path, string after, int limit, CancellationToken ct) =>
+        (await conn.QueryAsync<(string, int, int, string?)>(new CommandDefinition("""
+            select d.path, s.max_files, s.current_block, d.metadata::text
+            from directory d join dataset s on s.dir_id = d.id
+            where (d.path = @path or (d.path > @path || '/' and d.path < @path || '0')) and d.path > @after
+            order by d.path limit @limit
+            """, new { path, after, limit }, cancellationToken: ct))).AsList();
+
     public static Task CreateAsync(NpgsqlConnection conn, NpgsqlTransaction tx, long dirId, int maxFiles, CancellationToken ct) =>
         conn.ExecuteAsync(new CommandDefinition("""
             update directory set kind = 1 where id = @dirId;
             insert into dataset (dir_id, max_files) values (@dirId, @maxFiles) on conflict (dir_id) do nothing;
             """, new { dirId, maxFiles }, tx, cancellationToken: ct));
 }
+
+public sealed record DatasetTotals(long Files, long Bytes, long? Events, long? ExpLow, long? ExpHigh, long? RunLow, long? RunHigh, int Datablocks);
 
 /// <summary>Parent links between files.</summary>
 public static class LineageStore

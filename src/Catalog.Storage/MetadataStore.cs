@@ -95,10 +95,39 @@ public static class MetadataStore
             update directory d set eff_metadata = nullif(t.eff, '{}'::jsonb) from t where d.id = t.id
             """, new { path }, tx, cancellationToken: ct));
 
-    public static Task SetFileValuesAsync(NpgsqlConnection conn, NpgsqlTransaction tx, long fileId, string set, string[] unset, CancellationToken ct) =>
+    /// <summary>Sets and removes values on many files in one statement; <paramref name="unsets"/> are JSON arrays of names.</summary>
+    public static Task SetFilesValuesAsync(NpgsqlConnection conn, NpgsqlTransaction tx, long[] ids, string[] sets, string[] unsets, CancellationToken ct) =>
         conn.ExecuteAsync(new CommandDefinition("""
-            update file set metadata = nullif((coalesce(metadata, '{}') || @set::jsonb) - @unset, '{}'::jsonb), modified = now() where id = @fileId
-            """, new { fileId, set, unset }, tx, cancellationToken: ct));
+            update file f set metadata = nullif((coalesce(f.metadata, '{}') || v.set::jsonb)
+                    - coalesce((select array_agg(x) from jsonb_array_elements_text(v.unset::jsonb) x), '{}'::text[]), '{}'::jsonb),
+                modified = now()
+            from unnest(@ids::bigint[], @sets::text[], @unsets::text[]) as v(id, set, unset)
+            where f.id = v.id
+            """, new { ids, sets, unsets }, tx, cancellationToken: ct));
+
+    /// <summary>Own values of files by id.</summary>
+    public static async Task<Dictionary<long, string?>> FileValuesAsync(NpgsqlConnection conn, long[] ids, CancellationToken ct) =>
+        (await conn.QueryAsync<(long Id, string? Metadata)>(new CommandDefinition(
+            "select id, metadata::text from file where id = any(@ids)", new { ids }, cancellationToken: ct))).ToDictionary(r => r.Id, r => r.Metadata);
+
+    /// <summary>
+    /// The first of <paramref name="keys"/> set on one of <paramref name="ancestors"/> or below
+    /// <paramref name="path"/>, and where (the one-level rule).
+    /// </summary>
+    public static Task<(string Path, string Key)?> SetElsewhereAsync(NpgsqlConnection conn, NpgsqlTransaction tx, string path, string[] ancestors,
+        string[] keys, CancellationToken ct) =>
+        conn.QueryFirstOrDefaultAsync<(string Path, string Key)?>(new CommandDefinition("""
+            select d.path, k from directory d, unnest(@keys::text[]) k
+            where d.metadata ? k and (d.path = any(@ancestors) or d.path > @path || '/' and d.path < @path || '0')
+            limit 1
+            """, new { keys, ancestors, path }, tx, cancellationToken: ct));
+
+    /// <summary>A key set somewhere in the subtree at <paramref name="path"/> that <paramref name="inheritedJson"/> also holds.</summary>
+    public static Task<string?> KeyClashAsync(NpgsqlConnection conn, NpgsqlTransaction tx, string path, string inheritedJson, CancellationToken ct) =>
+        conn.QueryFirstOrDefaultAsync<string?>(new CommandDefinition("""
+            select k from directory d, jsonb_object_keys(coalesce(d.metadata, '{}')) k
+            where (d.path = @path or (d.path > @path || '/' and d.path < @path || '0')) and @inherited::jsonb ? k limit 1
+            """, new { path, inherited = inheritedJson }, tx, cancellationToken: ct));
 
     /// <summary>Own and inherited (from the directory's effective values) metadata of directories by path.</summary>
     public static async Task<IReadOnlyList<(string Path, long Id, short Kind, string? Own, string? Effective)>> DirectoryValuesAsync(

@@ -48,17 +48,9 @@ public sealed class CollectionService(Db db, IOptions<CatalogOptions> options, A
             await DirectoryTree.DemandWritableAsync(conn, tx, [path], caller, access, "path", ct);
             var ids = await DirectoryTree.EnsureAsync(conn, tx, [path], caller.User, null, ct);
             if (!ids.TryGetValue(path.Path, out var id)) throw new CatalogException(ErrorCode.Conflict, $"a file exists at '{path.Path}' or one of its parents", "path");
-            await conn.ExecuteAsync(new CommandDefinition("""
-                update directory set kind = 3 where id = @id;
-                insert into collection_member (collection_id, member_id) select @id, unnest(@members::bigint[]) on conflict do nothing;
-                """, new { id, members = memberPaths.Select(p => found[p].Id).Distinct().ToArray() }, tx, cancellationToken: ct));
+            await CollectionStore.CreateAsync(conn, tx, id, memberPaths.Select(p => found[p].Id).Distinct().ToArray(), ct);
             // A collection never contains itself through another collection (true by construction; checked anyway).
-            var cycle = await conn.ExecuteScalarAsync<bool>(new CommandDefinition("""
-                with recursive m (id) as (
-                    select member_id from collection_member where collection_id = @id
-                    union select c.member_id from collection_member c join m on c.collection_id = m.id)
-                select exists (select 1 from m where id = @id)
-                """, new { id }, tx, cancellationToken: ct));
+            var cycle = await CollectionStore.ContainsItselfAsync(conn, tx, id, ct);
             if (cycle) throw CatalogException.Invalid("members", "a collection cannot contain itself, directly or through another collection");
             if (request.Metadata is { Count: > 0 } values)
                 await metadata.ApplyDirectoryValuesAsync(conn, tx, path, id, values, "metadata", ct);
@@ -73,7 +65,7 @@ public sealed class CollectionService(Db db, IOptions<CatalogOptions> options, A
         var p = Lfn.Parse(path, options.Value.Roots, "path");
         access.Demand(caller, Operation.Read, p.Path, "path");
         await using var conn = await db.OpenAsync(ct);
-        return (await ReadAsync(conn, "c.path = @path", p.Path, ct)).SingleOrDefault()
+        return (await ReadAsync(conn, p.Path, subtree: false, ct)).SingleOrDefault()
             ?? throw CatalogException.NotFound($"collection '{p.Path}'", "path");
     }
 
@@ -82,34 +74,17 @@ public sealed class CollectionService(Db db, IOptions<CatalogOptions> options, A
         var p = Lfn.Parse(under, options.Value.Roots, "under");
         access.Demand(caller, Operation.Read, p.Path, "under");
         await using var conn = await db.OpenAsync(ct);
-        return await ReadAsync(conn, "(c.path = @path or (c.path > @path || '/' and c.path < @path || '0'))", p.Path, ct);
+        return await ReadAsync(conn, p.Path, subtree: true, ct);
     }
 
-    /// <summary>Collections matching <paramref name="where"/> with their members, in one query.</summary>
-    private static async Task<IReadOnlyList<CollectionInfo>> ReadAsync(NpgsqlConnection conn, string where, string path, CancellationToken ct)
-    {
-        var sql = $"""
-            select c.path, c.metadata::text as metadata, c.created,
-                   array(select d.path from collection_member m join directory d on d.id = m.member_id
-                         where m.collection_id = c.id order by d.path) as members
-            from directory c where c.kind = 3 and {where} order by c.path limit 10000
-            """;
-        var rows = await conn.QueryAsync<(string Path, string? Metadata, DateTime Created, string[] Members)>(
-            new CommandDefinition(sql, new { path }, cancellationToken: ct));
-        return rows.Select(r => new CollectionInfo(r.Path, r.Members, r.Metadata is null ? null : JsonNode.Parse(r.Metadata)!.AsObject(), Mapping.Utc(r.Created))).ToList();
-    }
+    private static async Task<IReadOnlyList<CollectionInfo>> ReadAsync(NpgsqlConnection conn, string path, bool subtree, CancellationToken ct) =>
+        (await CollectionStore.ReadAsync(conn, path, subtree, ct)).Select(r => new CollectionInfo(r.Path, r.Members,
+            r.Metadata is null ? null : JsonNode.Parse(r.Metadata)!.AsObject(), Mapping.Utc(r.Created))).ToList();
 
     /// <summary>The datasets a collection holds, through nested collections; null when the path is not a collection.</summary>
     public static async Task<string[]?> ExpandAsync(NpgsqlConnection conn, string path, CancellationToken ct)
     {
-        const string sql = """
-            with recursive c (id) as (
-                select id from directory where path = @path and kind = 3
-                union
-                select m.member_id from collection_member m join c on m.collection_id = c.id)
-            select d.path, d.kind from c join directory d on d.id = c.id
-            """;
-        var rows = (await conn.QueryAsync<(string Path, short Kind)>(new CommandDefinition(sql, new { path }, cancellationToken: ct))).AsList();
+        var rows = await CollectionStore.ClosureAsync(conn, path, ct);
         if (rows.Count == 0) return null;
         return rows.Where(r => r.Kind == DatasetStore.DatasetKind).Select(r => r.Path).Distinct().Order(StringComparer.Ordinal).DefaultIfEmpty(path + "/\u0001none").ToArray();
     }

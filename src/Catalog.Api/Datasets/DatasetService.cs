@@ -25,7 +25,7 @@ public sealed class DatasetService(Db db, IOptions<CatalogOptions> options, Acce
         await db.WriteAsync(async (conn, tx) =>
         {
             var dir = (await DirectoryStore.GetAsync(conn, tx, path.Path, ct, forUpdate: true))!;
-            var kind = await conn.ExecuteScalarAsync<short>(new CommandDefinition("select kind from directory where id = @id", new { id = dir.Id }, tx, cancellationToken: ct));
+            var kind = (await MetadataStore.DirectoryValuesAsync(conn, tx, [path.Path], ct))[0].Kind;
             if (kind is not (DatasetStore.DirectoryKind or DatasetStore.DatasetKind))
                 throw new CatalogException(ErrorCode.Conflict, $"'{path.Path}' is a datablock or collection, not a directory that can become a dataset", "path");
             await DatasetStore.CreateAsync(conn, tx, dir.Id, max, ct);
@@ -56,32 +56,10 @@ public sealed class DatasetService(Db db, IOptions<CatalogOptions> options, Acce
         access.Demand(caller, Operation.Read, path.Path, "path");
         await using var conn = await db.OpenAsync(ct);
         var (row, _) = await FindAsync(conn, path.Path, ct);
-        const string sql = """
-            with f as (
-                select f.id, f.size, f.metadata, d.eff_metadata
-                from file f join directory d on d.id = f.dir_id
-                where d.path > @path || '/' and d.path < @path || '0'
-            )
-            select count(*) as Files, coalesce(sum(size), 0) as Bytes,
-                   sum(case when jsonb_typeof(coalesce(metadata->'nEvents', eff_metadata->'nEvents')) = 'number' then (coalesce(metadata, eff_metadata)->>'nEvents')::numeric end)::bigint as Events,
-                   min(v.exp_low)::bigint as ExpLow, max(v.exp_high)::bigint as ExpHigh, min(v.run_low)::bigint as RunLow, max(v.run_high)::bigint as RunHigh,
-                   (select count(*) from directory b where b.parent_id = @id and b.kind = 2)::int as Datablocks
-            from f, lateral (select
-                    coalesce(num(f.metadata, 'experimentLow'), num(f.metadata, 'experiment'), num(f.eff_metadata, 'experimentLow'), num(f.eff_metadata, 'experiment')) as exp_low,
-                    coalesce(num(f.metadata, 'experimentHigh'), num(f.metadata, 'experiment'), num(f.eff_metadata, 'experimentHigh'), num(f.eff_metadata, 'experiment')) as exp_high,
-                    coalesce(num(f.metadata, 'runLow'), num(f.metadata, 'run'), num(f.eff_metadata, 'runLow'), num(f.eff_metadata, 'run')) as run_low,
-                    coalesce(num(f.metadata, 'runHigh'), num(f.metadata, 'run'), num(f.eff_metadata, 'runHigh'), num(f.eff_metadata, 'run')) as run_high) v;
-            select s.name as Se, count(distinct r.file_id) as Files, coalesce(sum(fl.size), 0) as Bytes
-            from directory d join file fl on fl.dir_id = d.id join replica r on r.file_id = fl.id join storage_element s on s.id = r.se_id
-            where d.path > @path || '/' and d.path < @path || '0'
-            group by s.name order by s.name;
-            """;
-        await using var multi = await conn.QueryMultipleAsync(new CommandDefinition(sql, new { path = path.Path, id = row.Id }, cancellationToken: ct));
-        var s = await multi.ReadSingleAsync<(long Files, long Bytes, long? Events, long? ExpLow, long? ExpHigh, long? RunLow, long? RunHigh, int Datablocks)>();
-        var perSe = (await multi.ReadAsync<(string Se, long Files, long Bytes)>()).Select(x => new SeUsage(x.Se, x.Files, x.Bytes)).ToList();
-        return new DatasetSummary(path.Path, s.Files, s.Bytes, s.Events, s.ExpLow, s.ExpHigh, s.RunLow, s.RunHigh, s.Datablocks, perSe, Parse(row.Effective));
+        var (sum, perSeRows) = await DatasetStore.SummaryAsync(conn, path.Path, row.Id, ct);
+        var perSe = perSeRows.Select(x => new SeUsage(x.Se, x.Files, x.Bytes)).ToList();
+        return new DatasetSummary(path.Path, sum.Files, sum.Bytes, sum.Events, sum.ExpLow, sum.ExpHigh, sum.RunLow, sum.RunHigh, sum.Datablocks, perSe, Parse(row.Effective));
     }
-
     /// <summary>Datasets at or below a path, by path, keyset paged.</summary>
     public async Task<IReadOnlyList<DatasetInfo>> ListAsync(string? under, string? after, int? limit, Caller caller, CancellationToken ct)
     {
@@ -90,12 +68,7 @@ public sealed class DatasetService(Db db, IOptions<CatalogOptions> options, Acce
         var size = limit ?? 1000;
         if (size is < 1 or > 10_000) throw new CatalogException(ErrorCode.LimitExceeded, "limit must be between 1 and 10000", "limit");
         await using var conn = await db.OpenAsync(ct);
-        var rows = await conn.QueryAsync<(string Path, int MaxFiles, int CurrentBlock, string? Metadata)>(new CommandDefinition("""
-            select d.path, s.max_files, s.current_block, d.metadata::text
-            from directory d join dataset s on s.dir_id = d.id
-            where (d.path = @path or (d.path > @path || '/' and d.path < @path || '0')) and d.path > @after
-            order by d.path limit @size
-            """, new { path = path.Path, after = after ?? "", size }, cancellationToken: ct));
+        var rows = await DatasetStore.ListAsync(conn, path.Path, after ?? "", size, ct);
         return rows.Select(r => new DatasetInfo(r.Path, r.MaxFiles, r.CurrentBlock, Parse(r.Metadata))).ToList();
     }
 

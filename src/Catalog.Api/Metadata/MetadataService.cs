@@ -73,20 +73,9 @@ public sealed class MetadataService(Db db, IOptions<CatalogOptions> options, Acc
             var files = pending.Where(t => t.FileId != 0).DistinctBy(t => t.FileId).ToList();
             if (files.Count > 0)
             {
-                const string sql = """
-                    update file f set metadata = nullif((coalesce(f.metadata, '{}') || v.set::jsonb)
-                            - coalesce((select array_agg(x) from jsonb_array_elements_text(v.unset::jsonb) x), '{}'::text[]), '{}'::jsonb),
-                        modified = now()
-                    from unnest(@ids::bigint[], @sets::text[], @unsets::text[]) as v(id, set, unset)
-                    where f.id = v.id
-                    """;
                 var split = files.Select(t => Split(t.Normalized)).ToList();
-                await conn.ExecuteAsync(new CommandDefinition(sql, new
-                {
-                    ids = files.Select(t => t.FileId).ToArray(),
-                    sets = split.Select(s => s.Set).ToArray(),
-                    unsets = split.Select(s => JsonSerializer.Serialize(s.Unset)).ToArray(),
-                }, tx, cancellationToken: ct));
+                await MetadataStore.SetFilesValuesAsync(conn, tx, files.Select(t => t.FileId).ToArray(),
+                    split.Select(x => x.Set).ToArray(), split.Select(x => JsonSerializer.Serialize(x.Unset)).ToArray(), ct);
             }
             foreach (var t in pending.Where(t => t.FileId != 0)) results[t.Index] ??= new MetadataResult(t.Index, t.Path.Path, true);
             return true;
@@ -114,8 +103,7 @@ public sealed class MetadataService(Db db, IOptions<CatalogOptions> options, Acc
         await using var conn = await db.OpenAsync(ct);
         var dirs = await ResolveAsync(conn, null, targets, results, ct);
         var fileValues = targets.Any(t => t.FileId != 0)
-            ? (await conn.QueryAsync<(long Id, string? Metadata)>("select id, metadata::text from file where id = any(@ids)",
-                new { ids = targets.Where(t => t.FileId != 0).Select(t => t.FileId).ToArray() })).ToDictionary(r => r.Id, r => r.Metadata)
+            ? await MetadataStore.FileValuesAsync(conn, targets.Where(t => t.FileId != 0).Select(t => t.FileId).ToArray(), ct)
             : [];
         foreach (var t in targets.Where(t => results[t.Index] is null))
         {
@@ -180,14 +168,7 @@ public sealed class MetadataService(Db db, IOptions<CatalogOptions> options, Acc
     {
         var keys = t.Normalized.Where(kv => kv.Value is not null).Select(kv => kv.Key).ToArray();
         if (keys.Length == 0) return null;
-        var ancestors = Lfn.Ancestry(t.Path.Path).Skip(1).ToArray();
-        const string sql = """
-            select d.path, k from directory d, unnest(@keys::text[]) k
-            where d.metadata ? k and (d.path = any(@ancestors) or d.path > @path || '/' and d.path < @path || '0')
-            limit 1
-            """;
-        var hit = await conn.QueryFirstOrDefaultAsync<(string Path, string Key)?>(new CommandDefinition(sql,
-            new { keys, ancestors, path = t.Path.Path }, tx, cancellationToken: ct));
+        var hit = await MetadataStore.SetElsewhereAsync(conn, tx, t.Path.Path, Lfn.Ancestry(t.Path.Path).Skip(1).ToArray(), keys, ct);
         return hit is { } h
             ? new ItemError(ErrorCode.Conflict, $"items[{t.Index}].values.{h.Key}: '{h.Key}' is already set at {h.Path}; an attribute is set at one level of a path only",
                 $"items[{t.Index}].values.{h.Key}")

@@ -95,10 +95,7 @@ public sealed class NamespaceService(Db db, IOptions<CatalogOptions> options, Ac
                 if (to.Path.StartsWith(from.Path + "/", StringComparison.Ordinal))
                     throw CatalogException.Invalid("to", "cannot move a directory into its own subtree");
                 // The one-level rule holds across a move: the new ancestors may not set what the subtree sets.
-                var clash = await conn.QueryFirstOrDefaultAsync<string?>(new CommandDefinition("""
-                    select k from directory d, jsonb_object_keys(coalesce(d.metadata, '{}')) k
-                    where (d.path = @from or (d.path > @from || '/' and d.path < @from || '0')) and @parentEff::jsonb ? k limit 1
-                    """, new { from = from.Path, parentEff = parent.EffMetadata ?? "{}" }, tx, cancellationToken: ct));
+                var clash = await MetadataStore.KeyClashAsync(conn, tx, from.Path, parent.EffMetadata ?? "{}", ct);
                 if (clash is not null)
                     throw new CatalogException(ErrorCode.Conflict, $"'{clash}' is set both in '{from.Path}' and above '{to.Path}'; an attribute is set at one level of a path only", "to");
                 await ReplicaStore.PinPfnsAsync(conn, tx, from.Path, null, ct);
@@ -157,11 +154,7 @@ public sealed class NamespaceService(Db db, IOptions<CatalogOptions> options, Ac
                 if (path.IsRoot) throw new CatalogException(ErrorCode.InvalidArgument, $"'{path.Path}' is a root and cannot be removed");
                 if (!recursive && !await DirectoryStore.IsEmptyAsync(conn, tx, dir.Id, ct))
                     throw new CatalogException(ErrorCode.NotEmpty, $"directory '{path.Path}' is not empty (remove it recursively)");
-                var holder = await conn.QueryFirstOrDefaultAsync<string?>(new CommandDefinition("""
-                    select c.path from collection_member m join directory c on c.id = m.collection_id join directory d on d.id = m.member_id
-                    where (d.path = @p or (d.path > @p || '/' and d.path < @p || '0')) and not (c.path = @p or (c.path > @p || '/' and c.path < @p || '0'))
-                    limit 1
-                    """, new { p = path.Path }, tx, cancellationToken: ct));
+                var holder = await CollectionStore.HolderOutsideAsync(conn, tx, path.Path, ct);
                 if (holder is not null)
                     throw new CatalogException(ErrorCode.Conflict, $"'{path.Path}' holds a member of the collection '{holder}', which is immutable");
                 var (files, directories) = await DirectoryStore.DeleteSubtreeAsync(conn, tx, path.Path, ct);
