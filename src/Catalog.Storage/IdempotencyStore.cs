@@ -24,6 +24,37 @@ public static class IdempotencyStore
         return await conn.QuerySingleAsync<(byte[], string?)>(new CommandDefinition(read, new { key }, tx, cancellationToken: ct));
     }
 
+    /// <summary>
+    /// Claims many distinct keys in one statement (a shared transaction); answers the hash and
+    /// response of each key that was claimed before.
+    /// </summary>
+    public static async Task<Dictionary<string, (byte[] Hash, string? Response)>> ClaimManyAsync(NpgsqlConnection conn, NpgsqlTransaction tx,
+        string[] keys, byte[][] hashes, CancellationToken ct)
+    {
+        if (keys.Length == 0) return [];
+        const string sql = """
+            insert into idempotency_key (key, request_hash) select * from unnest(@keys, @hashes)
+            on conflict (key) do nothing returning key
+            """;
+        var claimed = (await conn.QueryAsync<string>(new CommandDefinition(sql, new { keys, hashes }, tx, cancellationToken: ct))).ToHashSet(StringComparer.Ordinal);
+        var earlier = keys.Where(k => !claimed.Contains(k)).ToArray();
+        if (earlier.Length == 0) return [];
+        const string read = "select key, request_hash, response::text from idempotency_key where key = any(@earlier)";
+        return (await conn.QueryAsync<(string Key, byte[] Hash, string? Response)>(new CommandDefinition(read, new { earlier }, tx, cancellationToken: ct)))
+            .ToDictionary(r => r.Key, r => (r.Hash, r.Response), StringComparer.Ordinal);
+    }
+
+    /// <summary>Stores the answers of many claimed keys in one statement.</summary>
+    public static Task CompleteManyAsync(NpgsqlConnection conn, NpgsqlTransaction tx, string[] keys, string[] responses, CancellationToken ct)
+    {
+        if (keys.Length == 0) return Task.CompletedTask;
+        const string sql = """
+            update idempotency_key k set response = v.response::jsonb
+            from unnest(@keys, @responses) v(key, response) where k.key = v.key
+            """;
+        return conn.ExecuteAsync(new CommandDefinition(sql, new { keys, responses }, tx, cancellationToken: ct));
+    }
+
     public static Task CompleteAsync(NpgsqlConnection conn, NpgsqlTransaction tx, string key, string response, CancellationToken ct)
     {
         const string sql = "update idempotency_key set response = @response::jsonb where key = @key";
@@ -39,6 +70,7 @@ public static class IdempotencyStore
     }
 
     /// <summary>Gives a claimed key back (its request was refused inside a shared transaction).</summary>
-    public static Task ReleaseAsync(NpgsqlConnection conn, NpgsqlTransaction tx, string key, CancellationToken ct) =>
-        conn.ExecuteAsync(new CommandDefinition("delete from idempotency_key where key = @key and response is null", new { key }, tx, cancellationToken: ct));
+    public static Task ReleaseAsync(NpgsqlConnection conn, NpgsqlTransaction tx, string[] keys, CancellationToken ct) =>
+        keys.Length == 0 ? Task.CompletedTask
+            : conn.ExecuteAsync(new CommandDefinition("delete from idempotency_key where key = any(@keys) and response is null", new { keys }, tx, cancellationToken: ct));
 }

@@ -63,7 +63,9 @@ public sealed class RegistrationCoalescer
     {
         try
         {
+            var sw = System.Diagnostics.Stopwatch.StartNew();
             var outcomes = await db.WriteAsync((conn, tx) => service.ProcessManyAsync(conn, tx, batch, CancellationToken.None), CancellationToken.None);
+            if (Environment.GetEnvironmentVariable("CATALOG_TRACE_BATCHES") is not null) Console.Error.WriteLine($"batch {batch.Count} {sw.Elapsed.TotalMilliseconds:F1} ms");
             for (var i = 0; i < batch.Count; i++)
             {
                 if (outcomes[i].Error is { } error) batch[i].Done.TrySetException(error);

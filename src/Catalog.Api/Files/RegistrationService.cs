@@ -89,41 +89,67 @@ public sealed class RegistrationService
         IReadOnlyList<RegistrationCoalescer.Work> works, CancellationToken ct)
     {
         var outcomes = new (RegisterResponse? Response, Exception? Error)[works.Count];
-        var claimed = new HashSet<int>();
         var ses = (await StorageElementStore.ListRegistryAsync(conn, tx, ct)).ToDictionary(r => r.Name, StringComparer.Ordinal);
+
+        // Idempotency keys, claimed all at once. A key sent twice in one shared transaction (a
+        // retry that overtook its first attempt) is answered like its first holder, afterwards.
+        var holder = new Dictionary<string, int>(StringComparer.Ordinal);
+        var repeats = new List<(int Work, int First)>();
+        var skip = new bool[works.Count];
+        for (var i = 0; i < works.Count; i++)
+        {
+            if (works[i].Key is not { } key) continue;
+            if (holder.TryGetValue(key, out var first)) { repeats.Add((i, first)); skip[i] = true; }
+            else holder[key] = i;
+        }
+        var claimedKeys = holder.Keys.ToArray();
+        var earlier = await IdempotencyStore.ClaimManyAsync(conn, tx, claimedKeys, claimedKeys.Select(k => works[holder[k]].Hash!).ToArray(), ct);
+        foreach (var (key, (hash, response)) in earlier)
+        {
+            var i = holder[key];
+            skip[i] = true;
+            outcomes[i] = hash.AsSpan().SequenceEqual(works[i].Hash)
+                ? (JsonSerializer.Deserialize<RegisterResponse>(response!, CatalogJson.Options), null)
+                : (null, KeyReused());
+        }
+
+        // w on the target directories, per request, against chains read once for the whole batch.
+        var candidatesOf = new List<Candidate>?[works.Count];
         var offsets = new int[works.Count];
         var total = 0;
         for (var i = 0; i < works.Count; i++) { offsets[i] = total; total += works[i].Files.Count; }
         var results = new RegisterResult?[total];
+        for (var i = 0; i < works.Count; i++)
+        {
+            if (skip[i]) continue;
+            var local = new RegisterResult?[works[i].Files.Count];
+            candidatesOf[i] = Validate(works[i].Files, ses, local);
+            Array.Copy(local, 0, results, offsets[i], local.Length);
+        }
+        var bound = Enumerable.Range(0, works.Count).Where(i => candidatesOf[i] is not null && !works[i].Caller.BypassesModes).ToList();
+        var chains = bound.Count == 0 ? [] : await DirectoryTree.LoadChainsAsync(conn, tx,
+            bound.SelectMany(i => candidatesOf[i]!.Select(c => c.Path.ParentPath())), ct);
+
         var groups = new Dictionary<string, (Caller Caller, List<Candidate> Candidates, List<int> Works)>(StringComparer.Ordinal);
         for (var i = 0; i < works.Count; i++)
         {
+            if (candidatesOf[i] is not { } candidates) continue;
             var work = works[i];
-            if (work.Key is not null && await IdempotencyStore.ClaimAsync(conn, tx, work.Key, work.Hash!, ct) is { } earlier)
-            {
-                outcomes[i] = earlier.Hash.AsSpan().SequenceEqual(work.Hash)
-                    ? (JsonSerializer.Deserialize<RegisterResponse>(earlier.Response!, CatalogJson.Options), null)
-                    : (null, new CatalogException(ErrorCode.IdempotencyKeyReused, "Idempotency-Key was already used for a different request", "Idempotency-Key"));
-                continue;
-            }
-            if (work.Key is not null) claimed.Add(i);
-            var local = new RegisterResult?[work.Files.Count];
-            var candidates = Validate(work.Files, ses, local);
             try
             {
-                await DirectoryTree.DemandWritableAsync(conn, tx, candidates.Select(c => c.Path.ParentPath()).Distinct().ToList(), work.Caller, access, "files", ct);
+                DirectoryTree.DemandWritable(chains, candidates.Select(c => c.Path.ParentPath()), work.Caller, access, "files");
             }
             catch (CatalogException e)
             {
                 outcomes[i] = (null, e);
                 continue;
             }
-            Array.Copy(local, 0, results, offsets[i], local.Length);
             var identity = $"{work.Caller.Subject}\n{string.Join(',', work.Caller.Groups)}\n{string.Join(',', work.Caller.Roles.Order())}";
             if (!groups.TryGetValue(identity, out var group)) groups[identity] = group = (work.Caller, [], []);
             group.Candidates.AddRange(candidates.Select(c => c with { Index = offsets[i] + c.Index }));
             group.Works.Add(i);
         }
+        var (completedKeys, answers) = (new List<string>(), new List<string>());
         foreach (var (caller, candidates, members) in groups.Values)
         {
             try
@@ -140,16 +166,29 @@ public sealed class RegistrationService
                 var slice = new RegisterResult[works[i].Files.Count];
                 for (var k = 0; k < slice.Length; k++) slice[k] = Localize(results[offsets[i] + k]!, offsets[i] + k, k);
                 var response = Summarize(slice);
-                if (works[i].Key is { } key)
-                    await IdempotencyStore.CompleteAsync(conn, tx, key, JsonSerializer.Serialize(response, CatalogJson.Options), ct);
+                if (works[i].Key is { } key) { completedKeys.Add(key); answers.Add(JsonSerializer.Serialize(response, CatalogJson.Options)); }
                 outcomes[i] = (response, null);
             }
         }
+        await IdempotencyStore.CompleteManyAsync(conn, tx, completedKeys.ToArray(), answers.ToArray(), ct);
         // A refused request leaves no half-claimed key behind: a retry starts afresh.
-        foreach (var i in claimed.Where(i => outcomes[i].Error is not null))
-            await IdempotencyStore.ReleaseAsync(conn, tx, works[i].Key!, ct);
+        await IdempotencyStore.ReleaseAsync(conn, tx,
+            holder.Where(h => !earlier.ContainsKey(h.Key) && outcomes[h.Value].Error is not null).Select(h => h.Key).ToArray(), ct);
+        foreach (var (i, first) in repeats)
+        {
+            var key = works[i].Key!;
+            outcomes[i] = earlier.TryGetValue(key, out var stored)
+                ? (stored.Hash.AsSpan().SequenceEqual(works[i].Hash)
+                    ? (JsonSerializer.Deserialize<RegisterResponse>(stored.Response!, CatalogJson.Options), null)
+                    : (null, KeyReused()))
+                : outcomes[first].Error is { } error ? (null, error)
+                : works[i].Hash.AsSpan().SequenceEqual(works[first].Hash) ? outcomes[first] : (null, KeyReused());
+        }
         return outcomes;
     }
+
+    private static CatalogException KeyReused() =>
+        new(ErrorCode.IdempotencyKeyReused, "Idempotency-Key was already used for a different request", "Idempotency-Key");
 
     /// <summary>A result computed at position <paramref name="merged"/> of a shared batch, as its request sees it.</summary>
     private static RegisterResult Localize(RegisterResult r, int merged, int local)
@@ -170,9 +209,7 @@ public sealed class RegistrationService
     {
         if (idempotencyKey is not null && await IdempotencyStore.ClaimAsync(conn, tx, idempotencyKey, hash!, ct) is { } earlier)
         {
-            if (!earlier.Hash.AsSpan().SequenceEqual(hash))
-                throw new CatalogException(ErrorCode.IdempotencyKeyReused,
-                    "Idempotency-Key was already used for a different request", "Idempotency-Key");
+            if (!earlier.Hash.AsSpan().SequenceEqual(hash)) throw KeyReused();
             return JsonSerializer.Deserialize<RegisterResponse>(earlier.Response!, CatalogJson.Options)!;
         }
 

@@ -49,7 +49,7 @@ public sealed class RegistrationOptions
     [Range(1, 1000)] public int CoalesceMaxFiles { get; set; } = 10;
 
     /// <summary>Parallel transactions; a dataset (or directory) always uses the same one.</summary>
-    [Range(1, 64)] public int Lanes { get; set; } = 4;
+    [Range(1, 64)] public int Lanes { get; set; } = 2;
 
     /// <summary>Most requests per shared transaction.</summary>
     [Range(1, 10_000)] public int MaxRequestsPerTransaction { get; set; } = 256;

@@ -17,17 +17,28 @@ public static class DirectoryTree
         Caller caller, Access access, string field, CancellationToken ct)
     {
         if (caller.BypassesModes || dirs.Count == 0) return;
-        var chains = dirs.Distinct().ToDictionary(d => d, d => Lfn.Ancestry(d.Path).ToList());
-        var rows = (await DirectoryStore.GetManyAsync(conn, tx, chains.Values.SelectMany(c => c).Distinct().ToArray(), ct))
-            .ToDictionary(r => r.Path, StringComparer.Ordinal);
-        foreach (var (dir, chain) in chains)
+        DemandWritable(await LoadChainsAsync(conn, tx, dirs, ct), dirs, caller, access, field);
+    }
+
+    /// <summary>The existing directories on the chains from <paramref name="dirs"/> up to their roots, by path (one query).</summary>
+    public static async Task<Dictionary<string, DirectoryRow>> LoadChainsAsync(NpgsqlConnection conn, NpgsqlTransaction tx,
+        IEnumerable<LfnPath> dirs, CancellationToken ct)
+    {
+        var paths = dirs.Select(d => d.Path).Distinct().SelectMany(Lfn.Ancestry).Distinct().ToArray();
+        return paths.Length == 0 ? [] : (await DirectoryStore.GetManyAsync(conn, tx, paths, ct)).ToDictionary(r => r.Path, StringComparer.Ordinal);
+    }
+
+    /// <summary>The check of <see cref="DemandWritableAsync"/> against chains already loaded.</summary>
+    public static void DemandWritable(Dictionary<string, DirectoryRow> rows, IEnumerable<LfnPath> dirs, Caller caller, Access access, string field)
+    {
+        if (caller.BypassesModes) return;
+        foreach (var dir in dirs.Distinct())
         {
             // The chain runs from the directory up to the root; the first that exists decides.
-            var nearest = chain.Select(p => rows.GetValueOrDefault(p)).FirstOrDefault(r => r is not null);
+            var nearest = Lfn.Ancestry(dir.Path).Select(p => rows.GetValueOrDefault(p)).FirstOrDefault(r => r is not null);
             if (nearest is not null) access.DemandMode(caller, Operation.Create, nearest.Owner, nearest.Grp, nearest.Mode, nearest.Path, field);
         }
     }
-
 
     /// <summary>
     /// Makes sure every directory in <paramref name="dirs"/> and its ancestors up to the root

@@ -51,6 +51,8 @@ public static class AuthSetup
             .AddJwtBearer(o =>
             {
                 o.MapInboundClaims = false;
+                o.TokenHandlers.Clear();
+                o.TokenHandlers.Add(new VerifiedTokenCache());
                 o.Events = new JwtBearerEvents
                 {
                     OnTokenValidated = context =>
