@@ -43,8 +43,17 @@ public static class StorageSetup
             // The catalog must keep answering from PostgreSQL while Redis is away.
             redis.AbortOnConnectFail = false;
             redis.ConnectTimeout = 2000;
+            // A cache call that cannot be made now fails now (the read goes to PostgreSQL) instead of queueing.
+            redis.BacklogPolicy = BacklogPolicy.FailFast;
+            if (!configuration.Contains("asyncTimeout", StringComparison.OrdinalIgnoreCase)) redis.AsyncTimeout = 1000;
             return ConnectionMultiplexer.Connect(redis);
         });
+        builder.Services.AddOptions<CacheOptions>()
+            .Bind(builder.Configuration.GetSection(CacheOptions.Section))
+            .ValidateDataAnnotations()
+            .ValidateOnStart();
+        builder.Services.AddSingleton<HotCache>();
+        builder.Services.AddHostedService<HotCache.EpochPoller>();
 
         builder.Services.AddSingleton<Migrator>();
         return builder;

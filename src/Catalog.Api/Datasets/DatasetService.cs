@@ -13,7 +13,8 @@ using Microsoft.Extensions.Options;
 namespace Catalog.Api.Datasets;
 
 /// <summary>Datasets (LPNs): directories marked as such, whose files land in datablocks subNN.</summary>
-public sealed class DatasetService(Db db, IOptions<CatalogOptions> options, Access access, AuditLog audit, MetadataService metadata, NamespaceService ns)
+public sealed class DatasetService(Db db, IOptions<CatalogOptions> options, Access access, AuditLog audit, MetadataService metadata, NamespaceService ns,
+    HotCache cache)
 {
     public async Task<DatasetInfo> CreateAsync(DatasetRequest request, Caller caller, CancellationToken ct)
     {
@@ -54,11 +55,14 @@ public sealed class DatasetService(Db db, IOptions<CatalogOptions> options, Acce
     {
         var path = Lfn.Parse(lpn, options.Value.Roots, "path");
         access.Demand(caller, Operation.Read, path.Path, "path");
-        await using var conn = await db.OpenAsync(ct);
-        var (row, _) = await FindAsync(conn, path.Path, ct);
-        var (sum, perSeRows) = await DatasetStore.SummaryAsync(conn, path.Path, row.Id, ct);
-        var perSe = perSeRows.Select(x => new SeUsage(x.Se, x.Files, x.Bytes)).ToList();
-        return new DatasetSummary(path.Path, sum.Files, sum.Bytes, sum.Events, sum.ExpLow, sum.ExpHigh, sum.RunLow, sum.RunHigh, sum.Datablocks, perSe, Parse(row.Effective));
+        return (await cache.GetOrLoadAsync(CacheSpace.Dataset, path.Path, async () =>
+        {
+            await using var conn = await db.OpenAsync(CancellationToken.None);
+            var (row, _) = await FindAsync(conn, path.Path, CancellationToken.None);
+            var (sum, perSeRows) = await DatasetStore.SummaryAsync(conn, path.Path, row.Id, CancellationToken.None);
+            var perSe = perSeRows.Select(x => new SeUsage(x.Se, x.Files, x.Bytes)).ToList();
+            return new DatasetSummary(path.Path, sum.Files, sum.Bytes, sum.Events, sum.ExpLow, sum.ExpHigh, sum.RunLow, sum.RunHigh, sum.Datablocks, perSe, Parse(row.Effective));
+        }, ct))!;
     }
     /// <summary>Datasets at or below a path, by path, keyset paged.</summary>
     public async Task<IReadOnlyList<DatasetInfo>> ListAsync(string? under, string? after, int? limit, Caller caller, CancellationToken ct)

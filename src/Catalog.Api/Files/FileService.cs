@@ -9,17 +9,24 @@ using Microsoft.Extensions.Options;
 namespace Catalog.Api.Files;
 
 /// <summary>Reads of single files: by LFN with replicas, and GUID to LFN.</summary>
-public sealed class FileService(Db db, IOptions<CatalogOptions> options, Access access)
+public sealed class FileService(Db db, IOptions<CatalogOptions> options, Access access, HotCache cache)
 {
     public async Task<Contracts.FileInfo> GetAsync(string? lfn, Caller caller, CancellationToken ct)
     {
         var path = Lfn.Parse(lfn, options.Value.Roots);
         access.Demand(caller, Operation.Read, path.Path, "lfn");
-        await using var conn = await db.OpenAsync(ct);
-        var file = await NamespaceService.FindFileAsync(conn, null, path, ct)
+        // Served from Redis when it holds the file; the mode check runs per caller either way.
+        var file = await cache.GetOrLoadAsync(CacheSpace.File, path.Path, () => LoadAsync(path), ct)
             ?? throw CatalogException.NotFound($"file '{path.Path}'", "lfn");
-        access.DemandMode(caller, Operation.Read, file.Owner, file.Grp, file.Mode, path.Path, "lfn");
-        var replicas = await ReplicaStore.ForFilesAsync(conn, null, [file.Id], ct);
+        access.DemandMode(caller, Operation.Read, file.Owner, file.Group, file.Mode, path.Path, "lfn");
+        return file;
+    }
+
+    private async Task<Contracts.FileInfo?> LoadAsync(LfnPath path)
+    {
+        await using var conn = await db.OpenAsync(CancellationToken.None);
+        if (await NamespaceService.FindFileAsync(conn, null, path, CancellationToken.None) is not { } file) return null;
+        var replicas = await ReplicaStore.ForFilesAsync(conn, null, [file.Id], CancellationToken.None);
         return Mapping.ToFileInfo(file, path.Path, replicas.Select(Mapping.ToReplica).ToList());
     }
 

@@ -66,6 +66,8 @@ public sealed class RegistrationCoalescer
             var sw = System.Diagnostics.Stopwatch.StartNew();
             var outcomes = await db.WriteAsync((conn, tx) => service.ProcessManyAsync(conn, tx, batch, CancellationToken.None), CancellationToken.None);
             if (Environment.GetEnvironmentVariable("CATALOG_TRACE_BATCHES") is not null) Console.Error.WriteLine($"batch {batch.Count} {sw.Elapsed.TotalMilliseconds:F1} ms");
+            // Committed: stale cache entries go before anyone is answered, once for the whole transaction.
+            await service.InvalidateAsync(outcomes.Where(o => o.Response is not null).Select(o => o.Response!));
             for (var i = 0; i < batch.Count; i++)
             {
                 if (outcomes[i].Error is { } error) batch[i].Done.TrySetException(error);

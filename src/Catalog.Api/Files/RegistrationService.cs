@@ -27,9 +27,11 @@ public sealed class RegistrationService
     private readonly AuditLog audit;
     private readonly RegistrationCoalescer? coalescer;
 
-    public RegistrationService(Db db, IOptions<CatalogOptions> options, Access access, AuditLog audit)
+    private readonly HotCache cache;
+
+    public RegistrationService(Db db, IOptions<CatalogOptions> options, Access access, AuditLog audit, HotCache cache)
     {
-        (this.db, this.options, this.access, this.audit) = (db, options, access, audit);
+        (this.db, this.options, this.access, this.audit, this.cache) = (db, options, access, audit, cache);
         if (options.Value.Registration.Coalesce) coalescer = new RegistrationCoalescer(this, db, options.Value.Registration);
     }
 
@@ -67,9 +69,26 @@ public sealed class RegistrationService
         // Small registrations (a job's outputs) may share a transaction and its commit with others.
         var response = coalescer is not null && files.Count <= options.Value.Registration.CoalesceMaxFiles
             ? await coalescer.SubmitAsync(new RegistrationCoalescer.Work(files, idempotencyKey, hash, caller, PartitionOf(files)), ct)
-            : await db.WriteAsync((conn, tx) => ProcessAsync(conn, tx, files, idempotencyKey, hash, caller, ct), ct);
+            : await InvalidatedAsync(await db.WriteAsync((conn, tx) => ProcessAsync(conn, tx, files, idempotencyKey, hash, caller, ct), ct));
         await AuditAsync(caller, response);
         return response;
+    }
+
+    private async Task<RegisterResponse> InvalidatedAsync(RegisterResponse response)
+    {
+        await InvalidateAsync([response]);
+        return response;
+    }
+
+    /// <summary>
+    /// After the commit, before anyone is answered: the summaries of the datasets that gained
+    /// files, and the cached entries of existing files that gained replicas (new files were never cached).
+    /// </summary>
+    internal async Task InvalidateAsync(IEnumerable<RegisterResponse> responses)
+    {
+        var stored = responses.SelectMany(r => r.Results).Where(r => r.Status is ItemStatus.Created or ItemStatus.Exists).ToList();
+        await cache.InvalidateAsync(CacheSpace.File, stored.Where(r => r.Status == ItemStatus.Exists && r.ReplicasAdded > 0).Select(r => r.Lfn!));
+        await cache.InvalidateAsync(CacheSpace.Dataset, Lfn.Holders(stored.Select(r => r.Lfn)));
     }
 
     internal Task AuditAsync(Caller caller, RegisterResponse response) =>

@@ -1,3 +1,4 @@
+using Prometheus;
 using Npgsql;
 using StackExchange.Redis;
 
@@ -9,6 +10,14 @@ public static class HealthApi
     public static WebApplication MapHealthApi(this WebApplication app)
     {
         app.MapGet("/healthz", () => Results.Ok(new { status = "alive" })).ExcludeFromDescription();
+        // Prometheus text format: the catalog's meters (the cache's hits and misses among them) and ASP.NET Core's request meters.
+        Metrics.ConfigureMeterAdapter(o =>
+        {
+            o.InstrumentFilterPredicate = i => i.Meter.Name.StartsWith("Catalog", StringComparison.Ordinal) || i.Meter.Name == "Microsoft.AspNetCore.Hosting";
+        });
+        // The adapter starts listening at the first collection: collect once now, so no count is missed.
+        Metrics.DefaultRegistry.CollectAndExportAsTextAsync(Stream.Null).GetAwaiter().GetResult();
+        app.MapMetrics("/metrics");
         app.MapGet("/readyz", async (NpgsqlDataSource dataSource, IConnectionMultiplexer redis, CancellationToken ct) =>
         {
             var postgres = await ProbeAsync(async () =>

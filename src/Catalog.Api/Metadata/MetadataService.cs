@@ -18,7 +18,7 @@ namespace Catalog.Api.Metadata;
 /// force and answered per item. A directory's values are inherited by everything below it, and an
 /// attribute is set at one level of a path only.
 /// </summary>
-public sealed class MetadataService(Db db, IOptions<CatalogOptions> options, Access access, AuditLog audit)
+public sealed class MetadataService(Db db, IOptions<CatalogOptions> options, Access access, AuditLog audit, HotCache cache)
 {
     private IReadOnlyList<string> Roots => options.Value.Roots;
 
@@ -81,6 +81,11 @@ public sealed class MetadataService(Db db, IOptions<CatalogOptions> options, Acc
             return true;
         }, ct);
 
+        var changedFiles = targets.Where(t => t.FileId != 0 && results[t.Index]!.Ok).Select(t => t.Path.Path).ToList();
+        await cache.InvalidateAsync(CacheSpace.File, changedFiles);
+        // A directory's values reach every dataset summary below it (effective values): too broad to list.
+        if (targets.Any(t => t.FileId == 0 && results[t.Index]!.Ok)) await cache.InvalidateAllAsync(CacheSpace.Dataset);
+        else await cache.InvalidateAsync(CacheSpace.Dataset, Lfn.Holders(changedFiles));
         await audit.RecordManyAsync(caller, "metadata.set", results.Select(r => (r!.Path, r.Ok ? "set" : "failed",
             (JsonObject?)(r.Ok ? new JsonObject { ["attributes"] = string.Join(",", items[r.Index]!.Values!.Select(v => v.Key)) }
                  : new JsonObject { ["error"] = r.Error!.Code.ToWire() }))));

@@ -17,7 +17,7 @@ namespace Catalog.Api.Metadata;
 /// attribute also builds its expression index (concurrently, after the declaration commits).
 /// </summary>
 public sealed class SchemaService(Db db, IOptions<CatalogOptions> options, Access access, AuditLog audit,
-    ILogger<SchemaService> log)
+    ILogger<SchemaService> log, HotCache cache)
 {
     public async Task<SchemaInForce> DeclareAsync(AttributeSpec spec, Caller caller, CancellationToken ct)
     {
@@ -53,6 +53,7 @@ public sealed class SchemaService(Db db, IOptions<CatalogOptions> options, Acces
             return true;
         }, ct);
         if (spec.Indexed) await EnsureIndexAsync(name, type, target, ct);
+        await cache.InvalidateAllAsync(CacheSpace.Schema); // a declaration holds for a whole subtree
         await audit.RecordAsync(caller, "attribute.declare", dir.Path, "declared",
             new() { ["name"] = name, ["type"] = Mapping.Wire(type), ["target"] = Mapping.Wire(target) });
         return await InForceAsync(dir.Path, caller, ct);
@@ -62,9 +63,12 @@ public sealed class SchemaService(Db db, IOptions<CatalogOptions> options, Acces
     {
         var dir = Lfn.Parse(path, options.Value.Roots, "path");
         access.Demand(caller, Operation.Read, dir.Path, "path");
-        await using var conn = await db.OpenAsync(ct);
-        if (await DirectoryStore.GetAsync(conn, null, dir.Path, ct) is null) throw CatalogException.NotFound($"directory '{dir.Path}'", "path");
-        return (await AttributeSchema.LoadAsync(conn, null, [dir.Path], ct))[dir.Path].ToContract();
+        return (await cache.GetOrLoadAsync(CacheSpace.Schema, dir.Path, async () =>
+        {
+            await using var conn = await db.OpenAsync(CancellationToken.None);
+            if (await DirectoryStore.GetAsync(conn, null, dir.Path, CancellationToken.None) is null) return null;
+            return (await AttributeSchema.LoadAsync(conn, null, [dir.Path], CancellationToken.None))[dir.Path].ToContract();
+        }, ct)) ?? throw CatalogException.NotFound($"directory '{dir.Path}'", "path");
     }
 
     /// <summary>Removes a declaration made at <paramref name="path"/>; refused while values of it exist below.</summary>
@@ -87,6 +91,7 @@ public sealed class SchemaService(Db db, IOptions<CatalogOptions> options, Acces
             await MetadataStore.DeleteDefinitionAsync(conn, tx, row.Id, name, ct);
             return true;
         }, ct);
+        await cache.InvalidateAllAsync(CacheSpace.Schema);
         await audit.RecordAsync(caller, "attribute.remove", dir.Path, "removed", new() { ["name"] = name });
         return await InForceAsync(dir.Path, caller, ct);
     }
@@ -101,6 +106,7 @@ public sealed class SchemaService(Db db, IOptions<CatalogOptions> options, Acces
             await MetadataStore.SetPolicyAsync(conn, tx, row.Id, request.Permissive, ct);
             return true;
         }, ct);
+        await cache.InvalidateAllAsync(CacheSpace.Schema);
         await audit.RecordAsync(caller, "attribute.policy", dir.Path, request.Permissive ? "permissive" : "strict");
         return await InForceAsync(dir.Path, caller, ct);
     }

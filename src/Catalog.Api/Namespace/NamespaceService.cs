@@ -12,7 +12,7 @@ using Npgsql;
 namespace Catalog.Api.Namespace;
 
 /// <summary>Directories and the namespace as a tree: mkdir, list, stat, move, remove, usage.</summary>
-public sealed class NamespaceService(Db db, IOptions<CatalogOptions> options, Access access, AuditLog audit)
+public sealed class NamespaceService(Db db, IOptions<CatalogOptions> options, Access access, AuditLog audit, HotCache cache)
 {
     private const int DefaultPageSize = 1000;
 
@@ -82,7 +82,7 @@ public sealed class NamespaceService(Db db, IOptions<CatalogOptions> options, Ac
         access.Demand(caller, Operation.Delete, from.Path, "from");
         access.Demand(caller, Operation.Create, to.Path, "to");
 
-        await db.WriteAsync(async (conn, tx) =>
+        var movedDirectory = await db.WriteAsync(async (conn, tx) =>
         {
             var parent = await DirectoryStore.GetAsync(conn, tx, to.Parent, ct, forUpdate: true)
                 ?? throw new CatalogException(ErrorCode.NotFound, $"target directory '{to.Parent}' does not exist", "to");
@@ -107,8 +107,14 @@ public sealed class NamespaceService(Db db, IOptions<CatalogOptions> options, Ac
                 ?? throw CatalogException.NotFound($"'{from.Path}'", "from");
             await ReplicaStore.PinPfnsAsync(conn, tx, null, file.Id, ct);
             await FileStore.MoveAsync(conn, tx, file.Id, parent.Id, to.Name, ct);
-            return true;
+            return false;
         }, ct);
+        if (movedDirectory) await cache.InvalidateAllAsync(CacheSpace.File, CacheSpace.Dataset); // every LFN below changed
+        else
+        {
+            await cache.InvalidateAsync(CacheSpace.File, [from.Path]);
+            await cache.InvalidateAsync(CacheSpace.Dataset, Lfn.Holders([from.Path, to.Path]));
+        }
         await audit.RecordAsync(caller, "move", from.Path, "moved", new() { ["to"] = to.Path });
         return await StatAsync(to.Path, Caller.System, ct);
     }
@@ -133,7 +139,18 @@ public sealed class NamespaceService(Db db, IOptions<CatalogOptions> options, Ac
             }
             try
             {
-                results.Add(await RemoveOneAsync(path, request.Recursive, ct));
+                var result = await RemoveOneAsync(path, request.Recursive, ct);
+                results.Add(result);
+                if (result.DirectoriesRemoved > 0)
+                {
+                    if (result.FilesRemoved > 0) await cache.InvalidateAllAsync(CacheSpace.File);
+                    await cache.InvalidateAllAsync(CacheSpace.Dataset);
+                }
+                else if (result.FilesRemoved > 0)
+                {
+                    await cache.InvalidateAsync(CacheSpace.File, [path.Path]);
+                    await cache.InvalidateAsync(CacheSpace.Dataset, Lfn.Holders([path.Path]));
+                }
             }
             catch (CatalogException e)
             {
@@ -194,7 +211,14 @@ public sealed class NamespaceService(Db db, IOptions<CatalogOptions> options, Ac
         return await StatAsync(path.Path, Caller.System, ct);
     }
 
-    private Task ChangeAsync(LfnPath path, Caller caller, bool ownerOnly, string? owner, string? group, int? mode, CancellationToken ct) =>
+    private async Task ChangeAsync(LfnPath path, Caller caller, bool ownerOnly, string? owner, string? group, int? mode, CancellationToken ct)
+    {
+        // A file's owner, group and mode are part of its cached entry (the read check uses them).
+        if (await ChangeEntryAsync(path, caller, ownerOnly, owner, group, mode, ct)) await cache.InvalidateAsync(CacheSpace.File, [path.Path]);
+    }
+
+    /// <summary>Answers whether the entry was a file.</summary>
+    private Task<bool> ChangeEntryAsync(LfnPath path, Caller caller, bool ownerOnly, string? owner, string? group, int? mode, CancellationToken ct) =>
         db.WriteAsync(async (conn, tx) =>
         {
             if (await DirectoryStore.GetAsync(conn, tx, path.Path, ct, forUpdate: true) is { } dir)
@@ -202,7 +226,7 @@ public sealed class NamespaceService(Db db, IOptions<CatalogOptions> options, Ac
                 if (ownerOnly && !caller.BypassesModes && dir.Owner != caller.Subject)
                     throw new CatalogException(ErrorCode.Forbidden, $"only the owner ({dir.Owner}) may change the mode of '{path.Path}'", "path");
                 await DirectoryStore.SetOwnershipAsync(conn, tx, dir.Id, owner, group, mode, ct);
-                return true;
+                return false;
             }
             var file = await FindFileAsync(conn, tx, path, ct, forUpdate: true) ?? throw CatalogException.NotFound($"'{path.Path}'", "path");
             if (ownerOnly && !caller.BypassesModes && file.Owner != caller.Subject)

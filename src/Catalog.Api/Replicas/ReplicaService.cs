@@ -13,7 +13,7 @@ using Npgsql;
 namespace Catalog.Api.Replicas;
 
 /// <summary>Replicas of registered files: add, remove, set state, and the LFN -> replicas lookups.</summary>
-public sealed class ReplicaService(Db db, FileService files, IOptions<CatalogOptions> options, Access access, AuditLog audit)
+public sealed class ReplicaService(Db db, FileService files, IOptions<CatalogOptions> options, Access access, AuditLog audit, HotCache cache)
 {
     private IReadOnlyList<string> Roots => options.Value.Roots;
 
@@ -121,6 +121,9 @@ public sealed class ReplicaService(Db db, FileService files, IOptions<CatalogOpt
             }
             return new ReplicaResponse(results!);
         }, ct);
+        var changed = response.Results.Where(r => r.Outcome is ReplicaOutcome.Added or ReplicaOutcome.Removed or ReplicaOutcome.Updated).Select(r => r.Lfn!).ToList();
+        await cache.InvalidateAsync(CacheSpace.File, changed);
+        await cache.InvalidateAsync(CacheSpace.Dataset, Lfn.Holders(changed));
         await audit.RecordManyAsync(caller, action, response.Results.Select(r => (r.Lfn, Mapping.Wire(r.Outcome),
             (System.Text.Json.Nodes.JsonObject?)new System.Text.Json.Nodes.JsonObject { ["se"] = r.Se, ["error"] = r.Error?.Code.ToWire() })));
         return response;

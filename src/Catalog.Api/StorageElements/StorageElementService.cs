@@ -8,7 +8,7 @@ using Catalog.Storage;
 namespace Catalog.Api.StorageElements;
 
 /// <summary>The SE registry: replicas can only be placed on SEs listed here and open for writing.</summary>
-public sealed class StorageElementService(Db db, Access access, AuditLog audit)
+public sealed class StorageElementService(Db db, Access access, AuditLog audit, HotCache cache)
 {
     private static readonly string[] Protocols = ["root", "davs", "https", "srm", "gsiftp", "file"];
 
@@ -45,6 +45,7 @@ public sealed class StorageElementService(Db db, Access access, AuditLog audit)
         await using var conn = await db.OpenAsync(ct);
         await StorageElementStore.UpsertAsync(conn, name, spec.Site, spec.Protocol, baseUrl,
             spec.ReadEnabled, spec.WriteEnabled, (short)spec.State, ct);
+        await cache.InvalidateAllAsync(CacheSpace.File, CacheSpace.Dataset); // PFNs and SE names of every cached replica
         await audit.RecordAsync(caller, "se.put", null, "stored", new() { ["se"] = name, ["baseUrl"] = baseUrl, ["state"] = Mapping.Wire(spec.State) });
         return Mapping.ToStorageElement((await StorageElementStore.GetAsync(conn, name, ct))!);
     }
@@ -56,6 +57,7 @@ public sealed class StorageElementService(Db db, Access access, AuditLog audit)
         if (await StorageElementStore.GetAsync(conn, name, ct) is null) return;
         if (!await StorageElementStore.DeleteIfEmptyAsync(conn, name, ct))
             throw new CatalogException(ErrorCode.NotEmpty, $"storage element '{name}' still holds replicas", "name");
+        await cache.InvalidateAllAsync(CacheSpace.File, CacheSpace.Dataset);
         await audit.RecordAsync(caller, "se.delete", null, "deleted", new() { ["se"] = name });
     }
 }
