@@ -114,7 +114,8 @@ stop_postgres() {
   [ -f "$dir/PG_VERSION" ] && as_postgres "$PG_BIN/pg_ctl" -D "$dir" -m fast -w stop >/dev/null 2>&1 || true
 }
 
-# start_redis DATA_DIR PORT: a cache only, so no persistence.
+# start_redis DATA_DIR PORT: a cache only, so no persistence. volatile-lru: only values and
+# generation markers (which carry a TTL) are ever evicted, never the epoch keys (see HotCache).
 start_redis() {
   local dir=$1 port=$2
   mkdir -p "$dir"
@@ -125,7 +126,7 @@ start_redis() {
   fi
   redis-server --bind 127.0.0.1 --port "$port" --dir "$dir" --save '' --appendonly no \
     --daemonize yes --pidfile "$dir/redis.pid" --logfile "$dir/redis.log" --maxmemory 1gb \
-    --maxmemory-policy allkeys-lru
+    --maxmemory-policy volatile-lru
   local i
   for i in $(seq 1 50); do port_open "$port" && break; sleep 0.1; done
   log "Redis listening on 127.0.0.1:$port"

@@ -92,6 +92,8 @@ public sealed class HotCache
         return 1
         """;
 
+    private static readonly TimeSpan FlightGrace = TimeSpan.FromMilliseconds(250);
+
     private sealed record Flight(string Token, Task<object?> Value);
 
     private readonly IConnectionMultiplexer redis;
@@ -123,7 +125,9 @@ public sealed class HotCache
     public CacheStats Stats { get; } = new();
 
     /// <summary>Whether reads try Redis now: enabled, connected, and no failure within <see cref="CacheOptions.RetryAfterFailure"/>.</summary>
-    public bool Available => options.Enabled && redis.IsConnected && clock.GetTimestamp() >= Volatile.Read(ref retryAt);
+    public bool Available => options.Enabled && Reachable;
+
+    private bool Reachable => redis.IsConnected && clock.GetTimestamp() >= Volatile.Read(ref retryAt);
 
     /// <summary>
     /// The value of <paramref name="key"/>: from Redis, or from <paramref name="load"/> (which runs
@@ -181,7 +185,9 @@ public sealed class HotCache
             }
             finally
             {
-                flights.TryRemove(KeyValuePair.Create(id, mine));
+                // Kept a moment after it lands: a request that missed just before the value was stored
+                // (same markers, so the answer is right for it) takes it instead of reading again.
+                _ = Task.Delay(FlightGrace).ContinueWith(_ => flights.TryRemove(KeyValuePair.Create(id, mine)), TaskScheduler.Default);
             }
             return (T?)await done.Task.WaitAsync(ct);
         }
@@ -216,6 +222,11 @@ public sealed class HotCache
         var tag = new KeyValuePair<string, object?>("space", Name(space));
         InvalidationCount.Add(distinct.Length, tag);
         Interlocked.Add(ref Stats.Invalidations, distinct.Length);
+        if (!Reachable)
+        {
+            await FlushAsync();
+            return;
+        }
         try
         {
             foreach (var chunk in distinct.Chunk(1000))
@@ -236,6 +247,11 @@ public sealed class HotCache
     /// <summary>Makes every value of <paramref name="spaces"/> stale (changes too broad to list key by key).</summary>
     public async Task InvalidateAllAsync(params CacheSpace[] spaces)
     {
+        if (!Reachable)
+        {
+            await FlushAsync();
+            return;
+        }
         try
         {
             foreach (var space in spaces)

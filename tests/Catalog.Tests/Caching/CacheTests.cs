@@ -1,0 +1,321 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+using System.Text.Json.Nodes;
+using Catalog.Client;
+using Catalog.Contracts;
+using Catalog.Storage;
+using Catalog.Tests.Infrastructure;
+using Microsoft.AspNetCore.Mvc.Testing;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace Catalog.Tests.Caching;
+
+/// <summary>
+/// The Redis cache of hot reads against real Redis and PostgreSQL: what one API process
+/// acknowledges, every other process reads at once; a burst of misses makes one PostgreSQL read;
+/// Redis going away (stopped, or frozen with its data) never makes an answer wrong, and caching
+/// resumes by itself.
+/// </summary>
+[Collection(CatalogCollection.Name)]
+public class CacheTests(CatalogFixture fx)
+{
+    private HotCache MainCache => fx.Factory.Services.GetRequiredService<HotCache>();
+
+    [Fact]
+    public async Task A_write_acknowledged_by_another_process_is_read_at_once_from_the_cache()
+    {
+        await using var other = await ApiProcess.StartAsync(fx);
+        var b = other.Client(fx.AdminToken);
+        var a = fx.Client;
+        var ses = new[] { await fx.NewStorageElementAsync(), await fx.NewStorageElementAsync(), await fx.NewStorageElementAsync() };
+        var dir = TestData.Dir("cache-2proc");
+        var lfn = $"{dir}/f.root";
+        await a.RegisterAsync([TestData.File(lfn, ses[0])]);
+        var hitsBefore = MainCache.Stats.Hits;
+
+        // Readers keep the entry hot on this process while the other process writes.
+        using var stop = new CancellationTokenSource();
+        var readers = Enumerable.Range(0, 4).Select(_ => Task.Run(async () =>
+        {
+            while (!stop.IsCancellationRequested) await a.GetFileAsync(lfn);
+        })).ToList();
+        try
+        {
+            for (var round = 0; round < 20; round++)
+            {
+                var (writer, reader) = round % 2 == 0 ? (b, a) : (a, b);
+                var se = ses[1 + round % 2];
+                if (round % 4 < 2)
+                {
+                    await writer.AddReplicasAsync([new ReplicaRef(lfn, se)]);
+                    Assert.Contains((await reader.GetFileAsync(lfn)).Replicas, r => r.Se == se);
+                    await writer.RemoveReplicasAsync([new ReplicaRef(lfn, se)]);
+                    Assert.DoesNotContain((await reader.GetFileAsync(lfn)).Replicas, r => r.Se == se);
+                }
+                else
+                {
+                    await writer.SetReplicaStateAsync([new ReplicaRef(lfn, ses[0], State: ReplicaState.Unavailable)]);
+                    Assert.Equal(ReplicaState.Unavailable, (await reader.GetFileAsync(lfn)).Replicas.Single().State);
+                    await writer.SetReplicaStateAsync([new ReplicaRef(lfn, ses[0], State: ReplicaState.Available)]);
+                    Assert.Equal(ReplicaState.Available, (await reader.GetFileAsync(lfn)).Replicas.Single().State);
+                }
+                await writer.SetMetadataAsync([new MetadataWrite(lfn, new JsonObject { ["round"] = round })]);
+                Assert.Equal(round, (int)(await reader.GetFileAsync(lfn)).Metadata!["round"]!);
+            }
+        }
+        finally
+        {
+            stop.Cancel();
+            await Task.WhenAll(readers);
+        }
+        Assert.True(MainCache.Stats.Hits - hitsBefore > 20, "the reads in this test were served from Redis");
+        Assert.Contains("catalog_cache_hits", await other.MetricsAsync());
+
+        // A move, a removal and chmod reach the other process too.
+        await b.MoveAsync(lfn, $"{dir}/g.root");
+        await Assert.ThrowsAsync<CatalogNotFoundException>(() => a.GetFileAsync(lfn));
+        Assert.Equal($"{dir}/g.root", (await a.GetFileAsync($"{dir}/g.root")).Lfn);
+        await a.ChangeModeAsync($"{dir}/g.root", Convert.ToInt32("600", 8));
+        Assert.Equal(Convert.ToInt32("600", 8), (await b.GetFileAsync($"{dir}/g.root")).Mode);
+        await b.RemoveAsync([$"{dir}/g.root"]);
+        await Assert.ThrowsAsync<CatalogNotFoundException>(() => a.GetFileAsync($"{dir}/g.root"));
+    }
+
+    [Fact]
+    public async Task Dataset_summaries_and_schemas_follow_writes_made_on_another_process()
+    {
+        await using var other = await ApiProcess.StartAsync(fx);
+        var b = other.Client(fx.AdminToken);
+        var a = fx.Client;
+        var se = await fx.NewStorageElementAsync();
+        var dir = TestData.Dir("cache-ds");
+        var lpn = $"{dir}/ds";
+        await a.CreateDatasetAsync(new DatasetRequest(lpn, MaxFilesPerBlock: 3));
+        Assert.Equal(0, (await a.GetDatasetSummaryAsync(lpn)).Files);
+        for (var i = 1; i <= 7; i++)
+        {
+            await b.RegisterAsync([new NewFile($"f{i}.root", 10, "0000000a", Replicas: [new NewReplica(se)], Dataset: lpn)]);
+            var summary = await a.GetDatasetSummaryAsync(lpn);
+            Assert.Equal(i, summary.Files);
+            Assert.Equal(i, summary.PerStorageElement.Single(s => s.Se == se).Files);
+        }
+        await b.SetMetadataAsync([new MetadataWrite(lpn, new JsonObject { ["campaign"] = "cached" })]);
+        Assert.Equal("cached", (string)(await a.GetDatasetSummaryAsync(lpn)).Metadata!["campaign"]!);
+
+        var before = await a.GetSchemaAsync(dir);
+        await b.DeclareAttributeAsync(new AttributeSpec(dir, "cachedAttr", AttributeType.Integer, AttributeTarget.Files));
+        Assert.Contains((await a.GetSchemaAsync(dir)).Attributes, d => d.Name == "cachedAttr");
+        Assert.DoesNotContain(before.Attributes, d => d.Name == "cachedAttr");
+    }
+
+    [Fact]
+    public async Task A_burst_of_misses_on_one_key_makes_one_database_read()
+    {
+        var se = await fx.NewStorageElementAsync();
+        var lfn = $"{TestData.Dir("cache-flight")}/hot.root";
+        await fx.Client.RegisterAsync([TestData.File(lfn, se)]);
+        var (loads, shared) = (MainCache.Stats.Loads, MainCache.Stats.Shared);
+
+        var answers = await Task.WhenAll(Enumerable.Range(0, 300).Select(_ => Task.Run(() => fx.Client.GetFileAsync(lfn))));
+
+        Assert.All(answers, f => Assert.Equal(se, f.Replicas.Single().Se));
+        Assert.Equal(1, MainCache.Stats.Loads - loads);
+        Assert.True(MainCache.Stats.Shared - shared > 0, "some requests waited for the one read instead of making their own");
+    }
+
+    [Fact]
+    public async Task With_Redis_stopped_answers_stay_right_and_caching_resumes_when_it_returns()
+    {
+        await using var redis = await PrivateRedis.StartAsync();
+        await using var server = Server(redis);
+        var client = Client(server);
+        var cache = server.Services.GetRequiredService<HotCache>();
+        var (se1, se2) = (await fx.NewStorageElementAsync(), await fx.NewStorageElementAsync());
+        var lfn = $"{TestData.Dir("cache-down")}/f.root";
+        await client.RegisterAsync([TestData.File(lfn, se1)]);
+        await client.GetFileAsync(lfn);
+        var hits = cache.Stats.Hits;
+        await client.GetFileAsync(lfn);
+        Assert.Equal(hits + 1, cache.Stats.Hits);
+
+        await redis.StopAsync();
+        await client.AddReplicasAsync([new ReplicaRef(lfn, se2)]);       // acknowledged while Redis is away
+        for (var i = 0; i < 5; i++) Assert.Equal(2, (await client.GetFileAsync(lfn)).Replicas.Count);
+        Assert.True(cache.Stats.Bypassed > 0);
+
+        await redis.StartAgainAsync();
+        var deadline = Stopwatch.StartNew();
+        hits = cache.Stats.Hits;
+        while (cache.Stats.Hits == hits && deadline.Elapsed < TimeSpan.FromSeconds(20))
+        {
+            Assert.Equal(2, (await client.GetFileAsync(lfn)).Replicas.Count);
+            await Task.Delay(100);
+        }
+        Assert.True(cache.Stats.Hits > hits, "caching resumed by itself after Redis came back");
+        Assert.Equal(2, (await client.GetFileAsync(lfn)).Replicas.Count);
+    }
+
+    [Fact]
+    public async Task A_writer_that_cannot_reach_a_frozen_Redis_flushes_through_PostgreSQL_within_the_stated_bound()
+    {
+        await using var redis = await PrivateRedis.StartAsync();
+        await using var writerHost = Server(redis);
+        await using var readerHost = Server(redis);
+        var (writer, reader) = (Client(writerHost), Client(readerHost));
+        var (se1, se2) = (await fx.NewStorageElementAsync(), await fx.NewStorageElementAsync());
+        var lfn = $"{TestData.Dir("cache-frozen")}/f.root";
+        await writer.RegisterAsync([TestData.File(lfn, se1)]);
+        await reader.GetFileAsync(lfn);
+        Assert.Single((await reader.GetFileAsync(lfn)).Replicas); // now held in Redis
+        var flushes = writerHost.Services.GetRequiredService<HotCache>().Stats.Flushes;
+
+        redis.Freeze();   // keeps its data: the stale entry is still there when it thaws
+        try
+        {
+            await writer.AddReplicasAsync([new ReplicaRef(lfn, se2)]);
+        }
+        finally
+        {
+            redis.Thaw();
+        }
+        Assert.True(writerHost.Services.GetRequiredService<HotCache>().Stats.Flushes > flushes, "the writer recorded a flush in PostgreSQL");
+        Assert.Equal(2, (await writer.GetFileAsync(lfn)).Replicas.Count);   // the writer follows its own flush at once
+        await Task.Delay(FlushPoll * 3);                                      // the stated bound for the other process
+        Assert.Equal(2, (await reader.GetFileAsync(lfn)).Replicas.Count);
+    }
+
+    private static readonly TimeSpan FlushPoll = TimeSpan.FromMilliseconds(200);
+
+    private WebApplicationFactory<Program> Server(PrivateRedis redis) => fx.CreateFactory(new Dictionary<string, string?>
+    {
+        ["ConnectionStrings:Redis"] = $"127.0.0.1:{redis.Port},asyncTimeout=500",
+        ["Catalog:Cache:FlushPoll"] = FlushPoll.ToString(),
+        ["Catalog:Cache:RetryAfterFailure"] = "00:00:00.200",
+    });
+
+    private CatalogClient Client(WebApplicationFactory<Program> server)
+    {
+        var http = server.CreateClient();
+        http.DefaultRequestHeaders.Authorization = new("Bearer", fx.AdminToken);
+        return new CatalogClient(http);
+    }
+
+    private static int FreePort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+
+    private static async Task WaitForPortAsync(int port, Func<bool> exited, string what)
+    {
+        var clock = Stopwatch.StartNew();
+        while (clock.Elapsed < TimeSpan.FromSeconds(60))
+        {
+            if (exited()) throw new InvalidOperationException($"{what} exited before listening");
+            try
+            {
+                using var tcp = new TcpClient();
+                await tcp.ConnectAsync(IPAddress.Loopback, port);
+                return;
+            }
+            catch (SocketException)
+            {
+                await Task.Delay(50);
+            }
+        }
+        throw new TimeoutException($"{what} did not listen on {port}");
+    }
+
+    /// <summary>A redis-server of the test's own, which it can stop, start again, freeze and thaw.</summary>
+    private sealed class PrivateRedis : IAsyncDisposable
+    {
+        private Process process = null!;
+        public int Port { get; } = FreePort();
+
+        public static async Task<PrivateRedis> StartAsync()
+        {
+            var redis = new PrivateRedis();
+            await redis.StartAgainAsync();
+            return redis;
+        }
+
+        public async Task StartAgainAsync()
+        {
+            process = Process.Start(new ProcessStartInfo("redis-server", ["--bind", "127.0.0.1", "--port", Port.ToString(), "--save", "", "--appendonly", "no"])
+            {
+                RedirectStandardOutput = true,
+            })!;
+            process.OutputDataReceived += (_, _) => { };
+            process.BeginOutputReadLine();
+            await WaitForPortAsync(Port, () => process.HasExited, "redis-server");
+        }
+
+        public async Task StopAsync()
+        {
+            process.Kill();
+            await process.WaitForExitAsync();
+        }
+
+        public void Freeze() => Signal("STOP");
+        public void Thaw() => Signal("CONT");
+
+        private void Signal(string signal) => Process.Start("kill", [$"-{signal}", process.Id.ToString()])!.WaitForExit();
+
+        public async ValueTask DisposeAsync()
+        {
+            if (!process.HasExited)
+            {
+                Thaw();
+                await StopAsync();
+            }
+        }
+    }
+
+    /// <summary>A second API server as a real process (the built Catalog.Api.dll) on the same PostgreSQL and Redis.</summary>
+    private sealed class ApiProcess : IAsyncDisposable
+    {
+        private readonly Process process;
+        private readonly HttpClient http;
+        private readonly Uri url;
+
+        private ApiProcess(Process process, Uri url) => (this.process, this.url, http) = (process, url, new HttpClient { BaseAddress = url });
+
+        public static async Task<ApiProcess> StartAsync(CatalogFixture fx)
+        {
+            var port = FreePort();
+            var psi = new ProcessStartInfo("dotnet", [Path.Combine(AppContext.BaseDirectory, "Catalog.Api.dll"), "--urls", $"http://127.0.0.1:{port}"])
+            {
+                WorkingDirectory = AppContext.BaseDirectory,
+                RedirectStandardOutput = true,
+                RedirectStandardError = true,
+            };
+            psi.Environment["ConnectionStrings__Catalog"] = fx.PostgresConnectionString;
+            psi.Environment["ConnectionStrings__Redis"] = fx.RedisConnectionString;
+            psi.Environment["Catalog__Roots__0"] = "/belle";
+            psi.Environment["Catalog__Roots__1"] = "/test";
+            psi.Environment["Catalog__Auth__KeyFile"] = fx.KeyFile;
+            psi.Environment["Logging__LogLevel__Default"] = "Warning";
+            var process = Process.Start(psi)!;
+            process.OutputDataReceived += (_, _) => { };
+            process.ErrorDataReceived += (_, _) => { };
+            process.BeginOutputReadLine();
+            process.BeginErrorReadLine();
+            await WaitForPortAsync(port, () => process.HasExited, "Catalog.Api");
+            return new ApiProcess(process, new Uri($"http://127.0.0.1:{port}/"));
+        }
+
+        public CatalogClient Client(string token) => CatalogClient.Create(new CatalogClientOptions { BaseAddress = url, Token = token, MaxRetries = 0 });
+
+        public Task<string> MetricsAsync() => http.GetStringAsync("metrics");
+
+        public async ValueTask DisposeAsync()
+        {
+            http.Dispose();
+            process.Kill();
+            await process.WaitForExitAsync();
+            process.Dispose();
+        }
+    }
+}
