@@ -17,7 +17,15 @@ public static class Cli
                   in flight (pass 2000); verifies lost/duplicated; baseline: COPY of the rows.
           lookup  registers --files files, then times bulk lookups of 10,000 LFNs and, for
                   --window seconds, single-LFN lookups (Zipf popularity) at --concurrency,
-                  beside a constant JSON of the same size from the same server.
+                  beside a constant JSON of the same size from the same server (after a
+                  warm-up of the same length, so the cache holds the popular LFNs).
+          mixed   a storm (as above) while --analysts (default 64) look up single LFNs the
+                  storm already acknowledged; a lookup that misses one counts as an error.
+          bulk    registration in batches of --batch (1,000) of --files (1,000,000) files, 4
+                  batches in flight, beside a binary COPY of the same rows (what sizing does,
+                  with the production system's batch size).
+        Every scenario writes --json PATH and, beside it, PATH.md (a report) and, for storm,
+        mixed and lookup, PATH.svg (throughput and latency over time).
         """;
 
     public static async Task<int> RunAsync(string[] args)
@@ -32,6 +40,13 @@ public static class Cli
             "metadata" => await MetadataBench.RunAsync(options, options.Runs),
             "storm" => await Storm.RunAsync(options, options.Jobs, options.Window),
             "lookup" => await Lookup.RunAsync(options, options.Window),
+            "mixed" => await Storm.RunAsync(options, options.Jobs, options.Window, analysts: Math.Max(1, options.Analysts)),
+            "bulk" => await Sizing.RunAsync(options with
+            {
+                Files = args.Contains("--files") ? options.Files : 1_000_000,
+                Batch = args.Contains("--batch") ? options.Batch : 1_000,
+                Concurrency = args.Contains("--concurrency") ? options.Concurrency : 4,
+            }, "bulk"),
             _ => Fail($"unknown scenario '{args[0]}'"),
         };
     }
@@ -45,7 +60,7 @@ public static class Cli
 }
 
 public sealed record Options(Uri Url, int Files, int Batch, int Concurrency, string Postgres, string? Json, string? Token, int Runs = 20,
-    int Jobs = 20_000, double Window = 10)
+    int Jobs = 20_000, double Window = 10, int Analysts = 64)
 {
     /// <summary>A client of the server under test (token from --token, CATALOG_TOKEN or ./run.sh's admin token).</summary>
     public Client.CatalogClient CreateClient() => Client.CatalogClient.Create(new Client.CatalogClientOptions
@@ -76,6 +91,7 @@ public sealed record Options(Uri Url, int Files, int Batch, int Concurrency, str
                 "--token" => o with { Token = v },
                 "--runs" => o with { Runs = int.Parse(v) },
                 "--jobs" => o with { Jobs = int.Parse(v) },
+                "--analysts" => o with { Analysts = int.Parse(v) },
                 "--window" => o with { Window = double.Parse(v, System.Globalization.CultureInfo.InvariantCulture) },
                 _ => null,
             };

@@ -42,7 +42,11 @@ public static class Lookup
         // Single LFNs, Zipf popularity (s = 1.1), against the constant-JSON baseline of the same size.
         var zipf = Zipf(lfns.Count, 1.1);
         var size = JsonSerializer.SerializeToUtf8Bytes(await client.ListReplicasAsync(lfns[0]), CatalogJson.Options).Length;
-        var single = await ClosedLoopAsync(o.Concurrency, seconds, async r => await client.ListReplicasAsync(lfns[zipf(r)]));
+        // Warm-up of the same length, unmeasured: a catalog in service has its popular LFNs cached.
+        await ClosedLoopAsync(o.Concurrency, seconds, async r => await client.ListReplicasAsync(lfns[zipf(r)]));
+        var timeline = new Timeline(client.Http);
+        var single = await ClosedLoopAsync(o.Concurrency, seconds, async r => await client.ListReplicasAsync(lfns[zipf(r)]), timeline);
+        await timeline.DisposeAsync();
         var constant = await ClosedLoopAsync(o.Concurrency, seconds, async _ =>
         {
             using var response = await client.Http.GetAsync($"api/v1/bench/constant?bytes={size}");
@@ -60,15 +64,22 @@ public static class Lookup
             ["baseline_per_s"] = Math.Round(constant.Rate, 0), ["baseline_p99_ms"] = constant.P99,
             ["ratio"] = Math.Round(single.Rate / constant.Rate, 3), ["errors"] = single.Errors + constant.Errors,
         };
-        Console.WriteLine(report.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
-        if (o.Json is not null) await File.WriteAllTextAsync(o.Json, report.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
-        return 0;
+        report["operations"] = single.Count;
+        report["seconds"] = seconds;
+        report["throughput_per_s"] = Math.Round(single.Rate, 0);
+        report["p50_ms"] = single.P50;
+        report["p99_ms"] = single.P99;
+        report["lost"] = 0;
+        report["duplicated"] = 0;
+        report["server_memory_max_mb"] = Math.Round(timeline.MaxServerMemoryMb, 0);
+        await Report.WriteAsync(o.Json, report, timeline, $"lookup: single LFNs at {o.Concurrency} connections (Zipf), {lfns.Count:N0} files");
+        return single.Errors + constant.Errors == 0 ? 0 : 1;
     }
 
     private sealed record Loop(long Count, double Rate, double P50, double P99, long Errors);
 
     /// <summary>--concurrency workers issue requests back to back for the given time.</summary>
-    private static async Task<Loop> ClosedLoopAsync(int workers, double seconds, Func<Random, Task> call)
+    private static async Task<Loop> ClosedLoopAsync(int workers, double seconds, Func<Random, Task> call, Timeline? timeline = null)
     {
         var histogram = new LongConcurrentHistogram(1, TimeSpan.FromMinutes(1).Ticks / 10, 3);
         long count = 0, errors = 0;
@@ -81,7 +92,9 @@ public static class Lookup
                 var t = Stopwatch.GetTimestamp();
                 try { await call(random); Interlocked.Increment(ref count); }
                 catch { Interlocked.Increment(ref errors); }
-                histogram.RecordValue(Math.Max(1, Stopwatch.GetElapsedTime(t).Ticks / 10));
+                var micros = Math.Max(1, Stopwatch.GetElapsedTime(t).Ticks / 10);
+                histogram.RecordValue(micros);
+                timeline?.Record(micros);
             }
         }));
         return new Loop(count, count / stop.Elapsed.TotalSeconds, histogram.GetValueAtPercentile(50) / 1000.0, histogram.GetValueAtPercentile(99) / 1000.0, errors);

@@ -15,7 +15,7 @@ public static class Sizing
 {
     private static readonly string[] Relations = ["file", "replica", "directory", "directory_usage"];
 
-    public static async Task<int> RunAsync(Options o)
+    public static async Task<int> RunAsync(Options o, string scenario = "sizing")
     {
         var run = DateTime.UtcNow.ToString("yyyyMMddHHmmss");
         var client = o.CreateClient();
@@ -29,14 +29,25 @@ public static class Sizing
         var files = Enumerable.Range(0, o.Files).Select(i => NewFile(run, i)).ToList();
         var clock = Stopwatch.StartNew();
         var created = 0;
+        var failed = 0;
+        var batches = new HdrHistogram.LongConcurrentHistogram(1, TimeSpan.FromMinutes(10).Ticks / 10, 3);
+        var timeline = new Timeline(client.Http);
         await Parallel.ForEachAsync(files.Chunk(o.Batch), new ParallelOptions { MaxDegreeOfParallelism = o.Concurrency }, async (batch, ct) =>
         {
+            var t = Stopwatch.GetTimestamp();
             var response = await client.RegisterAsync(batch, Guid.NewGuid().ToString(), ct);
+            var micros = Math.Max(1, Stopwatch.GetElapsedTime(t).Ticks / 10);
+            batches.RecordValue(micros);
+            timeline.Record(micros);
             Interlocked.Add(ref created, response.Created);
+            Interlocked.Add(ref failed, response.Failed);
             Console.Write($"\rregistered {Volatile.Read(ref created):N0} / {o.Files:N0}");
         });
         var apiSeconds = clock.Elapsed.TotalSeconds;
+        await timeline.DisposeAsync();
         Console.WriteLine();
+        // Every acknowledged file present exactly once: the rows under this run's production directory.
+        var (present, distinct) = await CountAsync(db, $"/belle/MC/release-08-01-00/DB00002100/MC15ri/prod{run}/");
 
         await ExecAsync(db, "vacuum analyze file, replica, directory, directory_usage");
         var after = await SizesAsync(db);
@@ -51,15 +62,31 @@ public static class Sizing
         var copyRate = o.Files / copySeconds;
         Console.WriteLine($"API bulk registration: {apiRate:N0} files/s; binary COPY baseline: {copyRate:N0} files/s; ratio {apiRate / copyRate:F2}");
 
-        if (o.Json is not null)
-            await File.WriteAllTextAsync(o.Json, JsonSerializer.Serialize(new
-            {
-                scenario = "sizing", operations = o.Files, seconds = apiSeconds, throughput_per_s = apiRate,
-                bytes_per_file = total, bytes_per_relation = perFile,
-                baseline = "binary COPY of the same file and replica rows", baseline_per_s = copyRate, ratio = apiRate / copyRate,
-                errors = o.Files - created,
-            }, new JsonSerializerOptions { WriteIndented = true }));
-        return created == o.Files ? 0 : 1;
+        var report = new System.Text.Json.Nodes.JsonObject
+        {
+            ["scenario"] = scenario, ["operations"] = o.Files, ["batch"] = o.Batch, ["in_flight"] = o.Concurrency,
+            ["seconds"] = Math.Round(apiSeconds, 2), ["throughput_per_s"] = Math.Round(apiRate, 0),
+            ["p50_ms"] = batches.GetValueAtPercentile(50) / 1000.0, ["p99_ms"] = batches.GetValueAtPercentile(99) / 1000.0,
+            ["latency_of"] = $"one batch of {o.Batch}",
+            ["errors"] = failed, ["acknowledged"] = created, ["lost"] = created - present, ["duplicated"] = present - distinct,
+            ["bytes_per_file"] = Math.Round(total, 1),
+            ["baseline"] = "binary COPY of the same file and replica rows", ["baseline_per_s"] = Math.Round(copyRate, 0),
+            ["ratio"] = Math.Round(apiRate / copyRate, 3), ["server_memory_max_mb"] = Math.Round(timeline.MaxServerMemoryMb, 0),
+        };
+        await Report.WriteAsync(o.Json, report, timeline, $"{scenario}: {o.Files:N0} files in batches of {o.Batch:N0}, {o.Concurrency} in flight");
+        return created == o.Files && present == created && distinct == present ? 0 : 1;
+    }
+
+    private static async Task<(long Present, long Distinct)> CountAsync(NpgsqlDataSource db, string prefix)
+    {
+        await using var cmd = db.CreateCommand("""
+            select count(*), count(distinct d.path || '/' || f.name) from file f join directory d on d.id = f.dir_id
+            where d.path like @prefix || '%'
+            """);
+        cmd.Parameters.AddWithValue("prefix", prefix);
+        await using var reader = await cmd.ExecuteReaderAsync();
+        await reader.ReadAsync();
+        return (reader.GetInt64(0), reader.GetInt64(1));
     }
 
     private static NewFile NewFile(string run, int i)

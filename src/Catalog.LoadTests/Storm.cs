@@ -22,11 +22,15 @@ public static class Storm
     private const string Se = "STORM-KEK";
     private const int Datasets = 20;
 
-    public static async Task<int> RunAsync(Options o, int jobs, double window)
+    /// <param name="analysts">For <c>mixed</c>: this many analysts look single LFNs up while the storm runs,
+    /// each an LFN acknowledged earlier (so a miss is a read-your-writes failure, counted as an error).</param>
+    public static async Task<int> RunAsync(Options o, int jobs, double window, int analysts = 0)
     {
+        var retries = new ConcurrentDictionary<string, int>();
         var client = CatalogClient.Create(new CatalogClientOptions
         {
             BaseAddress = o.Url, Token = o.Token, Timeout = TimeSpan.FromMinutes(10), AttemptTimeout = TimeSpan.FromSeconds(30), MaxRetries = 20,
+            OnRetry = r => retries.AddOrUpdate(r.Reason, 1, (_, n) => n + 1),
         });
         var run = DateTime.UtcNow.ToString("yyyyMMddHHmmss");
         var root = $"/belle/storm/{run}";
@@ -43,6 +47,28 @@ public static class Storm
         var gate = new SemaphoreSlim(o.Concurrency);
         var done = 0;
         var clock = Stopwatch.StartNew();
+        var timeline = new Timeline(client.Http);
+        var reads = new LongConcurrentHistogram(1, TimeSpan.FromMinutes(10).Ticks / 10, 3);
+        long readErrors = 0;
+        var finished = new CancellationTokenSource();
+        var analystTasks = Enumerable.Range(0, analysts).Select(a => Task.Run(async () =>
+        {
+            var random = new Random(a);
+            while (!finished.IsCancellationRequested)
+            {
+                var upTo = Volatile.Read(ref done);
+                var j = upTo == 0 ? -1 : random.Next(upTo);
+                if (j < 0 || Volatile.Read(ref acknowledged[j]) is not { } lfn) { await Task.Delay(5); continue; }
+                var t = Stopwatch.GetTimestamp();
+                try
+                {
+                    var file = await client.ListReplicasAsync(lfn);
+                    if (file.Count != 1) Interlocked.Increment(ref readErrors);
+                }
+                catch (Exception) { Interlocked.Increment(ref readErrors); }
+                reads.RecordValue(Math.Max(1, Stopwatch.GetElapsedTime(t).Ticks / 10));
+            }
+        })).ToList();
         using var progress = new Timer(_ => Console.Write($"\r{Volatile.Read(ref done):N0}/{jobs:N0} jobs, {Volatile.Read(ref done) / clock.Elapsed.TotalSeconds:N0}/s   "), null, 1000, 1000);
         var tasks = Enumerable.Range(0, jobs).Select(async j =>
         {
@@ -64,12 +90,16 @@ public static class Storm
             finally
             {
                 latencies[j] = Stopwatch.GetElapsedTime(started).Ticks / 10; // microseconds
+                timeline.Record(latencies[j]);
                 gate.Release();
                 Interlocked.Increment(ref done);
             }
         });
         await Task.WhenAll(tasks);
         var seconds = clock.Elapsed.TotalSeconds;
+        finished.Cancel();
+        await Task.WhenAll(analystTasks);
+        await timeline.DisposeAsync();
         progress.Dispose();
         Console.WriteLine();
 
@@ -80,7 +110,7 @@ public static class Storm
         var rate = jobs / seconds;
         var report = new JsonObject
         {
-            ["scenario"] = "storm", ["operations"] = jobs, ["concurrency"] = o.Concurrency, ["window_s"] = window,
+            ["scenario"] = analysts > 0 ? "mixed" : "storm", ["operations"] = jobs, ["concurrency"] = o.Concurrency, ["window_s"] = window,
             ["seconds"] = Math.Round(seconds, 2), ["throughput_per_s"] = Math.Round(rate, 1),
             ["p50_ms"] = histogram.GetValueAtPercentile(50) / 1000.0, ["p95_ms"] = histogram.GetValueAtPercentile(95) / 1000.0,
             ["p99_ms"] = histogram.GetValueAtPercentile(99) / 1000.0, ["max_ms"] = histogram.GetMaxValue() / 1000.0,
@@ -88,10 +118,22 @@ public static class Storm
             ["acknowledged"] = acknowledged.Count(a => a is not null), ["lost"] = lost, ["duplicated"] = duplicated, ["wrong_replica_or_metadata"] = wrong,
             ["baseline"] = "binary COPY of the same file rows into a look-alike table", ["baseline_per_s"] = Math.Round(copyRate, 1),
             ["ratio"] = Math.Round(rate / copyRate, 4),
+            ["retried_by_reason"] = new JsonObject(retries.Select(e => KeyValuePair.Create(e.Key, (JsonNode?)e.Value))),
+            ["server_memory_max_mb"] = Math.Round(timeline.MaxServerMemoryMb, 0),
         };
-        Console.WriteLine(report.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
-        if (o.Json is not null) await File.WriteAllTextAsync(o.Json, report.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
-        return lost == 0 && duplicated == 0 && wrong == 0 && errors.IsEmpty ? 0 : 1;
+        if (analysts > 0)
+        {
+            report["analysts"] = analysts;
+            report["lookups"] = reads.TotalCount;
+            report["lookups_per_s"] = Math.Round(reads.TotalCount / seconds, 0);
+            report["lookup_p50_ms"] = reads.GetValueAtPercentile(50) / 1000.0;
+            report["lookup_p99_ms"] = reads.GetValueAtPercentile(99) / 1000.0;
+            report["lookup_errors"] = readErrors;
+        }
+        await Report.WriteAsync(o.Json, report, timeline, analysts > 0
+            ? $"mixed: {jobs:N0} jobs in {window} s, {o.Concurrency:N0} in flight, {analysts} analysts"
+            : $"storm: {jobs:N0} jobs in {window} s, {o.Concurrency:N0} in flight");
+        return lost == 0 && duplicated == 0 && wrong == 0 && errors.IsEmpty && readErrors == 0 ? 0 : 1;
     }
 
     private static NewFile Job(string root, int j) => new($"job{j:D6}.root", 1_000_000 + j, ((uint)(j * 2654435761u)).ToString("x8"),

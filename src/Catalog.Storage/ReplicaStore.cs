@@ -96,12 +96,16 @@ public static class ReplicaStore
     public static async IAsyncEnumerable<LookupRow> LookupAsync(NpgsqlConnection conn, string[] dirs, string[] names,
         [EnumeratorCancellation] CancellationToken ct)
     {
+        // The few distinct directories are resolved first, by index: joined straight to the
+        // unnest, the planner hashes the whole directory table (110k rows at 10M files: 2x slower).
         const string sql = """
+            with q as materialized (select * from unnest(@dirs::text[], @names::text[]) with ordinality as q(dir, name, ord)),
+                 dirs as materialized (select d.id, d.path from directory d where d.path in (select distinct dir from q))
             select q.ord::integer as Ord, f.id as FileId, f.guid, f.size, f.adler32, s.name as se,
                    coalesce(r.pfn, s.base_url || q.dir || '/' || q.name) as pfn, r.state, r.created,
                    f.owner, f.grp, f.mode
-            from unnest(@dirs::text[], @names::text[]) with ordinality as q(dir, name, ord)
-            left join directory d on d.path = q.dir
+            from q
+            left join dirs d on d.path = q.dir
             left join file f on f.dir_id = d.id and f.name = q.name
             left join replica r on r.file_id = f.id
             left join storage_element s on s.id = r.se_id
