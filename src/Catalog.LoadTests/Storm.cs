@@ -51,6 +51,8 @@ public static class Storm
         var reads = new LongConcurrentHistogram(1, TimeSpan.FromMinutes(10).Ticks / 10, 3);
         long readErrors = 0;
         var finished = new CancellationTokenSource();
+        // Analysts are other people: their own client, so they do not queue behind the jobs' connections.
+        var analystClient = o.CreateClient();
         var analystTasks = Enumerable.Range(0, analysts).Select(a => Task.Run(async () =>
         {
             var random = new Random(a);
@@ -62,7 +64,7 @@ public static class Storm
                 var t = Stopwatch.GetTimestamp();
                 try
                 {
-                    var file = await client.ListReplicasAsync(lfn);
+                    var file = await analystClient.ListReplicasAsync(lfn);
                     if (file.Count != 1) Interlocked.Increment(ref readErrors);
                 }
                 catch (Exception) { Interlocked.Increment(ref readErrors); }
