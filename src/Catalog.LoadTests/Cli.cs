@@ -68,7 +68,14 @@ public sealed record Options(Uri Url, int Files, int Batch, int Concurrency, str
         BaseAddress = Url,
         Token = Token,
         Timeout = TimeSpan.FromMinutes(5),
+        OnRetry = r => Retries.AddOrUpdate(r.Reason, 1, (_, n) => n + 1),
     });
+
+    /// <summary>
+    /// Every retry any client of this run made, by reason: a run that needed retries (a 429 from
+    /// the server's rate limit, a 503) measured the limit, not the catalog, and says so.
+    /// </summary>
+    public static System.Collections.Concurrent.ConcurrentDictionary<string, int> Retries { get; } = new();
 
     public static Options? Parse(string[] args)
     {

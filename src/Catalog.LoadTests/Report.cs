@@ -66,6 +66,10 @@ public static class Report
 {
     public static async Task WriteAsync(string? jsonPath, JsonObject summary, Timeline? timeline, string title)
     {
+        if (!summary.ContainsKey("retried_by_reason"))
+            summary["retried_by_reason"] = new JsonObject(Options.Retries.Select(e => KeyValuePair.Create(e.Key, (JsonNode?)e.Value)));
+        if (!Options.Retries.IsEmpty)
+            Console.Error.WriteLine($"warning: requests were retried ({string.Join(", ", Options.Retries.Select(e => $"{e.Key}: {e.Value}"))}); the figures include those waits");
         var json = summary.ToJsonString(new JsonSerializerOptions { WriteIndented = true });
         Console.WriteLine(json);
         if (jsonPath is null) return;
