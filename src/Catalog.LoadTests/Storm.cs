@@ -31,6 +31,11 @@ public static class Storm
         {
             BaseAddress = o.Url, Token = o.Token, Timeout = TimeSpan.FromMinutes(10), AttemptTimeout = TimeSpan.FromSeconds(30), MaxRetries = 20,
             OnRetry = r => retries.AddOrUpdate(r.Reason, 1, (_, n) => n + 1),
+        }, new SocketsHttpHandler
+        {
+            // Every job is its own process with its own connection: up to --concurrency at once reach the server.
+            MaxConnectionsPerServer = o.Concurrency,
+            PooledConnectionLifetime = TimeSpan.FromMinutes(5),
         });
         var run = DateTime.UtcNow.ToString("yyyyMMddHHmmss");
         var root = $"/belle/storm/{run}";
