@@ -45,7 +45,9 @@ public static class Lookup
         // Warm-up of the same length, unmeasured: a catalog in service has its popular LFNs cached.
         await ClosedLoopAsync(o.Concurrency, seconds, async r => await client.ListReplicasAsync(lfns[zipf(r)]));
         var timeline = new Timeline(client.Http);
+        var (hits0, misses0) = await CacheCountsAsync(client.Http);
         var single = await ClosedLoopAsync(o.Concurrency, seconds, async r => await client.ListReplicasAsync(lfns[zipf(r)]), timeline);
+        var (hits1, misses1) = await CacheCountsAsync(client.Http);
         await timeline.DisposeAsync();
         var constant = await ClosedLoopAsync(o.Concurrency, seconds, async _ =>
         {
@@ -72,8 +74,21 @@ public static class Lookup
         report["lost"] = 0;
         report["duplicated"] = 0;
         report["server_memory_max_mb"] = Math.Round(timeline.MaxServerMemoryMb, 0);
+        // From the server's /metrics: how many of the measured single lookups Redis answered.
+        report["cache_hits"] = hits1 - hits0;
+        report["cache_misses"] = misses1 - misses0;
+        report["cache_hit_ratio"] = hits1 - hits0 + misses1 - misses0 == 0 ? 0 : Math.Round((double)(hits1 - hits0) / (hits1 - hits0 + misses1 - misses0), 3);
         await Report.WriteAsync(o.Json, report, timeline, $"lookup: single LFNs at {o.Concurrency} connections (Zipf), {lfns.Count:N0} files");
         return single.Errors + constant.Errors == 0 ? 0 : 1;
+    }
+
+    /// <summary>The server's file-entry cache hits and misses so far (Prometheus text from /metrics).</summary>
+    private static async Task<(long Hits, long Misses)> CacheCountsAsync(HttpClient http)
+    {
+        var text = await http.GetStringAsync("metrics");
+        long Value(string name) => text.Split('\n').Where(l => l.StartsWith(name + "{space=\"file\"}", StringComparison.Ordinal))
+            .Select(l => (long)double.Parse(l[(l.LastIndexOf(' ') + 1)..], System.Globalization.CultureInfo.InvariantCulture)).FirstOrDefault();
+        return (Value("catalog_cache_hits"), Value("catalog_cache_misses"));
     }
 
     private sealed record Loop(long Count, double Rate, double P50, double P99, long Errors);
