@@ -10,23 +10,9 @@ namespace Catalog.Storage;
 /// </summary>
 public static class IdempotencyStore
 {
-    /// <summary>Claims a key; when it was already claimed, answers the stored hash and response.</summary>
-    public static async Task<(byte[] Hash, string? Response)?> ClaimAsync(NpgsqlConnection conn, NpgsqlTransaction tx,
-        string key, byte[] hash, CancellationToken ct)
-    {
-        const string sql = """
-            insert into idempotency_key (key, request_hash) values (@key, @hash)
-            on conflict (key) do nothing
-            """;
-        if (await conn.ExecuteAsync(new CommandDefinition(sql, new { key, hash }, tx, cancellationToken: ct)) == 1)
-            return null;
-        const string read = "select request_hash, response::text from idempotency_key where key = @key";
-        return await conn.QuerySingleAsync<(byte[], string?)>(new CommandDefinition(read, new { key }, tx, cancellationToken: ct));
-    }
-
     /// <summary>
-    /// Claims many distinct keys in one statement (a shared transaction); answers the hash and
-    /// response of each key that was claimed before.
+    /// Claims distinct keys in one statement; answers the hash and response of each key that was
+    /// claimed before (a concurrent claim of the same key waits here until the first commits).
     /// </summary>
     public static async Task<Dictionary<string, (byte[] Hash, string? Response)>> ClaimManyAsync(NpgsqlConnection conn, NpgsqlTransaction tx,
         string[] keys, byte[][] hashes, CancellationToken ct)
@@ -44,7 +30,7 @@ public static class IdempotencyStore
             .ToDictionary(r => r.Key, r => (r.Hash, r.Response), StringComparer.Ordinal);
     }
 
-    /// <summary>Stores the answers of many claimed keys in one statement.</summary>
+    /// <summary>Stores the answers of claimed keys in one statement.</summary>
     public static Task CompleteManyAsync(NpgsqlConnection conn, NpgsqlTransaction tx, string[] keys, string[] responses, CancellationToken ct)
     {
         if (keys.Length == 0) return Task.CompletedTask;
@@ -53,12 +39,6 @@ public static class IdempotencyStore
             from unnest(@keys, @responses) v(key, response) where k.key = v.key
             """;
         return conn.ExecuteAsync(new CommandDefinition(sql, new { keys, responses }, tx, cancellationToken: ct));
-    }
-
-    public static Task CompleteAsync(NpgsqlConnection conn, NpgsqlTransaction tx, string key, string response, CancellationToken ct)
-    {
-        const string sql = "update idempotency_key set response = @response::jsonb where key = @key";
-        return conn.ExecuteAsync(new CommandDefinition(sql, new { key, response }, tx, cancellationToken: ct));
     }
 
     /// <summary>Deletes keys created before <paramref name="before"/>; answers how many.</summary>

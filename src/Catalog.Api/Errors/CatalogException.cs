@@ -12,4 +12,8 @@ public sealed class CatalogException(ErrorCode code, string message, string? fie
 
     public static CatalogException NotFound(string what, string? field = null) => new(ErrorCode.NotFound, $"{what} not found", field);
     public static CatalogException Invalid(string field, string message) => new(ErrorCode.InvalidArgument, $"{field}: {message}", field);
+
+    /// <summary>A list longer than a configured limit, naming the field and the setting.</summary>
+    public static CatalogException TooMany(string field, int max, string per, string setting) =>
+        new(ErrorCode.LimitExceeded, $"{field}: at most {max} per {per} ({setting})", field);
 }

@@ -63,9 +63,7 @@ public sealed class RegistrationCoalescer
     {
         try
         {
-            var sw = System.Diagnostics.Stopwatch.StartNew();
             var outcomes = await db.WriteAsync((conn, tx) => service.ProcessManyAsync(conn, tx, batch, CancellationToken.None), CancellationToken.None);
-            if (Environment.GetEnvironmentVariable("CATALOG_TRACE_BATCHES") is not null) Console.Error.WriteLine($"batch {batch.Count} {sw.Elapsed.TotalMilliseconds:F1} ms");
             // Committed: stale cache entries go before anyone is answered, once for the whole transaction.
             await service.InvalidateAsync(outcomes.Where(o => o.Response is not null).Select(o => o.Response!));
             for (var i = 0; i < batch.Count; i++)
@@ -76,7 +74,8 @@ public sealed class RegistrationCoalescer
         }
         catch (Exception e)
         {
-            // The shared transaction failed as a whole: nothing of it is stored, every request hears so (and may retry).
+            // The shared transaction failed as a whole (nothing of it is stored), or the cache could not be
+            // told after its commit: every request hears so and may retry under its key (a retry replays a stored answer).
             foreach (var work in batch) work.Done.TrySetException(e);
         }
     }

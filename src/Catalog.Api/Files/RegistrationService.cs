@@ -123,13 +123,11 @@ public sealed class RegistrationService
         }
         var claimedKeys = holder.Keys.ToArray();
         var earlier = await IdempotencyStore.ClaimManyAsync(conn, tx, claimedKeys, claimedKeys.Select(k => works[holder[k]].Hash!).ToArray(), ct);
-        foreach (var (key, (hash, response)) in earlier)
+        foreach (var (key, stored) in earlier)
         {
             var i = holder[key];
             skip[i] = true;
-            outcomes[i] = hash.AsSpan().SequenceEqual(works[i].Hash)
-                ? (JsonSerializer.Deserialize<RegisterResponse>(response!, CatalogJson.Options), null)
-                : (null, KeyReused());
+            outcomes[i] = Replay(stored, works[i].Hash!);
         }
 
         // w on the target directories, per request, against chains read once for the whole batch.
@@ -196,15 +194,18 @@ public sealed class RegistrationService
         foreach (var (i, first) in repeats)
         {
             var key = works[i].Key!;
-            outcomes[i] = earlier.TryGetValue(key, out var stored)
-                ? (stored.Hash.AsSpan().SequenceEqual(works[i].Hash)
-                    ? (JsonSerializer.Deserialize<RegisterResponse>(stored.Response!, CatalogJson.Options), null)
-                    : (null, KeyReused()))
+            outcomes[i] = earlier.TryGetValue(key, out var stored) ? Replay(stored, works[i].Hash!)
                 : outcomes[first].Error is { } error ? (null, error)
                 : works[i].Hash.AsSpan().SequenceEqual(works[first].Hash) ? outcomes[first] : (null, KeyReused());
         }
         return outcomes;
     }
+
+    /// <summary>A request whose key was claimed before: the stored answer when it is the same request, else a refusal.</summary>
+    private static (RegisterResponse? Response, Exception? Error) Replay((byte[] Hash, string? Response) stored, byte[] hash) =>
+        stored.Hash.AsSpan().SequenceEqual(hash)
+            ? (JsonSerializer.Deserialize<RegisterResponse>(stored.Response!, CatalogJson.Options), null)
+            : (null, KeyReused());
 
     private static CatalogException KeyReused() =>
         new(ErrorCode.IdempotencyKeyReused, "Idempotency-Key was already used for a different request", "Idempotency-Key");
@@ -226,10 +227,11 @@ public sealed class RegistrationService
     internal async Task<RegisterResponse> ProcessAsync(NpgsqlConnection conn, NpgsqlTransaction tx, IReadOnlyList<NewFile?> files,
         string? idempotencyKey, byte[]? hash, Caller caller, CancellationToken ct)
     {
-        if (idempotencyKey is not null && await IdempotencyStore.ClaimAsync(conn, tx, idempotencyKey, hash!, ct) is { } earlier)
+        if (idempotencyKey is not null
+            && (await IdempotencyStore.ClaimManyAsync(conn, tx, [idempotencyKey], [hash!], ct)).TryGetValue(idempotencyKey, out var stored))
         {
-            if (!earlier.Hash.AsSpan().SequenceEqual(hash)) throw KeyReused();
-            return JsonSerializer.Deserialize<RegisterResponse>(earlier.Response!, CatalogJson.Options)!;
+            var (replayed, refused) = Replay(stored, hash!);
+            return refused is null ? replayed! : throw refused;
         }
 
         var results = new RegisterResult?[files.Count];
@@ -239,7 +241,7 @@ public sealed class RegistrationService
 
         var response = Summarize(results!);
         if (idempotencyKey is not null)
-            await IdempotencyStore.CompleteAsync(conn, tx, idempotencyKey, JsonSerializer.Serialize(response, CatalogJson.Options), ct);
+            await IdempotencyStore.CompleteManyAsync(conn, tx, [idempotencyKey], [JsonSerializer.Serialize(response, CatalogJson.Options)], ct);
         return response;
     }
 

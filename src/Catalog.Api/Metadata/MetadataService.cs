@@ -33,7 +33,7 @@ public sealed class MetadataService(Db db, IOptions<CatalogOptions> options, Acc
     {
         var items = request.Items ?? throw CatalogException.Invalid("items", "is required");
         if (items.Count > options.Value.MaxBatchSize)
-            throw new CatalogException(ErrorCode.LimitExceeded, $"items: at most {options.Value.MaxBatchSize} per request (Catalog:MaxBatchSize)", "items");
+            throw CatalogException.TooMany("items", options.Value.MaxBatchSize, "request", "Catalog:MaxBatchSize");
         var results = new MetadataResult?[items.Count];
         var targets = new List<Target>();
         for (var i = 0; i < items.Count; i++)
@@ -82,10 +82,9 @@ public sealed class MetadataService(Db db, IOptions<CatalogOptions> options, Acc
         }, ct);
 
         var changedFiles = targets.Where(t => t.FileId != 0 && results[t.Index]!.Ok).Select(t => t.Path.Path).ToList();
-        await cache.InvalidateAsync(CacheSpace.File, changedFiles);
+        await cache.FilesChangedAsync(changedFiles);
         // A directory's values reach every dataset summary below it (effective values): too broad to list.
         if (targets.Any(t => t.FileId == 0 && results[t.Index]!.Ok)) await cache.InvalidateAllAsync(CacheSpace.Dataset);
-        else await cache.InvalidateAsync(CacheSpace.Dataset, Lfn.Holders(changedFiles));
         await audit.RecordManyAsync(caller, "metadata.set", results.Select(r => (r!.Path, r.Ok ? "set" : "failed",
             (JsonObject?)(r.Ok ? new JsonObject { ["attributes"] = string.Join(",", items[r.Index]!.Values!.Select(v => v.Key)) }
                  : new JsonObject { ["error"] = r.Error!.Code.ToWire() }))));
@@ -96,7 +95,7 @@ public sealed class MetadataService(Db db, IOptions<CatalogOptions> options, Acc
     {
         var paths = request.Paths ?? throw CatalogException.Invalid("paths", "is required");
         if (paths.Count > options.Value.MaxBatchSize)
-            throw new CatalogException(ErrorCode.LimitExceeded, $"paths: at most {options.Value.MaxBatchSize} per request (Catalog:MaxBatchSize)", "paths");
+            throw CatalogException.TooMany("paths", options.Value.MaxBatchSize, "request", "Catalog:MaxBatchSize");
         var results = new MetadataResult?[paths.Count];
         var targets = new List<Target>();
         for (var i = 0; i < paths.Count; i++)

@@ -110,11 +110,7 @@ public sealed class NamespaceService(Db db, IOptions<CatalogOptions> options, Ac
             return false;
         }, ct);
         if (movedDirectory) await cache.InvalidateAllAsync(CacheSpace.File, CacheSpace.Dataset); // every LFN below changed
-        else
-        {
-            await cache.InvalidateAsync(CacheSpace.File, [from.Path]);
-            await cache.InvalidateAsync(CacheSpace.Dataset, Lfn.Holders([from.Path, to.Path]));
-        }
+        else await cache.FilesChangedAsync([from.Path, to.Path]);
         await audit.RecordAsync(caller, "move", from.Path, "moved", new() { ["to"] = to.Path });
         return await StatAsync(to.Path, Caller.System, ct);
     }
@@ -124,7 +120,7 @@ public sealed class NamespaceService(Db db, IOptions<CatalogOptions> options, Ac
     {
         var paths = request.Paths ?? throw CatalogException.Invalid("paths", "is required");
         if (paths.Count > options.Value.MaxBatchSize)
-            throw new CatalogException(ErrorCode.LimitExceeded, $"paths: at most {options.Value.MaxBatchSize} per request (Catalog:MaxBatchSize)", "paths");
+            throw CatalogException.TooMany("paths", options.Value.MaxBatchSize, "request", "Catalog:MaxBatchSize");
         // Permission is all or nothing: a request reaching outside the caller's scopes changes nothing.
         for (var i = 0; i < paths.Count; i++)
             if (Lfn.TryParse(paths[i], Roots, out var p, out _, $"paths[{i}]"))
@@ -146,11 +142,7 @@ public sealed class NamespaceService(Db db, IOptions<CatalogOptions> options, Ac
                     if (result.FilesRemoved > 0) await cache.InvalidateAllAsync(CacheSpace.File);
                     await cache.InvalidateAllAsync(CacheSpace.Dataset);
                 }
-                else if (result.FilesRemoved > 0)
-                {
-                    await cache.InvalidateAsync(CacheSpace.File, [path.Path]);
-                    await cache.InvalidateAsync(CacheSpace.Dataset, Lfn.Holders([path.Path]));
-                }
+                else if (result.FilesRemoved > 0) await cache.FilesChangedAsync([path.Path]);
             }
             catch (CatalogException e)
             {

@@ -53,7 +53,7 @@ public sealed class ReplicaService(Db db, FileService files, IOptions<CatalogOpt
     {
         if (refs is null) throw CatalogException.Invalid("replicas", "is required");
         if (refs.Count > options.Value.MaxBatchSize)
-            throw new CatalogException(ErrorCode.LimitExceeded, $"replicas: at most {options.Value.MaxBatchSize} per request (Catalog:MaxBatchSize)", "replicas");
+            throw CatalogException.TooMany("replicas", options.Value.MaxBatchSize, "request", "Catalog:MaxBatchSize");
         // Permission is all or nothing: a request reaching outside the caller's scopes changes nothing.
         for (var i = 0; i < refs.Count; i++)
             if (refs[i] is { } r && Lfn.TryParse(r.Lfn, Roots, out var p, out _, $"replicas[{i}].lfn"))
@@ -122,8 +122,7 @@ public sealed class ReplicaService(Db db, FileService files, IOptions<CatalogOpt
             return new ReplicaResponse(results!);
         }, ct);
         var changed = response.Results.Where(r => r.Outcome is ReplicaOutcome.Added or ReplicaOutcome.Removed or ReplicaOutcome.Updated).Select(r => r.Lfn!).ToList();
-        await cache.InvalidateAsync(CacheSpace.File, changed);
-        await cache.InvalidateAsync(CacheSpace.Dataset, Lfn.Holders(changed));
+        await cache.FilesChangedAsync(changed);
         await audit.RecordManyAsync(caller, action, response.Results.Select(r => (r.Lfn, Mapping.Wire(r.Outcome),
             (System.Text.Json.Nodes.JsonObject?)new System.Text.Json.Nodes.JsonObject { ["se"] = r.Se, ["error"] = r.Error?.Code.ToWire() })));
         return response;
@@ -138,7 +137,7 @@ public sealed class ReplicaService(Db db, FileService files, IOptions<CatalogOpt
         // Checked before the stream starts, so a bad request still gets a proper 400.
         var lfns = request.Lfns ?? throw CatalogException.Invalid("lfns", "is required");
         if (lfns.Count > options.Value.MaxLookupSize)
-            throw new CatalogException(ErrorCode.LimitExceeded, $"lfns: at most {options.Value.MaxLookupSize} per lookup (Catalog:MaxLookupSize)", "lfns");
+            throw CatalogException.TooMany("lfns", options.Value.MaxLookupSize, "lookup", "Catalog:MaxLookupSize");
         access.DemandReader(caller, "look replicas up");
         return LookupAsync(lfns, caller, ct);
     }
