@@ -9,7 +9,7 @@ namespace Catalog.Api.Audit;
 
 public static class AuditApi
 {
-    public static WebApplication MapAuditApi(this WebApplication app)
+    public static IEndpointRouteBuilder MapAuditApi(this IEndpointRouteBuilder app)
     {
         app.MapGet("/api/v1/audit", async (string? path, string? subject, DateTimeOffset? from, DateTimeOffset? to, long? after, int? limit,
                 Db db, Access access, Caller caller, CancellationToken ct) =>

@@ -6,7 +6,7 @@ namespace Catalog.Api.Metadata;
 
 public static class MetadataApi
 {
-    public static WebApplication MapMetadataApi(this WebApplication app)
+    public static IEndpointRouteBuilder MapMetadataApi(this IEndpointRouteBuilder app)
     {
         var schema = app.MapGroup("/api/v1/schema").WithTags("Metadata");
         schema.MapPost("/", (AttributeSpec spec, SchemaService s, Caller caller, CancellationToken ct) => s.DeclareAsync(spec, caller, ct))

@@ -4,7 +4,7 @@ namespace Catalog.Api.Security;
 
 public static class TokensApi
 {
-    public static WebApplication MapTokensApi(this WebApplication app)
+    public static IEndpointRouteBuilder MapTokensApi(this IEndpointRouteBuilder app)
     {
         var api = app.MapGroup("/api/v1").WithTags("Security");
         api.MapGet("/whoami", (Caller caller) => caller.ToWhoAmI())
