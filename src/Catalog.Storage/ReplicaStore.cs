@@ -84,34 +84,30 @@ public static class ReplicaStore
         return conn.ExecuteAsync(new CommandDefinition(sql, new { subtree, fileId }, tx, cancellationToken: ct));
     }
 
-    /// <summary>One row of a bulk lookup; FileId null for an unknown LFN, Se null for a file without replicas.</summary>
-    public sealed record LookupRow(int Ord, long? FileId, Guid? Guid, long? Size, int? Adler32, string? Se, string? Pfn, short? State, DateTime? Created,
-        string? Owner = null, string? Grp = null, short? Mode = null);
+    /// <summary>
+    /// One row of a bulk lookup; FileId null for an unknown name, Se null for a file without
+    /// replicas. Pfn is the stored PFN only: null means the default, BaseUrl + LFN.
+    /// </summary>
+    public sealed record LookupRow(int Ord, long? FileId, Guid? Guid, long? Size, int? Adler32, string? Se, string? Pfn, string? BaseUrl,
+        short? State, DateTime? Created, string? Owner = null, string? Grp = null, short? Mode = null);
 
     /// <summary>
-    /// Streams the replicas of many LFNs in request order, one probe of the directory path index
-    /// and one of the (dir, name) index per LFN; the reader is unbuffered so 10,000 LFNs never
-    /// sit in memory at once.
+    /// The replicas of many (directory id, name) pairs, ordered by <paramref name="ords"/>, one
+    /// probe of the (dir, name) index and one of the replica key per name. Pass the pairs sorted
+    /// by directory and name: neighbouring probes then share index and heap pages, which made a
+    /// 10,000-name lookup a third faster than in request order.
     /// </summary>
-    public static async IAsyncEnumerable<LookupRow> LookupAsync(NpgsqlConnection conn, string[] dirs, string[] names,
-        [EnumeratorCancellation] CancellationToken ct)
+    public static async Task<List<LookupRow>> LookupAsync(NpgsqlConnection conn, long[] dirIds, string[] names, int[] ords, CancellationToken ct)
     {
-        // The few distinct directories are resolved first, by index: joined straight to the
-        // unnest, the planner hashes the whole directory table (110k rows at 10M files: 2x slower).
         const string sql = """
-            with q as materialized (select * from unnest(@dirs::text[], @names::text[]) with ordinality as q(dir, name, ord)),
-                 dirs as materialized (select d.id, d.path from directory d where d.path in (select distinct dir from q))
-            select q.ord::integer as Ord, f.id as FileId, f.guid, f.size, f.adler32, s.name as se,
-                   coalesce(r.pfn, s.base_url || q.dir || '/' || q.name) as pfn, r.state, r.created,
-                   f.owner, f.grp, f.mode
-            from q
-            left join dirs d on d.path = q.dir
-            left join file f on f.dir_id = d.id and f.name = q.name
+            select q.ord as Ord, f.id as FileId, f.guid, f.size, f.adler32, s.name as se, r.pfn, s.base_url as BaseUrl,
+                   r.state, r.created, f.owner, f.grp, f.mode
+            from unnest(@dirIds::bigint[], @names::text[], @ords::integer[]) as q(dir_id, name, ord)
+            left join file f on f.dir_id = q.dir_id and f.name = q.name
             left join replica r on r.file_id = f.id
             left join storage_element s on s.id = r.se_id
             order by q.ord, s.name
             """;
-        await foreach (var row in conn.QueryUnbufferedAsync<LookupRow>(sql, new { dirs, names }).WithCancellation(ct))
-            yield return row;
+        return (await conn.QueryAsync<LookupRow>(new CommandDefinition(sql, new { dirIds, names, ords }, cancellationToken: ct))).AsList();
     }
 }

@@ -19,6 +19,10 @@ public sealed class CatalogOptions
     [Range(1, 1_000_000)]
     public int MaxLookupSize { get; set; } = 100_000;
 
+    /// <summary>Connections one bulk lookup reads on at once (its chunks, in order); one per core by default.</summary>
+    [Range(1, 64)]
+    public int LookupParallelism { get; set; } = Environment.ProcessorCount;
+
     /// <summary>Most entries per listing page.</summary>
     [Range(1, 100_000)]
     public int MaxPageSize { get; set; } = 10_000;

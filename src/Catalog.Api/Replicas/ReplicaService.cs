@@ -158,36 +158,72 @@ public sealed class ReplicaService(Db db, FileService files, IOptions<CatalogOpt
             else errors[i] = error ?? new ItemError(ErrorCode.InvalidLfn, $"lfns[{i}] is a root, not a file", $"lfns[{i}]");
         }
 
-        await using var conn = await db.OpenAsync(ct);
-        var rows = ReplicaStore.LookupAsync(conn, valid.Select(i => paths[i]!.Value.Parent).ToArray(),
-            valid.Select(i => paths[i]!.Value.Name).ToArray(), ct).GetAsyncEnumerator(ct);
-        var hasRow = await rows.MoveNextAsync();
+        // The directories are resolved once; then the valid LFNs are read in chunks (request order)
+        // on up to LookupParallelism connections at once: PostgreSQL answers one statement on one
+        // core, so a 10,000-LFN lookup alone would leave the other cores idle. At most that many
+        // chunks are in memory.
+        var parallelism = Math.Max(1, options.Value.LookupParallelism);
+        var dirIds = new Dictionary<string, long>(StringComparer.Ordinal);
+        if (valid.Count > 0)
+            await using (var conn = await db.OpenAsync(ct))
+                dirIds = await DirectoryStore.GetIdsAsync(conn, null, valid.Select(i => paths[i]!.Value.Parent).Distinct(StringComparer.Ordinal).ToArray(), ct);
+        var chunks = valid.Chunk(Math.Clamp((valid.Count + 2 * parallelism - 1) / (2 * parallelism), 500, 5000)).ToList();
+        var reads = new Queue<Task<List<ReplicaStore.LookupRow>>>();
         var next = 0;
-        var ord = 0;
-        foreach (var i in valid)
+        var started = 0;
+        try
         {
-            for (; next < i; next++)
-                if (errors[next] is { } e) yield return new LookupResult(lfns[next], Error: e);
-            next = i + 1;
-            ord++;
-            var replicas = new List<Replica>();
-            ReplicaStore.LookupRow? first = null;
-            while (hasRow && rows.Current.Ord == ord)
+            for (var c = 0; c < chunks.Count; c++)
             {
-                first ??= rows.Current;
-                if (rows.Current.Se is { } se)
-                    replicas.Add(new Replica(se, rows.Current.Pfn!, (ReplicaState)rows.Current.State!, Mapping.Utc(rows.Current.Created!.Value)));
-                hasRow = await rows.MoveNextAsync();
+                while (started < chunks.Count && reads.Count < parallelism) reads.Enqueue(ReadChunkAsync(chunks[started++], paths, dirIds, ct));
+                var rows = await reads.Dequeue();
+                var r = 0;
+                var ord = 0;
+                foreach (var i in chunks[c])
+                {
+                    for (; next < i; next++)
+                        if (errors[next] is { } e) yield return new LookupResult(lfns[next], Error: e);
+                    next = i + 1;
+                    ord++;
+                    var lfn = paths[i]!.Value.Path;
+                    var replicas = new List<Replica>();
+                    ReplicaStore.LookupRow? first = null;
+                    for (; r < rows.Count && rows[r].Ord == ord; r++)
+                    {
+                        first ??= rows[r];
+                        if (rows[r].Se is { } se)
+                            replicas.Add(new Replica(se, rows[r].Pfn ?? rows[r].BaseUrl + lfn, (ReplicaState)rows[r].State!, Mapping.Utc(rows[r].Created!.Value)));
+                    }
+                    yield return first?.FileId is null
+                        ? new LookupResult(lfn, Error: new ItemError(ErrorCode.NotFound, $"file '{lfn}' is not registered", $"lfns[{i}]"))
+                        : access.CheckMode(caller, Operation.Read, first.Owner!, first.Grp!, first.Mode!.Value, lfn) is { } refused
+                            ? new LookupResult(lfn, Error: refused with { Field = $"lfns[{i}]" })
+                            : new LookupResult(lfn, first.Guid, first.Size, Mapping.Adler32(first.Adler32!.Value), replicas);
+                }
             }
-            var lfn = paths[i]!.Value.Path;
-            yield return first?.FileId is null
-                ? new LookupResult(lfn, Error: new ItemError(ErrorCode.NotFound, $"file '{lfn}' is not registered", $"lfns[{i}]"))
-                : access.CheckMode(caller, Operation.Read, first.Owner!, first.Grp!, first.Mode!.Value, lfn) is { } refused
-                    ? new LookupResult(lfn, Error: refused with { Field = $"lfns[{i}]" })
-                    : new LookupResult(lfn, first.Guid, first.Size, Mapping.Adler32(first.Adler32!.Value), replicas);
+        }
+        finally
+        {
+            // A client gone mid-answer: let the reads still running finish (their connections go back to the pool).
+            foreach (var read in reads) await read.ContinueWith(_ => { }, TaskScheduler.Default);
         }
         for (; next < lfns.Count; next++)
             if (errors[next] is { } e) yield return new LookupResult(lfns[next], Error: e);
-        await rows.DisposeAsync();
+    }
+
+    /// <summary>
+    /// One chunk's rows, ordered by the chunk's order (Ord counts from 1 within the chunk), probed in
+    /// (directory, name) order. Names in a directory that does not exist are not sent: no row means not found.
+    /// </summary>
+    private async Task<List<ReplicaStore.LookupRow>> ReadChunkAsync(int[] chunk, LfnPath?[] paths, Dictionary<string, long> dirIds, CancellationToken ct)
+    {
+        var probes = new List<(long DirId, string Name, int Ord)>(chunk.Length);
+        for (var k = 0; k < chunk.Length; k++)
+            if (dirIds.TryGetValue(paths[chunk[k]]!.Value.Parent, out var dirId)) probes.Add((dirId, paths[chunk[k]]!.Value.Name, k + 1));
+        if (probes.Count == 0) return [];
+        probes.Sort((a, b) => a.DirId != b.DirId ? a.DirId.CompareTo(b.DirId) : string.CompareOrdinal(a.Name, b.Name));
+        await using var conn = await db.OpenAsync(ct);
+        return await ReplicaStore.LookupAsync(conn, probes.Select(p => p.DirId).ToArray(), probes.Select(p => p.Name).ToArray(),
+            probes.Select(p => p.Ord).ToArray(), ct);
     }
 }
