@@ -47,7 +47,7 @@ public enum CacheSpace
 /// write it must see.
 /// </para>
 /// </summary>
-public sealed class HotCache
+public sealed class HotCache : IDisposable
 {
     public const string MeterName = "Catalog.Cache";
 
@@ -102,11 +102,13 @@ public sealed class HotCache
     private readonly ILogger<HotCache> log;
     private readonly TimeProvider clock;
     private readonly ConcurrentDictionary<(CacheSpace, string), Flight> flights = new();
+    private readonly LocalTier local;
     private long minEpoch;
     private long retryAt;
 
     private static readonly Meter Meter = new(MeterName);
     private static readonly Counter<long> HitCount = Meter.CreateCounter<long>("hits", description: "Reads answered from Redis");
+    private static readonly Counter<long> LocalHitCount = Meter.CreateCounter<long>("local_hits", description: "Reads answered from this process's memory (the first level)");
     private static readonly Counter<long> MissCount = Meter.CreateCounter<long>("misses", description: "Reads Redis did not hold");
     private static readonly Counter<long> SharedCount = Meter.CreateCounter<long>("shared", description: "Misses answered by another request's PostgreSQL read (single flight)");
     private static readonly Counter<long> LoadCount = Meter.CreateCounter<long>("loads", description: "PostgreSQL reads made for the cache");
@@ -119,7 +121,13 @@ public sealed class HotCache
     {
         (this.redis, this.db, this.options, this.log) = (redis, db, options.Value, log);
         this.clock = clock ?? TimeProvider.System;
+        local = new LocalTier(redis, this.options, log, this.clock);
     }
+
+    /// <summary>Starts the first level's subscriptions; false while Redis cannot be reached (the poller calls this until it works).</summary>
+    public Task<bool> TryStartLocalAsync() => options.Enabled ? local.TryStartAsync() : Task.FromResult(true);
+
+    public void Dispose() => local.Dispose();
 
     /// <summary>This process's counts since it started (the same as the exported metrics).</summary>
     public CacheStats Stats { get; } = new();
@@ -138,15 +146,23 @@ public sealed class HotCache
     {
         var tag = new KeyValuePair<string, object?>("space", Name(space));
         string? token = null;
+        var version = local.Version;   // before any read that may be kept in memory
         if (Available)
         {
+            if (local.TryGet(space, key, out var kept))
+            {
+                Count(LocalHitCount, ref Stats.LocalHits, tag);
+                return (T)kept!;
+            }
             try
             {
                 var answer = (RedisResult[])(await redis.GetDatabase().ScriptEvaluateAsync(ReadScript, values: [Volatile.Read(ref minEpoch), Name(space), key]))!;
                 if ((int)answer[0] == 1)
                 {
                     Count(HitCount, ref Stats.Hits, tag);
-                    return JsonSerializer.Deserialize<T>((byte[])answer[1]!, CatalogJson.Options);
+                    var value = JsonSerializer.Deserialize<T>((byte[])answer[1]!, CatalogJson.Options);
+                    if (value is not null) local.TryStore(space, key, LocalTier.Shareable.Prepare(value), version);
+                    return value;
                 }
                 token = (string)answer[1]!;
             }
@@ -163,6 +179,14 @@ public sealed class HotCache
             return await load();
         }
         Count(MissCount, ref Stats.Misses, tag);
+        var loaded = await LoadOnceAsync(space, key, token, load, tag, ct);
+        if (loaded is not null) local.TryStore(space, key, loaded, version);
+        return loaded;
+    }
+
+    /// <summary>The single flight of a miss: one PostgreSQL read per key among requests that saw the same markers.</summary>
+    private async Task<T?> LoadOnceAsync<T>(CacheSpace space, string key, string token, Func<Task<T?>> load, KeyValuePair<string, object?> tag, CancellationToken ct) where T : class
+    {
         var id = (space, key);
         while (true)
         {
@@ -197,7 +221,9 @@ public sealed class HotCache
     {
         Count(LoadCount, ref Stats.Loads, tag);
         var value = await load();
-        if (value is null || !Available) return value;
+        if (value is null) return value;
+        LocalTier.Shareable.Prepare(value);   // other requests of the flight share it
+        if (!Available) return value;
         try
         {
             var bytes = JsonSerializer.SerializeToUtf8Bytes(value, CatalogJson.Options);
@@ -235,6 +261,7 @@ public sealed class HotCache
                 (args[0], args[1], args[2]) = (Volatile.Read(ref minEpoch), Name(space), (long)MarkerLifetime.TotalMilliseconds);
                 for (var i = 0; i < chunk.Length; i++) args[i + 3] = chunk[i];
                 await redis.GetDatabase().ScriptEvaluateAsync(InvalidateScript, values: args);
+                await local.BroadcastAsync(space, chunk);
             }
         }
         catch (Exception e) when (IsRedisFailure(e))
@@ -255,7 +282,10 @@ public sealed class HotCache
         try
         {
             foreach (var space in spaces)
+            {
                 await redis.GetDatabase().ScriptEvaluateAsync(InvalidateSpaceScript, values: [Volatile.Read(ref minEpoch), Name(space)]);
+                await local.BroadcastAsync(space, null);
+            }
         }
         catch (Exception e) when (IsRedisFailure(e))
         {
@@ -293,7 +323,11 @@ public sealed class HotCache
     private void Follow(long epoch)
     {
         for (var seen = Volatile.Read(ref minEpoch); epoch > seen; seen = Volatile.Read(ref minEpoch))
-            if (Interlocked.CompareExchange(ref minEpoch, epoch, seen) == seen) return;
+            if (Interlocked.CompareExchange(ref minEpoch, epoch, seen) == seen)
+            {
+                local.Clear();
+                return;
+            }
     }
 
     private void Failed(Exception e)
@@ -328,6 +362,7 @@ public sealed class HotCache
             using var timer = new PeriodicTimer(options.Value.FlushPoll);
             do
             {
+                await cache.TryStartLocalAsync();
                 try
                 {
                     await cache.PollAsync(stoppingToken);
@@ -345,6 +380,7 @@ public sealed class HotCache
 public sealed class CacheStats
 {
     public long Hits;
+    public long LocalHits;
     public long Misses;
     public long Shared;
     public long Loads;

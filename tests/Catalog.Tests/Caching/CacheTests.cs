@@ -32,7 +32,7 @@ public class CacheTests(CatalogFixture fx)
         var dir = TestData.Dir("cache-2proc");
         var lfn = $"{dir}/f.root";
         await a.RegisterAsync([TestData.File(lfn, ses[0])]);
-        var hitsBefore = MainCache.Stats.Hits;
+        var servedBefore = Served(MainCache);
 
         // Readers keep the entry hot on this process while the other process writes.
         using var stop = new CancellationTokenSource();
@@ -69,7 +69,7 @@ public class CacheTests(CatalogFixture fx)
             stop.Cancel();
             await Task.WhenAll(readers);
         }
-        Assert.True(MainCache.Stats.Hits - hitsBefore > 20, "the reads in this test were served from Redis");
+        Assert.True(Served(MainCache) - servedBefore > 20, "the reads in this test were served from the cache");
         Assert.Contains("catalog_cache_hits", await other.MetricsAsync());
 
         // A move, a removal and chmod reach the other process too.
@@ -135,9 +135,9 @@ public class CacheTests(CatalogFixture fx)
         var lfn = $"{TestData.Dir("cache-down")}/f.root";
         await client.RegisterAsync([TestData.File(lfn, se1)]);
         await client.GetFileAsync(lfn);
-        var hits = cache.Stats.Hits;
+        var hits = Served(cache);
         await client.GetFileAsync(lfn);
-        Assert.Equal(hits + 1, cache.Stats.Hits);
+        Assert.Equal(hits + 1, Served(cache));
 
         await redis.StopAsync();
         await client.AddReplicasAsync([new ReplicaRef(lfn, se2)]);       // acknowledged while Redis is away
@@ -146,13 +146,13 @@ public class CacheTests(CatalogFixture fx)
 
         await redis.StartAgainAsync();
         var deadline = Stopwatch.StartNew();
-        hits = cache.Stats.Hits;
-        while (cache.Stats.Hits == hits && deadline.Elapsed < TimeSpan.FromSeconds(20))
+        hits = Served(cache);
+        while (Served(cache) == hits && deadline.Elapsed < TimeSpan.FromSeconds(20))
         {
             Assert.Equal(2, (await client.GetFileAsync(lfn)).Replicas.Count);
             await Task.Delay(100);
         }
-        Assert.True(cache.Stats.Hits > hits, "caching resumed by itself after Redis came back");
+        Assert.True(Served(cache) > hits, "caching resumed by itself after Redis came back");
         Assert.Equal(2, (await client.GetFileAsync(lfn)).Replicas.Count);
     }
 
@@ -185,6 +185,56 @@ public class CacheTests(CatalogFixture fx)
         Assert.Equal(2, (await reader.GetFileAsync(lfn)).Replicas.Count);
     }
 
+    [Fact]
+    public async Task Values_kept_in_another_process_memory_never_outlive_an_acknowledged_write()
+    {
+        await using var other = await ApiProcess.StartAsync(fx);
+        var b = other.Client(fx.AdminToken);
+        var se = await fx.NewStorageElementAsync();
+        var lfn = $"{TestData.Dir("cache-local")}/f.root";
+        await fx.Client.RegisterAsync([TestData.File(lfn, se)]);
+        var localBefore = LocalHits(await other.MetricsAsync());
+
+        for (var round = 0; round < 30; round++)
+        {
+            // The other process reads the entry until it serves it from memory, then this one writes.
+            for (var i = 0; i < 5; i++) Assert.Equal(round == 0 ? null : round - 1, (int?)(await b.GetFileAsync(lfn)).Metadata?["round"]);
+            await fx.Client.SetMetadataAsync([new MetadataWrite(lfn, new JsonObject { ["round"] = round })]);
+            Assert.Equal(round, (int)(await b.GetFileAsync(lfn)).Metadata!["round"]!);
+        }
+        Assert.True(LocalHits(await other.MetricsAsync()) - localBefore > 30, "the other process answered from its memory");
+    }
+
+    [Fact]
+    public async Task A_frozen_process_holding_a_value_in_memory_never_serves_it_after_a_write_it_missed()
+    {
+        await using var other = await ApiProcess.StartAsync(fx);
+        var b = other.Client(fx.AdminToken);
+        var (se1, se2) = (await fx.NewStorageElementAsync(), await fx.NewStorageElementAsync());
+        var lfn = $"{TestData.Dir("cache-local-frozen")}/f.root";
+        await fx.Client.RegisterAsync([TestData.File(lfn, se1)]);
+        for (var i = 0; i < 5; i++) Assert.Single((await b.GetFileAsync(lfn)).Replicas);   // held in its memory now
+
+        other.Freeze();   // cannot acknowledge: the writer waits out the lease (1 s) instead
+        var clock = Stopwatch.StartNew();
+        try
+        {
+            await fx.Client.AddReplicasAsync([new ReplicaRef(lfn, se2)]);
+        }
+        finally
+        {
+            other.Thaw();
+        }
+        Assert.True(clock.Elapsed >= TimeSpan.FromSeconds(0.9), $"the writer answered after {clock.Elapsed.TotalMilliseconds:F0} ms, before the lease ran out");
+        Assert.Equal(2, (await b.GetFileAsync(lfn)).Replicas.Count);   // at once after thawing: its lease had lapsed
+    }
+
+    private static long Served(HotCache cache) => cache.Stats.Hits + cache.Stats.LocalHits;
+
+    private static long LocalHits(string metrics) => metrics.Split('\n')
+        .Where(l => l.StartsWith("catalog_cache_local_hits{space=\"file\"}", StringComparison.Ordinal))
+        .Select(l => (long)double.Parse(l[(l.LastIndexOf(' ') + 1)..], System.Globalization.CultureInfo.InvariantCulture)).FirstOrDefault();
+
     private static readonly TimeSpan FlushPoll = TimeSpan.FromMilliseconds(200);
 
     private WebApplicationFactory<Program> Server(PrivateRedis redis) => fx.CreateFactory(new Dictionary<string, string?>
@@ -200,6 +250,8 @@ public class CacheTests(CatalogFixture fx)
         http.DefaultRequestHeaders.Authorization = new("Bearer", fx.AdminToken);
         return new CatalogClient(http);
     }
+
+    private static void Signal(Process process, string signal) => Process.Start("kill", [$"-{signal}", process.Id.ToString()])!.WaitForExit();
 
     private static int FreePort()
     {
@@ -258,10 +310,8 @@ public class CacheTests(CatalogFixture fx)
             await process.WaitForExitAsync();
         }
 
-        public void Freeze() => Signal("STOP");
-        public void Thaw() => Signal("CONT");
-
-        private void Signal(string signal) => Process.Start("kill", [$"-{signal}", process.Id.ToString()])!.WaitForExit();
+        public void Freeze() => Signal(process, "STOP");
+        public void Thaw() => Signal(process, "CONT");
 
         public async ValueTask DisposeAsync()
         {
@@ -309,6 +359,10 @@ public class CacheTests(CatalogFixture fx)
         public CatalogClient Client(string token) => CatalogClient.Create(new CatalogClientOptions { BaseAddress = url, Token = token, MaxRetries = 0 });
 
         public Task<string> MetricsAsync() => http.GetStringAsync("metrics");
+
+        public void Freeze() => Signal(process, "STOP");
+
+        public void Thaw() => Signal(process, "CONT");
 
         public async ValueTask DisposeAsync()
         {
