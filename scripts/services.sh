@@ -85,7 +85,7 @@ shared_buffers = 256MB
 huge_pages = try
 work_mem = 16MB
 maintenance_work_mem = 256MB
-wal_compression = on
+wal_compression = lz4
 max_wal_size = 4GB
 checkpoint_timeout = 15min
 random_page_cost = 1.1
@@ -102,7 +102,10 @@ CONF
     return
   fi
   reserve_huge_pages 160
-  as_postgres "$PG_BIN/pg_ctl" -D "$dir" -o "-p $port" -l "$dir/server.log" -w -t 60 start >/dev/null
+  # lz4, not pglz ("on"): after a checkpoint every first change of a page logs the whole page, and
+  # pglz compressing those made 2,000 inserts of random idempotency keys take 300 ms instead of 80.
+  # Given on the command line too, so data folders made before this line follow it.
+  as_postgres "$PG_BIN/pg_ctl" -D "$dir" -o "-p $port -c wal_compression=lz4" -l "$dir/server.log" -w -t 60 start >/dev/null
   as_postgres "$PG_BIN/psql" -h 127.0.0.1 -p "$port" -U postgres -d postgres -tAc \
     "select 1 from pg_database where datname='catalog'" | grep -q 1 ||
     as_postgres "$PG_BIN/psql" -h 127.0.0.1 -p "$port" -U postgres -d postgres -qc "create database catalog" >/dev/null

@@ -18,7 +18,9 @@ public static class Cli
           lookup  registers --files files, then times bulk lookups of 10,000 LFNs and, for
                   --window seconds, single-LFN lookups (Zipf popularity) at --concurrency,
                   beside a constant JSON of the same size from the same server (after a
-                  warm-up of the same length, so the cache holds the popular LFNs).
+                  warm-up of the same length, so the cache holds the popular LFNs); then the
+                  same lookups at half the baseline's rate on a fixed schedule (latency at the
+                  target load, counted from each request's due time).
           mixed   a storm (as above) while --analysts (default 64) look up single LFNs the
                   storm already acknowledged; a lookup that misses one counts as an error.
           bulk    registration in batches of --batch (1,000) of --files (1,000,000) files, 4

@@ -55,6 +55,14 @@ public static class Lookup
             await response.Content.ReadAsByteArrayAsync();
         });
 
+        // Latency at the target load: the same lookups at half the baseline's rate, sent on a fixed
+        // schedule (open loop) over the same connections. Closed loop at saturation, latency is just
+        // connections / throughput (Little's law), for the baseline too; this is what an analyst
+        // sees while the server carries the target load. Latency counts from when a request was due,
+        // so a server falling behind shows in it (no coordinated omission).
+        var rate = constant.Rate / 2;
+        var paced = await FixedRateAsync(o.Concurrency, rate, seconds, async r => await client.ListReplicasAsync(lfns[zipf(r)]));
+
         var report = new JsonObject
         {
             ["scenario"] = "lookup", ["files"] = lfns.Count,
@@ -64,7 +72,9 @@ public static class Lookup
             ["single_p50_ms"] = single.P50, ["single_p99_ms"] = single.P99,
             ["baseline"] = $"GET /api/v1/bench/constant of {size} bytes (same server, same pipeline)",
             ["baseline_per_s"] = Math.Round(constant.Rate, 0), ["baseline_p99_ms"] = constant.P99,
-            ["ratio"] = Math.Round(single.Rate / constant.Rate, 3), ["errors"] = single.Errors + constant.Errors,
+            ["ratio"] = Math.Round(single.Rate / constant.Rate, 3), ["errors"] = single.Errors + constant.Errors + paced.Errors,
+            ["fixed_rate_per_s"] = Math.Round(paced.Rate, 0), ["fixed_rate_target_per_s"] = Math.Round(rate, 0),
+            ["fixed_rate_p50_ms"] = paced.P50, ["fixed_rate_p99_ms"] = paced.P99,
         };
         report["operations"] = single.Count;
         report["seconds"] = seconds;
@@ -79,16 +89,16 @@ public static class Lookup
         report["cache_misses"] = misses1 - misses0;
         report["cache_hit_ratio"] = hits1 - hits0 + misses1 - misses0 == 0 ? 0 : Math.Round((double)(hits1 - hits0) / (hits1 - hits0 + misses1 - misses0), 3);
         await Report.WriteAsync(o.Json, report, timeline, $"lookup: single LFNs at {o.Concurrency} connections (Zipf), {lfns.Count:N0} files");
-        return single.Errors + constant.Errors == 0 ? 0 : 1;
+        return single.Errors + constant.Errors + paced.Errors == 0 ? 0 : 1;
     }
 
-    /// <summary>The server's file-entry cache hits and misses so far (Prometheus text from /metrics).</summary>
+    /// <summary>The server's file-entry cache hits (memory or Redis) and misses so far (Prometheus text from /metrics).</summary>
     private static async Task<(long Hits, long Misses)> CacheCountsAsync(HttpClient http)
     {
         var text = await http.GetStringAsync("metrics");
         long Value(string name) => text.Split('\n').Where(l => l.StartsWith(name + "{space=\"file\"}", StringComparison.Ordinal))
             .Select(l => (long)double.Parse(l[(l.LastIndexOf(' ') + 1)..], System.Globalization.CultureInfo.InvariantCulture)).FirstOrDefault();
-        return (Value("catalog_cache_hits"), Value("catalog_cache_misses"));
+        return (Value("catalog_cache_hits") + Value("catalog_cache_local_hits"), Value("catalog_cache_misses"));
     }
 
     private sealed record Loop(long Count, double Rate, double P50, double P99, long Errors);
@@ -113,6 +123,35 @@ public static class Lookup
             }
         }));
         return new Loop(count, count / stop.Elapsed.TotalSeconds, histogram.GetValueAtPercentile(50) / 1000.0, histogram.GetValueAtPercentile(99) / 1000.0, errors);
+    }
+
+    /// <summary>
+    /// <paramref name="workers"/> connections send <paramref name="rate"/> requests/s between them on
+    /// a fixed schedule; each latency counts from the request's due time.
+    /// </summary>
+    private static async Task<Loop> FixedRateAsync(int workers, double rate, double seconds, Func<Random, Task> call)
+    {
+        var histogram = new LongConcurrentHistogram(1, TimeSpan.FromMinutes(1).Ticks / 10, 3);
+        long count = 0, errors = 0;
+        var interval = workers / rate;   // seconds between one worker's requests
+        var start = Stopwatch.GetTimestamp();
+        await Task.WhenAll(Enumerable.Range(0, workers).Select(async w =>
+        {
+            var random = new Random(1000 + w);
+            for (var k = 0; ; k++)
+            {
+                var due = (w * interval / workers) + k * interval;
+                if (due >= seconds) break;
+                var wait = due - Stopwatch.GetElapsedTime(start).TotalSeconds;
+                if (wait > 0) await Task.Delay(TimeSpan.FromSeconds(wait));
+                try { await call(random); Interlocked.Increment(ref count); }
+                catch { Interlocked.Increment(ref errors); }
+                var micros = Math.Max(1, (long)((Stopwatch.GetElapsedTime(start).TotalSeconds - due) * 1_000_000));
+                histogram.RecordValue(micros);
+            }
+        }));
+        return new Loop(count, count / Stopwatch.GetElapsedTime(start).TotalSeconds, histogram.GetValueAtPercentile(50) / 1000.0,
+            histogram.GetValueAtPercentile(99) / 1000.0, errors);
     }
 
     /// <summary>A Zipf(s) sampler over ranks 0..n-1 (rank 0 most popular), by inverse CDF.</summary>

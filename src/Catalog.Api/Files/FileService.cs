@@ -24,10 +24,10 @@ public sealed class FileService(Db db, IOptions<CatalogOptions> options, Access 
 
     private async Task<Contracts.FileInfo?> LoadAsync(LfnPath path)
     {
+        if (path.IsRoot) return null;
         await using var conn = await db.OpenAsync(CancellationToken.None);
-        if (await NamespaceService.FindFileAsync(conn, null, path, CancellationToken.None) is not { } file) return null;
-        var replicas = await ReplicaStore.ForFilesAsync(conn, null, [file.Id], CancellationToken.None);
-        return Mapping.ToFileInfo(file, path.Path, replicas.Select(Mapping.ToReplica).ToList());
+        var (file, replicas) = await FileStore.GetWithReplicasAsync(conn, path.Parent, path.Name, CancellationToken.None);
+        return file is null ? null : Mapping.ToFileInfo(file, path.Path, replicas.Select(Mapping.ToReplica).ToList());
     }
 
     public async Task<GuidLookup> ByGuidAsync(Guid guid, Caller caller, CancellationToken ct)
