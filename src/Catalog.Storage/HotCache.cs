@@ -125,7 +125,7 @@ public sealed class HotCache : IDisposable
     }
 
     /// <summary>Starts the first level's subscriptions; false while Redis cannot be reached (the poller calls this until it works).</summary>
-    public Task<bool> TryStartLocalAsync() => options.Enabled ? local.TryStartAsync() : Task.FromResult(true);
+    public Task<bool> TryStartLocalAsync() => local.TryStartAsync();
 
     public void Dispose() => local.Dispose();
 

@@ -44,6 +44,8 @@ internal sealed class LocalTier : IDisposable
     private long freshUntil;
     private long nextSeq;
     private int started;
+    private bool acksHeard;
+    private readonly SemaphoreSlim starting = new(1, 1);
     private ITimer? pinger;
 
     private sealed record Entry(object Value, long StoredAt);
@@ -64,20 +66,31 @@ internal sealed class LocalTier : IDisposable
     /// <summary>Bumped by every invalidation applied here; read it before a read that may be stored.</summary>
     public long Version => Volatile.Read(ref version);
 
-    private bool Serving => options.Local && clock.GetTimestamp() < Volatile.Read(ref freshUntil);
+    private bool Serving => Keeps && clock.GetTimestamp() < Volatile.Read(ref freshUntil);
+
+    /// <summary>Whether this process keeps values in memory (and so must hear every invalidation).</summary>
+    private bool Keeps => options.Enabled && options.Local;
 
     /// <summary>
-    /// Subscribes (the invalidation channel when this process serves from memory, its own
-    /// acknowledgement channel always). Answers false while Redis cannot be reached; call again.
+    /// Subscribes (the invalidation channel when this process keeps values in memory, its own
+    /// acknowledgement channel always, since its writes invalidate even when its reads do not use
+    /// the cache). Answers false while Redis cannot be reached; call again.
     /// </summary>
     public async Task<bool> TryStartAsync()
     {
         if (Volatile.Read(ref started) == 1) return true;
+        // One subscription each, ever: a second one would count every acknowledgement twice.
+        await starting.WaitAsync();
         try
         {
+            if (Volatile.Read(ref started) == 1) return true;
             var subscriber = redis.GetSubscriber();
-            await subscriber.SubscribeAsync(RedisChannel.Literal("cat:ack:" + id), (_, seq) => Acknowledged((long)seq));
-            if (options.Local)
+            if (!acksHeard)
+            {
+                await subscriber.SubscribeAsync(RedisChannel.Literal("cat:ack:" + id), (_, seq) => Acknowledged((long)seq));
+                acksHeard = true;
+            }
+            if (Keeps)
             {
                 var queue = await subscriber.SubscribeAsync(Channel);
                 queue.OnMessage(message => Apply(message.Message!));
@@ -90,6 +103,10 @@ internal sealed class LocalTier : IDisposable
         catch (Exception e) when (e is RedisException or TimeoutException)
         {
             return false;
+        }
+        finally
+        {
+            starting.Release();
         }
     }
 
@@ -130,6 +147,8 @@ internal sealed class LocalTier : IDisposable
     /// </summary>
     public async Task BroadcastAsync(CacheSpace space, IReadOnlyCollection<string>? keys)
     {
+        // Without its acknowledgement channel a writer would wait out the lease on every write.
+        if (!await TryStartAsync()) throw new RedisConnectionException(ConnectionFailureType.UnableToConnect, "cannot subscribe to cache acknowledgements");
         var seq = Interlocked.Increment(ref nextSeq);
         var wait = new Pending();
         pending[seq] = wait;

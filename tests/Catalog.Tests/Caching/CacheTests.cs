@@ -229,6 +229,22 @@ public class CacheTests(CatalogFixture fx)
         Assert.Equal(2, (await b.GetFileAsync(lfn)).Replicas.Count);   // at once after thawing: its lease had lapsed
     }
 
+    [Fact]
+    public async Task A_process_that_reads_without_the_cache_still_invalidates_at_once_and_does_not_wait_for_leases()
+    {
+        await using var plain = fx.CreateFactory(new Dictionary<string, string?> { ["Catalog:Cache:Enabled"] = "false" });
+        var writer = Client(plain);
+        var (se1, se2) = (await fx.NewStorageElementAsync(), await fx.NewStorageElementAsync());
+        var lfn = $"{TestData.Dir("cache-plain-writer")}/f.root";
+        await writer.RegisterAsync([TestData.File(lfn, se1)]);
+        for (var i = 0; i < 5; i++) Assert.Single((await fx.Client.GetFileAsync(lfn)).Replicas);   // held by the main process
+
+        var clock = Stopwatch.StartNew();
+        await writer.AddReplicasAsync([new ReplicaRef(lfn, se2)]);
+        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(0.8), $"the write took {clock.Elapsed.TotalMilliseconds:F0} ms: it waited for a lease, not for acknowledgements");
+        Assert.Equal(2, (await fx.Client.GetFileAsync(lfn)).Replicas.Count);
+    }
+
     private static long Served(HotCache cache) => cache.Stats.Hits + cache.Stats.LocalHits;
 
     private static long LocalHits(string metrics) => metrics.Split('\n')
