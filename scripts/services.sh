@@ -136,6 +136,11 @@ start_redis() {
 }
 
 stop_redis() {
-  local dir=$1
-  [ -f "$dir/redis.pid" ] && kill "$(cat "$dir/redis.pid")" 2>/dev/null || true
+  local dir=$1 pid i
+  [ -f "$dir/redis.pid" ] || return 0
+  pid=$(cat "$dir/redis.pid" 2>/dev/null) || return 0
+  kill "$pid" 2>/dev/null || return 0
+  # Redis exits asynchronously (it removes its pid file and writes its log on the way out): wait,
+  # so a caller removing the folder next does not race it.
+  for i in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.1; done
 }

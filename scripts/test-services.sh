@@ -18,6 +18,6 @@ case "$cmd" in
     PG_BIN=$(find_pg_bin)
     stop_postgres "$dir/pg"
     stop_redis "$dir/redis"
-    rm -rf "$dir"
+    rm -rf "$dir" || { sleep 1; rm -rf "$dir"; }
     ;;
 esac
