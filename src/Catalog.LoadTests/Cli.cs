@@ -15,6 +15,8 @@ public static class Cli
           storm   --jobs grid jobs (default 20,000) finish within --window seconds (10), each
                   registering one file into a dataset in one request, at most --concurrency
                   in flight (pass 2000); verifies lost/duplicated; baseline: COPY of the rows.
+                  First an unmeasured storm of --warmup jobs (20,000; 0 for none) into another
+                  directory, so the server has compiled its code as a server in service has.
           lookup  registers --files files, then times bulk lookups of 10,000 LFNs and, for
                   --window seconds, single-LFN lookups (Zipf popularity) at --concurrency,
                   beside a constant JSON of the same size from the same server (after a
@@ -62,7 +64,7 @@ public static class Cli
 }
 
 public sealed record Options(Uri Url, int Files, int Batch, int Concurrency, string Postgres, string? Json, string? Token, int Runs = 20,
-    int Jobs = 20_000, double Window = 10, int Analysts = 64)
+    int Jobs = 20_000, double Window = 10, int Analysts = 64, int Warmup = 20_000)
 {
     /// <summary>A client of the server under test (token from --token, CATALOG_TOKEN or ./run.sh's admin token).</summary>
     public Client.CatalogClient CreateClient() => Client.CatalogClient.Create(new Client.CatalogClientOptions
@@ -100,6 +102,7 @@ public sealed record Options(Uri Url, int Files, int Batch, int Concurrency, str
                 "--token" => o with { Token = v },
                 "--runs" => o with { Runs = int.Parse(v) },
                 "--jobs" => o with { Jobs = int.Parse(v) },
+                "--warmup" => o with { Warmup = int.Parse(v) },
                 "--analysts" => o with { Analysts = int.Parse(v) },
                 "--window" => o with { Window = double.Parse(v, System.Globalization.CultureInfo.InvariantCulture) },
                 _ => null,
