@@ -10,16 +10,19 @@ namespace Catalog.Storage;
 /// The in-process first level of <see cref="HotCache"/>: a hit costs no Redis round trip, with
 /// the same guarantee as Redis (no reader anywhere sees a value from before an acknowledged write).
 /// <para>
-/// How. Every process subscribes to one Redis channel. A writer, after bumping the Redis markers,
-/// publishes what it changed there and waits until every subscriber has acknowledged that it
-/// dropped those entries (PUBLISH answers how many received it). Each process also publishes a
-/// ping to itself on the same channel every quarter <see cref="CacheOptions.LocalLease"/>; Redis
-/// delivers a channel in order, so when a ping comes back every invalidation published before it
-/// was applied. A process serves from memory only until its last returned ping's send time plus
-/// the lease (less a tenth). A writer that misses an acknowledgement (a process frozen, cut off,
-/// or slow) waits out the lease from its publish before it answers: by then that process has
-/// stopped serving from memory. A process whose lease lapsed drops everything before serving
-/// from memory again, so messages lost while it was cut off cannot leave stale entries.
+/// How. Every process that keeps values subscribes to one Redis channel and, every quarter
+/// <see cref="CacheOptions.LocalLease"/>, registers itself in a Redis sorted set until Redis's
+/// time plus the lease and publishes a ping to itself on the channel. Redis delivers a channel in
+/// order, so when a ping comes back every invalidation published before it was applied; a process
+/// serves from memory only until its last returned ping's send time plus the lease (less a tenth),
+/// which ends before its registration does. A writer, after bumping the Redis markers, publishes
+/// what it changed and reads the registered processes in the same script, then waits until each
+/// of them has acknowledged (by id) that it dropped those entries. For one that does not (frozen,
+/// cut off, or subscribed again after a blip that lost the message), it waits until that
+/// registration ends: by then the process has stopped serving from memory. Redis numbers the
+/// invalidations as they are published, and pings carry the last number: a process that finds a
+/// gap (its subscription dropped and came back, losing messages) or whose lease lapsed drops
+/// everything before it serves from memory again.
 /// </para>
 /// <para>
 /// A value read before an invalidation is never stored after it: every applied invalidation bumps
@@ -32,6 +35,25 @@ internal sealed class LocalTier : IDisposable
 {
     private static readonly RedisChannel Channel = RedisChannel.Literal("cat:inv");
 
+    // cat:procs: id -> end of registration (Redis time, ms). Both scripts read Redis's own clock.
+    private const string PingScript = """
+        local t = redis.call('TIME')
+        local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+        redis.call('ZADD', 'cat:procs', now + tonumber(ARGV[2]), ARGV[1])
+        redis.call('PUBLISH', 'cat:inv', (redis.call('GET', 'cat:invseq') or '0') .. '|' .. ARGV[3])
+        return 1
+        """;
+
+    private const string PublishScript = """
+        local t = redis.call('TIME')
+        local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+        redis.call('ZREMRANGEBYSCORE', 'cat:procs', '-inf', now)
+        redis.call('PUBLISH', 'cat:inv', redis.call('INCR', 'cat:invseq') .. '|' .. ARGV[1])
+        local live = redis.call('ZRANGE', 'cat:procs', 0, -1, 'WITHSCORES')
+        table.insert(live, 1, now)
+        return live
+        """;
+
     private readonly IConnectionMultiplexer redis;
     private readonly CacheOptions options;
     private readonly ILogger log;
@@ -42,6 +64,7 @@ internal sealed class LocalTier : IDisposable
     private readonly Lock gate = new();
     private long version;
     private long freshUntil;
+    private long lastSeq = -1;   // sequence number of the last invalidation applied (-1: none heard yet)
     private long nextSeq;
     private int started;
     private bool acksHeard;
@@ -52,9 +75,14 @@ internal sealed class LocalTier : IDisposable
 
     private sealed class Pending
     {
-        public int Acks;
-        public long Expected = long.MaxValue;
+        public readonly HashSet<string> Acked = new(StringComparer.Ordinal);
+        public HashSet<string>? Expected;
         public readonly TaskCompletionSource Done = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public void Check()
+        {
+            if (Expected is not null && Expected.IsSubsetOf(Acked)) Done.TrySetResult();
+        }
     }
 
     public LocalTier(IConnectionMultiplexer redis, CacheOptions options, ILogger log, TimeProvider clock)
@@ -87,7 +115,7 @@ internal sealed class LocalTier : IDisposable
             var subscriber = redis.GetSubscriber();
             if (!acksHeard)
             {
-                await subscriber.SubscribeAsync(RedisChannel.Literal("cat:ack:" + id), (_, seq) => Acknowledged((long)seq));
+                await subscriber.SubscribeAsync(RedisChannel.Literal("cat:ack:" + id), (_, ack) => Acknowledged(ack!));
                 acksHeard = true;
             }
             if (Keeps)
@@ -143,36 +171,42 @@ internal sealed class LocalTier : IDisposable
 
     /// <summary>
     /// Tells every process to drop <paramref name="keys"/> (all of <paramref name="space"/> when
-    /// null) and waits for their acknowledgements, or out the lease. Throws when Redis fails.
+    /// null) and waits for the acknowledgement of every registered process, or for the end of the
+    /// registration of one that does not answer. Throws when Redis fails.
     /// </summary>
     public async Task BroadcastAsync(CacheSpace space, IReadOnlyCollection<string>? keys)
     {
-        // Without its acknowledgement channel a writer would wait out the lease on every write.
+        // Without its acknowledgement channel a writer would wait out every registration on every write.
         if (!await TryStartAsync()) throw new RedisConnectionException(ConnectionFailureType.UnableToConnect, "cannot subscribe to cache acknowledgements");
         var seq = Interlocked.Increment(ref nextSeq);
         var wait = new Pending();
         pending[seq] = wait;
         try
         {
-            var published = clock.GetTimestamp();
             var message = keys is null ? $"a|{id}|{seq}|{(int)space}" : $"i|{id}|{seq}|{(int)space}|{string.Join('\n', keys)}";
-            var receivers = await redis.GetSubscriber().PublishAsync(Channel, message);
+            var answer = (RedisResult[])(await redis.GetDatabase().ScriptEvaluateAsync(PublishScript, values: [message]))!;
+            var answered = clock.GetTimestamp();
+            var now = (long)answer[0];
+            var registered = new Dictionary<string, long>(StringComparer.Ordinal);
+            for (var i = 1; i + 1 < answer.Length; i += 2) registered[(string)answer[i]!] = (long)(double)answer[i + 1];
             lock (wait)
             {
-                wait.Expected = receivers;
-                if (wait.Acks >= receivers) wait.Done.TrySetResult();
+                wait.Expected = registered.Keys.ToHashSet(StringComparer.Ordinal);
+                wait.Check();
             }
-            if (receivers == 0) return;
+            if (registered.Count == 0) return;
             try
             {
                 await wait.Done.Task.WaitAsync(options.LocalAckTimeout, clock);
             }
             catch (TimeoutException)
             {
-                var left = options.LocalLease - clock.GetElapsedTime(published);
-                log.LogWarning("{Missing} of {Receivers} processes did not acknowledge an invalidation; waiting {Left} for their leases to lapse",
-                    receivers - Volatile.Read(ref wait.Acks), receivers, left);
-                if (left > TimeSpan.Zero) await Task.Delay(left, clock);
+                List<string> missing;
+                lock (wait) missing = registered.Keys.Where(p => !wait.Acked.Contains(p)).ToList();
+                var until = TimeSpan.FromMilliseconds(missing.Max(p => registered[p]) - now) - clock.GetElapsedTime(answered);
+                log.LogWarning("{Missing} of {Registered} processes did not acknowledge an invalidation; waiting {Left} for their registrations to end",
+                    missing.Count, registered.Count, until);
+                if (until > TimeSpan.Zero) await Task.Delay(until, clock);
             }
         }
         finally
@@ -181,62 +215,87 @@ internal sealed class LocalTier : IDisposable
         }
     }
 
-    private void Acknowledged(long seq)
+    private void Acknowledged(string ack)
     {
-        if (!pending.TryGetValue(seq, out var wait)) return;
+        var bar = ack.IndexOf('|');
+        if (bar < 0 || !long.TryParse(ack.AsSpan(0, bar), out var seq) || !pending.TryGetValue(seq, out var wait)) return;
         lock (wait)
         {
-            if (++wait.Acks >= wait.Expected) wait.Done.TrySetResult();
+            wait.Acked.Add(ack[(bar + 1)..]);
+            wait.Check();
         }
     }
 
     private void Ping()
     {
         var sent = clock.GetTimestamp();
-        redis.GetSubscriber().PublishAsync(Channel, $"p|{id}|{sent}").ContinueWith(
+        redis.GetDatabase().ScriptEvaluateAsync(PingScript, values: [id, (long)options.LocalLease.TotalMilliseconds, $"p|{id}|{sent}"]).ContinueWith(
             t => log.LogDebug(t.Exception, "Cache lease ping failed"), TaskContinuationOptions.OnlyOnFaulted);
     }
 
-    /// <summary>One message of the channel, in channel order.</summary>
+    /// <summary>
+    /// One message of the channel, in channel order: <c>seq|p|id|sent</c> (a ping, with the last
+    /// invalidation's number), <c>seq|i|writer|n|space|keys</c> or <c>seq|a|writer|n|space</c>.
+    /// Invalidations are numbered by Redis as they are published, so a gap means messages were lost
+    /// (a subscription that dropped and came back) and nothing kept is trusted any more.
+    /// </summary>
     private void Apply(string message)
     {
-        var parts = message.Split('|', 5);
-        if (parts.Length < 3) return;
-        if (parts[0] == "p")
+        var parts = message.Split('|', 6);
+        if (parts.Length < 4 || !long.TryParse(parts[0], out var seq)) return;
+        if (parts[1] == "p")
         {
-            if (parts[1] != id) return;
-            var until = long.Parse(parts[2]) + (long)(options.LocalLease.TotalSeconds * 0.9 * clock.TimestampFrequency);
+            if (parts[2] != id) return;
+            var until = long.Parse(parts[3]) + (long)(options.LocalLease.TotalSeconds * 0.9 * clock.TimestampFrequency);
             lock (gate)
             {
-                // Lapsed: invalidations may have been missed while cut off, so nothing kept is trusted.
-                if (clock.GetTimestamp() >= freshUntil)
+                // Lapsed, or invalidations published before this ping never arrived: drop everything.
+                if (clock.GetTimestamp() >= freshUntil || (lastSeq >= 0 && seq != lastSeq))
                 {
                     version++;
                     entries.Clear();
                 }
+                lastSeq = seq;
                 if (until > freshUntil) Volatile.Write(ref freshUntil, until);
             }
             return;
         }
-        if (parts.Length < 4 || !int.TryParse(parts[3], out var space)) return;
+        if (parts.Length < 5 || !int.TryParse(parts[4], out var space)) return;
         lock (gate)
         {
             version++;
-            if (parts[0] == "a")
+            if (lastSeq >= 0 && seq != lastSeq + 1) entries.Clear();
+            else if (parts[1] == "a")
             {
                 foreach (var key in entries.Keys)
                     if ((int)key.Item1 == space) entries.TryRemove(key, out _);
             }
-            else if (parts.Length == 5)
+            else if (parts.Length == 6)
             {
-                foreach (var key in parts[4].Split('\n')) entries.TryRemove(((CacheSpace)space, key), out _);
+                foreach (var key in parts[5].Split('\n')) entries.TryRemove(((CacheSpace)space, key), out _);
             }
+            lastSeq = seq;
         }
-        redis.GetSubscriber().PublishAsync(RedisChannel.Literal("cat:ack:" + parts[1]), parts[2]).ContinueWith(
+        redis.GetSubscriber().PublishAsync(RedisChannel.Literal("cat:ack:" + parts[2]), $"{parts[3]}|{id}").ContinueWith(
             t => log.LogWarning(t.Exception, "Could not acknowledge a cache invalidation"), TaskContinuationOptions.OnlyOnFaulted);
     }
 
-    public void Dispose() => pinger?.Dispose();
+    /// <summary>Stops pinging and ends this process's registration, so writers stop waiting for it at once.</summary>
+    public void Dispose()
+    {
+        pinger?.Dispose();
+        if (Volatile.Read(ref started) == 1 && Keeps)
+        {
+            try
+            {
+                redis.GetDatabase().SortedSetRemove("cat:procs", id);
+            }
+            catch (Exception e) when (e is RedisException or TimeoutException or ObjectDisposedException)
+            {
+                // It ends by itself within the lease.
+            }
+        }
+    }
 
     /// <summary>
     /// Readies a value for sharing between requests (single flight, this first level): JSON nodes
