@@ -55,17 +55,12 @@ public static class Storm
         if (o.Warmup > 0)
         {
             await PrepareAsync(root + "-warmup");
-            var warmGate = new SemaphoreSlim(o.Concurrency);
             var warmClock = Stopwatch.StartNew();
-            await Task.WhenAll(Enumerable.Range(0, o.Warmup).Select(async j =>
+            await FireAsync(o.Warmup, window, o.Concurrency, async j =>
             {
-                var due = TimeSpan.FromSeconds(window * j / o.Warmup) - warmClock.Elapsed;
-                if (due > TimeSpan.Zero) await Task.Delay(due);
-                await warmGate.WaitAsync();
                 try { await client.RegisterAsync([Job(root + "-warmup", j)]); }
                 catch (Exception) { }
-                finally { warmGate.Release(); }
-            }));
+            });
             Console.WriteLine($"warm-up: {o.Warmup:N0} jobs in {warmClock.Elapsed.TotalSeconds:F1} s (not measured)");
             retries.Clear();
         }
@@ -74,7 +69,6 @@ public static class Storm
         var latencies = new long[jobs];
         var acknowledged = new string?[jobs];
         var errors = new ConcurrentDictionary<string, int>();
-        var gate = new SemaphoreSlim(o.Concurrency);
         var done = 0;
         var clock = Stopwatch.StartNew();
         var timeline = new Timeline(client.Http);
@@ -102,11 +96,8 @@ public static class Storm
             }
         })).ToList();
         using var progress = new Timer(_ => Console.Write($"\r{Volatile.Read(ref done):N0}/{jobs:N0} jobs, {Volatile.Read(ref done) / clock.Elapsed.TotalSeconds:N0}/s   "), null, 1000, 1000);
-        var tasks = Enumerable.Range(0, jobs).Select(async j =>
+        await FireAsync(jobs, window, o.Concurrency, async j =>
         {
-            var due = TimeSpan.FromSeconds(window * j / jobs) - clock.Elapsed;
-            if (due > TimeSpan.Zero) await Task.Delay(due);
-            await gate.WaitAsync();
             var started = Stopwatch.GetTimestamp();
             try
             {
@@ -123,11 +114,9 @@ public static class Storm
             {
                 latencies[j] = Stopwatch.GetElapsedTime(started).Ticks / 10; // microseconds
                 timeline.Record(latencies[j]);
-                gate.Release();
                 Interlocked.Increment(ref done);
             }
         });
-        await Task.WhenAll(tasks);
         var seconds = clock.Elapsed.TotalSeconds;
         finished.Cancel();
         await Task.WhenAll(analystTasks);
@@ -167,6 +156,24 @@ public static class Storm
             ? $"mixed: {jobs:N0} jobs in {window} s, {o.Concurrency:N0} in flight, {analysts} analysts"
             : $"storm: {jobs:N0} jobs in {window} s, {o.Concurrency:N0} in flight");
         return lost == 0 && duplicated == 0 && wrong == 0 && errors.IsEmpty && readErrors == 0 ? 0 : 1;
+    }
+
+    /// <summary>
+    /// Jobs 0..count-1 come due evenly over <paramref name="window"/> seconds (from now), at most
+    /// <paramref name="concurrency"/> of them in flight; <paramref name="job"/> runs each.
+    /// </summary>
+    private static Task FireAsync(int count, double window, int concurrency, Func<int, Task> job)
+    {
+        var gate = new SemaphoreSlim(concurrency);
+        var clock = Stopwatch.StartNew();
+        return Task.WhenAll(Enumerable.Range(0, count).Select(async j =>
+        {
+            var due = TimeSpan.FromSeconds(window * j / count) - clock.Elapsed;
+            if (due > TimeSpan.Zero) await Task.Delay(due);
+            await gate.WaitAsync();
+            try { await job(j); }
+            finally { gate.Release(); }
+        }));
     }
 
     private static NewFile Job(string root, int j) => new($"job{j:D6}.root", 1_000_000 + j, ((uint)(j * 2654435761u)).ToString("x8"),

@@ -77,20 +77,21 @@ public sealed class HotCache : IDisposable
         return 1
         """;
 
+    // Both end by telling the first level of every process (LocalTier.PublishLua), in the same round trip.
     private const string InvalidateScript = Prologue + """
-        for i = 4, #ARGV do
+        for i = 5, #ARGV do
           local g = 'cat:g:' .. ARGV[2] .. ':' .. ARGV[i]
           redis.call('INCR', g)
           redis.call('PEXPIRE', g, ARGV[3])
           redis.call('DEL', 'cat:v:' .. e .. ':' .. n .. ':' .. ARGV[2] .. ':' .. ARGV[i])
         end
-        return 1
-        """;
+        local msg = ARGV[4] .. table.concat(ARGV, '\n', 5)
+        """ + LocalTier.PublishLua;
 
     private const string InvalidateSpaceScript = Prologue + """
         redis.call('INCR', 'cat:ns:' .. ARGV[2])
-        return 1
-        """;
+        local msg = ARGV[3]
+        """ + LocalTier.PublishLua;
 
     private static readonly TimeSpan FlightGrace = TimeSpan.FromMilliseconds(250);
 
@@ -256,13 +257,13 @@ public sealed class HotCache : IDisposable
         try
         {
             foreach (var chunk in distinct.Chunk(1000))
-            {
-                var args = new RedisValue[chunk.Length + 3];
-                (args[0], args[1], args[2]) = (Volatile.Read(ref minEpoch), Name(space), (long)MarkerLifetime.TotalMilliseconds);
-                for (var i = 0; i < chunk.Length; i++) args[i + 3] = chunk[i];
-                await redis.GetDatabase().ScriptEvaluateAsync(InvalidateScript, values: args);
-                await local.BroadcastAsync(space, chunk);
-            }
+                await local.BroadcastAsync(space, whole: false, prefix =>
+                {
+                    var args = new RedisValue[chunk.Length + 4];
+                    (args[0], args[1], args[2], args[3]) = (Volatile.Read(ref minEpoch), Name(space), (long)MarkerLifetime.TotalMilliseconds, prefix);
+                    for (var i = 0; i < chunk.Length; i++) args[i + 4] = chunk[i];
+                    return redis.GetDatabase().ScriptEvaluateAsync(InvalidateScript, values: args);
+                });
         }
         catch (Exception e) when (IsRedisFailure(e))
         {
@@ -282,10 +283,8 @@ public sealed class HotCache : IDisposable
         try
         {
             foreach (var space in spaces)
-            {
-                await redis.GetDatabase().ScriptEvaluateAsync(InvalidateSpaceScript, values: [Volatile.Read(ref minEpoch), Name(space)]);
-                await local.BroadcastAsync(space, null);
-            }
+                await local.BroadcastAsync(space, whole: true, message =>
+                    redis.GetDatabase().ScriptEvaluateAsync(InvalidateSpaceScript, values: [Volatile.Read(ref minEpoch), Name(space), message]));
         }
         catch (Exception e) when (IsRedisFailure(e))
         {

@@ -15,8 +15,8 @@ namespace Catalog.Storage;
 /// time plus the lease and publishes a ping to itself on the channel. Redis delivers a channel in
 /// order, so when a ping comes back every invalidation published before it was applied; a process
 /// serves from memory only until its last returned ping's send time plus the lease (less a tenth),
-/// which ends before its registration does. A writer, after bumping the Redis markers, publishes
-/// what it changed and reads the registered processes in the same script, then waits until each
+/// which ends before its registration does. A writer publishes what it changed and reads the
+/// registered processes in the same script that bumps the Redis markers, then waits until each
 /// of them has acknowledged (by id) that it dropped those entries. For one that does not (frozen,
 /// cut off, or subscribed again after a blip that lost the message), it waits until that
 /// registration ends: by then the process has stopped serving from memory. Redis numbers the
@@ -35,7 +35,7 @@ internal sealed class LocalTier : IDisposable
 {
     private static readonly RedisChannel Channel = RedisChannel.Literal("cat:inv");
 
-    // cat:procs: id -> end of registration (Redis time, ms). Both scripts read Redis's own clock.
+    // cat:procs: id -> end of registration (Redis time, ms). Pings and publishes read Redis's own clock.
     private const string PingScript = """
         local t = redis.call('TIME')
         local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -44,11 +44,17 @@ internal sealed class LocalTier : IDisposable
         return 1
         """;
 
-    private const string PublishScript = """
+    /// <summary>
+    /// The end of a writer's invalidation script (<see cref="HotCache"/>): publishes <c>msg</c>,
+    /// numbered, in the same script that bumped the markers, and answers Redis's time and the
+    /// registered processes with the end of each registration.
+    /// </summary>
+    public const string PublishLua = """
+
         local t = redis.call('TIME')
         local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
         redis.call('ZREMRANGEBYSCORE', 'cat:procs', '-inf', now)
-        redis.call('PUBLISH', 'cat:inv', redis.call('INCR', 'cat:invseq') .. '|' .. ARGV[1])
+        redis.call('PUBLISH', 'cat:inv', redis.call('INCR', 'cat:invseq') .. '|' .. msg)
         local live = redis.call('ZRANGE', 'cat:procs', 0, -1, 'WITHSCORES')
         table.insert(live, 1, now)
         return live
@@ -170,11 +176,13 @@ internal sealed class LocalTier : IDisposable
     }
 
     /// <summary>
-    /// Tells every process to drop <paramref name="keys"/> (all of <paramref name="space"/> when
-    /// null) and waits for the acknowledgement of every registered process, or for the end of the
-    /// registration of one that does not answer. Throws when Redis fails.
+    /// Tells every process to drop keys of <paramref name="space"/> (all of it when
+    /// <paramref name="whole"/>) and waits for the acknowledgement of every registered process, or
+    /// for the end of the registration of one that does not answer. <paramref name="publish"/> runs
+    /// the writer's script ending in <see cref="PublishLua"/> with the message given (for keys,
+    /// its prefix: the script appends the keys, one per line). Throws when Redis fails.
     /// </summary>
-    public async Task BroadcastAsync(CacheSpace space, IReadOnlyCollection<string>? keys)
+    public async Task BroadcastAsync(CacheSpace space, bool whole, Func<string, Task<RedisResult>> publish)
     {
         // Without its acknowledgement channel a writer would wait out every registration on every write.
         if (!await TryStartAsync()) throw new RedisConnectionException(ConnectionFailureType.UnableToConnect, "cannot subscribe to cache acknowledgements");
@@ -183,8 +191,7 @@ internal sealed class LocalTier : IDisposable
         pending[seq] = wait;
         try
         {
-            var message = keys is null ? $"a|{id}|{seq}|{(int)space}" : $"i|{id}|{seq}|{(int)space}|{string.Join('\n', keys)}";
-            var answer = (RedisResult[])(await redis.GetDatabase().ScriptEvaluateAsync(PublishScript, values: [message]))!;
+            var answer = (RedisResult[])(await publish(whole ? $"a|{id}|{seq}|{(int)space}" : $"i|{id}|{seq}|{(int)space}|"))!;
             var answered = clock.GetTimestamp();
             var now = (long)answer[0];
             var registered = new Dictionary<string, long>(StringComparer.Ordinal);
