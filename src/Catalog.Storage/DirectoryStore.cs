@@ -34,6 +34,11 @@ public static class DirectoryStore
         return rows.ToDictionary(r => r.Path, r => r.Id, StringComparer.Ordinal);
     }
 
+    /// <summary>Bounds how long the rest of this transaction waits for any lock (SQLSTATE 55P03 past it).</summary>
+    public static Task SetLockTimeoutAsync(NpgsqlConnection conn, NpgsqlTransaction tx, TimeSpan timeout, CancellationToken ct) =>
+        conn.ExecuteAsync(new CommandDefinition("select set_config('lock_timeout', @ms, true)",
+            new { ms = $"{(int)timeout.TotalMilliseconds}ms" }, tx, cancellationToken: ct));
+
     /// <summary>Locks directories in id order (a fixed order, so lockers cannot deadlock).</summary>
     public static Task LockAsync(NpgsqlConnection conn, NpgsqlTransaction tx, long[] ids, bool exclusive, CancellationToken ct)
     {

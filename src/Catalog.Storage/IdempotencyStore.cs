@@ -30,6 +30,11 @@ public static class IdempotencyStore
             .ToDictionary(r => r.Key, r => (r.Hash, r.Response), StringComparer.Ordinal);
     }
 
+    /// <summary>Whether a key was claimed before (by a committed or a concurrent request).</summary>
+    public static Task<bool> ExistsAsync(NpgsqlConnection conn, NpgsqlTransaction? tx, string key, CancellationToken ct) =>
+        conn.ExecuteScalarAsync<bool>(new CommandDefinition(
+            "select exists (select 1 from idempotency_key where key = @key)", new { key }, tx, cancellationToken: ct));
+
     /// <summary>Stores the answers of claimed keys in one statement.</summary>
     public static Task CompleteManyAsync(NpgsqlConnection conn, NpgsqlTransaction tx, string[] keys, string[] responses, CancellationToken ct)
     {

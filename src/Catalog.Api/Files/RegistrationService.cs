@@ -19,7 +19,7 @@ namespace Catalog.Api.Files;
 /// transaction (every insert is <c>on conflict do nothing</c> and classified afterwards), so
 /// each file is stored whole or not at all while its neighbours still go in.
 /// </summary>
-public sealed class RegistrationService
+public sealed partial class RegistrationService
 {
     private readonly Db db;
     private readonly IOptions<CatalogOptions> options;
@@ -69,7 +69,7 @@ public sealed class RegistrationService
         // Small registrations (a job's outputs) may share a transaction and its commit with others.
         var response = coalescer is not null && files.Count <= options.Value.Registration.CoalesceMaxFiles
             ? await coalescer.SubmitAsync(new RegistrationCoalescer.Work(files, idempotencyKey, hash, caller, PartitionOf(files)), ct)
-            : await InvalidatedAsync(await db.WriteAsync((conn, tx) => ProcessAsync(conn, tx, files, idempotencyKey, hash, caller, ct), ct));
+            : await InvalidatedAsync(await WriteBatchAsync(files, idempotencyKey, hash, caller, ct));
         await AuditAsync(caller, response);
         return response;
     }
@@ -255,7 +255,15 @@ public sealed class RegistrationService
         candidates = await PlaceInDatasetsAsync(conn, tx, candidates, results, ct);
         if (candidates.Count == 0) return;
 
-        // 1. Directories: w where creation happens, then create what is missing; a name held by a file fails the items below it.
+        // 1. Metadata against the schema in force at each target directory (path-based: it holds for a
+        // directory not made yet), and parents must exist: both before any directory is made, so an
+        // item that fails leaves no directory behind.
+        candidates = await CheckMetadataAsync(conn, tx, candidates, results, ct);
+        var parentIds = await ResolveParentsAsync(conn, tx, candidates, results, ct);
+        candidates = candidates.Where(c => results[c.Index] is null).ToList();
+        if (candidates.Count == 0) return;
+
+        // 1b. Directories: w where creation happens, then create what is missing; a name held by a file fails the items below it.
         var targetDirs = candidates.Select(c => c.Path.ParentPath()).Distinct().ToList();
         if (!writableChecked) await DirectoryTree.DemandWritableAsync(conn, tx, targetDirs, caller, access, "files", ct);
         var dirIds = await DirectoryTree.EnsureAsync(conn, tx, targetDirs, caller.User, null, ct);
@@ -265,12 +273,6 @@ public sealed class RegistrationService
             c => new ItemError(ErrorCode.Conflict, $"a file exists at '{c.Path.Parent}' or one of its parents", "lfn"));
         if (candidates.Count == 0) return;
         await MarkDatablocksAsync(conn, tx, candidates, ct);
-
-        // 1b. Metadata against the schema in force at each target directory; 1c. parents must exist.
-        candidates = await CheckMetadataAsync(conn, tx, candidates, results, ct);
-        var parentIds = await ResolveParentsAsync(conn, tx, candidates, results, ct);
-        candidates = candidates.Where(c => results[c.Index] is null).ToList();
-        if (candidates.Count == 0) return;
 
         // 2. A file may not take a directory's name (see DirectoryStore for the lock protocol).
         await DirectoryStore.LockAsync(conn, tx, candidates.Select(c => c.DirId).Distinct().ToArray(), exclusive: false, ct);
