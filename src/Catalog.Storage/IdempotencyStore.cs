@@ -25,7 +25,7 @@ public static class IdempotencyStore
         var claimed = (await conn.QueryAsync<string>(new CommandDefinition(sql, new { keys, hashes }, tx, cancellationToken: ct))).ToHashSet(StringComparer.Ordinal);
         var earlier = keys.Where(k => !claimed.Contains(k)).ToArray();
         if (earlier.Length == 0) return [];
-        const string read = "select key, request_hash, response::text from idempotency_key where key = any(@earlier)";
+        const string read = "select key, request_hash, response from idempotency_key where key = any(@earlier)";
         return (await conn.QueryAsync<(string Key, byte[] Hash, string? Response)>(new CommandDefinition(read, new { earlier }, tx, cancellationToken: ct)))
             .ToDictionary(r => r.Key, r => (r.Hash, r.Response), StringComparer.Ordinal);
     }
@@ -40,7 +40,7 @@ public static class IdempotencyStore
     {
         if (keys.Length == 0) return Task.CompletedTask;
         const string sql = """
-            update idempotency_key k set response = v.response::jsonb
+            update idempotency_key k set response = v.response
             from unnest(@keys, @responses) v(key, response) where k.key = v.key
             """;
         return conn.ExecuteAsync(new CommandDefinition(sql, new { keys, responses }, tx, cancellationToken: ct));

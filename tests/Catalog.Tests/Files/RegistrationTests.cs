@@ -196,6 +196,39 @@ public class RegistrationTests(CatalogFixture fx)
     }
 
     [Fact]
+    public async Task A_batch_makes_the_directories_of_its_stored_files_only()
+    {
+        // More files than a shared transaction takes, so the directories are made before the batch's transaction.
+        var se = await fx.NewStorageElementAsync();
+        var dir = TestData.Dir("batch-dirs");
+        await fx.Client.MakeDirectoryAsync(dir, parents: true);
+        await fx.Client.DeclareAttributeAsync(new AttributeSpec(dir, "nEvents", AttributeType.Integer, AttributeTarget.Files));
+        var files = Enumerable.Range(0, 12).Select(i => TestData.File($"{dir}/ok/sub{i % 3}/f{i}.root", se))
+            .Append(TestData.File($"{dir}/meta/f.root", se) with { Metadata = new JsonObject { ["nEvents"] = "many" } })
+            .Append(TestData.File($"{dir}/lineage/f.root", se) with { Parents = [$"{dir}/no-such-parent.root"] })
+            .ToList();
+        var response = await fx.Client.RegisterAsync(files);
+
+        Assert.Equal(12, response.Created);
+        Assert.Equal("files[12].metadata.nEvents", response.Results[12].Error!.Field);
+        Assert.Equal(ErrorCode.NotFound, response.Results[13].Error!.Code);
+        Assert.Equal(["ok"], (await fx.Client.ListPageAsync(dir)).Entries.Select(e => e.Name));
+        Assert.Equal(["sub0", "sub1", "sub2"], (await fx.Client.ListPageAsync($"{dir}/ok")).Entries.Select(e => e.Name));
+
+        // A refused request and a reused key make no directory either.
+        var outsider = fx.ClientWith(await fx.IssueTokenAsync("batch-dirs-outsider", ["producer"], [$"storage.create:{dir}/ok"]));
+        await Assert.ThrowsAsync<CatalogForbiddenException>(() => outsider.RegisterAsync(
+            Enumerable.Range(0, 12).Select(i => TestData.File($"{dir}/ok/sub{i}/g.root", se)).Append(TestData.File($"{dir}/elsewhere/g.root", se)).ToList()));
+        var key = Guid.NewGuid().ToString();
+        await fx.Client.RegisterAsync(Enumerable.Range(0, 12).Select(i => TestData.File($"{dir}/keyed/h{i}.root", se)).ToList(), key);
+        var reused = await Assert.ThrowsAnyAsync<CatalogClientException>(() => fx.Client.RegisterAsync(
+            Enumerable.Range(0, 12).Select(i => TestData.File($"{dir}/reused/h{i}.root", se)).ToList(), key));
+        Assert.Equal(ErrorCode.IdempotencyKeyReused, reused.Code);
+        Assert.Equal(["keyed", "ok"], (await fx.Client.ListPageAsync(dir)).Entries.Select(e => e.Name));
+        Assert.Equal(["sub0", "sub1", "sub2"], (await fx.Client.ListPageAsync($"{dir}/ok")).Entries.Select(e => e.Name));
+    }
+
+    [Fact]
     public async Task An_idempotency_key_replays_the_first_answer()
     {
         var se = await fx.NewStorageElementAsync();
