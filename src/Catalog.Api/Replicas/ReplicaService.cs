@@ -164,9 +164,13 @@ public sealed class ReplicaService(Db db, FileService files, IOptions<CatalogOpt
         // chunks are in memory.
         var parallelism = Math.Max(1, options.Value.LookupParallelism);
         var dirIds = new Dictionary<string, long>(StringComparer.Ordinal);
+        Dictionary<short, StorageElementRow> ses = [];
         if (valid.Count > 0)
             await using (var conn = await db.OpenAsync(ct))
+            {
                 dirIds = await DirectoryStore.GetIdsAsync(conn, null, valid.Select(i => paths[i]!.Value.Parent).Distinct(StringComparer.Ordinal).ToArray(), ct);
+                ses = (await StorageElementStore.ListRegistryAsync(conn, null, ct)).ToDictionary(s => s.Id);
+            }
         var chunks = valid.Chunk(Math.Clamp((valid.Count + 2 * parallelism - 1) / (2 * parallelism), 500, 5000)).ToList();
         var reads = new Queue<Task<List<ReplicaStore.LookupRow>>>();
         var next = 0;
@@ -191,9 +195,12 @@ public sealed class ReplicaService(Db db, FileService files, IOptions<CatalogOpt
                     for (; r < rows.Count && rows[r].Ord == ord; r++)
                     {
                         first ??= rows[r];
-                        if (rows[r].Se is { } se)
-                            replicas.Add(new Replica(se, rows[r].Pfn ?? rows[r].BaseUrl + lfn, (ReplicaState)rows[r].State!, Mapping.Utc(rows[r].Created!.Value)));
+                        if (rows[r].SeId is not { } seId) continue;
+                        // An SE registered after the registry was read: read it again (the rows are newer).
+                        if (!ses.TryGetValue(seId, out var se)) se = (ses = await RegistryAsync(ct))[seId];
+                        replicas.Add(new Replica(se.Name, rows[r].Pfn ?? se.BaseUrl + lfn, (ReplicaState)rows[r].State!, Mapping.Utc(rows[r].Created!.Value)));
                     }
+                    if (replicas.Count > 1) replicas.Sort((a, b) => string.CompareOrdinal(a.Se, b.Se));
                     yield return first?.FileId is null
                         ? new LookupResult(lfn, Error: new ItemError(ErrorCode.NotFound, $"file '{lfn}' is not registered", $"lfns[{i}]"))
                         : access.CheckMode(caller, Operation.Read, first.Owner!, first.Grp!, first.Mode!.Value, lfn) is { } refused
@@ -209,6 +216,12 @@ public sealed class ReplicaService(Db db, FileService files, IOptions<CatalogOpt
         }
         for (; next < lfns.Count; next++)
             if (errors[next] is { } e) yield return new LookupResult(lfns[next], Error: e);
+    }
+
+    private async Task<Dictionary<short, StorageElementRow>> RegistryAsync(CancellationToken ct)
+    {
+        await using var conn = await db.OpenAsync(ct);
+        return (await StorageElementStore.ListRegistryAsync(conn, null, ct)).ToDictionary(s => s.Id);
     }
 
     /// <summary>

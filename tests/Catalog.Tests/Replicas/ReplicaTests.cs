@@ -50,6 +50,25 @@ public class ReplicaTests(CatalogFixture fx)
     }
 
     [Fact]
+    public async Task A_bulk_lookup_names_each_replica_and_its_pfn_in_se_order()
+    {
+        var late = await fx.NewStorageElementAsync("ZZ");
+        var early = await fx.NewStorageElementAsync("AA");
+        var own = await fx.NewStorageElementAsync("MM");
+        var lfn = TestData.Dir("lookup-order") + "/f.root";
+        await fx.Client.RegisterAsync([TestData.File(lfn, late) with
+        {
+            Replicas = [new NewReplica(late), new NewReplica(own, Pfn: "root://elsewhere//f.root"), new NewReplica(early)],
+        }]);
+
+        var replicas = (await fx.Client.LookupAsync([lfn]).SingleAsync()).Replicas!;
+        Assert.Equal([early, own, late], replicas.Select(r => r.Se));
+        Assert.Equal([$"root://{early.ToLowerInvariant()}.test:1094//data{lfn}", "root://elsewhere//f.root", $"root://{late.ToLowerInvariant()}.test:1094//data{lfn}"],
+            replicas.Select(r => r.Pfn));
+        Assert.Equal(replicas, (await fx.Client.GetFileAsync(lfn)).Replicas);
+    }
+
+    [Fact]
     public async Task Removing_the_last_replica_keeps_the_file_findable()
     {
         var se = await fx.NewStorageElementAsync();
