@@ -224,10 +224,19 @@ public sealed class HotCache : IDisposable
         var value = await load();
         if (value is null) return value;
         LocalTier.Shareable.Prepare(value);   // other requests of the flight share it
-        if (!Available) return value;
+        // Stored in Redis after the answer, not before it: the store script keeps the value only
+        // if the markers are still the ones read before the load, whenever it runs, so waiting for
+        // it bought nothing but a third round trip on every miss (misses are what set the p99 of
+        // cached lookups: BENCHMARKS.md, third session).
+        if (Available) _ = Task.Run(() => StoreAsync(space, key, token, value));
+        return value;
+    }
+
+    private async Task StoreAsync(CacheSpace space, string key, string token, object value)
+    {
         try
         {
-            var bytes = JsonSerializer.SerializeToUtf8Bytes(value, CatalogJson.Options);
+            var bytes = JsonSerializer.SerializeToUtf8Bytes(value, value.GetType(), CatalogJson.Options);
             await redis.GetDatabase().ScriptEvaluateAsync(StoreScript,
                 values: [Volatile.Read(ref minEpoch), Name(space), key, token, bytes, (long)options.Ttl.TotalMilliseconds]);
         }
@@ -235,7 +244,6 @@ public sealed class HotCache : IDisposable
         {
             Failed(e);
         }
-        return value;
     }
 
     /// <summary>
