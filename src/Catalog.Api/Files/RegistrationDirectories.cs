@@ -24,29 +24,43 @@ public sealed partial class RegistrationService
     }
 
     /// <summary>
-    /// Makes the directories that the batch's valid items would create, and only those: items are
-    /// validated, checked against the schema and their parents, and w is demanded, as the batch's
-    /// own transaction will do again, so a refused request or item leaves no directory behind. A
-    /// keyed request seen before makes nothing (a replay or a reused key). Whatever this skips
+    /// Makes the directories that the batch's valid items would create, and only those: a directory
+    /// is made only for an item that is validated, checked against the schema and its parents, and
+    /// allowed by w, as the batch's own transaction will do again, so a refused request or item
+    /// leaves no directory behind. One such item per missing directory is enough, so a datablock's
+    /// 1,000 files are not all validated twice (that was a tenth of the server's CPU in a bulk run).
+    /// A keyed request seen before makes nothing (a replay or a reused key). Whatever this skips
     /// (a lock it cannot get within a second, a refusal) the batch's transaction still does itself.
     /// </summary>
     private async Task MakeDirectoriesAsync(IReadOnlyList<NewFile?> files, string? idempotencyKey, Caller caller, CancellationToken ct)
     {
+        // The directories the batch names, parsed once each; files into a dataset are left out (they
+        // get their datablock under the dataset's own lock, which already orders them).
+        var named = new Dictionary<string, string?>(StringComparer.Ordinal);
+        foreach (var f in files)
+            if (RawDirectory(f) is { } raw && !named.ContainsKey(raw))
+                named[raw] = Lfn.TryParse(raw, options.Value.Roots, out var dir, out _) ? dir.Path : null;
+        var paths = named.Values.OfType<string>().Distinct(StringComparer.Ordinal).ToArray();
+        if (paths.Length == 0) return;
+
         await using var conn = await db.OpenAsync(ct);
         await using var tx = await conn.BeginTransactionAsync(ct);
-        var results = new RegisterResult?[files.Count];
-        var ses = (await StorageElementStore.ListRegistryAsync(conn, tx, ct)).ToDictionary(s => s.Name, StringComparer.Ordinal);
-        // Files into a dataset get their datablock under the dataset's own lock, which already orders them.
-        var candidates = Validate(files, ses, results).Where(c => c.Dataset is null).ToList();
-        if (candidates.Count == 0) return;
-        var existing = await DirectoryStore.GetIdsAsync(conn, tx, candidates.Select(c => c.Path.Parent).Distinct().ToArray(), ct);
-        candidates = candidates.Where(c => !existing.ContainsKey(c.Path.Parent)).ToList();
-        if (candidates.Count == 0) return;
+        var existing = await DirectoryStore.GetIdsAsync(conn, tx, paths, ct);
+        if (existing.Count == paths.Length) return;   // the usual case: nothing to make
         if (idempotencyKey is not null && await IdempotencyStore.ExistsAsync(conn, tx, idempotencyKey, ct)) return;
 
-        candidates = await CheckMetadataAsync(conn, tx, candidates, results, ct);
+        // The first valid item of each missing directory stands for it.
+        var ses = (await StorageElementStore.ListRegistryAsync(conn, tx, ct)).ToDictionary(s => s.Name, StringComparer.Ordinal);
+        var results = new RegisterResult?[files.Count];
+        var representatives = new Dictionary<string, Candidate>(StringComparer.Ordinal);
+        for (var i = 0; i < files.Count; i++)
+        {
+            if (RawDirectory(files[i]) is not { } raw || named[raw] is not { } dir || existing.ContainsKey(dir) || representatives.ContainsKey(dir)) continue;
+            if (ValidateOne(i, files[i], ses, out var candidate) is null && candidate!.Path.Parent == dir) representatives[dir] = candidate;
+        }
+        var candidates = await CheckMetadataAsync(conn, tx, representatives.Values.ToList(), results, ct);
         await ResolveParentsAsync(conn, tx, candidates, results, ct);
-        var dirs = candidates.Where(c => results[c.Index] is null).Select(c => c.Path.ParentPath()).Distinct().ToList();
+        var dirs = candidates.Where(c => results[c.Index] is null).Select(c => c.Path.ParentPath()).ToList();
         if (dirs.Count == 0) return;
         try
         {
@@ -68,4 +82,7 @@ public sealed partial class RegistrationService
             // Left to the batch's transaction, which waits for the lock as long as it takes.
         }
     }
+
+    private static string? RawDirectory(NewFile? file) =>
+        file is { Dataset: null, Lfn: { } lfn } && lfn.LastIndexOf('/') is > 0 and var slash ? lfn[..slash] : null;
 }

@@ -116,14 +116,19 @@ public static class Lfn
     {
         if (Encoding.UTF8.GetByteCount(value) > MaxBytes) return Fail(field, $"must be at most {MaxBytes} bytes long");
         if (value == "/") return Fail(field, "must name an entry below a root, not '/'");
-        foreach (var component in value[1..].Split('/'))
+        // Walked as spans, not split: every registered and looked-up LFN comes through here.
+        for (var rest = value.AsSpan(1); ;)
         {
+            var slash = rest.IndexOf('/');
+            var component = slash < 0 ? rest : rest[..slash];
             if (component.Length == 0) return Fail(field, "must not contain empty components ('//')");
             if (component is "." or "..") return Fail(field, "must not contain '.' or '..' components");
-            if (Encoding.UTF8.GetByteCount(component) > MaxComponentBytes)
+            // A UTF-16 unit is at most 3 UTF-8 bytes, so short components need no count.
+            if (component.Length * 3 > MaxComponentBytes && Encoding.UTF8.GetByteCount(component) > MaxComponentBytes)
                 return Fail(field, $"components must be at most {MaxComponentBytes} bytes long");
+            if (slash < 0) return null;
+            rest = rest[(slash + 1)..];
         }
-        return null;
     }
 
     private static ItemError Fail(string field, string rule) => new(ErrorCode.InvalidLfn, $"{field} {rule}", field);
