@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Security.Claims;
 using System.Text.RegularExpressions;
 using Catalog.Api.Audit;
@@ -103,8 +104,18 @@ public sealed partial class TokenService(SigningKeys keys, IOptions<AuthOptions>
         return new TokenRequest(subject, roles.Distinct().ToList(), scopes.Distinct().ToList(), groups.ToList(), lifetime);
     }
 
+    // A verified token's identity is shared by all of its requests (VerifiedTokenCache), so the
+    // caller it stands for is worked out once per identity: parsing its roles and scopes on every
+    // request was 5% of the server's CPU in a profile of cached single lookups.
+    private static readonly ConditionalWeakTable<ClaimsIdentity, Caller> Callers = new();
+
     /// <summary>The identity a validated token stands for.</summary>
-    public static Caller CallerFrom(ClaimsPrincipal user, string? remote, string? requestId)
+    public static Caller CallerFrom(ClaimsPrincipal user, string? remote, string? requestId) =>
+        user.Identities.Count() == 1 && user.Identity is ClaimsIdentity { IsAuthenticated: true } identity
+            ? Callers.GetValue(identity, i => Identify(new ClaimsPrincipal(i), null, null)) with { Remote = remote, RequestId = requestId }
+            : Identify(user, remote, requestId);
+
+    private static Caller Identify(ClaimsPrincipal user, string? remote, string? requestId)
     {
         var subject = user.FindFirst(JwtRegisteredClaimNames.Sub)?.Value;
         if (subject is null) return Caller.Anonymous(remote, requestId);
