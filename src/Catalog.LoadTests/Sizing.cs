@@ -35,7 +35,7 @@ public static class Sizing
         await Parallel.ForEachAsync(files.Chunk(o.Batch), new ParallelOptions { MaxDegreeOfParallelism = o.Concurrency }, async (batch, ct) =>
         {
             var t = Stopwatch.GetTimestamp();
-            var response = await client.RegisterAsync(batch, Guid.NewGuid().ToString(), ct);
+            var response = await client.RegisterAsync(batch, Guid.CreateVersion7().ToString(), ct);
             var micros = Math.Max(1, Stopwatch.GetElapsedTime(t).Ticks / 10);
             batches.RecordValue(micros);
             timeline.Record(micros);
