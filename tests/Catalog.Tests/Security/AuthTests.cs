@@ -414,6 +414,8 @@ public class AuthTests(CatalogFixture fx)
         Assert.Equal(expected, records.Select(r => r.Action).Distinct());
         Assert.All(records, r => Assert.Equal(who, r.Subject));
         Assert.All(records, r => Assert.False(string.IsNullOrEmpty(r.RequestId)));
+        // One token, twelve requests: each event carries its own request's id (the caller is shared, its request is not).
+        Assert.Equal(expected.Length, records.Select(r => r.RequestId).Distinct().Count());
         Assert.Contains(records, r => r.Action == "register" && r.Path == $"{dir}/d/b.root" && r.Outcome == "created");
         Assert.Contains(records, r => r.Action == "move" && r.Detail!["to"]!.GetValue<string>() == $"{dir}/e");
 
