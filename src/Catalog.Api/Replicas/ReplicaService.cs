@@ -197,7 +197,8 @@ public sealed class ReplicaService(Db db, FileService files, IOptions<CatalogOpt
                         first ??= rows[r];
                         if (rows[r].SeId is not { } seId) continue;
                         // An SE registered after the registry was read: read it again (the rows are newer).
-                        if (!ses.TryGetValue(seId, out var se)) se = (ses = await RegistryAsync(ct))[seId];
+                        // Still absent, it was emptied and removed since this chunk was read: so was the replica.
+                        if (!ses.TryGetValue(seId, out var se) && !(ses = await RegistryAsync(ct)).TryGetValue(seId, out se)) continue;
                         replicas.Add(new Replica(se.Name, rows[r].Pfn ?? se.BaseUrl + lfn, (ReplicaState)rows[r].State!, Mapping.Utc(rows[r].Created!.Value)));
                     }
                     if (replicas.Count > 1) replicas.Sort((a, b) => string.CompareOrdinal(a.Se, b.Se));
