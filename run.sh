@@ -20,7 +20,7 @@ fi
 source "$DATA/ports"
 
 if [ -z "${ConnectionStrings__Catalog:-}" ]; then
-  start_postgres "$DATA/pg" "$PG_PORT"
+  start_postgres "$DATA/pg" "$PG_PORT" "${CATALOG_PG_SHARED_BUFFERS_MB:-$(catalog_shared_buffers_mb)}"
   export ConnectionStrings__Catalog="Host=127.0.0.1;Port=$PG_PORT;Username=postgres;Database=catalog"
 fi
 if [ -z "${ConnectionStrings__Redis:-}" ]; then

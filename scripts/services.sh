@@ -67,9 +67,20 @@ reserve_huge_pages() {
   fi
 }
 
-# start_postgres DATA_DIR PORT: initializes on first use, starts if not running.
+# shared_buffers for the catalog ./run.sh serves: a quarter of the machine's memory, between
+# 256 MB and 8 GB, so the lookup indexes of a large catalog stay in PostgreSQL's own cache (random
+# bulk lookups over a 19-million-file catalog: docs/BENCHMARKS.md, third session).
+catalog_shared_buffers_mb() {
+  local mb=$(( $(awk '/^MemTotal/ {print $2}' /proc/meminfo) / 1024 / 4 ))
+  [ "$mb" -gt 8192 ] && mb=8192
+  [ "$mb" -lt 256 ] && mb=256
+  echo "$mb"
+}
+
+# start_postgres DATA_DIR PORT [SHARED_BUFFERS_MB]: initializes on first use, starts if not
+# running. shared_buffers defaults to 256 MB (the test fixture's private servers).
 start_postgres() {
-  local dir=$1 port=$2
+  local dir=$1 port=$2 buffers=${3:-256}
   mkdir -p "$dir"
   dir=$(cd "$dir" && pwd)
   if [ ! -f "$dir/PG_VERSION" ]; then
@@ -101,11 +112,13 @@ CONF
     log "PostgreSQL already running in $dir"
     return
   fi
-  reserve_huge_pages 160
+  # As many 2 MB pages as this server's shared memory needs (PostgreSQL computes it): with fewer,
+  # huge_pages=try quietly falls back to 4 kB pages for all of it.
+  reserve_huge_pages "$(as_postgres "$PG_BIN/postgres" -D "$dir" -c shared_buffers="${buffers}MB" -C shared_memory_size_in_huge_pages 2>/dev/null || echo $(( buffers / 2 + 64 )))"
   # lz4, not pglz ("on"): after a checkpoint every first change of a page logs the whole page, and
   # pglz compressing those made 2,000 inserts of random idempotency keys take 300 ms instead of 80.
   # Given on the command line too, so data folders made before this line follow it.
-  as_postgres "$PG_BIN/pg_ctl" -D "$dir" -o "-p $port -c wal_compression=lz4" -l "$dir/server.log" -w -t 60 start >/dev/null
+  as_postgres "$PG_BIN/pg_ctl" -D "$dir" -o "-p $port -c wal_compression=lz4 -c shared_buffers=${buffers}MB" -l "$dir/server.log" -w -t 60 start >/dev/null
   as_postgres "$PG_BIN/psql" -h 127.0.0.1 -p "$port" -U postgres -d postgres -tAc \
     "select 1 from pg_database where datname='catalog'" | grep -q 1 ||
     as_postgres "$PG_BIN/psql" -h 127.0.0.1 -p "$port" -U postgres -d postgres -qc "create database catalog" >/dev/null
