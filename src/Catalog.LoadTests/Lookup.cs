@@ -67,21 +67,24 @@ public static class Lookup
         var report = new JsonObject
         {
             ["scenario"] = "lookup", ["files"] = lfns.Count,
-            ["bulk_10000_p50_ms"] = Math.Round(bulk[bulk.Count / 2], 1), ["bulk_10000_max_ms"] = Math.Round(bulk[^1], 1),
+            ["bulk_10000_p50_ms"] = Math.Round(bulk[bulk.Count / 2], 1), ["bulk_10000_p95_ms"] = Math.Round(bulk[(int)(bulk.Count * 0.95)], 1),
+            ["bulk_10000_p99_ms"] = Math.Round(bulk[(int)(bulk.Count * 0.99)], 1), ["bulk_10000_max_ms"] = Math.Round(bulk[^1], 1),
             ["bulk_lfn_per_s"] = Math.Round(10_000 / (bulk[bulk.Count / 2] / 1000), 0),
             ["single_concurrency"] = o.Concurrency, ["single_operations"] = single.Count, ["single_throughput_per_s"] = Math.Round(single.Rate, 0),
-            ["single_p50_ms"] = single.P50, ["single_p99_ms"] = single.P99,
+            ["single_p50_ms"] = single.P50, ["single_p95_ms"] = single.P95, ["single_p99_ms"] = single.P99, ["single_max_ms"] = single.Max,
             ["baseline"] = $"GET /api/v1/bench/constant of {size} bytes (same server, same pipeline)",
             ["baseline_per_s"] = Math.Round(constant.Rate, 0), ["baseline_p99_ms"] = constant.P99,
             ["ratio"] = Math.Round(single.Rate / constant.Rate, 3), ["errors"] = single.Errors + constant.Errors + paced.Errors,
             ["fixed_rate_per_s"] = Math.Round(paced.Rate, 0), ["fixed_rate_target_per_s"] = Math.Round(rate, 0),
-            ["fixed_rate_p50_ms"] = paced.P50, ["fixed_rate_p99_ms"] = paced.P99,
+            ["fixed_rate_p50_ms"] = paced.P50, ["fixed_rate_p95_ms"] = paced.P95, ["fixed_rate_p99_ms"] = paced.P99, ["fixed_rate_max_ms"] = paced.Max,
         };
         report["operations"] = single.Count;
         report["seconds"] = seconds;
         report["throughput_per_s"] = Math.Round(single.Rate, 0);
         report["p50_ms"] = single.P50;
+        report["p95_ms"] = single.P95;
         report["p99_ms"] = single.P99;
+        report["max_ms"] = single.Max;
         report["lost"] = 0;
         report["duplicated"] = 0;
         report["server_memory_max_mb"] = Math.Round(timeline.MaxServerMemoryMb, 0);
@@ -102,7 +105,11 @@ public static class Lookup
         return (Value("catalog_cache_hits") + Value("catalog_cache_local_hits"), Value("catalog_cache_misses"));
     }
 
-    private sealed record Loop(long Count, double Rate, double P50, double P99, long Errors);
+    private sealed record Loop(long Count, double Rate, double P50, double P95, double P99, double Max, long Errors)
+    {
+        public static Loop Of(long count, double seconds, LongConcurrentHistogram h, long errors) => new(count, count / seconds,
+            h.GetValueAtPercentile(50) / 1000.0, h.GetValueAtPercentile(95) / 1000.0, h.GetValueAtPercentile(99) / 1000.0, h.GetMaxValue() / 1000.0, errors);
+    }
 
     /// <summary>--concurrency workers issue requests back to back for the given time.</summary>
     private static async Task<Loop> ClosedLoopAsync(int workers, double seconds, Func<Random, Task> call, Timeline? timeline = null)
@@ -123,7 +130,7 @@ public static class Lookup
                 timeline?.Record(micros);
             }
         }));
-        return new Loop(count, count / stop.Elapsed.TotalSeconds, histogram.GetValueAtPercentile(50) / 1000.0, histogram.GetValueAtPercentile(99) / 1000.0, errors);
+        return Loop.Of(count, stop.Elapsed.TotalSeconds, histogram, errors);
     }
 
     /// <summary>
@@ -151,8 +158,7 @@ public static class Lookup
                 histogram.RecordValue(micros);
             }
         }));
-        return new Loop(count, count / Stopwatch.GetElapsedTime(start).TotalSeconds, histogram.GetValueAtPercentile(50) / 1000.0,
-            histogram.GetValueAtPercentile(99) / 1000.0, errors);
+        return Loop.Of(count, Stopwatch.GetElapsedTime(start).TotalSeconds, histogram, errors);
     }
 
     /// <summary>A Zipf(s) sampler over ranks 0..n-1 (rank 0 most popular), by inverse CDF.</summary>

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Text.Json;
 using Catalog.Client;
 using Catalog.Contracts;
+using HdrHistogram;
 using Npgsql;
 using NpgsqlTypes;
 
@@ -32,6 +33,7 @@ public static class Sizing
         var failed = 0;
         var batches = new HdrHistogram.LongConcurrentHistogram(1, TimeSpan.FromMinutes(10).Ticks / 10, 3);
         var timeline = new Timeline(client.Http);
+        var errorsByKind = new System.Collections.Concurrent.ConcurrentDictionary<string, int>();
         await Parallel.ForEachAsync(files.Chunk(o.Batch), new ParallelOptions { MaxDegreeOfParallelism = o.Concurrency }, async (batch, ct) =>
         {
             var t = Stopwatch.GetTimestamp();
@@ -41,6 +43,8 @@ public static class Sizing
             timeline.Record(micros);
             Interlocked.Add(ref created, response.Created);
             Interlocked.Add(ref failed, response.Failed);
+            foreach (var r in response.Results)
+                if (r.Error is { } e) errorsByKind.AddOrUpdate(e.Code.ToString(), 1, (_, n) => n + 1);
             Console.Write($"\rregistered {Volatile.Read(ref created):N0} / {o.Files:N0}");
         });
         var apiSeconds = clock.Elapsed.TotalSeconds;
@@ -66,9 +70,11 @@ public static class Sizing
         {
             ["scenario"] = scenario, ["operations"] = o.Files, ["batch"] = o.Batch, ["in_flight"] = o.Concurrency,
             ["seconds"] = Math.Round(apiSeconds, 2), ["throughput_per_s"] = Math.Round(apiRate, 0),
-            ["p50_ms"] = batches.GetValueAtPercentile(50) / 1000.0, ["p99_ms"] = batches.GetValueAtPercentile(99) / 1000.0,
+            ["p50_ms"] = batches.GetValueAtPercentile(50) / 1000.0, ["p95_ms"] = batches.GetValueAtPercentile(95) / 1000.0,
+            ["p99_ms"] = batches.GetValueAtPercentile(99) / 1000.0, ["max_ms"] = batches.GetMaxValue() / 1000.0,
             ["latency_of"] = $"one batch of {o.Batch}",
-            ["errors"] = failed, ["acknowledged"] = created, ["lost"] = created - present, ["duplicated"] = present - distinct,
+            ["errors"] = failed, ["errors_by_kind"] = new System.Text.Json.Nodes.JsonObject(errorsByKind.Select(e => KeyValuePair.Create(e.Key, (System.Text.Json.Nodes.JsonNode?)e.Value))),
+            ["acknowledged"] = created, ["lost"] = created - present, ["duplicated"] = present - distinct,
             ["bytes_per_file"] = Math.Round(total, 1),
             ["baseline"] = "binary COPY of the same file and replica rows", ["baseline_per_s"] = Math.Round(copyRate, 0),
             ["ratio"] = Math.Round(apiRate / copyRate, 3), ["server_memory_max_mb"] = Math.Round(timeline.MaxServerMemoryMb, 0),

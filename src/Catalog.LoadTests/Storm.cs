@@ -149,7 +149,9 @@ public static class Storm
             report["lookups"] = reads.TotalCount;
             report["lookups_per_s"] = Math.Round(reads.TotalCount / seconds, 0);
             report["lookup_p50_ms"] = reads.GetValueAtPercentile(50) / 1000.0;
+            report["lookup_p95_ms"] = reads.GetValueAtPercentile(95) / 1000.0;
             report["lookup_p99_ms"] = reads.GetValueAtPercentile(99) / 1000.0;
+            report["lookup_max_ms"] = reads.GetMaxValue() / 1000.0;
             report["lookup_errors"] = readErrors;
         }
         await Report.WriteAsync(o.Json, report, timeline, analysts > 0
