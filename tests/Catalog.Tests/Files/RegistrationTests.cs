@@ -229,6 +229,22 @@ public class RegistrationTests(CatalogFixture fx)
     }
 
     [Fact]
+    public async Task Parallel_batches_making_the_same_new_directories_store_every_file_once()
+    {
+        // Batches above the shared-transaction size race to make one new tree before their own transactions.
+        var se = await fx.NewStorageElementAsync();
+        var dir = TestData.Dir("batch-race");
+        var batches = Enumerable.Range(0, 8).Select(b => Enumerable.Range(0, 20)
+            .Select(i => TestData.File($"{dir}/ds/sub{i % 2:00}/b{b}-f{i}.root", se)).ToList()).ToList();
+        var responses = await Task.WhenAll(batches.Select(batch => Task.Run(() => fx.Client.RegisterAsync(batch))));
+
+        Assert.All(responses, r => Assert.Equal(20, r.Created));
+        Assert.Equal(["sub00", "sub01"], (await fx.Client.ListPageAsync($"{dir}/ds")).Entries.Select(e => e.Name));
+        Assert.Equal(160, (await fx.Client.UsageAsync(dir)).Files);
+        Assert.Equal(80, (await fx.Client.ListPageAsync($"{dir}/ds/sub00", limit: 1000)).Entries.Count);
+    }
+
+    [Fact]
     public async Task An_idempotency_key_replays_the_first_answer()
     {
         var se = await fx.NewStorageElementAsync();
