@@ -64,10 +64,13 @@ public sealed class Timeline : IAsyncDisposable
 /// <summary>Writes a run's JSON (--json PATH), and beside it PATH.md with a table and PATH.svg with the plot.</summary>
 public static class Report
 {
+    /// <summary>Counts by name as a JSON object (errors by kind, retries by reason).</summary>
+    public static JsonObject Counts(IEnumerable<KeyValuePair<string, int>> counts) =>
+        new(counts.Select(e => KeyValuePair.Create(e.Key, (JsonNode?)e.Value)));
+
     public static async Task WriteAsync(string? jsonPath, JsonObject summary, Timeline? timeline, string title)
     {
-        if (!summary.ContainsKey("retried_by_reason"))
-            summary["retried_by_reason"] = new JsonObject(Options.Retries.Select(e => KeyValuePair.Create(e.Key, (JsonNode?)e.Value)));
+        if (!summary.ContainsKey("retried_by_reason")) summary["retried_by_reason"] = Counts(Options.Retries);
         if (!Options.Retries.IsEmpty)
             Console.Error.WriteLine($"warning: requests were retried ({string.Join(", ", Options.Retries.Select(e => $"{e.Key}: {e.Value}"))}); the figures include those waits");
         var json = summary.ToJsonString(new JsonSerializerOptions { WriteIndented = true });

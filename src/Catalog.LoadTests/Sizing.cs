@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Text.Json;
 using Catalog.Client;
@@ -31,9 +32,9 @@ public static class Sizing
         var clock = Stopwatch.StartNew();
         var created = 0;
         var failed = 0;
-        var batches = new HdrHistogram.LongConcurrentHistogram(1, TimeSpan.FromMinutes(10).Ticks / 10, 3);
+        var batches = new LongConcurrentHistogram(1, TimeSpan.FromMinutes(10).Ticks / 10, 3);
         var timeline = new Timeline(client.Http);
-        var errorsByKind = new System.Collections.Concurrent.ConcurrentDictionary<string, int>();
+        var errorsByKind = new ConcurrentDictionary<string, int>();
         await Parallel.ForEachAsync(files.Chunk(o.Batch), new ParallelOptions { MaxDegreeOfParallelism = o.Concurrency }, async (batch, ct) =>
         {
             var t = Stopwatch.GetTimestamp();
@@ -73,7 +74,7 @@ public static class Sizing
             ["p50_ms"] = batches.GetValueAtPercentile(50) / 1000.0, ["p95_ms"] = batches.GetValueAtPercentile(95) / 1000.0,
             ["p99_ms"] = batches.GetValueAtPercentile(99) / 1000.0, ["max_ms"] = batches.GetMaxValue() / 1000.0,
             ["latency_of"] = $"one batch of {o.Batch}",
-            ["errors"] = failed, ["errors_by_kind"] = new System.Text.Json.Nodes.JsonObject(errorsByKind.Select(e => KeyValuePair.Create(e.Key, (System.Text.Json.Nodes.JsonNode?)e.Value))),
+            ["errors"] = failed, ["errors_by_kind"] = Report.Counts(errorsByKind),
             ["acknowledged"] = created, ["lost"] = created - present, ["duplicated"] = present - distinct,
             ["bytes_per_file"] = Math.Round(total, 1),
             ["baseline"] = "binary COPY of the same file and replica rows", ["baseline_per_s"] = Math.Round(copyRate, 0),

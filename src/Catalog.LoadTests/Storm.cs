@@ -136,11 +136,11 @@ public static class Storm
             ["seconds"] = Math.Round(seconds, 2), ["throughput_per_s"] = Math.Round(rate, 1),
             ["p50_ms"] = histogram.GetValueAtPercentile(50) / 1000.0, ["p95_ms"] = histogram.GetValueAtPercentile(95) / 1000.0,
             ["p99_ms"] = histogram.GetValueAtPercentile(99) / 1000.0, ["max_ms"] = histogram.GetMaxValue() / 1000.0,
-            ["errors"] = errors.Values.Sum(), ["errors_by_kind"] = new JsonObject(errors.Select(e => KeyValuePair.Create(e.Key, (JsonNode?)e.Value))),
+            ["errors"] = errors.Values.Sum(), ["errors_by_kind"] = Report.Counts(errors),
             ["acknowledged"] = acknowledged.Count(a => a is not null), ["lost"] = lost, ["duplicated"] = duplicated, ["wrong_replica_or_metadata"] = wrong,
             ["baseline"] = "binary COPY of the same file rows into a look-alike table (median of 3)", ["baseline_per_s"] = Math.Round(copyRate, 1),
             ["ratio"] = Math.Round(rate / copyRate, 4),
-            ["retried_by_reason"] = new JsonObject(retries.Select(e => KeyValuePair.Create(e.Key, (JsonNode?)e.Value))),
+            ["retried_by_reason"] = Report.Counts(retries),
             ["server_memory_max_mb"] = Math.Round(timeline.MaxServerMemoryMb, 0),
         };
         if (analysts > 0)

@@ -50,7 +50,7 @@ public sealed partial class RegistrationService
         if (idempotencyKey is not null && await IdempotencyStore.ExistsAsync(conn, tx, idempotencyKey, ct)) return;
 
         // The first valid item of each missing directory stands for it.
-        var ses = (await StorageElementStore.ListRegistryAsync(conn, tx, ct)).ToDictionary(s => s.Name, StringComparer.Ordinal);
+        var ses = await RegistryAsync(conn, tx, ct);
         var results = new RegisterResult?[files.Count];
         var representatives = new Dictionary<string, Candidate>(StringComparer.Ordinal);
         for (var i = 0; i < files.Count; i++)

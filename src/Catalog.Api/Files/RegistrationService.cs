@@ -108,7 +108,7 @@ public sealed partial class RegistrationService
         IReadOnlyList<RegistrationCoalescer.Work> works, CancellationToken ct)
     {
         var outcomes = new (RegisterResponse? Response, Exception? Error)[works.Count];
-        var ses = (await StorageElementStore.ListRegistryAsync(conn, tx, ct)).ToDictionary(r => r.Name, StringComparer.Ordinal);
+        var ses = await RegistryAsync(conn, tx, ct);
 
         // Idempotency keys, claimed all at once. A key sent twice in one shared transaction (a
         // retry that overtook its first attempt) is answered like its first holder, afterwards.
@@ -235,8 +235,7 @@ public sealed partial class RegistrationService
         }
 
         var results = new RegisterResult?[files.Count];
-        var ses = (await StorageElementStore.ListRegistryAsync(conn, tx, ct)).ToDictionary(s => s.Name, StringComparer.Ordinal);
-        var candidates = Validate(files, ses, results);
+        var candidates = Validate(files, await RegistryAsync(conn, tx, ct), results);
         await StoreAsync(conn, tx, candidates, results, caller, ct);
 
         var response = Summarize(results!);
@@ -244,6 +243,10 @@ public sealed partial class RegistrationService
             await IdempotencyStore.CompleteManyAsync(conn, tx, [idempotencyKey], [JsonSerializer.Serialize(response, CatalogJson.Options)], ct);
         return response;
     }
+
+    /// <summary>The SE registry by name, which every item's replicas are validated against.</summary>
+    private static async Task<Dictionary<string, StorageElementRow>> RegistryAsync(NpgsqlConnection conn, NpgsqlTransaction tx, CancellationToken ct) =>
+        (await StorageElementStore.ListRegistryAsync(conn, tx, ct)).ToDictionary(s => s.Name, StringComparer.Ordinal);
 
     /// <param name="writableChecked">The caller already checked w on the target directories per request (shared transactions).</param>
     private async Task StoreAsync(NpgsqlConnection conn, NpgsqlTransaction tx, List<Candidate> candidates,

@@ -169,7 +169,7 @@ public sealed class ReplicaService(Db db, FileService files, IOptions<CatalogOpt
             await using (var conn = await db.OpenAsync(ct))
             {
                 dirIds = await DirectoryStore.GetIdsAsync(conn, null, valid.Select(i => paths[i]!.Value.Parent).Distinct(StringComparer.Ordinal).ToArray(), ct);
-                ses = (await StorageElementStore.ListRegistryAsync(conn, null, ct)).ToDictionary(s => s.Id);
+                ses = await RegistryAsync(conn, ct);
             }
         var chunks = valid.Chunk(Math.Clamp((valid.Count + 2 * parallelism - 1) / (2 * parallelism), 500, 5000)).ToList();
         var reads = new Queue<Task<List<ReplicaStore.LookupRow>>>();
@@ -198,7 +198,7 @@ public sealed class ReplicaService(Db db, FileService files, IOptions<CatalogOpt
                         if (rows[r].SeId is not { } seId) continue;
                         // An SE registered after the registry was read: read it again (the rows are newer).
                         // Still absent, it was emptied and removed since this chunk was read: so was the replica.
-                        if (!ses.TryGetValue(seId, out var se) && !(ses = await RegistryAsync(ct)).TryGetValue(seId, out se)) continue;
+                        if (!ses.TryGetValue(seId, out var se) && !(ses = await RegistryAsync(null, ct)).TryGetValue(seId, out se)) continue;
                         replicas.Add(new Replica(se.Name, rows[r].Pfn ?? se.BaseUrl + lfn, (ReplicaState)rows[r].State!, Mapping.Utc(rows[r].Created!.Value)));
                     }
                     if (replicas.Count > 1) replicas.Sort((a, b) => string.CompareOrdinal(a.Se, b.Se));
@@ -219,10 +219,11 @@ public sealed class ReplicaService(Db db, FileService files, IOptions<CatalogOpt
             if (errors[next] is { } e) yield return new LookupResult(lfns[next], Error: e);
     }
 
-    private async Task<Dictionary<short, StorageElementRow>> RegistryAsync(CancellationToken ct)
+    /// <summary>The SE registry by id, read on <paramref name="conn"/> or on a connection of its own.</summary>
+    private async Task<Dictionary<short, StorageElementRow>> RegistryAsync(NpgsqlConnection? conn, CancellationToken ct)
     {
-        await using var conn = await db.OpenAsync(ct);
-        return (await StorageElementStore.ListRegistryAsync(conn, null, ct)).ToDictionary(s => s.Id);
+        await using var own = conn is null ? await db.OpenAsync(ct) : null;
+        return (await StorageElementStore.ListRegistryAsync(conn ?? own!, null, ct)).ToDictionary(s => s.Id);
     }
 
     /// <summary>
