@@ -57,6 +57,7 @@ public static class Sizing
         await ExecAsync(db, "vacuum analyze file, replica, directory, directory_usage");
         var after = await SizesAsync(db);
         var copySeconds = await CopyBaselineAsync(db, files);
+        var catalogCopySeconds = await CopyIntoCatalogAsync(db, files, run);
 
         var perFile = Relations.ToDictionary(r => r, r => (after[r] - before[r]) / (double)o.Files);
         var total = perFile.Values.Sum();
@@ -65,7 +66,9 @@ public static class Sizing
         Console.WriteLine($"  {"total",-16} {total,8:F1} bytes/file");
         var apiRate = o.Files / apiSeconds;
         var copyRate = o.Files / copySeconds;
+        var catalogCopyRate = o.Files / catalogCopySeconds;
         Console.WriteLine($"API bulk registration: {apiRate:N0} files/s; binary COPY baseline: {copyRate:N0} files/s; ratio {apiRate / copyRate:F2}");
+        Console.WriteLine($"binary COPY into the catalog's own tables (rolled back): {catalogCopyRate:N0} files/s; ratio {apiRate / catalogCopyRate:F2}");
 
         var report = new System.Text.Json.Nodes.JsonObject
         {
@@ -78,7 +81,10 @@ public static class Sizing
             ["acknowledged"] = created, ["lost"] = created - present, ["duplicated"] = present - distinct,
             ["bytes_per_file"] = Math.Round(total, 1),
             ["baseline"] = "binary COPY of the same file and replica rows", ["baseline_per_s"] = Math.Round(copyRate, 0),
-            ["ratio"] = Math.Round(apiRate / copyRate, 3), ["server_memory_max_mb"] = Math.Round(timeline.MaxServerMemoryMb, 0),
+            ["ratio"] = Math.Round(apiRate / copyRate, 3),
+            ["baseline_catalog_tables"] = "binary COPY of rows of the same shape into the catalog's own file and replica tables, rolled back",
+            ["baseline_catalog_tables_per_s"] = Math.Round(catalogCopyRate, 0), ["ratio_catalog_tables"] = Math.Round(apiRate / catalogCopyRate, 3),
+            ["server_memory_max_mb"] = Math.Round(timeline.MaxServerMemoryMb, 0),
         };
         await Report.WriteAsync(o.Json, report, timeline, $"{scenario}: {o.Files:N0} files in batches of {o.Batch:N0}, {o.Concurrency} in flight");
         return created == o.Files && present == created && distinct == present ? 0 : 1;
@@ -113,6 +119,80 @@ public static class Sizing
             sizes[r] = (long)(await cmd.ExecuteScalarAsync())!;
         }
         return sizes;
+    }
+
+    /// <summary>
+    /// The second baseline: binary COPY into the catalog's own <c>file</c> and <c>replica</c>
+    /// tables, in one transaction that is rolled back. The rows are the registered ones (names,
+    /// sizes, checksums, two replicas on the same SEs) under a parallel set of new directories,
+    /// with new GUIDs and negative ids, so no unique key clashes with the rows the API stored.
+    /// Unlike the look-alike tables, these indexes hold the whole catalog and the foreign keys and
+    /// usage triggers fire: what PostgreSQL itself pays to store the rows here, without the API.
+    /// Only the two COPY statements are timed, not making the directories.
+    /// </summary>
+    private static async Task<double> CopyIntoCatalogAsync(NpgsqlDataSource db, List<NewFile> files, string run)
+    {
+        await using var conn = await db.OpenConnectionAsync();
+        await using var tx = await conn.BeginTransactionAsync();
+        var blocks = (files.Count + 999) / 1000;
+        var dirIds = new long[blocks];
+        await using (var cmd = new NpgsqlCommand("""
+            with base as (
+                insert into directory (parent_id, name, path, owner, grp)
+                select id, 'copy-baseline', path || '/copy-baseline', owner, grp from directory where path = @prod
+                returning id, path, owner, grp)
+            insert into directory (parent_id, name, path, owner, grp)
+            select base.id, b.name, base.path || '/' || b.name, base.owner, base.grp
+            from base, unnest(@names::text[]) with ordinality as b(name, ord)
+            order by b.ord
+            returning id
+            """, conn, tx))
+        {
+            cmd.Parameters.AddWithValue("prod", $"/belle/MC/release-08-01-00/DB00002100/MC15ri/prod{run}");
+            cmd.Parameters.AddWithValue("names", Enumerable.Range(0, blocks).Select(b => $"sub{b:00}").ToArray());
+            await using var reader = await cmd.ExecuteReaderAsync();
+            for (var b = 0; await reader.ReadAsync(); b++) dirIds[b] = reader.GetInt64(0);
+        }
+        short[] seIds;
+        await using (var cmd = new NpgsqlCommand("select id from storage_element where name in ('LOAD-KEK', 'LOAD-DESY') order by id", conn, tx))
+        {
+            var ids = new List<short>();
+            await using var reader = await cmd.ExecuteReaderAsync();
+            while (await reader.ReadAsync()) ids.Add(reader.GetInt16(0));
+            seIds = ids.ToArray();
+        }
+        var clock = Stopwatch.StartNew();
+        await using (var w = await conn.BeginBinaryImportAsync("copy file (id, dir_id, name, guid, size, adler32, owner, grp) from stdin (format binary)"))
+        {
+            for (var i = 0; i < files.Count; i++)
+            {
+                var f = files[i];
+                await w.StartRowAsync();
+                await w.WriteAsync(-(long)i - 1, NpgsqlDbType.Bigint);
+                await w.WriteAsync(dirIds[i / 1000], NpgsqlDbType.Bigint);
+                await w.WriteAsync(f.Lfn![(f.Lfn!.LastIndexOf('/') + 1)..], NpgsqlDbType.Text);
+                await w.WriteAsync(Guid.CreateVersion7(), NpgsqlDbType.Uuid);
+                await w.WriteAsync(f.Size!.Value, NpgsqlDbType.Bigint);
+                await w.WriteAsync(unchecked((int)Convert.ToUInt32(f.Adler32, 16)), NpgsqlDbType.Integer);
+                await w.WriteAsync("belle", NpgsqlDbType.Text);
+                await w.WriteAsync("belle", NpgsqlDbType.Text);
+            }
+            await w.CompleteAsync();
+        }
+        await using (var w = await conn.BeginBinaryImportAsync("copy replica (file_id, se_id) from stdin (format binary)"))
+        {
+            for (var i = 0; i < files.Count; i++)
+                foreach (var se in seIds)
+                {
+                    await w.StartRowAsync();
+                    await w.WriteAsync(-(long)i - 1, NpgsqlDbType.Bigint);
+                    await w.WriteAsync(se, NpgsqlDbType.Smallint);
+                }
+            await w.CompleteAsync();
+        }
+        var seconds = clock.Elapsed.TotalSeconds;
+        await tx.RollbackAsync();
+        return seconds;
     }
 
     /// <summary>Binary COPY of the same file and replica rows into look-alike tables (same indexes), then dropped.</summary>
