@@ -14,21 +14,15 @@ public static class FileStore
     /// <summary>
     /// Inserts a batch with one statement; rows whose name or GUID is taken are skipped (and
     /// absent from the answer) rather than failing the batch, so the caller can classify them.
+    /// A batch of <see cref="OptimisticBatch"/> or more first tries a plain insert under a
+    /// savepoint and falls back to <c>on conflict do nothing</c> only when a key was taken: new
+    /// files are the rule, and the speculative insertion that <c>on conflict</c> makes for every
+    /// row was about a third of the statement (psql, 200,000 rows into the 21M-file table:
+    /// 3.2 s against 2.3 s).
     /// </summary>
     public static async Task<List<(long Id, long DirId, string Name)>> InsertAsync(NpgsqlConnection conn, NpgsqlTransaction tx,
         IReadOnlyList<NewFileRow> rows, string owner, CancellationToken ct)
     {
-        // A file takes its directory's group, and its mode without the execute bits.
-        const string sql = """
-            insert into file (dir_id, name, guid, size, adler32, md5, metadata, owner, grp, mode)
-            select r.dir_id, r.name, r.guid, r.size, r.adler32, decode(r.md5, 'hex'), r.metadata::jsonb, @owner, d.grp, (d.mode & 438)::smallint
-            from unnest(@dirIds::bigint[], @names::text[], @guids::uuid[], @sizes::bigint[], @adlers::integer[],
-                        @md5s::text[], @metadata::text[]) with ordinality as r(dir_id, name, guid, size, adler32, md5, metadata, ord)
-            join directory d on d.id = r.dir_id
-            order by r.ord
-            on conflict do nothing
-            returning id, dir_id, name
-            """;
         var args = new
         {
             dirIds = rows.Select(r => r.DirId).ToArray(),
@@ -40,9 +34,37 @@ public static class FileStore
             metadata = rows.Select(r => r.Metadata).ToArray(),
             owner,
         };
-        var inserted = await conn.QueryAsync<(long, long, string)>(new CommandDefinition(sql, args, tx, cancellationToken: ct));
+        if (rows.Count >= OptimisticBatch)
+        {
+            await tx.SaveAsync("file_insert", ct);
+            try
+            {
+                var all = await conn.QueryAsync<(long, long, string)>(new CommandDefinition(InsertSql + Returning, args, tx, cancellationToken: ct));
+                await tx.ReleaseAsync("file_insert", ct);
+                return all.AsList();
+            }
+            catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.UniqueViolation)
+            {
+                await tx.RollbackAsync("file_insert", ct);
+            }
+        }
+        var inserted = await conn.QueryAsync<(long, long, string)>(new CommandDefinition(InsertSql + " on conflict do nothing" + Returning, args, tx, cancellationToken: ct));
         return inserted.AsList();
     }
+
+    /// <summary>Batches from this size on try the plain insert first (a job's one file is answered by the careful path).</summary>
+    public const int OptimisticBatch = 50;
+
+    // A file takes its directory's group, and its mode without the execute bits.
+    private const string InsertSql = """
+        insert into file (dir_id, name, guid, size, adler32, md5, metadata, owner, grp, mode)
+        select r.dir_id, r.name, r.guid, r.size, r.adler32, decode(r.md5, 'hex'), r.metadata::jsonb, @owner, d.grp, (d.mode & 438)::smallint
+        from unnest(@dirIds::bigint[], @names::text[], @guids::uuid[], @sizes::bigint[], @adlers::integer[],
+                    @md5s::text[], @metadata::text[]) with ordinality as r(dir_id, name, guid, size, adler32, md5, metadata, ord)
+        join directory d on d.id = r.dir_id
+        order by r.ord
+        """;
+    private const string Returning = " returning id, dir_id, name";
 
     /// <summary>Files by (directory id, name) pairs.</summary>
     public static async Task<List<FileRow>> GetByNamesAsync(NpgsqlConnection conn, NpgsqlTransaction? tx, long[] dirIds, string[] names, CancellationToken ct, bool forUpdate = false)

@@ -19,15 +19,33 @@ public static class ReplicaStore
             on conflict do nothing
             returning file_id, se_id
             """;
-        var args = new
-        {
-            fileIds = rows.Select(r => r.FileId).ToArray(),
-            seIds = rows.Select(r => r.SeId).ToArray(),
-            states = rows.Select(r => r.State).ToArray(),
-            pfns = rows.Select(r => r.Pfn).ToArray(),
-        };
-        return (await conn.QueryAsync<(long, short)>(new CommandDefinition(sql, args, tx, cancellationToken: ct))).AsList();
+        return (await conn.QueryAsync<(long, short)>(new CommandDefinition(sql, Arrays(rows), tx, cancellationToken: ct))).AsList();
     }
+
+    /// <summary>
+    /// Adds the replicas of files created in the same transaction, which cannot exist yet: a plain
+    /// insert, without the conflict check and the returned keys. In a 200,000-file bulk run the
+    /// replica insert was the costliest statement, and the speculative insertion of
+    /// <c>on conflict</c> made about a quarter of it (psql, 400,000 rows: 5.7 s against 4.3 s).
+    /// </summary>
+    public static Task AddToNewFilesAsync(NpgsqlConnection conn, NpgsqlTransaction tx, IReadOnlyList<NewReplicaRow> rows, CancellationToken ct)
+    {
+        if (rows.Count == 0) return Task.CompletedTask;
+        const string sql = """
+            insert into replica (file_id, se_id, state, pfn)
+            select * from unnest(@fileIds::bigint[], @seIds::smallint[], @states::smallint[], @pfns::text[])
+            order by 1, 2
+            """;
+        return conn.ExecuteAsync(new CommandDefinition(sql, Arrays(rows), tx, cancellationToken: ct));
+    }
+
+    private static object Arrays(IReadOnlyList<NewReplicaRow> rows) => new
+    {
+        fileIds = rows.Select(r => r.FileId).ToArray(),
+        seIds = rows.Select(r => r.SeId).ToArray(),
+        states = rows.Select(r => r.State).ToArray(),
+        pfns = rows.Select(r => r.Pfn).ToArray(),
+    };
 
     /// <summary>Removes replicas; answers the pairs that were there.</summary>
     public static async Task<List<(long FileId, short SeId)>> RemoveAsync(NpgsqlConnection conn, NpgsqlTransaction tx,

@@ -303,14 +303,18 @@ public sealed partial class RegistrationService
         // 4. Replicas of new files, and any missing ones of identical retries; lineage links likewise.
         var withReplicas = candidates.Where(c => c.FileId != 0).ToList();
         await LinkParentsAsync(conn, tx, withReplicas, parentIds, ct);
-        var added = await ReplicaStore.AddAsync(conn, tx,
-            withReplicas.SelectMany(c => c.Replicas.Select(r => r with { FileId = c.FileId })).ToList(), ct);
+        // A new file's replicas are all new; only a retry's may be there already.
+        await ReplicaStore.AddToNewFilesAsync(conn, tx, withReplicas.Where(c => created.Contains(c.Index))
+            .SelectMany(c => c.Replicas.Select(r => r with { FileId = c.FileId })).ToList(), ct);
+        var retried = withReplicas.Where(c => !created.Contains(c.Index)).ToList();
+        var added = retried.Count == 0 ? [] : await ReplicaStore.AddAsync(conn, tx,
+            retried.SelectMany(c => c.Replicas.Select(r => r with { FileId = c.FileId })).ToList(), ct);
         var addedPerFile = added.GroupBy(a => a.FileId).ToDictionary(g => g.Key, g => g.Count());
         foreach (var c in withReplicas)
         {
-            var status = created.Contains(c.Index) ? ItemStatus.Created : ItemStatus.Exists;
-            results[c.Index] = new RegisterResult(c.Index, c.Path.Path, status, existing.GetValueOrDefault(c.Index, c.Guid),
-                addedPerFile.GetValueOrDefault(c.FileId));
+            var isNew = created.Contains(c.Index);
+            results[c.Index] = new RegisterResult(c.Index, c.Path.Path, isNew ? ItemStatus.Created : ItemStatus.Exists,
+                existing.GetValueOrDefault(c.Index, c.Guid), isNew ? c.Replicas.Count : addedPerFile.GetValueOrDefault(c.FileId));
         }
     }
 

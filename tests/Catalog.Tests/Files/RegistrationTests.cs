@@ -245,6 +245,35 @@ public class RegistrationTests(CatalogFixture fx)
     }
 
     [Fact]
+    public async Task A_large_batch_with_taken_names_or_guids_classifies_every_item()
+    {
+        // Batches from FileStore.OptimisticBatch on insert without conflict checks first; a taken
+        // name or GUID sends the whole batch down the careful path, which must answer as before.
+        var (se, other) = (await fx.NewStorageElementAsync(), await fx.NewStorageElementAsync());
+        var dir = TestData.Dir("optimistic");
+        var first = Enumerable.Range(0, 60).Select(i => TestData.File($"{dir}/f{i:00}.root", se, size: i)).ToList();
+        Assert.Equal(60, (await fx.Client.RegisterAsync(first)).Created);
+        var takenGuid = (await fx.Client.GetFileAsync($"{dir}/f03.root")).Guid;
+
+        var second = Enumerable.Range(60, 60).Select(i => TestData.File($"{dir}/f{i:00}.root", se, size: i)).ToList();
+        second[0] = TestData.File($"{dir}/f00.root", se, size: 0) with { Replicas = [new NewReplica(se), new NewReplica(other)] };
+        second[1] = TestData.File($"{dir}/f01.root", se, size: 999);
+        second[2] = TestData.File($"{dir}/new-with-taken-guid.root", se) with { Guid = takenGuid };
+        var response = await fx.Client.RegisterAsync(second);
+
+        Assert.Equal((57, 1, 2), (response.Created, response.Existing, response.Failed));
+        Assert.Equal(1, response.Results[0].ReplicasAdded);
+        Assert.Equal(ErrorCode.Conflict, response.Results[1].Error!.Code);
+        Assert.Contains("guid", response.Results[2].Error!.Message);
+        Assert.All(response.Results.Skip(3), r => Assert.Equal((ItemStatus.Created, 1), (r.Status, r.ReplicasAdded)));
+        Assert.Equal(2, (await fx.Client.GetFileAsync($"{dir}/f00.root")).Replicas.Count);
+        Assert.Equal(1, (await fx.Client.GetFileAsync($"{dir}/f01.root")).Size);
+        var usage = await fx.Client.UsageAsync(dir);
+        Assert.Equal(117, usage.Files);
+        Assert.Equal(Enumerable.Range(0, 120).Sum(i => (long)i) - 60 - 61 - 62, usage.Bytes);
+    }
+
+    [Fact]
     public async Task An_idempotency_key_replays_the_first_answer()
     {
         var se = await fx.NewStorageElementAsync();
