@@ -16,6 +16,7 @@ builder.AddCatalogStorage();
 builder.AddCatalogServices();
 builder.AddCatalogAuth();
 builder.AddCatalogGraphQL();
+builder.AddCatalogConnectionCap();
 
 var app = builder.Build();
 if (args.Contains("migrate"))

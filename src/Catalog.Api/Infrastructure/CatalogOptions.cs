@@ -23,6 +23,15 @@ public sealed class CatalogOptions
     [Range(1, 64)]
     public int LookupParallelism { get; set; } = Environment.ProcessorCount;
 
+    /// <summary>
+    /// Open connections per endpoint; one more is answered 503 with Retry-After and closed
+    /// (<see cref="ConnectionCap"/>). The default is five times the 2,000 requests a campaign storm
+    /// keeps in flight, and half of the 20,000 open files a process may hold on these machines
+    /// (<c>ulimit -n</c>): above that, accepting fails instead of answering.
+    /// </summary>
+    [Range(1, 1_000_000)]
+    public int MaxConnections { get; set; } = 10_000;
+
     /// <summary>Most entries per listing page.</summary>
     [Range(1, 100_000)]
     public int MaxPageSize { get; set; } = 10_000;

@@ -1,0 +1,101 @@
+using System.Buffers;
+using System.Diagnostics.Metrics;
+using System.Text;
+using System.Text.Json.Nodes;
+using Catalog.Api.Errors;
+using Catalog.Contracts;
+using Microsoft.AspNetCore.Connections;
+
+namespace Catalog.Api.Infrastructure;
+
+/// <summary>
+/// Caps the open connections of each endpoint at <c>Catalog:MaxConnections</c>. Kestrel's own
+/// limit closes an excess connection without a word, which a grid job's client can only take for
+/// a network fault; here the excess connection reads its request head, gets the same 503 with
+/// <c>Retry-After</c> that a full queue or pool answers, and is closed. It runs before HTTP
+/// parsing, so a refusal costs no request pipeline, and counts in <c>catalog_connections_refused</c>.
+/// </summary>
+public static class ConnectionCap
+{
+    public const string MeterName = "Catalog.Connections";
+    private static readonly Meter Meter = new(MeterName);
+    private static readonly Counter<long> Refused = Meter.CreateCounter<long>("refused", description: "Connections answered 503 because Catalog:MaxConnections were open");
+
+    /// <summary>Most bytes of a refused request read before answering (the head; a body is not waited for).</summary>
+    private const int MaxHeadBytes = 16 * 1024;
+
+    public static void AddCatalogConnectionCap(this WebApplicationBuilder builder) =>
+        builder.WebHost.ConfigureKestrel((context, kestrel) =>
+        {
+            var max = context.Configuration.GetValue($"{CatalogOptions.Section}:{nameof(CatalogOptions.MaxConnections)}", new CatalogOptions().MaxConnections);
+            kestrel.ConfigureEndpointDefaults(endpoint => Cap(endpoint, max));
+        });
+
+    private static void Cap(Microsoft.AspNetCore.Server.Kestrel.Core.ListenOptions endpoint, int max)
+    {
+        var refusal = Refusal(max);
+        var open = 0;
+        endpoint.Use(next => async connection =>
+        {
+            try
+            {
+                if (Interlocked.Increment(ref open) <= max) await next(connection);
+                else await RefuseAsync(connection, refusal);
+            }
+            finally
+            {
+                Interlocked.Decrement(ref open);
+            }
+        });
+    }
+
+    /// <summary>
+    /// Reads the request head first: closing a socket with unread bytes makes the kernel send a
+    /// reset, which can destroy the answer before the client reads it.
+    /// </summary>
+    private static async Task RefuseAsync(ConnectionContext connection, byte[] refusal)
+    {
+        Refused.Add(1);
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(1));
+        var input = connection.Transport.Input;
+        try
+        {
+            while (true)
+            {
+                var read = await input.ReadAsync(timeout.Token);
+                var done = HeadEnds(read.Buffer) || read.IsCompleted || read.Buffer.Length >= MaxHeadBytes;
+                input.AdvanceTo(read.Buffer.Start, read.Buffer.End);
+                if (done) break;
+            }
+        }
+        catch (OperationCanceledException) { }
+        await connection.Transport.Output.WriteAsync(refusal);
+        await connection.Transport.Output.CompleteAsync();
+    }
+
+    private static bool HeadEnds(ReadOnlySequence<byte> buffer)
+    {
+        var reader = new SequenceReader<byte>(buffer);
+        return reader.TryReadTo(out ReadOnlySequence<byte> _, "\r\n\r\n"u8);
+    }
+
+    /// <summary>The whole answer, built once: a ProblemDetails body like every other 503 of the catalog.</summary>
+    private static byte[] Refusal(int max)
+    {
+        var body = new JsonObject
+        {
+            ["type"] = "https://tools.ietf.org/html/rfc9110#section-15.6.4",
+            ["title"] = "Overloaded",
+            ["status"] = 503,
+            ["detail"] = $"the server has its most connections open ({max}, Catalog:MaxConnections); retry after {ErrorMapping.RetryAfterSeconds} s",
+            ["code"] = ErrorCode.Overloaded.ToWire(),
+        }.ToJsonString();
+        var bodyBytes = Encoding.UTF8.GetByteCount(body);
+        return Encoding.UTF8.GetBytes(
+            "HTTP/1.1 503 Service Unavailable\r\n" +
+            $"Retry-After: {ErrorMapping.RetryAfterSeconds}\r\n" +
+            "Content-Type: application/problem+json\r\n" +
+            $"Content-Length: {bodyBytes}\r\n" +
+            "Connection: close\r\n\r\n" + body);
+    }
+}
