@@ -180,34 +180,7 @@ public static class Sizing
     {
         await using var conn = await db.OpenConnectionAsync();
         await using var tx = await conn.BeginTransactionAsync();
-        await using (var w = await conn.BeginBinaryImportAsync("copy file (id, dir_id, name, guid, size, adler32, owner, grp) from stdin (format binary)"))
-        {
-            foreach (var i in slice)
-            {
-                var f = files[i];
-                await w.StartRowAsync();
-                await w.WriteAsync(-(long)i - 1, NpgsqlDbType.Bigint);
-                await w.WriteAsync(dirIds[i / 1000], NpgsqlDbType.Bigint);
-                await w.WriteAsync(f.Lfn![(f.Lfn!.LastIndexOf('/') + 1)..], NpgsqlDbType.Text);
-                await w.WriteAsync(Guid.CreateVersion7(), NpgsqlDbType.Uuid);
-                await w.WriteAsync(f.Size!.Value, NpgsqlDbType.Bigint);
-                await w.WriteAsync(unchecked((int)Convert.ToUInt32(f.Adler32, 16)), NpgsqlDbType.Integer);
-                await w.WriteAsync("belle", NpgsqlDbType.Text);
-                await w.WriteAsync("belle", NpgsqlDbType.Text);
-            }
-            await w.CompleteAsync();
-        }
-        await using (var w = await conn.BeginBinaryImportAsync("copy replica (file_id, se_id) from stdin (format binary)"))
-        {
-            foreach (var i in slice)
-                foreach (var se in seIds)
-                {
-                    await w.StartRowAsync();
-                    await w.WriteAsync(-(long)i - 1, NpgsqlDbType.Bigint);
-                    await w.WriteAsync(se, NpgsqlDbType.Smallint);
-                }
-            await w.CompleteAsync();
-        }
+        await CopyRowsAsync(conn, "file", "replica", files, slice, i => -(long)i - 1, i => dirIds[i / 1000], _ => Guid.CreateVersion7(), seIds);
         await tx.RollbackAsync();
     }
 
@@ -225,34 +198,8 @@ public static class Sizing
             await using var conn = await db.OpenConnectionAsync();
             await using (var tx = await conn.BeginTransactionAsync())
             {
-                await using (var w = await conn.BeginBinaryImportAsync("copy bench_file (id, dir_id, name, guid, size, adler32, owner, grp) from stdin (format binary)"))
-                {
-                    for (var i = 0; i < files.Count; i++)
-                    {
-                        var f = files[i];
-                        await w.StartRowAsync();
-                        await w.WriteAsync((long)i + 1, NpgsqlDbType.Bigint);
-                        await w.WriteAsync((long)(i / 1000), NpgsqlDbType.Bigint);
-                        await w.WriteAsync(f.Lfn![(f.Lfn!.LastIndexOf('/') + 1)..], NpgsqlDbType.Text);
-                        await w.WriteAsync(f.Guid!.Value, NpgsqlDbType.Uuid);
-                        await w.WriteAsync(f.Size!.Value, NpgsqlDbType.Bigint);
-                        await w.WriteAsync(unchecked((int)Convert.ToUInt32(f.Adler32, 16)), NpgsqlDbType.Integer);
-                        await w.WriteAsync("belle", NpgsqlDbType.Text);
-                        await w.WriteAsync("belle", NpgsqlDbType.Text);
-                    }
-                    await w.CompleteAsync();
-                }
-                await using (var w = await conn.BeginBinaryImportAsync("copy bench_replica (file_id, se_id) from stdin (format binary)"))
-                {
-                    for (var i = 0; i < files.Count; i++)
-                        for (short se = 1; se <= 2; se++)
-                        {
-                            await w.StartRowAsync();
-                            await w.WriteAsync((long)i + 1, NpgsqlDbType.Bigint);
-                            await w.WriteAsync(se, NpgsqlDbType.Smallint);
-                        }
-                    await w.CompleteAsync();
-                }
+                await CopyRowsAsync(conn, "bench_file", "bench_replica", files, Enumerable.Range(0, files.Count).ToList(),
+                    i => (long)i + 1, i => (long)(i / 1000), i => files[i].Guid!.Value, [1, 2]);
                 await tx.CommitAsync();
             }
             return clock.Elapsed.TotalSeconds;
@@ -260,6 +207,40 @@ public static class Sizing
         finally
         {
             await ExecAsync(db, "drop table if exists bench_replica, bench_file");
+        }
+    }
+
+    /// <summary>The file rows of <paramref name="slice"/> and their replicas on <paramref name="seIds"/>, by binary COPY.</summary>
+    private static async Task CopyRowsAsync(NpgsqlConnection conn, string fileTable, string replicaTable, List<NewFile> files, List<int> slice,
+        Func<int, long> id, Func<int, long> dirId, Func<int, Guid> guid, IReadOnlyList<short> seIds)
+    {
+        await using (var w = await conn.BeginBinaryImportAsync($"copy {fileTable} (id, dir_id, name, guid, size, adler32, owner, grp) from stdin (format binary)"))
+        {
+            foreach (var i in slice)
+            {
+                var f = files[i];
+                await w.StartRowAsync();
+                await w.WriteAsync(id(i), NpgsqlDbType.Bigint);
+                await w.WriteAsync(dirId(i), NpgsqlDbType.Bigint);
+                await w.WriteAsync(f.Lfn![(f.Lfn!.LastIndexOf('/') + 1)..], NpgsqlDbType.Text);
+                await w.WriteAsync(guid(i), NpgsqlDbType.Uuid);
+                await w.WriteAsync(f.Size!.Value, NpgsqlDbType.Bigint);
+                await w.WriteAsync(unchecked((int)Convert.ToUInt32(f.Adler32, 16)), NpgsqlDbType.Integer);
+                await w.WriteAsync("belle", NpgsqlDbType.Text);
+                await w.WriteAsync("belle", NpgsqlDbType.Text);
+            }
+            await w.CompleteAsync();
+        }
+        await using (var w = await conn.BeginBinaryImportAsync($"copy {replicaTable} (file_id, se_id) from stdin (format binary)"))
+        {
+            foreach (var i in slice)
+                foreach (var se in seIds)
+                {
+                    await w.StartRowAsync();
+                    await w.WriteAsync(id(i), NpgsqlDbType.Bigint);
+                    await w.WriteAsync(se, NpgsqlDbType.Smallint);
+                }
+            await w.CompleteAsync();
         }
     }
 
