@@ -64,7 +64,7 @@ public sealed partial class RegistrationService
             if (Lfn.TryParse(target, options.Value.Roots, out var p, out _, $"files[{i}].lfn"))
                 access.Demand(caller, Operation.Create, p.Path, $"files[{i}].lfn");
         }
-        var hash = idempotencyKey is null ? null : SHA256.HashData(JsonSerializer.SerializeToUtf8Bytes(request, CatalogJson.Options));
+        var hash = idempotencyKey is null ? null : HashOf(request);
 
         // Small registrations (a job's outputs) may share a transaction and its commit with others.
         var response = coalescer is not null && files.Count <= options.Value.Registration.CoalesceMaxFiles
@@ -72,6 +72,12 @@ public sealed partial class RegistrationService
             : await InvalidatedAsync(await WriteBatchAsync(files, idempotencyKey, hash, caller, ct));
         await AuditAsync(caller, response);
         return response;
+    }
+
+    private static byte[] HashOf(RegisterRequest request)
+    {
+        using var json = PooledJson.Serialize(request, CatalogJson.Options);
+        return SHA256.HashData(json.Memory.Span);
     }
 
     private async Task<RegisterResponse> InvalidatedAsync(RegisterResponse response)
@@ -240,7 +246,10 @@ public sealed partial class RegistrationService
 
         var response = Summarize(results!);
         if (idempotencyKey is not null)
-            await IdempotencyStore.CompleteManyAsync(conn, tx, [idempotencyKey], [JsonSerializer.Serialize(response, CatalogJson.Options)], ct);
+        {
+            using var answer = PooledJson.Serialize(response, CatalogJson.Options);
+            await IdempotencyStore.CompleteAsync(conn, tx, idempotencyKey, answer.Memory, ct);
+        }
         return response;
     }
 

@@ -1,4 +1,3 @@
-using System.Text.Json;
 using Microsoft.Extensions.Options;
 
 namespace Catalog.Api.Infrastructure;
@@ -38,13 +37,13 @@ public static class BufferedJson
 
     private sealed class Answer(object value, Type declared) : IResult
     {
-        public Task ExecuteAsync(HttpContext http)
+        public async Task ExecuteAsync(HttpContext http)
         {
             var options = http.RequestServices.GetRequiredService<IOptions<Microsoft.AspNetCore.Http.Json.JsonOptions>>().Value.SerializerOptions;
-            var body = JsonSerializer.SerializeToUtf8Bytes(value, declared, options);
+            using var body = PooledJson.Serialize(value, declared, options);
             http.Response.ContentType = "application/json; charset=utf-8";
-            http.Response.ContentLength = body.Length;
-            return http.Response.Body.WriteAsync(body, http.RequestAborted).AsTask();
+            http.Response.ContentLength = body.Memory.Length;
+            await http.Response.Body.WriteAsync(body.Memory, http.RequestAborted);
         }
     }
 }

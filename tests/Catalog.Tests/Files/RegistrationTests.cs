@@ -273,21 +273,25 @@ public class RegistrationTests(CatalogFixture fx)
         Assert.Equal(Enumerable.Range(0, 120).Sum(i => (long)i) - 60 - 61 - 62, usage.Bytes);
     }
 
-    [Fact]
-    public async Task An_idempotency_key_replays_the_first_answer()
+    [Theory]
+    [InlineData(2)]  // a shared transaction's answer
+    [InlineData(30)] // a batch of its own (above CoalesceMaxFiles), whose answer is stored from its UTF-8 bytes
+    public async Task An_idempotency_key_replays_the_first_answer(int count)
     {
         var se = await fx.NewStorageElementAsync();
         var dir = TestData.Dir("idem");
         var key = Guid.NewGuid().ToString();
-        NewFile[] files = [TestData.File(dir + "/a.root", se), TestData.File(dir + "/b.root", se, size: -5)];
+        var files = Enumerable.Range(0, count - 1).Select(i => TestData.File($"{dir}/f{i}.root", se))
+            .Append(TestData.File(dir + "/bad.root", se, size: -5)).ToArray();
         var first = await fx.Client.RegisterAsync(files, key);
         var replay = await fx.Client.RegisterAsync(files, key);
 
         Assert.Equal(ItemStatus.Created, replay.Results[0].Status);
         Assert.Equal(first.Results[0].Guid, replay.Results[0].Guid);
-        Assert.Equal(first.Results.Select(r => r.Status), replay.Results.Select(r => r.Status));
+        Assert.Equal(first.Results.Select(r => (r.Status, r.Guid, r.Lfn, r.Error?.Field)), replay.Results.Select(r => (r.Status, r.Guid, r.Lfn, r.Error?.Field)));
+        Assert.Equal(ItemStatus.Failed, replay.Results[^1].Status);
 
-        var reused = await Assert.ThrowsAsync<CatalogConflictException>(() => fx.Client.RegisterAsync([TestData.File(dir + "/c.root", se)], key));
+        var reused = await Assert.ThrowsAsync<CatalogConflictException>(() => fx.Client.RegisterAsync([TestData.File(dir + "/other.root", se)], key));
         Assert.Equal(ErrorCode.IdempotencyKeyReused, reused.Code);
         Assert.Equal(422, reused.Status);
 
