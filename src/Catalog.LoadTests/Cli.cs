@@ -27,7 +27,8 @@ public static class Cli
                   storm already acknowledged; a lookup that misses one counts as an error.
           bulk    registration in batches of --batch (1,000) of --files (1,000,000) files, 4
                   batches in flight, beside a binary COPY of the same rows (what sizing does,
-                  with the production system's batch size).
+                  with the production system's batch size); first --warmup files (50,000; 0
+                  for none) into another directory, not measured.
         Every scenario writes --json PATH and, beside it, PATH.md (a report) and, for storm,
         mixed and lookup, PATH.svg (throughput and latency over time).
         """;
@@ -50,6 +51,7 @@ public static class Cli
                 Files = args.Contains("--files") ? options.Files : 1_000_000,
                 Batch = args.Contains("--batch") ? options.Batch : 1_000,
                 Concurrency = args.Contains("--concurrency") ? options.Concurrency : 4,
+                Warmup = args.Contains("--warmup") ? options.Warmup : 50_000,
             }, "bulk"),
             _ => Fail($"unknown scenario '{args[0]}'"),
         };
