@@ -58,20 +58,26 @@ public static class ConnectionCap
         Refused.Add(1);
         using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(1));
         var input = connection.Transport.Input;
+        var http2 = false;
         try
         {
             while (true)
             {
                 var read = await input.ReadAsync(timeout.Token);
+                http2 = StartsWith(read.Buffer, "PRI * HTTP/2.0"u8);
                 var done = HeadEnds(read.Buffer) || read.IsCompleted || read.Buffer.Length >= MaxHeadBytes;
                 input.AdvanceTo(read.Buffer.Start, read.Buffer.End);
                 if (done) break;
             }
         }
         catch (OperationCanceledException) { }
-        await connection.Transport.Output.WriteAsync(refusal);
+        // An HTTP/2 client (prior knowledge, no TLS) would not read an HTTP/1.1 answer: it is only closed.
+        if (!http2) await connection.Transport.Output.WriteAsync(refusal);
         await connection.Transport.Output.CompleteAsync();
     }
+
+    private static bool StartsWith(ReadOnlySequence<byte> buffer, ReadOnlySpan<byte> prefix) =>
+        buffer.Length >= prefix.Length && new SequenceReader<byte>(buffer).IsNext(prefix);
 
     private static bool HeadEnds(ReadOnlySequence<byte> buffer)
     {

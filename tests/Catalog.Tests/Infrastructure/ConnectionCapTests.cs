@@ -34,6 +34,10 @@ public class ConnectionCapTests(CatalogFixture fx)
         Assert.Equal("OVERLOADED", problem.GetProperty("code").GetString());
         Assert.Contains("Catalog:MaxConnections", problem.GetProperty("detail").GetString());
 
+        // An HTTP/2 client (prior knowledge) would not understand an HTTP/1.1 answer: it is closed without one.
+        using var h2 = await ConnectAsync(address);
+        Assert.Equal("", await AskAsync(h2, "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", toEnd: true));
+
         // A closed connection frees its place: the server notices the close within moments.
         first.Dispose();
         var deadline = DateTime.UtcNow.AddSeconds(10);
