@@ -62,8 +62,9 @@ public static class Sizing
         var apiSeconds = clock.Elapsed.TotalSeconds;
         await timeline.DisposeAsync();
         Console.WriteLine();
-        // Every acknowledged file present exactly once: the rows under this run's production directory.
-        var (present, distinct) = await CountAsync(db, $"/belle/MC/release-08-01-00/DB00002100/MC15ri/prod{run}/");
+        // Every acknowledged file present exactly once, with its size, checksum and two replicas:
+        // the rows under this run's production directory.
+        var (present, distinct, wrong) = await VerifyAsync(db, $"/belle/MC/release-08-01-00/DB00002100/MC15ri/prod{run}/");
 
         await ExecAsync(db, "vacuum analyze file, replica, directory, directory_usage");
         var after = await SizesAsync(db);
@@ -92,7 +93,7 @@ public static class Sizing
             ["p99_ms"] = batches.GetValueAtPercentile(99) / 1000.0, ["max_ms"] = batches.GetMaxValue() / 1000.0,
             ["latency_of"] = $"one batch of {o.Batch}",
             ["errors"] = failed, ["errors_by_kind"] = Report.Counts(errorsByKind),
-            ["acknowledged"] = created, ["lost"] = created - present, ["duplicated"] = present - distinct,
+            ["acknowledged"] = created, ["lost"] = created - present, ["duplicated"] = present - distinct, ["wrong"] = wrong,
             ["bytes_per_file"] = Math.Round(total, 1),
             ["baseline"] = "binary COPY of the same file and replica rows", ["baseline_per_s"] = Math.Round(copyRate, 0),
             ["ratio"] = Math.Round(apiRate / copyRate, 3),
@@ -101,19 +102,34 @@ public static class Sizing
             ["server_memory_max_mb"] = Math.Round(timeline.MaxServerMemoryMb, 0),
         };
         await Report.WriteAsync(o.Json, report, timeline, $"{scenario}: {o.Files:N0} files in batches of {o.Batch:N0}, {o.Concurrency} in flight");
-        return created == o.Files && present == created && distinct == present ? 0 : 1;
+        return created == o.Files && present == created && distinct == present && wrong == 0 ? 0 : 1;
     }
 
-    private static async Task<(long Present, long Distinct)> CountAsync(NpgsqlDataSource db, string prefix)
+    /// <summary>
+    /// Files under <paramref name="prefix"/>: how many, how many distinct LFNs, and how many are
+    /// wrong: not exactly one replica on each of the two SEs, or a size or Adler-32 other than
+    /// the one <see cref="NewFile"/> gave the index in its name.
+    /// </summary>
+    private static async Task<(long Present, long Distinct, long Wrong)> VerifyAsync(NpgsqlDataSource db, string prefix)
     {
         await using var cmd = db.CreateCommand("""
-            select count(*), count(distinct d.path || '/' || f.name) from file f join directory d on d.id = f.dir_id
-            where d.path like @prefix || '%'
+            with f as (
+                select d.path || '/' || f.name as lfn, f.size, f.adler32, substring(f.name from '^mdst_([0-9]+)_')::bigint as i,
+                       (select count(*) from replica r join storage_element s on s.id = r.se_id
+                        where r.file_id = f.id and s.name in ('LOAD-KEK', 'LOAD-DESY')) as on_load_ses,
+                       (select count(*) from replica r where r.file_id = f.id) as replicas
+                from file f join directory d on d.id = f.dir_id
+                where d.path like @prefix || '%')
+            select count(*), count(distinct lfn),
+                   count(*) filter (where not (on_load_ses = 2 and replicas = 2 and size = 2000000000 + i
+                       and adler32 = ((i * 2654435761) % 4294967296 - case when (i * 2654435761) % 4294967296 >= 2147483648 then 4294967296 else 0 end)))
+            from f
             """);
         cmd.Parameters.AddWithValue("prefix", prefix);
+        cmd.CommandTimeout = 600;
         await using var reader = await cmd.ExecuteReaderAsync();
         await reader.ReadAsync();
-        return (reader.GetInt64(0), reader.GetInt64(1));
+        return (reader.GetInt64(0), reader.GetInt64(1), reader.GetInt64(2));
     }
 
     private static NewFile NewFile(string run, int i)
