@@ -17,12 +17,18 @@ public static class Sizing
 {
     private static readonly string[] Relations = ["file", "replica", "directory", "directory_usage"];
 
+    /// <summary>The two SEs every registered file has a replica on.</summary>
+    private static readonly string[] LoadSes = ["LOAD-KEK", "LOAD-DESY"];
+
+    /// <summary>The production directory of a run: its files, the verification and the catalog-table baseline all live under it.</summary>
+    private static string ProductionDir(string run) => $"/belle/MC/release-08-01-00/DB00002100/MC15ri/prod{run}";
+
     public static async Task<int> RunAsync(Options o, string scenario = "sizing")
     {
         var run = DateTime.UtcNow.ToString("yyyyMMddHHmmss");
         var client = o.CreateClient();
-        await client.PutStorageElementAsync("LOAD-KEK", new StorageElementSpec("KEK", "root", "root://kek.load:1094//belle"));
-        await client.PutStorageElementAsync("LOAD-DESY", new StorageElementSpec("DESY", "davs", "davs://desy.load/belle"));
+        await client.PutStorageElementAsync(LoadSes[0], new StorageElementSpec("KEK", "root", "root://kek.load:1094//belle"));
+        await client.PutStorageElementAsync(LoadSes[1], new StorageElementSpec("DESY", "davs", "davs://desy.load/belle"));
 
         // Bulk first registers --warmup files (not measured) under another production directory, so
         // the measured batches do not pay the server's start: over the first 10-15 s of a run after a
@@ -64,7 +70,7 @@ public static class Sizing
         Console.WriteLine();
         // Every acknowledged file present exactly once, with its size, checksum and two replicas:
         // the rows under this run's production directory.
-        var (present, distinct, wrong) = await VerifyAsync(db, $"/belle/MC/release-08-01-00/DB00002100/MC15ri/prod{run}/");
+        var (present, distinct, wrong) = await VerifyAsync(db, ProductionDir(run) + "/");
 
         await ExecAsync(db, "vacuum analyze file, replica, directory, directory_usage");
         var after = await SizesAsync(db);
@@ -116,7 +122,7 @@ public static class Sizing
             with f as (
                 select d.path || '/' || f.name as lfn, f.size, f.adler32, substring(f.name from '^mdst_([0-9]+)_')::bigint as i,
                        (select count(*) from replica r join storage_element s on s.id = r.se_id
-                        where r.file_id = f.id and s.name in ('LOAD-KEK', 'LOAD-DESY')) as on_load_ses,
+                        where r.file_id = f.id and s.name = any(@ses)) as on_load_ses,
                        (select count(*) from replica r where r.file_id = f.id) as replicas
                 from file f join directory d on d.id = f.dir_id
                 where d.path like @prefix || '%')
@@ -126,6 +132,7 @@ public static class Sizing
             from f
             """);
         cmd.Parameters.AddWithValue("prefix", prefix);
+        cmd.Parameters.AddWithValue("ses", LoadSes);
         cmd.CommandTimeout = 600;
         await using var reader = await cmd.ExecuteReaderAsync();
         await reader.ReadAsync();
@@ -135,9 +142,9 @@ public static class Sizing
     private static NewFile NewFile(string run, int i)
     {
         var block = i / 1000;
-        var lfn = $"/belle/MC/release-08-01-00/DB00002100/MC15ri/prod{run}/s00/e1003/4S/r00000/mixed/mdst/sub{block:00}/mdst_{i:000000}_prod{run}_task{i:00000000000}.root";
+        var lfn = $"{ProductionDir(run)}/s00/e1003/4S/r00000/mixed/mdst/sub{block:00}/mdst_{i:000000}_prod{run}_task{i:00000000000}.root";
         return new NewFile(lfn, 2_000_000_000L + i, unchecked((uint)(i * 2654435761u)).ToString("x8"), Guid.CreateVersion7(),
-            Replicas: [new NewReplica("LOAD-KEK"), new NewReplica("LOAD-DESY")]);
+            Replicas: LoadSes.Select(se => new NewReplica(se)).ToList());
     }
 
     private static async Task<Dictionary<string, long>> SizesAsync(NpgsqlDataSource db)
@@ -163,7 +170,7 @@ public static class Sizing
     /// </summary>
     private static async Task<double> CopyIntoCatalogAsync(NpgsqlDataSource db, List<NewFile> files, string run)
     {
-        var prod = $"/belle/MC/release-08-01-00/DB00002100/MC15ri/prod{run}";
+        var prod = ProductionDir(run);
         var blocks = (files.Count + 999) / 1000;
         var dirIds = new long[blocks];
         await using (var cmd = db.CreateCommand("""
@@ -184,9 +191,12 @@ public static class Sizing
             for (var b = 0; await reader.ReadAsync(); b++) dirIds[b] = reader.GetInt64(0);
         }
         var seIds = new List<short>();
-        await using (var cmd = db.CreateCommand("select id from storage_element where name in ('LOAD-KEK', 'LOAD-DESY') order by id"))
-        await using (var reader = await cmd.ExecuteReaderAsync())
+        await using (var cmd = db.CreateCommand("select id from storage_element where name = any(@ses) order by id"))
+        {
+            cmd.Parameters.AddWithValue("ses", LoadSes);
+            await using var reader = await cmd.ExecuteReaderAsync();
             while (await reader.ReadAsync()) seIds.Add(reader.GetInt16(0));
+        }
         try
         {
             var streams = Environment.ProcessorCount;

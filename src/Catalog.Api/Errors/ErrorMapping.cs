@@ -92,7 +92,7 @@ public static class ErrorMapping
         return app;
     }
 
-    private static string TitleOf(int status) => status switch
+    internal static string TitleOf(int status) => status switch
     {
         400 => "Bad request", 401 => "Unauthorized", 403 => "Forbidden", 404 => "Not found",
         409 => "Conflict", 413 => "Too large", 422 => "Unprocessable", 429 => "Too many requests", 503 => "Overloaded", _ => "Error",

@@ -313,11 +313,10 @@ public sealed partial class RegistrationService
         var withReplicas = candidates.Where(c => c.FileId != 0).ToList();
         await LinkParentsAsync(conn, tx, withReplicas, parentIds, ct);
         // A new file's replicas are all new; only a retry's may be there already.
-        await ReplicaStore.AddToNewFilesAsync(conn, tx, withReplicas.Where(c => created.Contains(c.Index))
-            .SelectMany(c => c.Replicas.Select(r => r with { FileId = c.FileId })).ToList(), ct);
-        var retried = withReplicas.Where(c => !created.Contains(c.Index)).ToList();
-        var added = retried.Count == 0 ? [] : await ReplicaStore.AddAsync(conn, tx,
-            retried.SelectMany(c => c.Replicas.Select(r => r with { FileId = c.FileId })).ToList(), ct);
+        var (fresh, retried) = (withReplicas.Where(c => created.Contains(c.Index)), withReplicas.Where(c => !created.Contains(c.Index)).ToList());
+        static List<NewReplicaRow> Rows(IEnumerable<Candidate> of) => of.SelectMany(c => c.Replicas.Select(r => r with { FileId = c.FileId })).ToList();
+        await ReplicaStore.AddToNewFilesAsync(conn, tx, Rows(fresh), ct);
+        var added = retried.Count == 0 ? [] : await ReplicaStore.AddAsync(conn, tx, Rows(retried), ct);
         var addedPerFile = added.GroupBy(a => a.FileId).ToDictionary(g => g.Key, g => g.Count());
         foreach (var c in withReplicas)
         {

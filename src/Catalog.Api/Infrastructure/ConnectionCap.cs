@@ -91,7 +91,7 @@ public static class ConnectionCap
         var body = new JsonObject
         {
             ["type"] = "https://tools.ietf.org/html/rfc9110#section-15.6.4",
-            ["title"] = "Overloaded",
+            ["title"] = ErrorMapping.TitleOf(503),
             ["status"] = 503,
             ["detail"] = $"the server has its most connections open ({max}, Catalog:MaxConnections); retry after {ErrorMapping.RetryAfterSeconds} s",
             ["code"] = ErrorCode.Overloaded.ToWire(),
