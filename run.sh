@@ -33,7 +33,7 @@ mkdir -p "$DATA/auth" && chmod 700 "$DATA/auth"
 export Catalog__Auth__KeyFile="${Catalog__Auth__KeyFile:-$DATA/auth/jwks.json}"
 
 log "building the catalog"
-dotnet build -c Release -nologo -v q src/Catalog.Api/Catalog.Api.csproj -o "$DATA/bin" >/dev/null
+dotnet build -c Release -nologo -v q Catalog.Api/Catalog.Api.csproj -o "$DATA/bin" >/dev/null
 dotnet "$DATA/bin/Catalog.Api.dll" migrate --contentRoot "$DATA/bin"
 
 # First start: an admin token, readable by this user only.

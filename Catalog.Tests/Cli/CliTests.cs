@@ -277,7 +277,7 @@ public class CliTests(CatalogFixture fx)
     public async Task The_process_itself_exits_1_for_an_unreachable_server_and_0_for_help()
     {
         // The tool's own build (test.sh builds the whole solution), with its own dependencies.
-        var dll = Path.Combine(CatalogFixture.RepoRoot, "src", "Catalog.Cli", "bin", "Release", "net10.0", "catalog.dll");
+        var dll = Path.Combine(CatalogFixture.RepoRoot, "Catalog.Cli", "bin", "Release", "net10.0", "catalog.dll");
         Assert.True(File.Exists(dll), $"{dll} is missing: build Catalog.sln -c Release");
         var (exit, _, err) = await Process(dll, "--url", "http://127.0.0.1:1", "--retries", "0", "stat", "/belle");
         Assert.Equal(1, exit);

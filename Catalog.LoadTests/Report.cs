@@ -80,7 +80,7 @@ public static class Report
         var stem = Path.ChangeExtension(jsonPath, null);
         var md = new StringBuilder();
         md.AppendLine($"# {title}").AppendLine();
-        md.AppendLine($"Command: `dotnet run -c Release --project src/Catalog.LoadTests -- {string.Join(' ', Environment.GetCommandLineArgs().Skip(1))}`").AppendLine();
+        md.AppendLine($"Command: `dotnet run -c Release --project Catalog.LoadTests -- {string.Join(' ', Environment.GetCommandLineArgs().Skip(1))}`").AppendLine();
         md.AppendLine("| field | value |").AppendLine("|---|---|");
         foreach (var (key, value) in summary) md.AppendLine($"| {key} | {value?.ToJsonString().Trim('"')} |");
         if (timeline is not null)
