@@ -12,16 +12,16 @@ public class CatalogClientException(ErrorCode code, int status, string message, 
     /// <summary>The request field the server named, if any.</summary>
     public string? Field { get; } = field;
 
-    internal static CatalogClientException Create(ErrorCode code, int status, string message, string? field, TimeSpan? retryAfter) => code switch
+    /// <summary>The exception type follows the HTTP status of the code (<see cref="ErrorCodes.HttpStatus"/>), the table every door uses.</summary>
+    internal static CatalogClientException Create(ErrorCode code, int status, string message, string? field, TimeSpan? retryAfter) => code.HttpStatus() switch
     {
-        ErrorCode.NotFound => new CatalogNotFoundException(status, message, field),
-        ErrorCode.Conflict or ErrorCode.NotEmpty or ErrorCode.IdempotencyKeyReused => new CatalogConflictException(code, status, message, field),
-        ErrorCode.InvalidArgument or ErrorCode.InvalidLfn or ErrorCode.UnknownStorageElement or ErrorCode.LimitExceeded
-            or ErrorCode.StorageElementWriteDisabled => new CatalogValidationException(code, status, message, field),
-        ErrorCode.Unauthorized => new CatalogUnauthorizedException(status, message),
-        ErrorCode.Forbidden => new CatalogForbiddenException(status, message),
-        ErrorCode.Overloaded => new CatalogOverloadedException(status, message, retryAfter),
-        ErrorCode.RateLimited => new CatalogRateLimitedException(status, message, retryAfter),
+        404 => new CatalogNotFoundException(status, message, field),
+        409 or 422 => new CatalogConflictException(code, status, message, field),
+        400 => new CatalogValidationException(code, status, message, field),
+        401 => new CatalogUnauthorizedException(status, message),
+        403 => new CatalogForbiddenException(status, message),
+        503 => new CatalogOverloadedException(status, message, retryAfter),
+        429 => new CatalogRateLimitedException(status, message, retryAfter),
         _ => new CatalogClientException(code, status, message, field),
     };
 }

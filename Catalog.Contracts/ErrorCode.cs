@@ -53,6 +53,23 @@ public static class ErrorCodes
         return i < 0 ? ErrorCode.Internal : (ErrorCode)i;
     }
 
+    /// <summary>
+    /// The HTTP status every door answers for <paramref name="code"/>: the server's ProblemDetails,
+    /// the GraphQL endpoint's refusals and the client's exception types all read this one table.
+    /// </summary>
+    public static int HttpStatus(this ErrorCode code) => code switch
+    {
+        ErrorCode.InvalidArgument or ErrorCode.InvalidLfn or ErrorCode.UnknownStorageElement or ErrorCode.LimitExceeded => 400,
+        ErrorCode.Unauthorized => 401,
+        ErrorCode.Forbidden => 403,
+        ErrorCode.NotFound => 404,
+        ErrorCode.Conflict or ErrorCode.NotEmpty or ErrorCode.StorageElementWriteDisabled => 409,
+        ErrorCode.IdempotencyKeyReused => 422,
+        ErrorCode.RateLimited => 429,
+        ErrorCode.Overloaded => 503,
+        _ => 500,
+    };
+
     private static readonly string[] Wire = Enum.GetNames<ErrorCode>()
         .Select(n => System.Text.Json.JsonNamingPolicy.SnakeCaseUpper.ConvertName(n)).ToArray();
 }

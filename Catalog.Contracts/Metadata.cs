@@ -44,11 +44,49 @@ public sealed record MetadataResponse(IReadOnlyList<MetadataResult> Results);
 public enum QueryTarget { Files, Datasets }
 
 /// <summary>
-/// A metadata query: a condition in the catalog's query language (docs/QUERY.md) over files or
-/// datasets under a path, the attributes to return (AMGA's selectattr), and a cursor.
+/// A metadata query: a condition in the catalog's query language (docs/QUERY.md) and/or typed
+/// <paramref name="Filters"/> (and-ed with it) over files or datasets under a path, the
+/// attributes to return (AMGA's selectattr), and a cursor.
 /// </summary>
 public sealed record QueryRequest(string? Query, string? Under = null, QueryTarget Target = QueryTarget.Files,
-    IReadOnlyList<string>? Attributes = null, string? After = null, int? Limit = null);
+    IReadOnlyList<string>? Attributes = null, string? After = null, int? Limit = null, IReadOnlyList<Filter>? Filters = null);
+
+/// <summary>How a typed filter compares.</summary>
+public enum FilterOp
+{
+    /// <summary>Equal (<c>=</c>).</summary>
+    Eq,
+    /// <summary>Not equal (<c>!=</c>).</summary>
+    Ne,
+    /// <summary>Less than.</summary>
+    Lt,
+    /// <summary>Less than or equal.</summary>
+    Le,
+    /// <summary>Greater than.</summary>
+    Gt,
+    /// <summary>Greater than or equal.</summary>
+    Ge,
+    /// <summary>Between two values, inclusive.</summary>
+    Between,
+    /// <summary>One of a list of values.</summary>
+    In,
+    /// <summary>None of a list of values.</summary>
+    NotIn,
+    /// <summary>Matches a <c>*</c>/<c>?</c> pattern.</summary>
+    Like,
+    /// <summary>Does not match a <c>*</c>/<c>?</c> pattern.</summary>
+    NotLike,
+    /// <summary>The attribute is set.</summary>
+    Exists,
+    /// <summary>The attribute is not set.</summary>
+    Missing,
+}
+
+/// <summary>One value of a typed filter: exactly one of string, number or boolean.</summary>
+public sealed record FilterValue(string? String, decimal? Number, bool? Boolean);
+
+/// <summary>One condition on one attribute, with the query language's semantics; the filters of a query are and-ed.</summary>
+public sealed record Filter(string Attribute, FilterOp Op, FilterValue? Value, IReadOnlyList<FilterValue>? Values);
 
 /// <summary>One match: its LFN (or LPN) and the attributes asked for.</summary>
 public sealed record QueryRow(string Path, JsonObject? Attributes);

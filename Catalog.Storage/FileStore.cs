@@ -78,6 +78,27 @@ public static class FileStore
     }
 
     /// <summary>
+    /// Files by LFN (directory path and name, as parallel arrays) in one round trip: the
+    /// directories' ids and the files' rows together. An LFN whose directory or file does not
+    /// exist has no entry in the answer, which is keyed by LFN.
+    /// </summary>
+    public static async Task<Dictionary<string, FileRow>> GetByLfnsAsync(NpgsqlConnection conn, NpgsqlTransaction? tx,
+        string[] dirs, string[] names, CancellationToken ct, bool forUpdate = false)
+    {
+        var sql = $"""
+            select {Columns}, d.path || '/' || f.name as lfn
+            from unnest(@dirs::text[], @names::text[]) as w(dir, name)
+            join directory d on d.path = w.dir
+            join file f on f.dir_id = d.id and f.name = w.name
+            """ + (forUpdate ? " order by f.id for update of f" : "");
+        var rows = await conn.QueryAsync<FileRow, string, (FileRow File, string Lfn)>(new CommandDefinition(sql, new { dirs, names }, tx, cancellationToken: ct),
+            (file, lfn) => (file, lfn), splitOn: "lfn");
+        var byLfn = new Dictionary<string, FileRow>(StringComparer.Ordinal);
+        foreach (var (file, lfn) in rows) byLfn[lfn] = file;
+        return byLfn;
+    }
+
+    /// <summary>
     /// One file by directory path and name, with its replicas, in one round trip (a cache miss of a
     /// single lookup: it was three).
     /// </summary>

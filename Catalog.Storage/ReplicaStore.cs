@@ -73,22 +73,6 @@ public static class ReplicaStore
         return (await conn.QueryAsync<(long, short)>(new CommandDefinition(sql, new { fileIds, seIds, states }, tx, cancellationToken: ct))).AsList();
     }
 
-    /// <summary>Replicas of many files in one query (GraphQL batches through this).</summary>
-    public static async Task<List<ReplicaRow>> ForFilesAsync(NpgsqlConnection conn, NpgsqlTransaction? tx, long[] fileIds, CancellationToken ct)
-    {
-        const string sql = """
-            select r.file_id as FileId, s.name as se,
-                   coalesce(r.pfn, s.base_url || d.path || '/' || f.name) as pfn, r.state, r.created
-            from replica r
-            join storage_element s on s.id = r.se_id
-            join file f on f.id = r.file_id
-            join directory d on d.id = f.dir_id
-            where r.file_id = any(@fileIds)
-            order by r.file_id, s.name
-            """;
-        return (await conn.QueryAsync<ReplicaRow>(new CommandDefinition(sql, new { fileIds }, tx, cancellationToken: ct))).AsList();
-    }
-
     /// <summary>Materializes default PFNs of the files under a subtree (or of one file) before a rename.</summary>
     public static Task PinPfnsAsync(NpgsqlConnection conn, NpgsqlTransaction tx, string? subtree, long? fileId, CancellationToken ct)
     {

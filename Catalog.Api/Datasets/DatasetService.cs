@@ -69,8 +69,7 @@ public sealed class DatasetService(Db db, IOptions<CatalogOptions> options, Acce
     {
         var path = Lfn.Parse(under, options.Value.Roots, "under");
         access.Demand(caller, Operation.Read, path.Path, "under");
-        var size = limit ?? 1000;
-        if (size is < 1 or > 10_000) throw new CatalogException(ErrorCode.LimitExceeded, "limit must be between 1 and 10000", "limit");
+        var size = options.Value.PageSize(limit, 1000);
         await using var conn = await db.OpenAsync(ct);
         var rows = await DatasetStore.ListAsync(conn, path.Path, after ?? "", size, ct);
         return rows.Select(r => new DatasetInfo(r.Path, r.MaxFiles, r.CurrentBlock, Parse(r.Metadata))).ToList();

@@ -11,19 +11,6 @@ public static class ErrorMapping
 {
     public const int RetryAfterSeconds = 1;
 
-    public static int StatusOf(ErrorCode code) => code switch
-    {
-        ErrorCode.InvalidArgument or ErrorCode.InvalidLfn or ErrorCode.UnknownStorageElement or ErrorCode.LimitExceeded => 400,
-        ErrorCode.Unauthorized => 401,
-        ErrorCode.Forbidden => 403,
-        ErrorCode.NotFound => 404,
-        ErrorCode.Conflict or ErrorCode.NotEmpty or ErrorCode.StorageElementWriteDisabled => 409,
-        ErrorCode.IdempotencyKeyReused => 422,
-        ErrorCode.Overloaded => 503,
-        ErrorCode.RateLimited => 429,
-        _ => 500,
-    };
-
     /// <summary>Classifies any exception into the error vocabulary.</summary>
     public static ItemError Classify(Exception exception) => exception switch
     {
@@ -38,19 +25,22 @@ public static class ErrorMapping
         _ => new ItemError(ErrorCode.Internal, "internal error"),
     };
 
-    /// <summary>Pool exhaustion and an unreachable database are back-pressure, not bugs: 503 and Retry-After.</summary>
+    /// <summary>
+    /// Pool exhaustion and an unreachable database are back-pressure, not bugs: 503 and Retry-After.
+    /// Npgsql reports an exhausted pool (and a connect that timed out) as an NpgsqlException
+    /// wrapping a TimeoutException.
+    /// </summary>
     public static bool IsOverload(Exception e) => e switch
     {
         NpgsqlException { InnerException: TimeoutException } => true,
-        NpgsqlException n when n.Message.Contains("pool", StringComparison.OrdinalIgnoreCase) => true,
-        PostgresException { SqlState: "53300" or "57P03" } => true, // too many connections, cannot connect now
+        PostgresException { SqlState: PostgresErrorCodes.TooManyConnections or PostgresErrorCodes.CannotConnectNow } => true,
         NpgsqlException { InnerException: System.Net.Sockets.SocketException } => true,
         _ => false,
     };
 
     public static IResult Problem(ItemError error, HttpContext? http = null)
     {
-        var status = StatusOf(error.Code);
+        var status = error.Code.HttpStatus();
         if (status == 503 && http is not null)
             http.Response.Headers.RetryAfter = RetryAfterSeconds.ToString();
         if (status == 401 && http is not null && http.Response.Headers.WWWAuthenticate.Count == 0)

@@ -392,13 +392,8 @@ public sealed partial class RegistrationService
     {
         var wanted = candidates.SelectMany(c => c.Parents).DistinctBy(p => p.Path).ToList();
         if (wanted.Count == 0) return [];
-        var dirIds = await DirectoryStore.GetIdsAsync(conn, tx, wanted.Select(p => p.Parent).Distinct().ToArray(), ct);
-        var known = wanted.Where(p => dirIds.ContainsKey(p.Parent)).ToList();
-        var rows = await FileStore.GetByNamesAsync(conn, tx, known.Select(p => dirIds[p.Parent]).ToArray(), known.Select(p => p.Name).ToArray(), ct);
-        var byKey = rows.ToDictionary(r => (r.DirId, r.Name), r => r.Id);
-        var ids = new Dictionary<string, long>(StringComparer.Ordinal);
-        foreach (var p in known)
-            if (byKey.TryGetValue((dirIds[p.Parent], p.Name), out var id)) ids[p.Path] = id;
+        var ids = (await FileStore.GetByLfnsAsync(conn, tx, wanted.Select(p => p.Parent).ToArray(), wanted.Select(p => p.Name).ToArray(), ct))
+            .ToDictionary(kv => kv.Key, kv => kv.Value.Id, StringComparer.Ordinal);
         foreach (var c in candidates)
         {
             if (c.Parents.Any(p => p.Path == c.Path.Path))

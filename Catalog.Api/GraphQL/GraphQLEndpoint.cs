@@ -48,12 +48,10 @@ public static class GraphQLEndpoint
             });
             // Refused outright (no data at all, every error the same refusal): the HTTP status says so too,
             // so both doors answer 401/403 alike. Partial answers stay 200 with per-field errors.
-            if (result.Data is null && result.Errors is { Count: > 0 } errors)
-            {
-                if (errors.All(e => e.Code == ErrorCode.Unauthorized.ToWire())) http.Response.StatusCode = StatusCodes.Status401Unauthorized;
-                else if (errors.All(e => e.Code == ErrorCode.Forbidden.ToWire())) http.Response.StatusCode = StatusCodes.Status403Forbidden;
-                else if (errors.All(e => e.Code == ErrorCode.RateLimited.ToWire())) http.Response.StatusCode = StatusCodes.Status429TooManyRequests;
-            }
+            if (result.Data is null && result.Errors is { Count: > 0 } errors
+                && errors.Select(e => e.Code).Distinct().SingleOrDefault() is { } only
+                && ErrorCodes.FromWire(only).HttpStatus() is (401 or 403 or 429) and var status)
+                http.Response.StatusCode = status;
             http.Response.ContentType = "application/json";
             await serializer.WriteAsync(http.Response.Body, result, http.RequestAborted);
         }).ExcludeFromDescription();

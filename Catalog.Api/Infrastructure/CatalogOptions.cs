@@ -36,6 +36,14 @@ public sealed class CatalogOptions
     [Range(1, 100_000)]
     public int MaxPageSize { get; set; } = 10_000;
 
+    /// <summary>The page size a request asked for (<paramref name="fallback"/> when it did not), refused outside 1..<see cref="MaxPageSize"/>.</summary>
+    public int PageSize(int? requested, int fallback)
+    {
+        var size = requested ?? fallback;
+        return size >= 1 && size <= MaxPageSize ? size
+            : throw new Errors.CatalogException(Contracts.ErrorCode.LimitExceeded, $"limit must be between 1 and {MaxPageSize} (Catalog:MaxPageSize)", "limit");
+    }
+
     /// <summary>How concurrent small registrations share transactions.</summary>
     public RegistrationOptions Registration { get; set; } = new();
 

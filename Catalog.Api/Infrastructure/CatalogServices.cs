@@ -33,6 +33,7 @@ public static class CatalogServices
         builder.Services.AddSingleton<Datasets.LineageService>();
         builder.Services.AddHostedService<IdempotencyKeyExpiry>();
         builder.Services.AddSingleton<Audit.AuditLog>();
+        builder.Services.AddSingleton<Audit.AuditService>();
         builder.Services.AddHostedService<Audit.AuditLog.Writer>();
 
         builder.Services.ConfigureHttpJsonOptions(o => CatalogJson.Configure(o.SerializerOptions));

@@ -26,7 +26,8 @@ public sealed class Db(NpgsqlDataSource dataSource)
                 await tx.CommitAsync(ct);
                 return result;
             }
-            catch (PostgresException e) when (attempt < MaxAttempts && e.SqlState is "40001" or "40P01" or "23503")
+            catch (PostgresException e) when (attempt < MaxAttempts && e.SqlState is PostgresErrorCodes.SerializationFailure or PostgresErrorCodes.DeadlockDetected
+                                                                   or PostgresErrorCodes.ForeignKeyViolation)
             {
                 await tx.RollbackAsync(CancellationToken.None);
                 await Task.Delay(Random.Shared.Next(2, 10 * attempt), ct);

@@ -134,16 +134,15 @@ public sealed class MetadataService(Db db, IOptions<CatalogOptions> options, Acc
         var wanted = targets.SelectMany(t => new[] { t.Path.Path, t.Path.IsRoot ? t.Path.Path : t.Path.Parent }).Distinct().ToArray();
         var dirs = (await MetadataStore.DirectoryValuesAsync(conn, tx, wanted, ct)).ToDictionary(d => d.Path, StringComparer.Ordinal);
         var fileTargets = targets.Where(t => !dirs.ContainsKey(t.Path.Path) && !t.Path.IsRoot && dirs.ContainsKey(t.Path.Parent)).ToList();
-        var files = fileTargets.Count == 0 ? [] : await FileStore.GetByNamesAsync(conn, tx,
-            fileTargets.Select(t => dirs[t.Path.Parent].Id).ToArray(), fileTargets.Select(t => t.Path.Name).ToArray(), ct);
-        var fileIds = files.ToDictionary(f => (f.DirId, f.Name), f => f.Id);
+        var files = fileTargets.Count == 0 ? [] : await FileStore.GetByLfnsAsync(conn, tx,
+            fileTargets.Select(t => t.Path.Parent).ToArray(), fileTargets.Select(t => t.Path.Name).ToArray(), ct);
         foreach (var t in targets)
         {
             if (dirs.TryGetValue(t.Path.Path, out var d)) { t.DirId = d.Id; continue; }
-            if (!t.Path.IsRoot && dirs.TryGetValue(t.Path.Parent, out var parent) && fileIds.TryGetValue((parent.Id, t.Path.Name), out var fileId))
+            if (files.TryGetValue(t.Path.Path, out var file))
             {
-                t.DirId = parent.Id;
-                t.FileId = fileId;
+                t.DirId = file.DirId;
+                t.FileId = file.Id;
                 continue;
             }
             results[t.Index] = Fail(t.Index, t.Path.Path, ErrorCode.NotFound, $"'{t.Path.Path}' is not registered", $"items[{t.Index}].path");

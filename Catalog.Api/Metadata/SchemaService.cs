@@ -111,29 +111,20 @@ public sealed class SchemaService(Db db, IOptions<CatalogOptions> options, Acces
         return await InForceAsync(dir.Path, caller, ct);
     }
 
-    /// <summary>
-    /// One partial expression index per indexed attribute name and type, on file.metadata or
-    /// directory.eff_metadata; the query compiler emits the very same expression and predicate.
-    /// </summary>
+    /// <summary>Builds the attribute's expression index (<see cref="MetadataQueryStore.EnsureAttributeIndexAsync"/>).</summary>
     private async Task EnsureIndexAsync(string name, AttributeType type, AttributeTarget target, CancellationToken ct)
     {
-        var (table, column) = target == AttributeTarget.Files ? ("file", "metadata") : ("directory", "eff_metadata");
-        var expression = AttributeQueryNames.ValueExpression(column, name, type);
-        // Names are [A-Za-z0-9_] (checked above), so quoting them is safe; long ones are hashed to fit 63 bytes.
-        var index = $"attr_{table}_{name}_{Mapping.Wire(type)}";
-        if (index.Length > 63)
-            index = $"attr_{table}_{Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(name)))[..16]}_{Mapping.Wire(type)}";
-        var sql = $"create index concurrently if not exists \"{index}\" on {table} (({expression})) where {column} ? '{name}'";
+        var onFiles = target == AttributeTarget.Files;
+        var expression = AttributeQueryNames.ValueExpression(onFiles ? "metadata" : "eff_metadata", name, type);
         await using var conn = await db.OpenAsync(ct);
-        await using var cmd = new NpgsqlCommand(sql, conn) { CommandTimeout = 0 };
         try
         {
-            await cmd.ExecuteNonQueryAsync(ct);
+            await MetadataQueryStore.EnsureAttributeIndexAsync(conn, onFiles, name, Mapping.Wire(type), expression, ct);
         }
         catch (PostgresException e)
         {
-            log.LogError(e, "Could not build index {Index}", index);
-            throw new CatalogException(ErrorCode.Internal, $"the attribute is declared but its index {index} could not be built: {e.MessageText}");
+            log.LogError(e, "Could not build the index of attribute {Name}", name);
+            throw new CatalogException(ErrorCode.Internal, $"the attribute is declared but its index could not be built: {e.MessageText}");
         }
     }
 }

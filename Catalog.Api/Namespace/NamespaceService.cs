@@ -3,6 +3,7 @@ using Catalog.Api.Audit;
 using Catalog.Api.Errors;
 using Catalog.Api.Infrastructure;
 using Catalog.Api.Security;
+using Catalog.Api.StorageElements;
 using Catalog.Contracts;
 using Catalog.Storage;
 using Microsoft.Extensions.Options;
@@ -43,9 +44,7 @@ public sealed class NamespaceService(Db db, IOptions<CatalogOptions> options, Ac
     {
         var dir = Lfn.Parse(path, Roots, "path");
         access.Demand(caller, Operation.Read, dir.Path, "path");
-        var pageSize = limit ?? DefaultPageSize;
-        if (pageSize < 1 || pageSize > options.Value.MaxPageSize)
-            throw new CatalogException(ErrorCode.LimitExceeded, $"limit must be between 1 and {options.Value.MaxPageSize} (Catalog:MaxPageSize)", "limit");
+        var pageSize = options.Value.PageSize(limit, DefaultPageSize);
         var afterName = Cursor.Decode(after);
 
         await using var conn = await db.OpenAsync(ct);
@@ -236,22 +235,13 @@ public sealed class NamespaceService(Db db, IOptions<CatalogOptions> options, Ac
         if (await DirectoryStore.GetAsync(conn, null, dir.Path, ct) is null)
             throw CatalogException.NotFound($"directory '{dir.Path}'", "path");
         var (usage, directories) = await DirectoryStore.UsageAsync(conn, dir.Path, ct);
-        var names = (await StorageElementStore.ListRegistryAsync(conn, null, ct)).ToDictionary(s => s.Id, s => s.Name);
+        var ses = await SeRegistry.ReadAsync(conn, null, ct);
         var logical = usage.FirstOrDefault(u => u.SeId == 0);
-        var perSe = usage.Where(u => u.SeId != 0 && u.Files != 0 && names.ContainsKey(u.SeId))
-            .Select(u => new SeUsage(names[u.SeId], u.Files, u.Bytes)).ToList();
+        var perSe = usage.Where(u => u.SeId != 0 && u.Files != 0)
+            .Select(u => ses.TryGet(u.SeId, out var se) ? new SeUsage(se.Name, u.Files, u.Bytes) : null).OfType<SeUsage>().ToList();
         return new Usage(dir.Path, logical?.Files ?? 0, logical?.Bytes ?? 0, directories, perSe);
     }
 
-    internal static async Task<FileRow?> FindFileAsync(NpgsqlConnection conn, NpgsqlTransaction? tx, LfnPath path, CancellationToken ct, bool forUpdate = false)
-    {
-        if (path.IsRoot) return null;
-        var ids = await DirectoryStore.GetIdsAsync(conn, tx, [path.Parent], ct);
-        if (!ids.TryGetValue(path.Parent, out var dirId)) return null;
-        var files = await FileStore.GetByNamesAsync(conn, tx, [dirId], [path.Name], ct, forUpdate);
-        return files.Count == 0 ? null : files[0];
-    }
-
-
-
+    internal static async Task<FileRow?> FindFileAsync(NpgsqlConnection conn, NpgsqlTransaction? tx, LfnPath path, CancellationToken ct, bool forUpdate = false) =>
+        path.IsRoot ? null : (await FileStore.GetByLfnsAsync(conn, tx, [path.Parent], [path.Name], ct, forUpdate)).GetValueOrDefault(path.Path);
 }

@@ -5,6 +5,7 @@ using Catalog.Api.Files;
 using Catalog.Api.Infrastructure;
 using Catalog.Api.Namespace;
 using Catalog.Api.Security;
+using Catalog.Api.StorageElements;
 using Catalog.Contracts;
 using Catalog.Storage;
 using Microsoft.Extensions.Options;
@@ -62,7 +63,7 @@ public sealed class ReplicaService(Db db, FileService files, IOptions<CatalogOpt
         var response = await db.WriteAsync(async (conn, tx) =>
         {
             var results = new ReplicaResult?[refs.Count];
-            var ses = (await StorageElementStore.ListRegistryAsync(conn, tx, ct)).ToDictionary(s => s.Name, StringComparer.Ordinal);
+            var ses = await SeRegistry.ReadAsync(conn, tx, ct);
             var parsed = new List<(int Index, LfnPath Path, string Se, NewReplicaRow Row)>();
             for (var i = 0; i < refs.Count; i++)
             {
@@ -74,9 +75,9 @@ public sealed class ReplicaService(Db db, FileService files, IOptions<CatalogOpt
                 if (r is null) error = new ItemError(ErrorCode.InvalidArgument, $"{at} is required", at);
                 else if (!Lfn.TryParse(r.Lfn, Roots, out path, out error, $"{at}.lfn")) { }
                 else if (requireState && r.State is null) error = new ItemError(ErrorCode.InvalidArgument, $"{at}.state is required", $"{at}.state");
-                else if (forWrite) error = RegistrationService.ValidateReplica(at, new NewReplica(r.Se, r.Pfn, r.State), ses, out row);
+                else if (forWrite) error = ses.ValidateNewReplica(at, new NewReplica(r.Se, r.Pfn, r.State), out row);
                 else if (string.IsNullOrEmpty(r.Se)) error = new ItemError(ErrorCode.InvalidArgument, $"{at}.se is required", $"{at}.se");
-                else if (!ses.TryGetValue(r.Se, out var se))
+                else if (!ses.TryGet(r.Se, out var se))
                     error = new ItemError(ErrorCode.UnknownStorageElement, $"{at}.se: storage element '{r.Se}' is not registered", $"{at}.se");
                 else row = new NewReplicaRow(0, se.Id, (short)(r.State ?? ReplicaState.Available), null);
 
@@ -84,23 +85,17 @@ public sealed class ReplicaService(Db db, FileService files, IOptions<CatalogOpt
                 else results[i] = new ReplicaResult(i, r?.Lfn, r?.Se, ReplicaOutcome.Failed, error);
             }
 
-            var dirIds = await DirectoryStore.GetIdsAsync(conn, tx, parsed.Select(p => p.Path.Parent).Distinct().ToArray(), ct);
-            var known = parsed.Where(p => dirIds.ContainsKey(p.Path.Parent)).DistinctBy(p => p.Path.Path).ToList();
-            var fileRows = await FileStore.GetByNamesAsync(conn, tx, known.Select(p => dirIds[p.Path.Parent]).ToArray(),
-                known.Select(p => p.Path.Name).ToArray(), ct);
-            var fileIds = fileRows.ToDictionary(f => (f.DirId, f.Name), f => f.Id);
+            var known = parsed.DistinctBy(p => p.Path.Path).ToList();
+            var fileRows = await FileStore.GetByLfnsAsync(conn, tx, known.Select(p => p.Path.Parent).ToArray(), known.Select(p => p.Path.Name).ToArray(), ct);
             // Readers and producers also need w on the file itself (its owner, group and mode).
             if (!caller.BypassesModes)
-            {
-                var pathOf = known.ToDictionary(k => (dirIds[k.Path.Parent], k.Path.Name), k => k.Path.Path);
-                foreach (var f in fileRows) access.DemandMode(caller, op, f.Owner, f.Grp, f.Mode, pathOf[(f.DirId, f.Name)], "replicas");
-            }
+                foreach (var (lfn, f) in fileRows) access.DemandMode(caller, op, f.Owner, f.Grp, f.Mode, lfn, "replicas");
 
             var items = new List<Item>();
             foreach (var p in parsed)
             {
-                if (dirIds.TryGetValue(p.Path.Parent, out var dirId) && fileIds.TryGetValue((dirId, p.Path.Name), out var fileId))
-                    items.Add(new Item(p.Index, p.Path.Path, p.Se, p.Row with { FileId = fileId }));
+                if (fileRows.TryGetValue(p.Path.Path, out var file))
+                    items.Add(new Item(p.Index, p.Path.Path, p.Se, p.Row with { FileId = file.Id }));
                 else
                     results[p.Index] = absentFileOutcome is { } outcome
                         ? new ReplicaResult(p.Index, p.Path.Path, p.Se, outcome)
@@ -164,12 +159,12 @@ public sealed class ReplicaService(Db db, FileService files, IOptions<CatalogOpt
         // chunks are in memory.
         var parallelism = Math.Max(1, options.Value.LookupParallelism);
         var dirIds = new Dictionary<string, long>(StringComparer.Ordinal);
-        Dictionary<short, StorageElementRow> ses = [];
+        SeRegistry? ses = null;
         if (valid.Count > 0)
             await using (var conn = await db.OpenAsync(ct))
             {
                 dirIds = await DirectoryStore.GetIdsAsync(conn, null, valid.Select(i => paths[i]!.Value.Parent).Distinct(StringComparer.Ordinal).ToArray(), ct);
-                ses = await RegistryAsync(conn, ct);
+                ses = await SeRegistry.ReadAsync(conn, null, ct);
             }
         var chunks = valid.Chunk(Math.Clamp((valid.Count + 2 * parallelism - 1) / (2 * parallelism), 500, 5000)).ToList();
         var reads = new Queue<Task<List<ReplicaStore.LookupRow>>>();
@@ -198,7 +193,7 @@ public sealed class ReplicaService(Db db, FileService files, IOptions<CatalogOpt
                         if (rows[r].SeId is not { } seId) continue;
                         // An SE registered after the registry was read: read it again (the rows are newer).
                         // Still absent, it was emptied and removed since this chunk was read: so was the replica.
-                        if (!ses.TryGetValue(seId, out var se) && !(ses = await RegistryAsync(null, ct)).TryGetValue(seId, out se)) continue;
+                        if (!ses!.TryGet(seId, out var se) && !(ses = await RegistryAsync(ct)).TryGet(seId, out se)) continue;
                         replicas.Add(new Replica(se.Name, rows[r].Pfn ?? se.BaseUrl + lfn, (ReplicaState)rows[r].State!, Mapping.Utc(rows[r].Created!.Value)));
                     }
                     if (replicas.Count > 1) replicas.Sort((a, b) => string.CompareOrdinal(a.Se, b.Se));
@@ -219,11 +214,11 @@ public sealed class ReplicaService(Db db, FileService files, IOptions<CatalogOpt
             if (errors[next] is { } e) yield return new LookupResult(lfns[next], Error: e);
     }
 
-    /// <summary>The SE registry by id, read on <paramref name="conn"/> or on a connection of its own.</summary>
-    private async Task<Dictionary<short, StorageElementRow>> RegistryAsync(NpgsqlConnection? conn, CancellationToken ct)
+    /// <summary>The SE registry read again, on a connection of its own.</summary>
+    private async Task<SeRegistry> RegistryAsync(CancellationToken ct)
     {
-        await using var own = conn is null ? await db.OpenAsync(ct) : null;
-        return (await StorageElementStore.ListRegistryAsync(conn ?? own!, null, ct)).ToDictionary(s => s.Id);
+        await using var conn = await db.OpenAsync(ct);
+        return await SeRegistry.ReadAsync(conn, null, ct);
     }
 
     /// <summary>

@@ -107,6 +107,34 @@ public class QueryTests(CatalogFixture fx) : MetadataTestBase(fx)
     }
 
     [Fact]
+    public async Task REST_queries_take_the_same_typed_filters_as_GraphQL()
+    {
+        var (area, _) = await CatalogAsync();
+        Filter[] filters =
+        [
+            new("experiment", FilterOp.Between, null, [new(null, 7, null), new(null, 10, null)]),
+            new("mcEventType", FilterOp.In, null, [new("mixed", null, null), new("charged", null, null)]),
+            new("release", FilterOp.Eq, new("release-08-01-00", null, null), null),
+        ];
+        var typed = await Fx.Client.QueryAsync(new QueryRequest(null, area, Attributes: ["nEvents"], Limit: 100, Filters: filters));
+        var text = await Fx.Client.QueryAsync(new QueryRequest(
+            "experiment between 7 and 10 and mcEventType in ('mixed', 'charged') and release = 'release-08-01-00'", area, Attributes: ["nEvents"], Limit: 100));
+        Assert.Equal(5, typed.Rows.Count);
+        Assert.Equal(text.Rows.Select(r => r.Path), typed.Rows.Select(r => r.Path));
+
+        var both = await Fx.Client.QueryAsync(new QueryRequest("nEvents > 3000", area, Limit: 100,
+            Filters: [new("mcEventType", FilterOp.Eq, new("uubar", null, null), null)]));
+        Assert.Single(both.Rows);
+
+        var wrong = await Assert.ThrowsAsync<CatalogValidationException>(() => Fx.Client.QueryAsync(new QueryRequest(null, area,
+            Filters: [new("experiment", FilterOp.Eq, new("eight", null, null), null)])));
+        Assert.Contains("'experiment' is integer", wrong.Message);
+        var twoValues = await Assert.ThrowsAsync<CatalogValidationException>(() => Fx.Client.QueryAsync(new QueryRequest(null, area,
+            Filters: [new("experiment", FilterOp.Eq, new("8", 8, null), null)])));
+        Assert.Equal("filters[0].value", twoValues.Field);
+    }
+
+    [Fact]
     public async Task GraphQL_searches_with_typed_filters_the_same_way()
     {
         var (area, _) = await CatalogAsync();

@@ -1,0 +1,55 @@
+using System.Net;
+using System.Text;
+using Catalog.Api.Errors;
+using Catalog.Client;
+using Catalog.Contracts;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace Catalog.Tests.Contracts;
+
+/// <summary>
+/// One table (ErrorCodes.HttpStatus) decides the status of every error code: the server's
+/// ProblemDetails carry it and the client picks its exception type by it, so the doors cannot disagree.
+/// </summary>
+public class ErrorStatusTests
+{
+    public static TheoryData<ErrorCode> Codes() => [.. Enum.GetValues<ErrorCode>()];
+
+    [Theory]
+    [MemberData(nameof(Codes))]
+    public async Task Server_answers_the_tables_status_and_the_client_throws_the_matching_type(ErrorCode code)
+    {
+        var http = new DefaultHttpContext { RequestServices = new ServiceCollection().AddLogging().AddProblemDetails().BuildServiceProvider() };
+        var body = new MemoryStream();
+        http.Response.Body = body;
+        await ErrorMapping.Problem(new ItemError(code, "refused", "field")).ExecuteAsync(http);
+        Assert.Equal(code.HttpStatus(), http.Response.StatusCode);
+
+        var answer = Encoding.UTF8.GetString(body.ToArray());
+        var client = CatalogClient.Create(new CatalogClientOptions { BaseAddress = new Uri("http://localhost/"), MaxRetries = 0 },
+            new Answer((HttpStatusCode)http.Response.StatusCode, answer));
+        var e = await Assert.ThrowsAnyAsync<CatalogClientException>(() => client.StatAsync("/belle/x"));
+        Assert.Equal(code, e.Code);
+        Assert.Equal(code.HttpStatus(), e.Status);
+        var expected = code.HttpStatus() switch
+        {
+            400 => typeof(CatalogValidationException),
+            401 => typeof(CatalogUnauthorizedException),
+            403 => typeof(CatalogForbiddenException),
+            404 => typeof(CatalogNotFoundException),
+            409 or 422 => typeof(CatalogConflictException),
+            429 => typeof(CatalogRateLimitedException),
+            503 => typeof(CatalogOverloadedException),
+            _ => typeof(CatalogClientException),
+        };
+        Assert.Equal(expected, e.GetType());
+    }
+
+    private sealed class Answer(HttpStatusCode status, string body) : HttpMessageHandler
+    {
+        protected override Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken ct) =>
+            Task.FromResult(new HttpResponseMessage(status) { Content = new StringContent(body, Encoding.UTF8, "application/problem+json") });
+    }
+}
