@@ -1,6 +1,7 @@
 using System.Text.Json.Nodes;
 using Catalog.Api.Errors;
-using Catalog.Api.Infrastructure;
+using Catalog.Api.Hosting;
+using Catalog.Api.Http;
 using Catalog.Api.Security;
 using Catalog.Contracts;
 using Catalog.Storage;

@@ -1,7 +1,7 @@
 using System.Text.Json.Nodes;
 using Catalog.Api.Audit;
 using Catalog.Api.Errors;
-using Catalog.Api.Infrastructure;
+using Catalog.Api.Hosting;
 using Catalog.Api.Metadata;
 using Catalog.Api.Namespace;
 using Catalog.Api.Security;

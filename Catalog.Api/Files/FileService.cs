@@ -1,5 +1,6 @@
 using Catalog.Api.Errors;
-using Catalog.Api.Infrastructure;
+using Catalog.Api.Hosting;
+using Catalog.Api.Http;
 using Catalog.Api.Namespace;
 using Catalog.Api.Security;
 using Catalog.Contracts;

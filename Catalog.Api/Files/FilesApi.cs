@@ -1,6 +1,5 @@
 using Catalog.Api.Security;
 using Catalog.Api.Errors;
-using Catalog.Api.Infrastructure;
 using Catalog.Contracts;
 using Microsoft.AspNetCore.Mvc;
 

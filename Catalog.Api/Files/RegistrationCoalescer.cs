@@ -1,6 +1,6 @@
 using System.Threading.Channels;
 using Catalog.Api.Errors;
-using Catalog.Api.Infrastructure;
+using Catalog.Api.Hosting;
 using Catalog.Api.Security;
 using Catalog.Contracts;
 

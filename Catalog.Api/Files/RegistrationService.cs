@@ -3,7 +3,8 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using Catalog.Api.Audit;
 using Catalog.Api.Errors;
-using Catalog.Api.Infrastructure;
+using Catalog.Api.Hosting;
+using Catalog.Api.Http;
 using Catalog.Api.Namespace;
 using Catalog.Api.Security;
 using Catalog.Contracts;
@@ -93,8 +94,8 @@ public sealed partial class RegistrationService
     internal async Task InvalidateAsync(IEnumerable<RegisterResponse> responses)
     {
         var stored = responses.SelectMany(r => r.Results).Where(r => r.Status is ItemStatus.Created or ItemStatus.Exists).ToList();
-        await cache.InvalidateAsync(CacheSpace.File, stored.Where(r => r.Status == ItemStatus.Exists && r.ReplicasAdded > 0).Select(r => r.Lfn!));
-        await cache.InvalidateAsync(CacheSpace.Dataset, Lfn.Holders(stored.Select(r => r.Lfn)));
+        await cache.FilesRegisteredAsync(stored.Select(r => r.Lfn!).ToList(),
+            stored.Where(r => r.Status == ItemStatus.Exists && r.ReplicasAdded > 0).Select(r => r.Lfn!).ToList());
     }
 
     internal Task AuditAsync(Caller caller, RegisterResponse response) =>

@@ -1,5 +1,4 @@
 using Catalog.Api.Files;
-using Catalog.Api.Infrastructure;
 using Catalog.Api.Namespace;
 using Catalog.Api.Replicas;
 using Catalog.Api.StorageElements;

@@ -44,7 +44,7 @@ public sealed class Schema(string path, IReadOnlyDictionary<string, AttributeDef
             if (value is null) { normalized[name] = null; continue; }
             if (AttributeSchema.Normalize(def.Type, value) is not { } n)
                 return new ItemError(ErrorCode.InvalidArgument,
-                    $"{at}.{name}: {Describe(value)} is not a valid {Infrastructure.Mapping.Wire(def.Type)}", $"{at}.{name}");
+                    $"{at}.{name}: {Describe(value)} is not a valid {Http.Mapping.Wire(def.Type)}", $"{at}.{name}");
             if (def.Allowed is { } allowed && !allowed.Any(a => JsonNode.DeepEquals(a, n)))
                 return new ItemError(ErrorCode.InvalidArgument,
                     $"{at}.{name}: {Describe(value)} is not one of the allowed values ({string.Join(", ", allowed.Select(Describe))})", $"{at}.{name}");

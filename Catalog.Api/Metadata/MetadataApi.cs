@@ -1,4 +1,3 @@
-using Catalog.Api.Datasets;
 using Catalog.Api.Security;
 using Catalog.Contracts;
 
@@ -45,30 +44,6 @@ public static class MetadataApi
         query.MapPost("/facets", (FacetRequest request, QueryService s, Caller caller, CancellationToken ct) => s.FacetsAsync(request, caller, ct))
             .WithName("Facets").WithSummary("Distinct values with counts of chosen attributes over a query's matches.").ProducesProblem(400);
 
-        var datasets = app.MapGroup("/api/v1/datasets").WithTags("Datasets");
-        datasets.MapPost("/", (DatasetRequest request, DatasetService s, Caller caller, CancellationToken ct) => s.CreateAsync(request, caller, ct))
-            .WithName("CreateDataset").WithSummary("Marks a directory (created if needed) as a dataset, with its own metadata and datablock size.");
-        datasets.MapGet("/", (string? under, string? after, int? limit, DatasetService s, Caller caller, CancellationToken ct) => s.ListAsync(under, after, limit, caller, ct))
-            .WithName("ListDatasets").WithSummary("Datasets at or below a path, by path (pass the last path as after).");
-        datasets.MapGet("/info", (string? path, DatasetService s, Caller caller, CancellationToken ct) => s.InfoAsync(path, caller, ct))
-            .WithName("GetDataset");
-        datasets.MapGet("/summary", (string? path, DatasetService s, Caller caller, CancellationToken ct) => s.SummaryAsync(path, caller, ct))
-            .WithName("GetDatasetSummary").WithSummary("Files, bytes, events, experiment and run ranges, datablocks, and files with a replica per SE.");
-
-        var collections = app.MapGroup("/api/v1/collections").WithTags("Datasets");
-        collections.MapPost("/", (CollectionRequest request, CollectionService s, Caller caller, CancellationToken ct) => s.CreateAsync(request, caller, ct))
-            .WithName("CreateCollection").WithSummary("Creates a frozen collection of datasets or collections, whole or not at all.").ProducesProblem(409);
-        collections.MapGet("/", (string? under, CollectionService s, Caller caller, CancellationToken ct) => s.ListAsync(under, caller, ct))
-            .WithName("ListCollections");
-        collections.MapGet("/info", (string? path, CollectionService s, Caller caller, CancellationToken ct) => s.GetAsync(path, caller, ct))
-            .WithName("GetCollection");
-        collections.MapGet("/files", (string? path, string? after, int? limit, QueryService s, Caller caller, CancellationToken ct) =>
-                s.PageAsync(new QueryRequest(null, path, QueryTarget.Files, ["size", "guid"], after, limit), caller, ct, new QueryService.Everything()))
-            .WithName("ListCollectionFiles").WithSummary("The files of a collection's datasets, paged (query them with /query and under = the collection).");
-
-        app.MapGet("/api/v1/lineage", (string? lfn, LineageDirection? direction, int? depth, LineageService s, Caller caller, CancellationToken ct) =>
-                s.WalkAsync(lfn, direction ?? LineageDirection.Ancestors, depth, caller, ct))
-            .WithTags("Datasets").WithName("Lineage").WithSummary("Ancestors or descendants of a file to a given depth (parents recorded at registration).");
         return app;
     }
 }

@@ -2,7 +2,7 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using Catalog.Api.Audit;
 using Catalog.Api.Errors;
-using Catalog.Api.Infrastructure;
+using Catalog.Api.Hosting;
 using Catalog.Api.Namespace;
 using Catalog.Api.Security;
 using Catalog.Contracts;

@@ -37,10 +37,6 @@ public static class Lfn
 
     /// <summary>A valid path and every ancestor of it, itself first, its root (or "/x") last.</summary>
     /// <summary>The directories holding <paramref name="lfns"/> and all their ancestors, once each (the dataset summaries a file write can change).</summary>
-    public static IEnumerable<string> Holders(IEnumerable<string?> lfns) =>
-        lfns.OfType<string>().Where(l => l.LastIndexOf('/') > 0).Select(l => l[..l.LastIndexOf('/')]).Distinct(StringComparer.Ordinal)
-            .SelectMany(Ancestry).Distinct(StringComparer.Ordinal);
-
     public static IEnumerable<string> Ancestry(string path)
     {
         for (var p = path; ; p = p[..p.LastIndexOf('/')])

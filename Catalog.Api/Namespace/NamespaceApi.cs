@@ -1,5 +1,4 @@
 using Catalog.Api.Security;
-using Catalog.Api.Infrastructure;
 using Catalog.Contracts;
 
 namespace Catalog.Api.Namespace;

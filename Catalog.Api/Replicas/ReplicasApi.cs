@@ -17,7 +17,7 @@ public static class ReplicasApi
         api.MapPost("/state", (SetReplicaStateRequest request, ReplicaService s, Caller caller, CancellationToken ct) => s.SetStateAsync(request, caller, ct))
             .WithName("SetReplicaState").WithSummary("Sets replica states, per item.").ProducesProblem(400);
         api.MapPost("/lookup", (LookupRequest request, ReplicaService s, Caller caller, CancellationToken ct) =>
-                new Infrastructure.JsonArrayStream<LookupResult>(s.Lookup(request, caller, ct)))
+                new Http.JsonArrayStream<LookupResult>(s.Lookup(request, caller, ct)))
             .Produces<IAsyncEnumerable<LookupResult>>(200, "application/json")
             .WithName("LookupReplicas").WithSummary("Bulk LFN -> replicas, streamed in request order; unknown LFNs are answered per item.")
             .ProducesProblem(400);

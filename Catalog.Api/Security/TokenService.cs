@@ -13,7 +13,7 @@ namespace Catalog.Api.Security;
 
 /// <summary>Issues, lists and revokes the catalog's own tokens (admin only), recording each issue.</summary>
 public sealed partial class TokenService(SigningKeys keys, IOptions<AuthOptions> options, Access access, RevocationList revocations,
-    Infrastructure.Db db, AuditLog audit)
+    Hosting.Db db, AuditLog audit)
 {
     public const string RolesClaim = "roles";
     public const string GroupsClaim = "groups";
@@ -129,8 +129,8 @@ public sealed partial class TokenService(SigningKeys keys, IOptions<AuthOptions>
     }
 
     private static IssuedToken ToContract(TokenRow r) => new(r.Jti, r.Subject, r.Roles, r.Scopes, r.Groups,
-        Infrastructure.Mapping.Utc(r.Issued), Infrastructure.Mapping.Utc(r.Expires), r.IssuedBy,
-        r.Revoked is { } revoked ? Infrastructure.Mapping.Utc(revoked) : null);
+        Http.Mapping.Utc(r.Issued), Http.Mapping.Utc(r.Expires), r.IssuedBy,
+        r.Revoked is { } revoked ? Http.Mapping.Utc(revoked) : null);
 
     [GeneratedRegex(@"^[A-Za-z0-9._@-]{1,128}$")]
     private static partial Regex SubjectPattern();

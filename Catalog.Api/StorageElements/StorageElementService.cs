@@ -1,6 +1,7 @@
 using Catalog.Api.Audit;
 using Catalog.Api.Errors;
-using Catalog.Api.Infrastructure;
+using Catalog.Api.Hosting;
+using Catalog.Api.Http;
 using Catalog.Api.Security;
 using Catalog.Contracts;
 using Catalog.Storage;

@@ -205,7 +205,7 @@ public sealed class Compiler
         literal is StringLiteral s && System.Guid.TryParse(s.Value, out var g) ? g : throw new QueryException(literal.Position, "expected a quoted GUID");
 
     private static QueryException Mismatch(Literal literal, Resolved r, string expected) =>
-        new(literal.Position, $"'{r.Name}' is {Infrastructure.Mapping.Wire(r.Type)}: expected {expected}, found {Describe(literal)}");
+        new(literal.Position, $"'{r.Name}' is {Http.Mapping.Wire(r.Type)}: expected {expected}, found {Describe(literal)}");
 
     private static string Describe(Literal l) => l switch
     {

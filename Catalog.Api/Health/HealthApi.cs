@@ -2,7 +2,7 @@ using Prometheus;
 using Npgsql;
 using StackExchange.Redis;
 
-namespace Catalog.Api.Infrastructure;
+namespace Catalog.Api.Health;
 
 public static class HealthApi
 {

@@ -1,6 +1,6 @@
 using System.ComponentModel.DataAnnotations;
 
-namespace Catalog.Api.Infrastructure;
+namespace Catalog.Api.Hosting;
 
 /// <summary>Namespace and limit settings, bound from the <c>Catalog</c> section.</summary>
 public sealed class CatalogOptions
@@ -45,7 +45,7 @@ public sealed class CatalogOptions
     }
 
     /// <summary>How concurrent small registrations share transactions.</summary>
-    public RegistrationOptions Registration { get; set; } = new();
+    public Files.RegistrationOptions Registration { get; set; } = new();
 
     /// <summary>Files per datablock (subNN) of a dataset unless the dataset says otherwise.</summary>
     [Range(1, 1_000_000)]
@@ -60,22 +60,3 @@ public sealed class CatalogOptions
     public TimeSpan IdempotencyKeyLifetime { get; set; } = TimeSpan.FromHours(24);
 
 }
-
-/// <summary>Coalescing of concurrent small registrations, bound from <c>Catalog:Registration</c>.</summary>
-public sealed class RegistrationOptions
-{
-    /// <summary>Let concurrent registrations of at most <see cref="CoalesceMaxFiles"/> files share one transaction and commit (on by default).</summary>
-    public bool Coalesce { get; set; } = true;
-
-    [Range(1, 1000)] public int CoalesceMaxFiles { get; set; } = 10;
-
-    /// <summary>Parallel transactions; a dataset (or directory) always uses the same one.</summary>
-    [Range(1, 64)] public int Lanes { get; set; } = 2;
-
-    /// <summary>Most requests per shared transaction.</summary>
-    [Range(1, 10_000)] public int MaxRequestsPerTransaction { get; set; } = 256;
-
-    /// <summary>Requests waiting per lane; beyond it the server answers 503 with Retry-After.</summary>
-    [Range(1, 1_000_000)] public int QueuePerLane { get; set; } = 5_000;
-}
-

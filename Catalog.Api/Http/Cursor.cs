@@ -1,7 +1,7 @@
 using System.Text;
 using Catalog.Api.Errors;
 
-namespace Catalog.Api.Infrastructure;
+namespace Catalog.Api.Http;
 
 /// <summary>Opaque page cursors: the keyset value of the last row, base64url-encoded.</summary>
 public static class Cursor

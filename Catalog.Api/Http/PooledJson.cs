@@ -1,7 +1,7 @@
 using System.Buffers;
 using System.Text.Json;
 
-namespace Catalog.Api.Infrastructure;
+namespace Catalog.Api.Http;
 
 /// <summary>
 /// JSON serialized into a buffer rented from <see cref="ArrayPool{T}.Shared"/>, returned on

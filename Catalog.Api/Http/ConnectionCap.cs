@@ -1,3 +1,4 @@
+using Catalog.Api.Hosting;
 using System.Buffers;
 using System.Diagnostics.Metrics;
 using System.Text;
@@ -6,7 +7,7 @@ using Catalog.Api.Errors;
 using Catalog.Contracts;
 using Microsoft.AspNetCore.Connections;
 
-namespace Catalog.Api.Infrastructure;
+namespace Catalog.Api.Http;
 
 /// <summary>
 /// Caps the open connections of each endpoint at <c>Catalog:MaxConnections</c>. Kestrel's own

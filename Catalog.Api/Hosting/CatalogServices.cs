@@ -4,7 +4,7 @@ using Catalog.Api.Replicas;
 using Catalog.Api.StorageElements;
 using Catalog.Contracts;
 
-namespace Catalog.Api.Infrastructure;
+namespace Catalog.Api.Hosting;
 
 public static class CatalogServices
 {
@@ -30,7 +30,7 @@ public static class CatalogServices
         builder.Services.AddSingleton<Metadata.QueryService>();
         builder.Services.AddSingleton<Datasets.DatasetService>();
         builder.Services.AddSingleton<Datasets.CollectionService>();
-        builder.Services.AddSingleton<Datasets.LineageService>();
+        builder.Services.AddSingleton<Lineage.LineageService>();
         builder.Services.AddHostedService<IdempotencyKeyExpiry>();
         builder.Services.AddSingleton<Audit.AuditLog>();
         builder.Services.AddSingleton<Audit.AuditService>();

@@ -1,7 +1,7 @@
 using Catalog.Storage;
 using Microsoft.Extensions.Options;
 
-namespace Catalog.Api.Infrastructure;
+namespace Catalog.Api.Hosting;
 
 public static class Migrations
 {

@@ -1,12 +1,12 @@
 using Catalog.Api.Errors;
-using Catalog.Api.Infrastructure;
+using Catalog.Api.Hosting;
 using Catalog.Api.Namespace;
 using Catalog.Api.Security;
 using Catalog.Contracts;
 using Catalog.Storage;
 using Microsoft.Extensions.Options;
 
-namespace Catalog.Api.Datasets;
+namespace Catalog.Api.Lineage;
 
 /// <summary>Ancestors and descendants of a file through the parent LFNs recorded at registration.</summary>
 public sealed class LineageService(Db db, IOptions<CatalogOptions> options, Access access)

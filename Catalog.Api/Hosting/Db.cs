@@ -1,6 +1,6 @@
 using Npgsql;
 
-namespace Catalog.Api.Infrastructure;
+namespace Catalog.Api.Hosting;
 
 /// <summary>Opens connections and runs write transactions, retrying the ones PostgreSQL says are safe to rerun.</summary>
 public sealed class Db(NpgsqlDataSource dataSource)

@@ -1,8 +1,9 @@
+using Catalog.Api.Hosting;
 using Catalog.Storage;
 using Microsoft.Extensions.Options;
 using Npgsql;
 
-namespace Catalog.Api.Infrastructure;
+namespace Catalog.Api.Files;
 
 /// <summary>
 /// Deletes idempotency keys older than <see cref="CatalogOptions.IdempotencyKeyLifetime"/>, every

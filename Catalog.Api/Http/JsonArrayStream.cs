@@ -1,7 +1,7 @@
 using System.Text.Json;
 using System.Text.Json.Serialization.Metadata;
 
-namespace Catalog.Api.Infrastructure;
+namespace Catalog.Api.Http;
 
 /// <summary>
 /// A JSON array written item by item straight into the response pipe, flushed every 64 KB. It

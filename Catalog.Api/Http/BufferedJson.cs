@@ -1,6 +1,6 @@
 using Microsoft.Extensions.Options;
 
-namespace Catalog.Api.Infrastructure;
+namespace Catalog.Api.Http;
 
 /// <summary>
 /// Answers of REST endpoints that return a value (not an <see cref="IResult"/> or a stream) are

@@ -3,7 +3,7 @@ using System.Text.Json.Nodes;
 using Catalog.Contracts;
 using Catalog.Storage;
 
-namespace Catalog.Api.Infrastructure;
+namespace Catalog.Api.Http;
 
 /// <summary>Store rows to wire types, and the checksum spellings.</summary>
 public static class Mapping

@@ -1,0 +1,37 @@
+using Dapper;
+using Npgsql;
+
+namespace Catalog.Storage;
+
+/// <summary>Parent links between files.</summary>
+public static class LineageStore
+{
+    public static Task LinkAsync(NpgsqlConnection conn, NpgsqlTransaction tx, long[] children, long[] parents, CancellationToken ct) =>
+        conn.ExecuteAsync(new CommandDefinition("""
+            insert into file_parent (child_id, parent_id)
+            select c, p from unnest(@children::bigint[], @parents::bigint[]) as l(c, p) order by c, p
+            on conflict do nothing
+            """, new { children, parents }, tx, cancellationToken: ct));
+
+    /// <summary>Edges reachable from a file up (ancestors) or down (descendants), to <paramref name="depth"/> steps.</summary>
+    public static async Task<IReadOnlyList<(string Child, string Parent, int Depth)>> WalkAsync(NpgsqlConnection conn, long fileId, bool up, int depth, int limit, CancellationToken ct)
+    {
+        var (from, to) = up ? ("child_id", "parent_id") : ("parent_id", "child_id");
+        var sql = $"""
+            with recursive walk (child_id, parent_id, depth) as (
+                select child_id, parent_id, 1 from file_parent where {from} = @fileId
+                union
+                select l.child_id, l.parent_id, w.depth + 1 from file_parent l join walk w on l.{from} = w.{to}
+                where w.depth < @depth
+            )
+            select distinct on (w.child_id, w.parent_id)
+                   cd.path || '/' || c.name as Child, pd.path || '/' || p.name as Parent, w.depth
+            from walk w
+            join file c on c.id = w.child_id join directory cd on cd.id = c.dir_id
+            join file p on p.id = w.parent_id join directory pd on pd.id = p.dir_id
+            order by w.child_id, w.parent_id, w.depth
+            limit @limit
+            """;
+        return (await conn.QueryAsync<(string, string, int)>(new CommandDefinition(sql, new { fileId, depth, limit }, cancellationToken: ct))).AsList();
+    }
+}
