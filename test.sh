@@ -1,8 +1,13 @@
 #!/usr/bin/env bash
 # Runs the whole test suite against a real PostgreSQL and Redis that the test fixture starts
-# on free loopback ports (scripts/test-services.sh) and stops afterwards.
+# itself: Testcontainers where a Docker engine answers, otherwise private local servers on free
+# loopback ports (scripts/test-services.sh); both are stopped afterwards.
 set -euo pipefail
 cd "$(dirname "$0")"
 source scripts/services.sh
 ensure_packages
-dotnet test Catalog.sln -c Release --nologo "$@"
+status=0
+dotnet test Catalog.sln -c Release --nologo "$@" || status=$?
+# Which path the fixture took for PostgreSQL and Redis (given servers, Testcontainers, local servers).
+cat TestResults/services.txt 2>/dev/null || true
+exit $status

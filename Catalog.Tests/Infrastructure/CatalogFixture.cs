@@ -1,5 +1,4 @@
 using System.Net.Http.Json;
-using System.Diagnostics;
 using Catalog.Client;
 using Catalog.Contracts;
 using Catalog.Storage;
@@ -10,13 +9,13 @@ using Microsoft.Extensions.DependencyInjection;
 namespace Catalog.Tests.Infrastructure;
 
 /// <summary>
-/// One real server (in-process) on a real PostgreSQL and Redis for the whole suite. The
-/// services come from CATALOG_TEST_POSTGRES / CATALOG_TEST_REDIS when set, otherwise the
-/// fixture starts private ones with scripts/test-services.sh. Tests isolate by LFN prefix.
+/// One real server (in-process) on a real PostgreSQL and Redis for the whole suite, from
+/// <see cref="TestServices"/> (given servers, Testcontainers, or local servers). Tests isolate by LFN prefix.
 /// </summary>
 public sealed class CatalogFixture : IAsyncLifetime
 {
-    private string? _servicesDir;
+    private TestServices _services = null!;
+    public TestServices Services => _services;
 
     public string PostgresConnectionString { get; private set; } = "";
     public string RedisConnectionString { get; private set; } = "";
@@ -31,16 +30,9 @@ public sealed class CatalogFixture : IAsyncLifetime
 
     public async Task InitializeAsync()
     {
-        var pg = Environment.GetEnvironmentVariable("CATALOG_TEST_POSTGRES");
-        var redis = Environment.GetEnvironmentVariable("CATALOG_TEST_REDIS");
-        if (string.IsNullOrEmpty(pg) || string.IsNullOrEmpty(redis))
-        {
-            _servicesDir = Path.Combine(Path.GetTempPath(), $"catalog-test-{Environment.ProcessId}");
-            var lines = (await RunAsync("start", _servicesDir)).Split('\n', StringSplitOptions.RemoveEmptyEntries);
-            (pg, redis) = (lines[^2], lines[^1]);
-        }
-        PostgresConnectionString = pg;
-        RedisConnectionString = redis;
+        _services = await TestServices.StartAsync(RepoRoot);
+        PostgresConnectionString = _services.Postgres;
+        RedisConnectionString = _services.Redis;
 
         Factory = CreateFactory(new Dictionary<string, string?>());
         await Factory.Services.GetRequiredService<Migrator>().MigrateAsync(["/belle", "/test"]);
@@ -87,7 +79,7 @@ public sealed class CatalogFixture : IAsyncLifetime
     {
         await Factory.DisposeAsync();
         File.Delete(KeyFile);
-        if (_servicesDir is not null) await RunAsync("stop", _servicesDir);
+        await _services.DisposeAsync();
     }
 
     /// <summary>A fresh SE with a unique name, open for writing.</summary>
@@ -96,22 +88,6 @@ public sealed class CatalogFixture : IAsyncLifetime
         var name = $"{prefix}-{Guid.NewGuid():N}"[..20];
         await Client.PutStorageElementAsync(name, new StorageElementSpec("TEST", "root", $"root://{name.ToLowerInvariant()}.test:1094//data", WriteEnabled: writeEnabled));
         return name;
-    }
-
-    private static async Task<string> RunAsync(string command, string dir)
-    {
-        var psi = new ProcessStartInfo("bash", [Path.Combine(RepoRoot, "scripts", "test-services.sh"), command, dir])
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-        };
-        using var process = Process.Start(psi)!;
-        var stdout = process.StandardOutput.ReadToEndAsync();
-        var stderr = process.StandardError.ReadToEndAsync();
-        await process.WaitForExitAsync();
-        if (process.ExitCode != 0)
-            throw new InvalidOperationException($"test-services.sh {command} failed: {await stderr}");
-        return await stdout;
     }
 
     private static string FindRepoRoot()
