@@ -1,3 +1,4 @@
+using Catalog.Storage;
 using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Text.Json;
@@ -5,7 +6,6 @@ using Catalog.Client;
 using Catalog.Contracts;
 using HdrHistogram;
 using Npgsql;
-using NpgsqlTypes;
 
 namespace Catalog.LoadTests;
 
@@ -170,26 +170,11 @@ public static class Sizing
     /// </summary>
     private static async Task<double> CopyIntoCatalogAsync(NpgsqlDataSource db, List<NewFile> files, string run)
     {
-        var prod = ProductionDir(run);
-        var blocks = (files.Count + 999) / 1000;
-        var dirIds = new long[blocks];
-        await using (var cmd = db.CreateCommand("""
-            with base as (
-                insert into directory (parent_id, name, path, owner, grp)
-                select id, 'copy-baseline', path || '/copy-baseline', owner, grp from directory where path = @prod
-                returning id, path, owner, grp)
-            insert into directory (parent_id, name, path, owner, grp)
-            select base.id, b.name, base.path || '/' || b.name, base.owner, base.grp
-            from base, unnest(@names::text[]) with ordinality as b(name, ord)
-            order by b.ord
-            returning id
-            """))
-        {
-            cmd.Parameters.AddWithValue("prod", prod);
-            cmd.Parameters.AddWithValue("names", Enumerable.Range(0, blocks).Select(b => $"sub{b:00}").ToArray());
-            await using var reader = await cmd.ExecuteReaderAsync();
-            for (var b = 0; await reader.ReadAsync(); b++) dirIds[b] = reader.GetInt64(0);
-        }
+        var baseDir = ProductionDir(run) + "/copy-baseline";
+        long[] dirIds;
+        await using (var conn = await db.OpenConnectionAsync())
+            dirIds = await BaselineCopy.MakeDirectoriesAsync(conn, ProductionDir(run), "copy-baseline",
+                Enumerable.Range(0, (files.Count + 999) / 1000).Select(b => $"sub{b:00}").ToList());
         var seIds = new List<short>();
         await using (var cmd = db.CreateCommand("select id from storage_element where name = any(@ses) order by id"))
         {
@@ -207,12 +192,8 @@ public static class Sizing
         }
         finally
         {
-            await using var drop = db.CreateCommand("""
-                delete from directory where parent_id = (select id from directory where path = @base);
-                delete from directory where path = @base;
-                """);
-            drop.Parameters.AddWithValue("base", prod + "/copy-baseline");
-            await drop.ExecuteNonQueryAsync();
+            await using var conn = await db.OpenConnectionAsync();
+            await BaselineCopy.RemoveDirectoriesAsync(conn, baseDir);
         }
     }
 
@@ -227,11 +208,11 @@ public static class Sizing
     /// <summary>Binary COPY of the same file and replica rows into look-alike tables (same indexes), then dropped.</summary>
     private static async Task<double> CopyBaselineAsync(NpgsqlDataSource db, List<NewFile> files)
     {
-        await ExecAsync(db, """
-            drop table if exists bench_replica, bench_file;
-            create table bench_file (like file including defaults including indexes including constraints);
-            create table bench_replica (like replica including defaults including indexes);
-            """);
+        await using (var conn = await db.OpenConnectionAsync())
+        {
+            await BaselineCopy.LookAlikeAsync(conn, "bench_file", "file");
+            await BaselineCopy.LookAlikeAsync(conn, "bench_replica", "replica");
+        }
         try
         {
             var clock = Stopwatch.StartNew();
@@ -250,38 +231,13 @@ public static class Sizing
         }
     }
 
-    /// <summary>The file rows of <paramref name="slice"/> and their replicas on <paramref name="seIds"/>, by binary COPY.</summary>
+    /// <summary>The file rows of <paramref name="slice"/> and their replicas on <paramref name="seIds"/>, as the stores' row types, by binary COPY.</summary>
     private static async Task CopyRowsAsync(NpgsqlConnection conn, string fileTable, string replicaTable, List<NewFile> files, List<int> slice,
         Func<int, long> id, Func<int, long> dirId, Func<int, Guid> guid, IReadOnlyList<short> seIds)
     {
-        await using (var w = await conn.BeginBinaryImportAsync($"copy {fileTable} (id, dir_id, name, guid, size, adler32, owner, grp) from stdin (format binary)"))
-        {
-            foreach (var i in slice)
-            {
-                var f = files[i];
-                await w.StartRowAsync();
-                await w.WriteAsync(id(i), NpgsqlDbType.Bigint);
-                await w.WriteAsync(dirId(i), NpgsqlDbType.Bigint);
-                await w.WriteAsync(f.Lfn![(f.Lfn!.LastIndexOf('/') + 1)..], NpgsqlDbType.Text);
-                await w.WriteAsync(guid(i), NpgsqlDbType.Uuid);
-                await w.WriteAsync(f.Size!.Value, NpgsqlDbType.Bigint);
-                await w.WriteAsync(unchecked((int)Convert.ToUInt32(f.Adler32, 16)), NpgsqlDbType.Integer);
-                await w.WriteAsync("belle", NpgsqlDbType.Text);
-                await w.WriteAsync("belle", NpgsqlDbType.Text);
-            }
-            await w.CompleteAsync();
-        }
-        await using (var w = await conn.BeginBinaryImportAsync($"copy {replicaTable} (file_id, se_id) from stdin (format binary)"))
-        {
-            foreach (var i in slice)
-                foreach (var se in seIds)
-                {
-                    await w.StartRowAsync();
-                    await w.WriteAsync(id(i), NpgsqlDbType.Bigint);
-                    await w.WriteAsync(se, NpgsqlDbType.Smallint);
-                }
-            await w.CompleteAsync();
-        }
+        await BaselineCopy.FilesAsync(conn, fileTable, slice.Select(i => (id(i), new NewFileRow(dirId(i), files[i].Lfn![(files[i].Lfn!.LastIndexOf('/') + 1)..],
+            guid(i), files[i].Size!.Value, unchecked((int)Convert.ToUInt32(files[i].Adler32, 16)), null, null))), "belle", "belle");
+        await BaselineCopy.ReplicasAsync(conn, replicaTable, slice.SelectMany(i => seIds.Select(se => new NewReplicaRow(id(i), se, 0, null))));
     }
 
     private static async Task ExecAsync(NpgsqlDataSource db, string sql)

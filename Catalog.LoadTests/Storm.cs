@@ -1,3 +1,4 @@
+using Catalog.Storage;
 using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Text.Json;
@@ -6,7 +7,6 @@ using Catalog.Client;
 using Catalog.Contracts;
 using HdrHistogram;
 using Npgsql;
-using NpgsqlTypes;
 
 namespace Catalog.LoadTests;
 
@@ -226,30 +226,13 @@ public static class Storm
     {
         await using var db = NpgsqlDataSource.Create(postgres);
         await using var conn = await db.OpenConnectionAsync();
-        await using (var cmd = new NpgsqlCommand("""
-            drop table if exists storm_bench_file;
-            create table storm_bench_file (like file including defaults including indexes including constraints);
-            """, conn)) await cmd.ExecuteNonQueryAsync();
+        await BaselineCopy.LookAlikeAsync(conn, "storm_bench_file", "file");
         try
         {
             var clock = Stopwatch.StartNew();
-            await using (var w = await conn.BeginBinaryImportAsync("copy storm_bench_file (id, dir_id, name, guid, size, adler32, owner, grp, metadata) from stdin (format binary)"))
-            {
-                for (var j = 0; j < jobs; j++)
-                {
-                    await w.StartRowAsync();
-                    await w.WriteAsync((long)j + 1, NpgsqlDbType.Bigint);
-                    await w.WriteAsync((long)(j % Datasets), NpgsqlDbType.Bigint);
-                    await w.WriteAsync($"job{j:D6}.root", NpgsqlDbType.Text);
-                    await w.WriteAsync(Guid.CreateVersion7(), NpgsqlDbType.Uuid);
-                    await w.WriteAsync(1_000_000L + j, NpgsqlDbType.Bigint);
-                    await w.WriteAsync(unchecked((int)(j * 2654435761u)), NpgsqlDbType.Integer);
-                    await w.WriteAsync("storm", NpgsqlDbType.Text);
-                    await w.WriteAsync("belle", NpgsqlDbType.Text);
-                    await w.WriteAsync($$"""{"nEvents": {{j % 5000}}}""", NpgsqlDbType.Jsonb);
-                }
-                await w.CompleteAsync();
-            }
+            await BaselineCopy.FilesAsync(conn, "storm_bench_file", Enumerable.Range(0, jobs).Select(j => ((long)j + 1,
+                new NewFileRow(j % Datasets, $"job{j:D6}.root", Guid.CreateVersion7(), 1_000_000L + j, unchecked((int)(j * 2654435761u)), null,
+                    $$"""{"nEvents": {{j % 5000}}}"""))), "storm", "belle");
             return jobs / clock.Elapsed.TotalSeconds;
         }
         finally
