@@ -44,8 +44,6 @@ public sealed class CatalogOptions
             : throw new Errors.CatalogException(Contracts.ErrorCode.LimitExceeded, $"limit must be between 1 and {MaxPageSize} (Catalog:MaxPageSize)", "limit");
     }
 
-    /// <summary>How concurrent small registrations share transactions.</summary>
-    public Files.RegistrationOptions Registration { get; set; } = new();
 
     /// <summary>Files per datablock (subNN) of a dataset unless the dataset says otherwise.</summary>
     [Range(1, 1_000_000)]

@@ -22,6 +22,12 @@ public static class CatalogServices
         builder.Services.AddSingleton<Db>();
         builder.Services.AddSingleton<NamespaceService>();
         builder.Services.AddSingleton<RegistrationService>();
+        builder.Services.AddSingleton<RegistrationWriter>();
+        builder.Services.AddOptions<RegistrationOptions>().BindConfiguration($"{CatalogOptions.Section}:Registration").ValidateDataAnnotations().ValidateOnStart();
+        // The coalescer is fed by the writer's shared-transaction method, and lives as long as the host.
+        builder.Services.AddSingleton(sp => new RegistrationCoalescer(sp.GetRequiredService<RegistrationWriter>().WriteManyAsync,
+            sp.GetRequiredService<Microsoft.Extensions.Options.IOptions<RegistrationOptions>>()));
+        builder.Services.AddHostedService(sp => sp.GetRequiredService<RegistrationCoalescer>());
         builder.Services.AddSingleton<FileService>();
         builder.Services.AddSingleton<ReplicaService>();
         builder.Services.AddSingleton<StorageElementService>();
