@@ -22,6 +22,9 @@ public sealed class SeRegistry
     public static async Task<SeRegistry> ReadAsync(NpgsqlConnection conn, NpgsqlTransaction? tx, CancellationToken ct) =>
         new(await StorageElementStore.ListRegistryAsync(conn, tx, ct));
 
+    /// <summary>A registry of the given rows (validation without a database, e.g. in unit tests).</summary>
+    public static SeRegistry Of(IReadOnlyList<StorageElementRow> rows) => new(rows);
+
     public bool TryGet(string name, out StorageElementRow se) => byName.TryGetValue(name, out se!);
 
     public bool TryGet(short id, out StorageElementRow se) => byId.TryGetValue(id, out se!);
