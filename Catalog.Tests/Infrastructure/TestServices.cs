@@ -82,8 +82,8 @@ public sealed class TestServices : IAsyncDisposable
 
     private async Task StartContainersAsync()
     {
-        var postgres = new PostgreSqlBuilder().WithImage("postgres:15").WithDatabase("catalog").WithUsername("postgres").WithPassword("postgres").Build();
-        var redis = new RedisBuilder().WithImage("redis:7").Build();
+        var postgres = new PostgreSqlBuilder("postgres:15").WithDatabase("catalog").WithUsername("postgres").WithPassword("postgres").Build();
+        var redis = new RedisBuilder("redis:7").Build();
         _containers.AddRange([postgres, redis]);
         await Task.WhenAll(postgres.StartAsync(), redis.StartAsync());
         (Postgres, Redis) = (postgres.GetConnectionString(), redis.GetConnectionString());
