@@ -43,6 +43,7 @@ if (args.Length > 0 && args[0] == "token")
 
 app.UseCatalogErrors();
 app.UseCatalogAuth();
+app.UseIdentityFirst();
 app.MapHealthApi();
 var rest = app.MapGroup("").AddEndpointFilterFactory(BufferedJson.Filter);
 rest.MapTokensApi();

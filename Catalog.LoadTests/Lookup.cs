@@ -43,6 +43,12 @@ public static class Lookup
         // Single LFNs, Zipf popularity (s = 1.1), against the constant-JSON baseline of the same size.
         var zipf = Zipf(lfns.Count, 1.1);
         var size = JsonSerializer.SerializeToUtf8Bytes(await client.ListReplicasAsync(lfns[0]), CatalogJson.Options).Length;
+        using (var probe = await client.Http.GetAsync($"api/v1/bench/constant?bytes={size}"))
+            if (probe.StatusCode == System.Net.HttpStatusCode.NotFound)
+            {
+                Console.Error.WriteLine("lookup: the server has no constant-JSON baseline endpoint; start it with Catalog__Bench__Enabled=true");
+                return 2;
+            }
         // Warm-up of the same length, unmeasured: a catalog in service has its popular LFNs cached.
         await ClosedLoopAsync(o.Concurrency, seconds, async r => await client.ListReplicasAsync(lfns[zipf(r)]));
         var timeline = new Timeline(client.Http);

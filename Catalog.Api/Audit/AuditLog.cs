@@ -44,9 +44,69 @@ public sealed class AuditLog
             await EnqueueAsync(new AuditEvent(at, caller.Subject, caller.TokenId, caller.Remote, caller.RequestId, action, path, outcome, detail?.ToJsonString()));
     }
 
-    /// <summary>Queues an event; when the queue is full, waits for room (back-pressure) instead of losing it.</summary>
-    private ValueTask EnqueueAsync(AuditEvent e) =>
-        _queue.Writer.TryWrite(e) ? ValueTask.CompletedTask : _queue.Writer.WriteAsync(e);
+    /// <summary>
+    /// Queues an event, its text made safe first (<see cref="Escape"/>); when the queue is full,
+    /// waits for room (back-pressure) instead of losing it.
+    /// </summary>
+    private ValueTask EnqueueAsync(AuditEvent e)
+    {
+        e = e with
+        {
+            Subject = Escape(e.Subject)!, Remote = Escape(e.Remote), RequestId = Escape(e.RequestId), Action = Escape(e.Action)!,
+            Path = Escape(e.Path), Outcome = Escape(e.Outcome)!, Detail = EscapeJson(e.Detail),
+        };
+        return _queue.Writer.TryWrite(e) ? ValueTask.CompletedTask : _queue.Writer.WriteAsync(e);
+    }
+
+    /// <summary>
+    /// What a client sent, as text the audit table can always hold: control characters (NUL among
+    /// them, which PostgreSQL cannot store, and which once stopped the audit writer for good) and
+    /// unpaired surrogates written as the six characters <c>\uXXXX</c>.
+    /// </summary>
+    internal static string? Escape(string? text)
+    {
+        if (text is null || !text.AsSpan().ContainsAny(Unsafe) && !HasLoneSurrogate(text)) return text;
+        var sb = new System.Text.StringBuilder(text.Length + 16);
+        for (var i = 0; i < text.Length; i++)
+        {
+            var c = text[i];
+            var paired = char.IsHighSurrogate(c) && i + 1 < text.Length && char.IsLowSurrogate(text[i + 1]);
+            if (paired) { sb.Append(c).Append(text[++i]); continue; }
+            if (char.IsControl(c) || char.IsSurrogate(c)) sb.Append($"\\u{(int)c:X4}");
+            else sb.Append(c);
+        }
+        return sb.ToString();
+    }
+
+    private static readonly System.Buffers.SearchValues<char> Unsafe = System.Buffers.SearchValues.Create(
+        [.. Enumerable.Range(0, 0x20).Select(i => (char)i), (char)0x7f, .. Enumerable.Range(0x80, 0x20).Select(i => (char)i)]);
+
+    /// <summary>A JSON detail whose strings may hold an escaped NUL (<c>\u0000</c>), which jsonb refuses: re-written with every string made safe by <see cref="Escape"/>.</summary>
+    internal static string? EscapeJson(string? json)
+    {
+        if (json is null || !json.Contains("\\u0000", StringComparison.OrdinalIgnoreCase)) return json;
+        static JsonNode? Clean(JsonNode? node) => node switch
+        {
+            JsonObject o => new JsonObject(o.Select(kv => KeyValuePair.Create(Escape(kv.Key)!, Clean(kv.Value)))),
+            JsonArray a => new JsonArray(a.Select(Clean).ToArray()),
+            JsonValue v when v.TryGetValue<string>(out var text) => JsonValue.Create(Escape(text)),
+            _ => node?.DeepClone(),
+        };
+        return Clean(JsonNode.Parse(json))!.ToJsonString();
+    }
+
+    private static bool HasLoneSurrogate(string text)
+    {
+        for (var i = 0; i < text.Length; i++)
+        {
+            if (char.IsHighSurrogate(text[i]) && i + 1 < text.Length && char.IsLowSurrogate(text[i + 1])) { i++; continue; }
+            if (char.IsSurrogate(text[i])) return true;
+        }
+        return false;
+    }
+
+    /// <summary>Events the database refused one by one (after splitting their batch): logged and counted, never retried forever.</summary>
+    internal static long Quarantined;
 
     internal void Complete() => _queue.Writer.TryComplete();
 
@@ -74,7 +134,13 @@ public sealed class AuditLog
             if (batch.Count > 0) await WriteAsync(batch, CancellationToken.None);
         }
 
-        private async Task WriteAsync(List<AuditEvent> batch, CancellationToken ct)
+        /// <summary>
+        /// Writes a batch. While the database is away it waits and tries again (the queue holds the
+        /// events and pushes back on writers). A batch the database refuses for its content is split
+        /// in halves until the refused event stands alone; that one is logged, counted and dropped,
+        /// so one bad event can never stop the audit trail.
+        /// </summary>
+        internal async Task WriteAsync(IReadOnlyList<AuditEvent> batch, CancellationToken ct)
         {
             for (var attempt = 1; ; attempt++)
             {
@@ -82,6 +148,19 @@ public sealed class AuditLog
                 {
                     await AuditStore.CopyAsync(db, batch.Select(e => new AuditRow(e.At, e.Subject, e.TokenId, e.Remote, e.RequestId,
                         e.Action, e.Path, e.Outcome, e.Detail)).ToList(), ct);
+                    return;
+                }
+                catch (PostgresException e) when (!e.IsTransient)
+                {
+                    if (batch.Count == 1)
+                    {
+                        Interlocked.Increment(ref Quarantined);
+                        logger.LogError(e, "Audit event refused by the database and dropped: {Action} {Path} by {Subject}", batch[0].Action, batch[0].Path, batch[0].Subject);
+                        return;
+                    }
+                    var half = batch.Count / 2;
+                    await WriteAsync(batch.Take(half).ToList(), ct);
+                    await WriteAsync(batch.Skip(half).ToList(), ct);
                     return;
                 }
                 catch (Exception e) when (e is NpgsqlException or TimeoutException && !ct.IsCancellationRequested)

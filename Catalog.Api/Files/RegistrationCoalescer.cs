@@ -64,19 +64,37 @@ public sealed class RegistrationCoalescer : BackgroundService
             while (batch.Count < options.MaxRequestsPerTransaction && lane.Reader.TryRead(out var pending)) batch.Add(pending);
             try
             {
-                var outcomes = await write(batch.Select(p => p.Work).ToList(), CancellationToken.None);
-                for (var i = 0; i < batch.Count; i++)
+                Answer(batch, await write(batch.Select(p => p.Work).ToList(), CancellationToken.None));
+            }
+            catch (Exception e) when (batch.Count > 1 && !IsTransient(e))
+            {
+                // One request's data failed the shared transaction (nothing of it is stored): each request
+                // runs again alone, so only the one at fault hears of it and no caller pays for another's input.
+                foreach (var pending in batch)
                 {
-                    if (outcomes[i].Error is { } error) batch[i].Done.TrySetException(error);
-                    else batch[i].Done.TrySetResult(outcomes[i].Response!);
+                    try { Answer([pending], await write([pending.Work], CancellationToken.None)); }
+                    catch (Exception alone) { pending.Done.TrySetException(alone); }
                 }
             }
             catch (Exception e)
             {
-                // The shared transaction failed as a whole (nothing of it is stored), or the cache could not be
-                // told after its commit: every request hears so and may retry under its key (a retry replays a stored answer).
+                // The database is away, or the cache could not be told after the commit: every request hears
+                // so and may retry under its key (a retry replays a stored answer).
                 foreach (var pending in batch) pending.Done.TrySetException(e);
             }
         }
     }
+
+    private static void Answer(List<Pending> batch, Outcome[] outcomes)
+    {
+        for (var i = 0; i < batch.Count; i++)
+        {
+            if (outcomes[i].Error is { } error) batch[i].Done.TrySetException(error);
+            else batch[i].Done.TrySetResult(outcomes[i].Response!);
+        }
+    }
+
+    /// <summary>Failures of the moment (connection, shutdown, overload), not of the requests' data: running alone would not help.</summary>
+    private static bool IsTransient(Exception e) =>
+        e is Npgsql.NpgsqlException { IsTransient: true } || Errors.ErrorMapping.IsOverload(e) || e is StackExchange.Redis.RedisException or TimeoutException;
 }

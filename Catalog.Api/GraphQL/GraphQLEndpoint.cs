@@ -1,4 +1,5 @@
 using Catalog.Api.Errors;
+using Catalog.Api.Security;
 using Catalog.Contracts;
 using GraphQL;
 using GraphQL.Execution;
@@ -54,7 +55,7 @@ public static class GraphQLEndpoint
                 http.Response.StatusCode = status;
             http.Response.ContentType = "application/json";
             await serializer.WriteAsync(http.Response.Body, result, http.RequestAborted);
-        }).ExcludeFromDescription();
+        }).ExcludeFromDescription().ReadOnly();
         return app;
     }
 

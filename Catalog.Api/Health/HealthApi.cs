@@ -31,17 +31,25 @@ public static class HealthApi
             return ready ? Results.Ok(body) : Results.Json(body, statusCode: 503);
         }).ExcludeFromDescription();
         // The load tool's baseline for HTTP lookups: the same pipeline (authentication, rate limit,
-        // JSON) answering a constant body of the size asked for, without touching any store.
-        app.MapGet("/api/v1/bench/constant", (int? bytes, Security.Caller caller) =>
+        // JSON) answering a constant body of the size asked for, without touching any store. Not a
+        // production endpoint: it exists only when the server is started with Catalog:Bench:Enabled,
+        // and answers slices of one fixed 64 kB buffer, so it holds no memory per size asked for.
+        if (app.Configuration.GetValue("Catalog:Bench:Enabled", false))
+            app.MapGet("/api/v1/bench/constant", async (int? bytes, Security.Caller caller, HttpContext http) =>
             {
                 if (!caller.IsAuthenticated) throw new Errors.CatalogException(Contracts.ErrorCode.Unauthorized, "authentication required");
-                var size = Math.Clamp(bytes ?? 256, 16, 1 << 20);
-                return Results.Text(Constants.GetOrAdd(size, n => "{\"pad\":\"" + new string('x', n - 10) + "\"}"), "application/json");
+                var size = Math.Clamp(bytes ?? 256, 16, ConstantBody.Length);
+                http.Response.ContentType = "application/json";
+                http.Response.ContentLength = size;
+                await http.Response.BodyWriter.WriteAsync(ConstantBody.AsMemory(0, size - 2));
+                await http.Response.BodyWriter.WriteAsync(ConstantEnd);
             }).ExcludeFromDescription();
         return app;
     }
 
-    private static readonly System.Collections.Concurrent.ConcurrentDictionary<int, string> Constants = new();
+    /// <summary><c>{"pad":"xxx…</c>: any prefix of it longer than 9 bytes, closed by <see cref="ConstantEnd"/>, is a JSON object.</summary>
+    private static readonly byte[] ConstantBody = [.. "{\"pad\":\""u8, .. Enumerable.Repeat((byte)'x', (1 << 16) - 8)];
+    private static readonly byte[] ConstantEnd = "\"}"u8.ToArray();
 
     private static async Task<string?> ProbeAsync(Func<Task> probe)
     {

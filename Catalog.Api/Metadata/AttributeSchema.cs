@@ -31,6 +31,10 @@ public sealed class Schema(string path, IReadOnlyDictionary<string, AttributeDef
         {
             if (!AttributeSchema.IsValidName(name))
                 return new ItemError(ErrorCode.InvalidArgument, $"{at}.{name}: attribute names are letters, digits and '_', starting with a letter (at most 63)", $"{at}.{name}");
+            // PostgreSQL cannot store U+0000 in text or jsonb: refused here, for this item alone, instead of
+            // failing the statement (and with it every other item and request sharing the transaction).
+            if (AttributeSchema.HasNul(value))
+                return new ItemError(ErrorCode.InvalidArgument, $"{at}.{name}: text must not contain the NUL character (U+0000)", $"{at}.{name}");
             if (!Attributes.TryGetValue(name, out var def))
             {
                 if (!Permissive)
@@ -64,6 +68,15 @@ public static partial class AttributeSchema
     private static partial Regex NamePattern();
 
     public static bool IsValidName(string name) => NamePattern().IsMatch(name);
+
+    /// <summary>Whether a value holds U+0000 anywhere (in a string, a key, or nested), which PostgreSQL cannot store.</summary>
+    public static bool HasNul(JsonNode? value) => value switch
+    {
+        JsonObject o => o.Any(kv => kv.Key.Contains('\0') || HasNul(kv.Value)),
+        JsonArray a => a.Any(HasNul),
+        JsonValue v => v.TryGetValue<string>(out var text) && text.Contains('\0'),
+        _ => false,
+    };
 
     /// <summary>
     /// The canonical form of a value of <paramref name="type"/>, or null if it is not one:

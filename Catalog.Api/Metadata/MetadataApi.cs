@@ -23,26 +23,26 @@ public static class MetadataApi
         meta.MapPost("/", (MetadataWriteRequest request, MetadataService s, Caller caller, CancellationToken ct) => s.WriteAsync(request, caller, ct))
             .WithName("WriteMetadata").WithSummary("Sets (or, with null, removes) values on files and directories, up to Catalog:MaxBatchSize per call, per item.");
         meta.MapPost("/get", (MetadataReadRequest request, MetadataService s, Caller caller, CancellationToken ct) => s.ReadAsync(request, caller, ct))
-            .WithName("ReadMetadata").WithSummary("Own and effective (inherited) values of files and directories, per item; unknown paths are reported, not fatal.");
+            .WithName("ReadMetadata").WithSummary("Own and effective (inherited) values of files and directories, per item; unknown paths are reported, not fatal.").ReadOnly();
 
         var query = app.MapGroup("/api/v1").WithTags("Metadata");
         query.MapPost("/query", (QueryRequest request, QueryService s, Caller caller, CancellationToken ct) => s.PageAsync(request, caller, ct))
             .WithName("Query").WithSummary("One page of files or datasets matching a query (docs/QUERY.md), with the chosen attributes.")
-            .ProducesProblem(400);
+            .ProducesProblem(400).ReadOnly();
         query.MapPost("/query/stream", async (QueryRequest request, QueryService s, Caller caller, CancellationToken ct) =>
             {
                 await s.ValidateAsync(request, caller, ct); // a bad query is a 400 before the stream starts
                 return s.StreamAsync(request, caller, ct);
             })
-            .WithName("QueryStream").WithSummary("Every match of a query, streamed as a JSON array.").ProducesProblem(400);
+            .WithName("QueryStream").WithSummary("Every match of a query, streamed as a JSON array.").ProducesProblem(400).ReadOnly();
         query.MapPost("/query/explain", (QueryRequest request, bool? seqscan, QueryService s, Caller caller, CancellationToken ct) =>
                 s.ExplainAsync(request, seqscan ?? false, caller, ct))
-            .WithName("ExplainQuery").WithSummary("EXPLAIN ANALYZE of the SQL a query compiles to; seqscan=true disables index scans for comparison (admin).");
+            .WithName("ExplainQuery").WithSummary("EXPLAIN ANALYZE of the SQL a query compiles to; seqscan=true disables index scans for comparison (admin).").ReadOnly();
         query.MapPost("/facets/explain", (FacetRequest request, bool? seqscan, QueryService s, Caller caller, CancellationToken ct) =>
                 s.ExplainFacetsAsync(request, seqscan ?? false, caller, ct))
-            .WithName("ExplainFacets").WithSummary("EXPLAIN ANALYZE of a facet request's SQL; seqscan=true disables index scans (admin).");
+            .WithName("ExplainFacets").WithSummary("EXPLAIN ANALYZE of a facet request's SQL; seqscan=true disables index scans (admin).").ReadOnly();
         query.MapPost("/facets", (FacetRequest request, QueryService s, Caller caller, CancellationToken ct) => s.FacetsAsync(request, caller, ct))
-            .WithName("Facets").WithSummary("Distinct values with counts of chosen attributes over a query's matches.").ProducesProblem(400);
+            .WithName("Facets").WithSummary("Distinct values with counts of chosen attributes over a query's matches.").ProducesProblem(400).ReadOnly();
 
         return app;
     }

@@ -20,7 +20,7 @@ public static class ReplicasApi
                 new Http.JsonArrayStream<LookupResult>(s.Lookup(request, caller, ct)))
             .Produces<IAsyncEnumerable<LookupResult>>(200, "application/json")
             .WithName("LookupReplicas").WithSummary("Bulk LFN -> replicas, streamed in request order; unknown LFNs are answered per item.")
-            .ProducesProblem(400);
+            .ProducesProblem(400).ReadOnly();
         return app;
     }
 }

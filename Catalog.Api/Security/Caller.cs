@@ -16,7 +16,9 @@ public sealed record Scope(ScopeAction Action, string Path)
 
     /// <summary>
     /// Parses one scope. The path must be absolute and clean (no ".", "..", empty components or
-    /// trailing slash), so a scope can never name more than it says.
+    /// trailing slash) and made of safe characters only (letters, digits and <c>/ . _ - + = , @ ~</c>):
+    /// no whitespace, so one scope string can never read as two (tokens carry scopes
+    /// space-separated), and nothing a path could smuggle a second scope in with.
     /// </summary>
     public static bool TryParse(string text, out Scope scope)
     {
@@ -30,10 +32,12 @@ public sealed record Scope(ScopeAction Action, string Path)
             "storage.modify" => ScopeAction.Modify,
             _ => null,
         };
-        if (action is null || !IsCleanPath(path)) return false;
+        if (action is null || !IsCleanPath(path) || !path.All(IsSafe)) return false;
         scope = new Scope(action.Value, path);
         return true;
     }
+
+    private static bool IsSafe(char c) => char.IsAsciiLetterOrDigit(c) || c is '/' or '.' or '_' or '-' or '+' or '=' or ',' or '@' or '~';
 
     public static bool IsCleanPath(string path) =>
         path == "/" || (path.StartsWith('/') && !path.EndsWith('/') && path.Split('/').Skip(1).All(c => c is { Length: > 0 } and not "." and not ".."));

@@ -93,7 +93,7 @@ public sealed partial class TokenService(SigningKeys keys, IOptions<AuthOptions>
         var scopes = request.Scopes ?? [];
         for (var i = 0; i < scopes.Count; i++)
             if (!Scope.TryParse(scopes[i], out _))
-                throw CatalogException.Invalid($"scopes[{i}]", $"'{scopes[i]}' is not storage.read|create|modify:/clean/absolute/path");
+                throw CatalogException.Invalid($"scopes[{i}]", $"'{scopes[i]}' is not storage.read|create|modify:/clean/absolute/path of letters, digits and / . _ - + = , @ ~");
         var groups = request.Groups is { Count: > 0 } g ? g : [subject];
         for (var i = 0; i < groups.Count; i++)
             if (!SubjectPattern().IsMatch(groups[i])) throw CatalogException.Invalid($"groups[{i}]", "must be 1 to 128 characters of letters, digits and . _ @ -");

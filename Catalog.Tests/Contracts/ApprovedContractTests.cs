@@ -39,9 +39,16 @@ public class ApprovedContractTests(CatalogFixture fx)
         Assert.Contains("alive", await fx.Http.GetStringAsync("healthz"));
         Assert.Contains("\"postgres\":\"ok\"", await fx.Http.GetStringAsync("readyz"));
         Assert.Equal(200, (int)(await fx.Http.GetAsync("scalar/v1")).StatusCode);
-        // The load tool's constant-JSON baseline: the size asked for, and only for an identity.
-        Assert.Equal(300, (await fx.Http.GetByteArrayAsync("api/v1/bench/constant?bytes=300")).Length);
-        Assert.Equal(401, (int)(await fx.Factory.CreateClient().GetAsync("api/v1/bench/constant")).StatusCode);
+        // The load tool's constant-JSON baseline exists only where the server is configured for it.
+        Assert.Equal(404, (int)(await fx.Http.GetAsync("api/v1/bench/constant?bytes=300")).StatusCode);
+        await using var bench = fx.CreateFactory(new Dictionary<string, string?> { ["Catalog:Bench:Enabled"] = "true" });
+        using var http = bench.CreateClient();
+        Assert.Equal(401, (int)(await http.GetAsync("api/v1/bench/constant")).StatusCode);
+        http.DefaultRequestHeaders.Authorization = new("Bearer", fx.AdminToken);
+        var body = await http.GetByteArrayAsync("api/v1/bench/constant?bytes=300");
+        Assert.Equal(300, body.Length);
+        Assert.Equal("x", System.Text.Json.JsonDocument.Parse(body).RootElement.GetProperty("pad").GetString()![..1]);
+        Assert.Equal(1 << 16, (await http.GetByteArrayAsync("api/v1/bench/constant?bytes=5000000")).Length);
     }
 
     private static JsonNode? Canonical(JsonNode? node) => node switch
