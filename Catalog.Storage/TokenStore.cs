@@ -39,8 +39,12 @@ public static class TokenStore
             $"update issued_token set revoked = coalesce(revoked, now()) where jti = @jti returning {Columns}",
             new { jti }, cancellationToken: ct));
 
-    /// <summary>Revoked tokens that have not expired yet: the list every server process keeps in memory.</summary>
-    public static async Task<IReadOnlyList<(Guid Jti, DateTime Expires)>> RevokedAsync(NpgsqlConnection conn, CancellationToken ct) =>
+    /// <summary>
+    /// Revoked tokens still accepted by validation: not expired, or expired less than
+    /// <paramref name="clockSkew"/> ago (validation accepts that much past <c>exp</c>). The list
+    /// every server process keeps in memory.
+    /// </summary>
+    public static async Task<IReadOnlyList<(Guid Jti, DateTime Expires)>> RevokedAsync(NpgsqlConnection conn, TimeSpan clockSkew, CancellationToken ct) =>
         (await conn.QueryAsync<(Guid, DateTime)>(new CommandDefinition(
-            "select jti, expires from issued_token where revoked is not null and expires > now()", cancellationToken: ct))).AsList();
+            "select jti, expires from issued_token where revoked is not null and expires > now() - @clockSkew", new { clockSkew }, cancellationToken: ct))).AsList();
 }

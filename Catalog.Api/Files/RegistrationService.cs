@@ -35,7 +35,10 @@ public sealed class RegistrationService(IOptions<CatalogOptions> options, IOptio
         foreach (var p in parsed)
             if (p is not null) access.Demand(caller, Operation.Create, p.PermissionPath, $"files[{p.Index}].lfn");
 
-        var work = new RegistrationWriter.Work(files, parsed, parseErrors, idempotencyKey, idempotencyKey is null ? null : HashOf(request), caller);
+        // Keys are the caller's own: another identity cannot squat a predictable key (job-4711-try-1)
+        // or replay someone else's answer by sending the same body under it.
+        var key = idempotencyKey is null ? null : $"{caller.Subject}\u001f{idempotencyKey}";
+        var work = new RegistrationWriter.Work(files, parsed, parseErrors, key, idempotencyKey is null ? null : HashOf(request), caller);
         // Small registrations (a job's outputs) may share a transaction and its commit with others.
         var response = coalescing.Value.Coalesce && files.Count <= coalescing.Value.CoalesceMaxFiles
             ? await coalescer.SubmitAsync(work, ct)

@@ -202,7 +202,7 @@ public sealed class RegistrationWriter(Db db, Access access, HotCache cache)
     /// Stores validated items whose caller was already checked for w on their target directories:
     /// datablocks, schema and parents, directories, files, then replicas and lineage links.
     /// </summary>
-    private static async Task StoreAsync(NpgsqlConnection conn, NpgsqlTransaction tx, List<ValidFile> candidates,
+    private async Task StoreAsync(NpgsqlConnection conn, NpgsqlTransaction tx, List<ValidFile> candidates,
         RegisterResult?[] results, Caller caller, CancellationToken ct)
     {
         if (candidates.Count == 0) return;
@@ -250,7 +250,7 @@ public sealed class RegistrationWriter(Db db, Access access, HotCache cache)
             if (insertedIds.Remove((c.DirId, c.Path.Name), out var id)) { c.FileId = id; created.Add(c.Index); }
             else skipped.Add(c);
         }
-        var existing = skipped.Count == 0 ? [] : await ClassifyExistingAsync(conn, tx, skipped, results, ct);
+        var existing = skipped.Count == 0 ? [] : await ClassifyExistingAsync(conn, tx, skipped, results, caller, ct);
 
         // 4. Replicas of new files, and any missing ones of identical retries; lineage links likewise.
         var withReplicas = candidates.Where(c => c.FileId != 0).ToList();
@@ -354,8 +354,8 @@ public sealed class RegistrationWriter(Db db, Access access, HotCache cache)
     }
 
     /// <summary>Marks skipped items identical (FileId set) or conflicting (result failed); answers the stored GUIDs.</summary>
-    private static async Task<Dictionary<int, Guid>> ClassifyExistingAsync(NpgsqlConnection conn, NpgsqlTransaction tx,
-        List<ValidFile> skipped, RegisterResult?[] results, CancellationToken ct)
+    private async Task<Dictionary<int, Guid>> ClassifyExistingAsync(NpgsqlConnection conn, NpgsqlTransaction tx,
+        List<ValidFile> skipped, RegisterResult?[] results, Caller caller, CancellationToken ct)
     {
         var rows = await FileStore.GetByNamesAsync(conn, tx,
             skipped.Select(c => c.DirId).ToArray(), skipped.Select(c => c.Path.Name).ToArray(), ct);
@@ -366,7 +366,14 @@ public sealed class RegistrationWriter(Db db, Access access, HotCache cache)
         {
             if (!byName.TryGetValue((c.DirId, c.Path.Name), out var row)) { guidClashes.Add(c); continue; }
             var differences = Differences(c, row);
-            if (differences.Count == 0) { c.FileId = row.Id; guids[c.Index] = row.Guid; continue; }
+            if (differences.Count == 0)
+            {
+                // An identical file gains the item's missing replicas and lineage: only whoever may write it (w on the file).
+                if (access.CheckMode(caller, Operation.Create, row.Owner, row.Grp, row.Mode, c.Path.Path) is { } refused)
+                    results[c.Index] = Failed(c, refused with { Field = "lfn" });
+                else (c.FileId, guids[c.Index]) = (row.Id, row.Guid);
+                continue;
+            }
             results[c.Index] = Failed(c, new ItemError(ErrorCode.Conflict,
                 $"'{c.Path.Path}' is already registered with another {string.Join(", ", differences)}", "lfn"));
         }

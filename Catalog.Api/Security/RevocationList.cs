@@ -33,7 +33,7 @@ public sealed class RevocationList
                 try
                 {
                     await using var conn = await db.OpenConnectionAsync(stoppingToken);
-                    list.Replace(await TokenStore.RevokedAsync(conn, stoppingToken));
+                    list.Replace(await TokenStore.RevokedAsync(conn, options.Value.ClockSkew, stoppingToken));
                 }
                 catch (Exception e) when (e is NpgsqlException or TimeoutException)
                 {

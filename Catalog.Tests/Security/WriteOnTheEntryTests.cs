@@ -1,0 +1,54 @@
+using System.Net;
+using Catalog.Contracts;
+using Catalog.Tests.Infrastructure;
+
+namespace Catalog.Tests.Security;
+
+/// <summary>Every path that modifies an entry demands write on it; a revoked token stays refused for as long as validation would accept it.</summary>
+[Collection(CatalogCollection.Name)]
+public class WriteOnTheEntryTests(CatalogFixture fx)
+{
+    [Fact]
+    public async Task Registering_someone_elses_file_again_does_not_add_the_callers_replica()
+    {
+        var root = TestData.Dir("reregister");
+        await fx.Client.MakeDirectoryAsync(root, parents: true);
+        await fx.Client.ChangeModeAsync(root, Convert.ToInt32("777", 8));
+        var (seA, seB) = (await fx.NewStorageElementAsync(), await fx.NewStorageElementAsync());
+        var alice = fx.ClientWith(await fx.IssueTokenAsync("alice", ["producer"], [$"storage.create:{root}", $"storage.read:{root}"]));
+        var mallory = fx.ClientWith(await fx.IssueTokenAsync("mallory", ["producer"], [$"storage.create:{root}", $"storage.read:{root}"]));
+        var file = TestData.File($"{root}/a/out.root", seA);
+        Assert.Equal(ItemStatus.Created, (await alice.RegisterAsync([file])).Results[0].Status);
+        await alice.ChangeModeAsync(file.Lfn!, Convert.ToInt32("644", 8)); // mallory may still write the directory, not the file
+
+        var again = await mallory.RegisterAsync([file with { Replicas = [new NewReplica(seB, "root://evil//x")], Parents = [] }]);
+        Assert.Equal(ErrorCode.Forbidden, again.Results[0].Error!.Code);
+        Assert.Equal("files[0].lfn", again.Results[0].Error!.Field);
+        Assert.Equal([seA], (await fx.Client.ListReplicasAsync(file.Lfn!)).Select(r => r.Se));
+
+        // The owner's own retry, the case idempotent registration exists for, still answers "exists".
+        var retry = await alice.RegisterAsync([file with { Replicas = [new NewReplica(seB)] }]);
+        Assert.Equal(ItemStatus.Exists, retry.Results[0].Status);
+        Assert.Equal(2, (await fx.Client.ListReplicasAsync(file.Lfn!)).Count);
+    }
+
+    [Fact]
+    public async Task A_revoked_token_is_refused_past_its_expiry_while_the_clock_skew_would_accept_it()
+    {
+        var tokens = fx.Factory.Services.GetService(typeof(Catalog.Api.Security.TokenService)) as Catalog.Api.Security.TokenService;
+        var issued = await tokens!.IssueUncheckedAsync(new TokenRequest("short-lived", ["reader"], ["storage.read:/belle"], ["short-lived"], 1), "test", CancellationToken.None);
+        var client = fx.ClientWith(issued.Token);
+        Assert.Equal("short-lived", (await client.WhoAmIAsync()).Subject);
+        await fx.Client.RevokeTokenAsync(issued.Id);
+        // Past exp, the 30 s skew still lets the signature check pass; the revocation list is
+        // reloaded every second here: after several reloads the token must still be refused.
+        var until = DateTime.UtcNow.AddSeconds(4);
+        while (DateTime.UtcNow < until)
+        {
+            using var response = await fx.Factory.CreateClient().SendAsync(new HttpRequestMessage(HttpMethod.Get, "api/v1/whoami")
+                { Headers = { Authorization = new("Bearer", issued.Token) } });
+            Assert.Equal(HttpStatusCode.Unauthorized, response.StatusCode);
+            await Task.Delay(500);
+        }
+    }
+}
