@@ -215,7 +215,7 @@ public sealed class RegistrationWriter(Db db, Access access, HotCache cache)
         // directory not made yet), and parents must exist: both before any directory is made, so an
         // item that fails leaves no directory behind.
         candidates = await CheckMetadataAsync(conn, tx, candidates, results, ct);
-        var parentIds = await ResolveParentsAsync(conn, tx, candidates, results, ct);
+        var parentIds = await ResolveParentsAsync(conn, tx, candidates, results, caller, ct);
         candidates = candidates.Where(c => results[c.Index] is null).ToList();
         if (candidates.Count == 0) return;
 
@@ -330,12 +330,18 @@ public sealed class RegistrationWriter(Db db, Access access, HotCache cache)
     }
 
     /// <summary>Parent LFN -> file id; an item with an unknown parent fails whole (no partial links).</summary>
-    private static async Task<Dictionary<string, long>> ResolveParentsAsync(NpgsqlConnection conn, NpgsqlTransaction tx, List<ValidFile> candidates,
-        RegisterResult?[] results, CancellationToken ct)
+    /// <remarks>
+    /// A parent the caller may not read (scope or mode) is answered exactly like a missing one:
+    /// no link to what one cannot see, and no way to learn that it exists.
+    /// </remarks>
+    private async Task<Dictionary<string, long>> ResolveParentsAsync(NpgsqlConnection conn, NpgsqlTransaction tx, List<ValidFile> candidates,
+        RegisterResult?[] results, Caller caller, CancellationToken ct)
     {
         var wanted = candidates.SelectMany(c => c.Parents).DistinctBy(p => p.Path).ToList();
         if (wanted.Count == 0) return [];
         var ids = (await FileStore.GetByLfnsAsync(conn, tx, wanted.Select(p => p.Parent).ToArray(), wanted.Select(p => p.Name).ToArray(), ct))
+            .Where(kv => access.Check(caller, Operation.Read, kv.Key) is null
+                && access.CheckMode(caller, Operation.Read, kv.Value.Owner, kv.Value.Grp, kv.Value.Mode, kv.Key) is null)
             .ToDictionary(kv => kv.Key, kv => kv.Value.Id, StringComparer.Ordinal);
         foreach (var c in candidates)
         {
@@ -383,7 +389,9 @@ public sealed class RegistrationWriter(Db db, Access access, HotCache cache)
                 .ToDictionary(h => h.Guid, h => h.DirPath + "/" + h.Name);
             foreach (var c in guidClashes)
                 results[c.Index] = Failed(c, holders.TryGetValue(c.Guid, out var lfn)
-                    ? new ItemError(ErrorCode.Conflict, $"guid {c.Guid} is already used by '{lfn}'", "guid")
+                    // The holder is named only to a caller who may read it: a GUID must not tell where a hidden file lives.
+                    ? new ItemError(ErrorCode.Conflict, access.Check(caller, Operation.Read, lfn) is null
+                        ? $"guid {c.Guid} is already used by '{lfn}'" : $"guid {c.Guid} is already used by another file", "guid")
                     : new ItemError(ErrorCode.Conflict, "a concurrent change touched this file; retry", "lfn"));
         }
         return guids;
@@ -431,7 +439,7 @@ public sealed class RegistrationWriter(Db db, Access access, HotCache cache)
             if (RegistrationValidator.CheckReplicas(parsed, ses, out var valid) is null) representatives[dir] = valid!;
         }
         var candidates = await CheckMetadataAsync(conn, tx, representatives.Values.ToList(), results, ct);
-        await ResolveParentsAsync(conn, tx, candidates, results, ct);
+        await ResolveParentsAsync(conn, tx, candidates, results, work.Caller, ct);
         var dirs = candidates.Where(c => results[c.Index] is null).Select(c => c.Path.ParentPath()).ToList();
         if (dirs.Count == 0) return;
         try

@@ -76,9 +76,13 @@ public sealed class CatalogMutation : ObjectGraphType
         Field<NonNullGraphType<RegisterResponseGraphType>>("registerFiles")
             .Argument<NonNullGraphType<ListGraphType<NonNullGraphType<NewFileInputType>>>>("files")
             .Argument<StringGraphType>("idempotencyKey")
-            .ResolveAsync(async c => await CatalogQuery.S<RegistrationService>(c).RegisterAsync(
-                new RegisterRequest(c.GetArgument<List<NewFile>>("files").ToList<NewFile?>()),
-                c.GetArgument<string?>("idempotencyKey"), CatalogQuery.S<Caller>(c), c.CancellationToken));
+            .ResolveAsync(async c =>
+            {
+                var files = c.GetArgument<List<NewFile>>("files");
+                DocumentBudget.ChargeBatch(c, files.Count);
+                return await CatalogQuery.S<RegistrationService>(c).RegisterAsync(new RegisterRequest(files.ToList<NewFile?>()),
+                    c.GetArgument<string?>("idempotencyKey"), CatalogQuery.S<Caller>(c), c.CancellationToken);
+            });
         Field<NonNullGraphType<EntryGraphType>>("makeDirectory")
             .Argument<NonNullGraphType<StringGraphType>>("path")
             .Argument<BooleanGraphType>("parents")
@@ -138,4 +142,21 @@ public sealed class CatalogMutation : ObjectGraphType
     }
 
     private static List<ReplicaRef?> Refs(IResolveFieldContext c) => c.GetArgument<List<ReplicaRef>>("replicas").ToList<ReplicaRef?>();
+}
+
+internal static class DocumentBudget
+{
+    /// <summary>
+    /// Files registered by one document, across all of its registerFiles fields, within
+    /// Catalog:MaxBatchSize: two fields of 6,000 files must not pass a 10,000-file limit.
+    /// </summary>
+    public static void ChargeBatch(IResolveFieldContext c, int files)
+    {
+        var limit = CatalogQuery.S<Microsoft.Extensions.Options.IOptions<Hosting.CatalogOptions>>(c).Value.MaxBatchSize;
+        var total = (c.UserContext.TryGetValue("files", out var sofar) ? (int)sofar! : 0) + files;
+        if (total > limit)
+            throw new Errors.CatalogException(ErrorCode.LimitExceeded,
+                $"files: at most {limit} per document (Catalog:MaxBatchSize), across its registerFiles fields; this one reaches {total}", "files");
+        c.UserContext["files"] = total;
+    }
 }

@@ -33,11 +33,24 @@ public static class GraphQLEndpoint
     /// <summary>POST /graphql, wired by hand (GraphQL.Server is not on this machine's mirror).</summary>
     public static WebApplication MapGraphQL(this WebApplication app)
     {
+        var limits = app.Configuration.GetSection("Catalog:GraphQL");
+        var maxLength = limits.GetValue("MaxDocumentLength", 32 * 1024);
+        var maxTokens = limits.GetValue("MaxTokens", 4_000);
+        var publicReads = app.Services.GetRequiredService<Microsoft.Extensions.Options.IOptions<AuthOptions>>().Value.PublicReadRoots.Count > 0;
         app.MapPost("/graphql", async (HttpContext http, IDocumentExecuter<ISchema> executer, IGraphQLTextSerializer serializer) =>
         {
             var request = await serializer.ReadAsync<GraphQLRequest>(http.Request.Body, http.RequestAborted);
-            if (request?.Query is not { Length: > 0 })
+            if (request?.Query is not { Length: > 0 } query)
                 throw CatalogException.Invalid("query", "is required");
+            // Bounded before parsing: parsing and validation grow with the document (30,000
+            // __typename fields, 330 kB, took 26 s of CPU before the cost check refused it).
+            if (query.Length > maxLength)
+                throw new CatalogException(ErrorCode.LimitExceeded, $"query: at most {maxLength} characters (Catalog:GraphQL:MaxDocumentLength), got {query.Length}", "query");
+            if (CountTokens(query, maxTokens) > maxTokens)
+                throw new CatalogException(ErrorCode.LimitExceeded, $"query: at most {maxTokens} tokens (Catalog:GraphQL:MaxTokens)", "query");
+            // Nobody may run data operations where nothing is public: refused before the document is parsed.
+            if (!publicReads && !http.RequestServices.GetRequiredService<Caller>().IsAuthenticated)
+                throw new CatalogException(ErrorCode.Unauthorized, "send a token (Authorization: Bearer <token>) or a client certificate");
             var result = await executer.ExecuteAsync(new ExecutionOptions
             {
                 Query = request.Query,
@@ -57,6 +70,32 @@ public static class GraphQLEndpoint
             await serializer.WriteAsync(http.Response.Body, result, http.RequestAborted);
         }).ExcludeFromDescription().ReadOnly();
         return app;
+    }
+
+    /// <summary>
+    /// Tokens of a GraphQL document (names, numbers, strings, punctuators; comments and
+    /// whitespace skipped), counted up to <paramref name="stop"/> + 1: a linear pass that bounds the
+    /// parser's and the validator's work before either runs.
+    /// </summary>
+    internal static int CountTokens(string text, int stop)
+    {
+        var count = 0;
+        for (var i = 0; i < text.Length && count <= stop; )
+        {
+            var c = text[i];
+            if (char.IsWhiteSpace(c) || c == ',') { i++; continue; }
+            if (c == '#') { while (i < text.Length && text[i] is not ('\n' or '\r')) i++; continue; }
+            count++;
+            if (c == '"')
+            {
+                for (i++; i < text.Length && text[i] != '"'; i++) if (text[i] == '\\') i++;
+                i++;
+            }
+            else if (char.IsAsciiLetterOrDigit(c) || c is '_' or '-')
+                while (i < text.Length && (char.IsAsciiLetterOrDigit(text[i]) || text[i] is '_' or '.' or '-' or '+')) i++;
+            else i++;
+        }
+        return count;
     }
 
     /// <summary>Turns service errors into GraphQL errors carrying the same code REST sends.</summary>

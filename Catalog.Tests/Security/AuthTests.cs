@@ -377,13 +377,22 @@ public class AuthTests(CatalogFixture fx)
         Assert.Contains("depth", error, StringComparison.OrdinalIgnoreCase);
         Assert.False(tooDeep.RootElement.TryGetProperty("data", out var data) && data.ValueKind != JsonValueKind.Null);
 
-        var costly = "{ " + string.Join(' ', Enumerable.Range(0, 300).Select(i =>
-            $"a{i}: __schema {{ types {{ name fields {{ name args {{ name }} type {{ name kind }} }} }} }}")) + " }";
+        // Small in tokens, costly in what it would fetch: refused by the cost analysis.
+        var costly = "{ " + string.Join(' ', Enumerable.Range(0, 60).Select(i =>
+            $"a{i}: __schema {{ types {{ name fields {{ name args {{ name type {{ fields {{ name }} }} }} type {{ name kind fields {{ name }} }} }} }} }}")) + " }";
         using var tooCostly = await fx.Client.GraphQLAsync(costly);
         Assert.Contains("complexity", tooCostly.RootElement.GetProperty("errors")[0].GetProperty("message").GetString(), StringComparison.OrdinalIgnoreCase);
 
+        // Large in tokens: refused before it is parsed (30,000 fields once took 26 s of CPU in validation).
+        var huge = "{ " + string.Concat(Enumerable.Repeat("__typename ", 30_000)) + "}";
+        var refused = await Assert.ThrowsAsync<CatalogValidationException>(() => fx.Client.GraphQLAsync(huge));
+        Assert.Equal(ErrorCode.LimitExceeded, refused.Code);
+        Assert.Equal("query", refused.Field);
+
         var nested = new string('{', 10_000) + new string('}', 10_000);
-        using var absurd = await fx.Client.GraphQLAsync(nested);
+        Assert.Equal(ErrorCode.LimitExceeded, (await Assert.ThrowsAsync<CatalogValidationException>(() => fx.Client.GraphQLAsync(nested))).Code);
+        var nestedSmall = new string('{', 1_000) + new string('}', 1_000);
+        using var absurd = await fx.Client.GraphQLAsync(nestedSmall);
         Assert.True(absurd.RootElement.TryGetProperty("errors", out _));
     }
 

@@ -52,3 +52,35 @@ public class IdentityFirstTests(CatalogFixture fx)
         await Assert.ThrowsAsync<Catalog.Client.CatalogNotFoundException>(() => fx.Client.StatAsync(dir));
     }
 }
+
+[Collection(CatalogCollection.Name)]
+public class GraphQLBudgetTests(CatalogFixture fx)
+{
+    [Fact]
+    public async Task Anonymous_GraphQL_is_refused_before_parsing_where_nothing_is_public()
+    {
+        using var response = await fx.Factory.CreateClient().PostAsJsonAsync("graphql", new { query = "{ this is not even GraphQL" });
+        Assert.Equal(HttpStatusCode.Unauthorized, response.StatusCode);
+        Assert.Contains("UNAUTHORIZED", await response.Content.ReadAsStringAsync());
+    }
+
+    [Fact]
+    public async Task Registrations_of_one_document_share_one_batch_limit()
+    {
+        await using var server = fx.CreateFactory(new Dictionary<string, string?> { ["Catalog:MaxBatchSize"] = "10" });
+        var http = server.CreateClient();
+        http.DefaultRequestHeaders.Authorization = new("Bearer", fx.AdminToken);
+        var client = new Catalog.Client.CatalogClient(http);
+        var se = await fx.NewStorageElementAsync();
+        var dir = TestData.Dir("gql-budget");
+        var files = (int from) => Enumerable.Range(from, 6).Select(i => new { lfn = $"{dir}/f{i}.root", size = 1, adler32 = "00000001", replicas = new[] { new { se } } }).ToArray();
+        using var answer = await client.GraphQLAsync("""
+            mutation($a: [NewFileInput!]!, $b: [NewFileInput!]!) { a: registerFiles(files: $a) { created } b: registerFiles(files: $b) { created } }
+            """, new { a = files(0), b = files(6) });
+        // Mutation fields run in order: the first one's six files are stored, the second is refused whole.
+        Assert.Equal("f0.root", (await fx.Client.StatAsync($"{dir}/f0.root")).Name);
+        var error = answer.RootElement.GetProperty("errors")[0];
+        Assert.Equal("LIMIT_EXCEEDED", error.GetProperty("extensions").GetProperty("code").GetString());
+        await Assert.ThrowsAsync<Catalog.Client.CatalogNotFoundException>(() => fx.Client.StatAsync($"{dir}/f6.root"));
+    }
+}

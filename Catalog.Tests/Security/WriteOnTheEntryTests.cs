@@ -33,6 +33,28 @@ public class WriteOnTheEntryTests(CatalogFixture fx)
     }
 
     [Fact]
+    public async Task What_a_caller_cannot_read_is_neither_linked_nor_named()
+    {
+        var root = TestData.Dir("hidden");
+        var se = await fx.NewStorageElementAsync();
+        var guid = Guid.NewGuid();
+        var secret = TestData.File($"{root}/alice/secret.root", se, guid: guid);
+        Assert.Equal(ItemStatus.Created, (await fx.Client.RegisterAsync([secret])).Results[0].Status);
+        await fx.Client.MakeDirectoryAsync($"{root}/bob");
+        await fx.Client.ChangeModeAsync($"{root}/bob", Convert.ToInt32("777", 8));
+        var bob = fx.ClientWith(await fx.IssueTokenAsync("bob", ["producer"], [$"storage.create:{root}/bob", $"storage.read:{root}/bob"]));
+
+        var child = await bob.RegisterAsync([TestData.File($"{root}/bob/child.root", se) with { Parents = [secret.Lfn] }]);
+        var missing = await bob.RegisterAsync([TestData.File($"{root}/bob/orphan.root", se) with { Parents = [$"{root}/alice/nothing.root"] }]);
+        Assert.Equal(ErrorCode.NotFound, child.Results[0].Error!.Code);
+        Assert.Equal(missing.Results[0].Error!.Message.Replace("nothing.root", "secret.root"), child.Results[0].Error!.Message);
+
+        var clash = await bob.RegisterAsync([TestData.File($"{root}/bob/copy.root", se, guid: guid)]);
+        Assert.Equal(ErrorCode.Conflict, clash.Results[0].Error!.Code);
+        Assert.DoesNotContain("alice", clash.Results[0].Error!.Message);
+    }
+
+    [Fact]
     public async Task A_revoked_token_is_refused_past_its_expiry_while_the_clock_skew_would_accept_it()
     {
         var tokens = fx.Factory.Services.GetService(typeof(Catalog.Api.Security.TokenService)) as Catalog.Api.Security.TokenService;
