@@ -69,4 +69,13 @@ public sealed class RateLimitOptions
 
     /// <summary>Requests an identity may send at once above the sustained rate.</summary>
     [Range(1, 10_000_000)] public int Burst { get; set; } = 20_000;
+
+    /// <summary>
+    /// Failed authentications per second per client address (sustained); beyond them and
+    /// <see cref="FailedBurst"/>, requests from that address carrying credentials are answered 429
+    /// before their signature is checked.
+    /// </summary>
+    [Range(1, 1_000_000)] public int FailedPerSecond { get; set; } = 20;
+
+    [Range(1, 1_000_000)] public int FailedBurst { get; set; } = 100;
 }

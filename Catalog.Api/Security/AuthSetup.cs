@@ -152,10 +152,36 @@ public static class AuthSetup
 
     public static WebApplication UseCatalogAuth(this WebApplication app)
     {
+        // Failed authentications are counted per client address; an address past its budget has its
+        // credentials refused before their signature is checked (each check costs the server a
+        // signature verification, which is what a guessing client spends).
+        var limits = app.Services.GetRequiredService<IOptions<AuthOptions>>().Value.RateLimit;
+        var failures = PartitionedRateLimiter.Create<string, string>(address => RateLimitPartition.GetTokenBucketLimiter(address, _ =>
+            new TokenBucketRateLimiterOptions
+            {
+                TokenLimit = limits.FailedBurst,
+                TokensPerPeriod = limits.FailedPerSecond,
+                ReplenishmentPeriod = TimeSpan.FromSeconds(1),
+                QueueLimit = 0,
+                AutoReplenishment = true,
+            }));
+        app.Use(async (http, next) =>
+        {
+            if (limits.Enabled && WillVerify(http) && failures.GetStatistics(AddressOf(http))?.CurrentAvailablePermits == 0)
+            {
+                http.Response.Headers.RetryAfter = "1";
+                await ErrorMapping.Problem(new ItemError(ErrorCode.RateLimited,
+                    $"too many failed authentications from this address ({limits.FailedPerSecond}/s, burst {limits.FailedBurst}: Catalog:Auth:RateLimit:FailedPerSecond); retry after 1 s"),
+                    http).ExecuteAsync(http);
+                return;
+            }
+            await next(http);
+        });
         app.UseAuthentication();
         // A bad token is a 401 even on a public read: the client asked to be someone and failed.
         app.Use(async (http, next) =>
         {
+            if (WillVerify(http) && http.User.Identity?.IsAuthenticated != true) failures.AttemptAcquire(AddressOf(http)).Dispose();
             if (http.Request.Headers.Authorization.Count > 0 && http.User.Identity?.IsAuthenticated != true)
             {
                 var result = await http.AuthenticateAsync();
@@ -177,6 +203,13 @@ public static class AuthSetup
         app.UseRateLimiter();
         return app;
     }
+
+    /// <summary>Whether the request carries credentials the server will verify (a bearer token, or a certificate where X.509 is configured).</summary>
+    private static bool WillVerify(HttpContext http) =>
+        http.Request.Headers.Authorization.Count > 0
+        || (http.Connection.ClientCertificate is not null && http.RequestServices.GetRequiredService<IOptions<AuthOptions>>().Value.X509.TrustedCaFile is not null);
+
+    private static string AddressOf(HttpContext http) => http.Connection.RemoteIpAddress?.ToString() ?? "unknown";
 
     /// <summary>
     /// Compares distinguished names written either way: "CN=Alice, O=Belle" (as .NET prints them)
