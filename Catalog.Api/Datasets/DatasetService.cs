@@ -26,6 +26,8 @@ public sealed class DatasetService(Db db, IOptions<CatalogOptions> options, Acce
         await db.WriteAsync(async (conn, tx) =>
         {
             var dir = (await DirectoryStore.GetAsync(conn, tx, path.Path, ct, forUpdate: true))!;
+            // Making a directory a dataset changes it: w on the directory itself, not only where it was made.
+            access.DemandMode(caller, Operation.Create, dir.Owner, dir.Grp, dir.Mode, path.Path, "path");
             var kind = (await MetadataStore.DirectoryValuesAsync(conn, tx, [path.Path], ct))[0].Kind;
             if (kind is not (DatasetStore.DirectoryKind or DatasetStore.DatasetKind))
                 throw new CatalogException(ErrorCode.Conflict, $"'{path.Path}' is a datablock or collection, not a directory that can become a dataset", "path");

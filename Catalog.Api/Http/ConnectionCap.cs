@@ -28,6 +28,10 @@ public static class ConnectionCap
     public static void AddCatalogConnectionCap(this WebApplicationBuilder builder) =>
         builder.WebHost.ConfigureKestrel((context, kestrel) =>
         {
+            // Kestrel:Limits from settings (request body size, timeouts). Idle connections are closed
+            // soon: with Kestrel's 130 s keep-alive, a few clients holding silent sockets could fill
+            // the connection cap (defaults in appsettings.json: keep-alive 15 s, request head 10 s).
+            context.Configuration.GetSection("Kestrel:Limits").Bind(kestrel.Limits);
             var max = context.Configuration.GetValue($"{CatalogOptions.Section}:{nameof(CatalogOptions.MaxConnections)}", new CatalogOptions().MaxConnections);
             kestrel.ConfigureEndpointDefaults(endpoint => Cap(endpoint, max));
         });

@@ -93,6 +93,11 @@ public static class Lfn
         {
             var c = value[i];
             if (char.IsControl(c)) return Fail(field, $"must not contain control characters (U+{(int)c:X4} at {i})");
+            // A PFN is the SE's base URL + the LFN: characters a URL or a storage element would read
+            // as syntax (query, fragment, escapes, separators) or that hide what a name says
+            // (whitespace, bidirectional and other invisible format characters) have no place in one.
+            if (IsUnsafeInName(c))
+                return Fail(field, $"must not contain {Shown(c)} (at {i}): whitespace, ? # % \\ and invisible format characters are not allowed in names");
             if (char.IsHighSurrogate(c) && (i + 1 == value.Length || !char.IsLowSurrogate(value[i + 1])))
                 return Fail(field, $"must be valid UTF-8 (unpaired surrogate at {i})");
             if (char.IsLowSurrogate(c) && (i == 0 || !char.IsHighSurrogate(value[i - 1])))
@@ -100,6 +105,13 @@ public static class Lfn
         }
         return null;
     }
+
+    private static bool IsUnsafeInName(char c) =>
+        c is '?' or '#' or '%' or '\\' || IsInvisible(c);
+
+    private static bool IsInvisible(char c) => char.IsWhiteSpace(c) || char.GetUnicodeCategory(c) == System.Globalization.UnicodeCategory.Format;
+
+    private static string Shown(char c) => IsInvisible(c) ? $"U+{(int)c:X4}" : $"'{c}'";
 
     /// <summary>NFC (so look-alike compositions name one entry) and no trailing slash.</summary>
     private static string Normalize(string value)

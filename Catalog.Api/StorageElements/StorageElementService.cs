@@ -40,8 +40,15 @@ public sealed class StorageElementService(Db db, Access access, AuditLog audit, 
         if (string.IsNullOrWhiteSpace(spec.BaseUrl)) throw CatalogException.Invalid("baseUrl", "is required");
         var baseUrl = spec.BaseUrl.TrimEnd('/');
         var expectedScheme = spec.Protocol == "file" ? "/" : spec.Protocol + "://";
-        if (!baseUrl.StartsWith(expectedScheme, StringComparison.Ordinal) || baseUrl.Any(char.IsControl))
+        if (!baseUrl.StartsWith(expectedScheme, StringComparison.Ordinal))
             throw CatalogException.Invalid("baseUrl", $"must start with '{expectedScheme}' for protocol {spec.Protocol}");
+        // Every PFN starts with this: nothing invisible, and no credentials (user:password@host) in it.
+        if (baseUrl.Any(c => char.IsControl(c) || char.IsWhiteSpace(c) || char.GetUnicodeCategory(c) == System.Globalization.UnicodeCategory.Format))
+            throw CatalogException.Invalid("baseUrl", "must not contain control, whitespace or invisible format characters");
+        if (spec.Protocol != "file" && baseUrl[expectedScheme.Length..].Split('/')[0].Contains('@'))
+            throw CatalogException.Invalid("baseUrl", "must not carry user information (user@host): credentials do not belong in PFNs");
+        if (spec.Site.Any(c => char.IsControl(c) || char.GetUnicodeCategory(c) == System.Globalization.UnicodeCategory.Format))
+            throw CatalogException.Invalid("site", "must not contain control or invisible format characters");
 
         await using var conn = await db.OpenAsync(ct);
         await StorageElementStore.UpsertAsync(conn, name, spec.Site, spec.Protocol, baseUrl,

@@ -20,6 +20,21 @@ public class LfnTests
         Assert.Equal("/belle", path.Root);
     }
 
+    [Theory]
+    [InlineData("/belle/a?b=1", "'?'")]
+    [InlineData("/belle/a#frag", "'#'")]
+    [InlineData("/belle/%2e%2e%2fetc", "'%'")]
+    [InlineData("/belle/a b.root", "U+0020")]
+    [InlineData("/belle/a\\b", "'\\'")]
+    [InlineData("/belle/evil\u202Etoor.exe", "U+202E")]
+    [InlineData("/belle/zero\u200Bwidth", "U+200B")]
+    public void Characters_a_storage_element_would_read_as_syntax_are_refused(string lfn, string shown)
+    {
+        var e = Assert.Throws<CatalogException>(() => Lfn.Parse(lfn, Roots));
+        Assert.Equal(ErrorCode.InvalidLfn, e.Code);
+        Assert.Contains($"must not contain {shown}", e.Message);
+    }
+
     [Fact]
     public void Root_itself_parses_as_root()
     {

@@ -1,4 +1,5 @@
 using System.Net;
+using Microsoft.Extensions.DependencyInjection;
 using Catalog.Tests.Infrastructure;
 
 namespace Catalog.Tests.Security;
@@ -50,5 +51,18 @@ public class OperationalEndpointTests(CatalogFixture fx)
         for (var i = 0; i < 50; i++) await fx.Factory.CreateClient().GetStringAsync("readyz");
         // 50 asks in a moment: a handful of probes, not 50.
         Assert.True(Interlocked.Read(ref Catalog.Api.Health.HealthApi.Readiness.Runs) - before < 25, "readiness probed the services for every request");
+    }
+}
+
+[Collection(CatalogCollection.Name)]
+public class ConnectionLimitTests(CatalogFixture fx)
+{
+    [Fact]
+    public void Kestrel_limits_come_from_settings_and_idle_connections_are_closed_soon()
+    {
+        var limits = fx.Factory.Services.GetRequiredService<Microsoft.Extensions.Options.IOptions<Microsoft.AspNetCore.Server.Kestrel.Core.KestrelServerOptions>>().Value.Limits;
+        Assert.Equal(64L * 1024 * 1024, limits.MaxRequestBodySize);
+        Assert.Equal(TimeSpan.FromSeconds(15), limits.KeepAliveTimeout);
+        Assert.Equal(TimeSpan.FromSeconds(10), limits.RequestHeadersTimeout);
     }
 }

@@ -33,6 +33,17 @@ public class WriteOnTheEntryTests(CatalogFixture fx)
     }
 
     [Fact]
+    public async Task A_producer_cannot_make_someone_elses_directory_a_dataset()
+    {
+        var root = TestData.Dir("others-dataset");
+        await fx.Client.MakeDirectoryAsync($"{root}/theirs", parents: true);
+        var producer = fx.ClientWith(await fx.IssueTokenAsync("dataset-maker", ["producer"], [$"storage.create:{root}", $"storage.read:{root}"]));
+        var e = await Assert.ThrowsAsync<Catalog.Client.CatalogForbiddenException>(() => producer.CreateDatasetAsync(new DatasetRequest($"{root}/theirs")));
+        Assert.Contains("theirs", e.Message);
+        Assert.Empty(await fx.Client.ListDatasetsAsync(root));
+    }
+
+    [Fact]
     public async Task What_a_caller_cannot_read_is_neither_linked_nor_named()
     {
         var root = TestData.Dir("hidden");

@@ -27,6 +27,10 @@ public class StorageElementTests(CatalogFixture fx)
     [InlineData("KEK", "ftp", "ftp://x", "protocol")]
     [InlineData("KEK", "root", "davs://x", "baseUrl")]
     [InlineData("KEK", "root", null, "baseUrl")]
+    [InlineData("KEK", "root", "root://user:secret@kek.jp//belle", "baseUrl")]
+    [InlineData("KEK", "davs", "davs://kek.jp/be\u202Elle", "baseUrl")]
+    [InlineData("KEK", "root", "root://kek.jp//bel le", "baseUrl")]
+    [InlineData("K\u0000EK", "root", "root://kek.jp//belle", "site")]
     public async Task Invalid_specs_are_refused_naming_the_field(string? site, string? protocol, string? baseUrl, string field)
     {
         var name = $"BAD-{Guid.NewGuid():N}"[..16];
