@@ -36,14 +36,13 @@ log "building the catalog"
 dotnet build -c Release -nologo -v q Catalog.Api/Catalog.Api.csproj -o "$DATA/bin" >/dev/null
 dotnet "$DATA/bin/Catalog.Api.dll" migrate --contentRoot "$DATA/bin"
 
-# First start: an admin token, readable by this user only.
+# An admin token, readable by this user only, made afresh at every start (a token from before
+# tokens were issued in low-S form only may be refused; an older one stays valid until it expires).
 TOKEN_FILE="$DATA/auth/admin.token"
-if [ ! -s "$TOKEN_FILE" ]; then
-  (umask 077 && dotnet "$DATA/bin/Catalog.Api.dll" token issue --subject admin --role admin \
-      --scope storage.read:/ --scope storage.modify:/ --lifetime 365d --contentRoot "$DATA/bin" > "$TOKEN_FILE.tmp" \
-    && mv "$TOKEN_FILE.tmp" "$TOKEN_FILE")
-  log "created an admin token (valid 365 days) in $TOKEN_FILE"
-fi
+(umask 077 && dotnet "$DATA/bin/Catalog.Api.dll" token issue --subject admin --role admin \
+    --scope storage.read:/ --scope storage.modify:/ --lifetime 365d --contentRoot "$DATA/bin" > "$TOKEN_FILE.tmp" \
+  && mv "$TOKEN_FILE.tmp" "$TOKEN_FILE")
+log "wrote a fresh admin token (valid 365 days) to $TOKEN_FILE"
 log "admin token: $TOKEN_FILE  (export CATALOG_TOKEN=\$(cat $TOKEN_FILE) for ./catalog and curl)"
 log "catalog serving on $URLS (REST under /api/v1, GraphQL at /graphql, API docs at /scalar/v1)"
 # Tier-up without the runtime's call-counting delay: it restarts while new methods keep being

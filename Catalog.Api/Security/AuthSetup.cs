@@ -58,7 +58,10 @@ public static class AuthSetup
                     OnTokenValidated = context =>
                     {
                         var revoked = context.HttpContext.RequestServices.GetRequiredService<RevocationList>();
-                        if (Guid.TryParse(context.Principal?.FindFirst(JwtRegisteredClaimNames.Jti)?.Value, out var jti) && revoked.IsRevoked(jti))
+                        // A token that could never be revoked is not accepted: its jti must be a GUID.
+                        if (!Guid.TryParse(context.Principal?.FindFirst(JwtRegisteredClaimNames.Jti)?.Value, out var jti))
+                            context.Fail("the token has no GUID jti claim, so it could not be revoked");
+                        else if (revoked.IsRevoked(jti))
                             context.Fail("the token was revoked");
                         return Task.CompletedTask;
                     },

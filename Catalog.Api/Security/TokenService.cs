@@ -47,7 +47,8 @@ public sealed partial class TokenService(SigningKeys keys, IOptions<AuthOptions>
             [GroupsClaim] = spec.Groups!.ToArray(),
             ["wlcg.ver"] = "1.0",
         };
-        var jwt = Handler.CreateToken(new SecurityTokenDescriptor
+        // Issued in low-S form: validation accepts no other (VerifiedTokenCache.HasHighS).
+        var jwt = VerifiedTokenCache.Canonical(Handler.CreateToken(new SecurityTokenDescriptor
         {
             Issuer = options.Value.Issuer,
             Audience = options.Value.Audience,
@@ -56,7 +57,7 @@ public sealed partial class TokenService(SigningKeys keys, IOptions<AuthOptions>
             Expires = expires.UtcDateTime,
             Claims = claims,
             SigningCredentials = signing,
-        });
+        }));
         await using var conn = await db.OpenAsync(ct);
         await TokenStore.InsertAsync(conn, id, spec.Subject!, spec.Roles!.ToArray(), spec.Scopes!.ToArray(), spec.Groups!.ToArray(),
             now, expires, issuedBy, ct);

@@ -25,12 +25,12 @@ public class VerifiedTokenCacheTests
         RequireSignedTokens = true, RequireExpirationTime = true, ValidateLifetime = true,
     };
 
-    private static string Token(SecurityKey key, TimeSpan lifetime, string subject = "job") => new JsonWebTokenHandler().CreateToken(new SecurityTokenDescriptor
+    private static string Token(SecurityKey key, TimeSpan lifetime, string subject = "job") => VerifiedTokenCache.Canonical(new JsonWebTokenHandler().CreateToken(new SecurityTokenDescriptor
     {
         Issuer = "catalog", Audience = "catalog", Expires = DateTime.UtcNow + lifetime,
         Claims = new Dictionary<string, object> { ["sub"] = subject },
         SigningCredentials = new SigningCredentials(key, SecurityAlgorithms.EcdsaSha256),
-    });
+    }));
 
     [Fact]
     public async Task A_verified_token_is_remembered_for_at_most_five_minutes()
