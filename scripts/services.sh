@@ -59,22 +59,55 @@ as_postgres() {
 
 # Reserves huge pages for shared_buffers when the kernel lets us: point lookups ran 3-4x
 # faster with them on this machine kind. huge_pages=try keeps working where it cannot.
+# reserve_huge_pages COUNT [RECORD_FILE]: with RECORD_FILE, adds COUNT pages to the kernel's pool
+# (other checkouts' reservations stay) and writes how many it added there, so release_huge_pages
+# gives back exactly those; without, makes the pool at least COUNT pages.
 reserve_huge_pages() {
-  local want=$1
-  if [ -w /proc/sys/vm/nr_hugepages ]; then
-    local have; have=$(cat /proc/sys/vm/nr_hugepages)
-    if [ "$have" -lt "$want" ]; then echo "$want" > /proc/sys/vm/nr_hugepages 2>/dev/null || true; fi
+  local want=$1 record=${2:-}
+  [ -w /proc/sys/vm/nr_hugepages ] || return 0
+  local have now; have=$(cat /proc/sys/vm/nr_hugepages)
+  if [ -z "$record" ]; then
+    # Unrecorded (the tests' private servers): the pool is only made large enough.
+    [ "$have" -lt "$want" ] && echo "$want" > /proc/sys/vm/nr_hugepages 2>/dev/null || true
+    return 0
   fi
+  echo $(( have + want )) > /proc/sys/vm/nr_hugepages 2>/dev/null || true
+  now=$(cat /proc/sys/vm/nr_hugepages)
+  echo $(( now - have )) > "$record"
+}
+
+release_huge_pages() {
+  local record=$1
+  [ -f "$record" ] && [ -w /proc/sys/vm/nr_hugepages ] || return 0
+  local mine have; mine=$(cat "$record"); have=$(cat /proc/sys/vm/nr_hugepages)
+  [ "$mine" -gt 0 ] && echo $(( have > mine ? have - mine : 0 )) > /proc/sys/vm/nr_hugepages 2>/dev/null || true
+  rm -f "$record"
 }
 
 # shared_buffers for the catalog ./run.sh serves: a quarter of the machine's memory, between
 # 256 MB and 8 GB, so the lookup indexes of a large catalog stay in PostgreSQL's own cache (random
 # bulk lookups over a 19-million-file catalog: docs/BENCHMARKS.md, third session).
+# A quarter of the memory still available, so a second checkout's catalog on the same machine
+# takes a quarter of what the first left, not a second quarter of the whole.
 catalog_shared_buffers_mb() {
-  local mb=$(( $(awk '/^MemTotal/ {print $2}' /proc/meminfo) / 1024 / 4 ))
+  local mb=$(( $(awk '/^MemAvailable/ {print $2}' /proc/meminfo) / 1024 / 4 ))
   [ "$mb" -gt 8192 ] && mb=8192
   [ "$mb" -lt 256 ] && mb=256
   echo "$mb"
+}
+
+# pg_dir_for DATA: where PostgreSQL keeps the data of DATA. The server runs as postgres, which
+# must be able to reach its folder: DATA/pg when it can, otherwise (a checkout in a private
+# folder such as root's 0700 home) a folder of its own under /var/lib/catalog, named after DATA.
+# The user's folders are never loosened.
+pg_dir_for() {
+  local data; data=$(cd "$1" && pwd)
+  if [ -f "$data/pg.location" ]; then cat "$data/pg.location"; return; fi
+  if [ "$(id -u)" != 0 ] || as_postgres test -x "$data" 2>/dev/null; then echo "$data/pg"; return; fi
+  local dir="/var/lib/catalog/$(printf '%s' "$data" | sha1sum | cut -c1-12)/pg"
+  mkdir -p "$(dirname "$dir")"
+  echo "$dir" > "$data/pg.location"
+  echo "$dir"
 }
 
 # start_postgres DATA_DIR PORT [SHARED_BUFFERS_MB]: initializes on first use, starts if not
@@ -105,16 +138,13 @@ synchronous_commit = on
 logging_collector = off
 CONF
   fi
-  # Every parent of the data folder must be traversable by postgres.
-  local p=$dir
-  while [ "$p" != / ]; do p=$(dirname "$p"); chmod o+x "$p" 2>/dev/null || true; done
   if as_postgres "$PG_BIN/pg_ctl" -D "$dir" status >/dev/null 2>&1; then
     log "PostgreSQL already running in $dir"
     return
   fi
   # As many 2 MB pages as this server's shared memory needs (PostgreSQL computes it): with fewer,
   # huge_pages=try quietly falls back to 4 kB pages for all of it.
-  reserve_huge_pages "$(as_postgres "$PG_BIN/postgres" -D "$dir" -c shared_buffers="${buffers}MB" -C shared_memory_size_in_huge_pages 2>/dev/null || echo $(( buffers / 2 + 64 )))"
+  reserve_huge_pages "$(as_postgres "$PG_BIN/postgres" -D "$dir" -c shared_buffers="${buffers}MB" -C shared_memory_size_in_huge_pages 2>/dev/null || echo $(( buffers / 2 + 64 )))" "${HUGE_PAGES_RECORD:-}"
   # lz4, not pglz ("on"): after a checkpoint every first change of a page logs the whole page, and
   # pglz compressing those made 2,000 inserts of random idempotency keys take 300 ms instead of 80.
   # Given on the command line too, so data folders made before this line follow it.

@@ -1,0 +1,91 @@
+using System.Diagnostics;
+using Catalog.Tests.Infrastructure;
+
+namespace Catalog.Tests.Cli;
+
+/// <summary>
+/// ./run.sh from a clone inside a private (0700) folder, as in root's home: it starts, serves,
+/// ./catalog in that clone reaches it, and ./run.sh stop leaves nothing running and gives back the
+/// huge pages it reserved. Runs where the suite runs as root (CI), as run.sh itself expects.
+/// </summary>
+public class RunScriptTests
+{
+    [Fact]
+    public async Task Run_sh_serves_from_a_private_folder_and_stop_leaves_nothing_running()
+    {
+        if (Environment.UserName != "root")
+        {
+            Assert.True(Environment.GetEnvironmentVariable("CI") is null, "CI must run the suite as root");
+            return;
+        }
+        var home = Path.Combine(Path.GetTempPath(), $"private-{Guid.NewGuid():N}"[..20]);
+        Directory.CreateDirectory(home, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        var clone = Path.Combine(home, "catalog");
+        var pagesBefore = HugePages();
+        Process? server = null;
+        try
+        {
+            Assert.Equal(0, (await Run("git", ["clone", "-q", CatalogFixture.RepoRoot, clone], home)).Exit);
+            var psi = new ProcessStartInfo("bash", ["./run.sh"]) { WorkingDirectory = clone, RedirectStandardOutput = true, RedirectStandardError = true };
+            psi.Environment["CATALOG_PG_SHARED_BUFFERS_MB"] = "128";
+            psi.Environment["CATALOG_URLS"] = $"http://127.0.0.1:{FreePort()}";
+            server = Process.Start(psi)!;
+            var log = new System.Text.StringBuilder();
+            server.OutputDataReceived += (_, e) => { lock (log) log.AppendLine(e.Data); };
+            server.ErrorDataReceived += (_, e) => { lock (log) log.AppendLine(e.Data); };
+            server.BeginOutputReadLine();
+            server.BeginErrorReadLine();
+
+            var url = Path.Combine(clone, ".data", "url");
+            using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(2) };
+            var until = DateTime.UtcNow.AddMinutes(5);
+            while (true)
+            {
+                Assert.False(server.HasExited, $"run.sh exited: {log}");
+                Assert.True(DateTime.UtcNow < until, $"run.sh did not serve in 5 minutes: {log}");
+                try { if (File.Exists(url) && (await http.GetAsync((await File.ReadAllTextAsync(url)).Trim() + "/healthz")).IsSuccessStatusCode) break; }
+                catch (HttpRequestException) { }
+                catch (TaskCanceledException) { }
+                await Task.Delay(500);
+            }
+            Assert.Equal("700", Convert.ToString((int)File.GetUnixFileMode(home), 8)); // the user's folder was not loosened
+
+            var whoami = await Run(Path.Combine(clone, "catalog"), ["whoami"], clone);
+            Assert.True(whoami.Exit == 0, whoami.Output);
+            Assert.Contains("admin", whoami.Output);
+
+            var stop = await Run("bash", ["./run.sh", "stop"], clone);
+            Assert.Equal(0, stop.Exit);
+            Assert.True(server.WaitForExit(TimeSpan.FromSeconds(30)), "run.sh kept running after ./run.sh stop");
+            var left = await Run("bash", ["-c", $"ps -eo args | grep -F -- '{clone}' | grep -v grep || true"], clone);
+            Assert.Equal("", left.Output.Trim());
+            Assert.Equal(pagesBefore, HugePages());
+        }
+        finally
+        {
+            if (server is { HasExited: false }) { await Run("bash", ["./run.sh", "stop"], clone); server.Kill(entireProcessTree: true); }
+            var pg = Path.Combine(clone, ".data", "pg.location");
+            if (File.Exists(pg)) Directory.Delete(Path.GetDirectoryName((await File.ReadAllTextAsync(pg)).Trim())!, recursive: true);
+            Directory.Delete(home, recursive: true);
+        }
+    }
+
+    private static long HugePages() => long.Parse(File.ReadAllText("/proc/sys/vm/nr_hugepages").Trim());
+
+    private static int FreePort()
+    {
+        using var socket = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        socket.Start();
+        return ((System.Net.IPEndPoint)socket.LocalEndpoint).Port;
+    }
+
+    private static async Task<(int Exit, string Output)> Run(string file, string[] args, string dir)
+    {
+        var psi = new ProcessStartInfo(file, args) { WorkingDirectory = dir, RedirectStandardOutput = true, RedirectStandardError = true };
+        using var p = Process.Start(psi)!;
+        var output = p.StandardOutput.ReadToEndAsync();
+        var error = p.StandardError.ReadToEndAsync();
+        await p.WaitForExitAsync();
+        return (p.ExitCode, await output + await error);
+    }
+}
