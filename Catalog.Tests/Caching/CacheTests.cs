@@ -115,13 +115,16 @@ public class CacheTests(CatalogFixture fx)
         var se = await fx.NewStorageElementAsync();
         var lfn = $"{TestData.Dir("cache-flight")}/hot.root";
         await fx.Client.RegisterAsync([TestData.File(lfn, se)]);
-        var (loads, shared) = (MainCache.Stats.Loads, MainCache.Stats.Shared);
+        var (loads, shared, hits) = (MainCache.Stats.Loads, MainCache.Stats.Shared, MainCache.Stats.Hits + MainCache.Stats.LocalHits);
 
         var answers = await Task.WhenAll(Enumerable.Range(0, 300).Select(_ => Task.Run(() => fx.Client.GetFileAsync(lfn))));
 
         Assert.All(answers, f => Assert.Equal(se, f.Replicas.Single().Se));
         Assert.Equal(1, MainCache.Stats.Loads - loads);
-        Assert.True(MainCache.Stats.Shared - shared > 0, "some requests waited for the one read instead of making their own");
+        // Every other request either waited for that read or found its result cached; which of the
+        // two depends on how the 2 cores schedule the burst, so only their sum is asserted.
+        var hitsNow = MainCache.Stats.Hits + MainCache.Stats.LocalHits;
+        Assert.True(MainCache.Stats.Shared - shared + (hitsNow - hits) >= 299, $"shared {MainCache.Stats.Shared - shared} + hits {hitsNow - hits} < 299");
     }
 
     [Fact]
