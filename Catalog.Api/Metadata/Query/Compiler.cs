@@ -80,50 +80,67 @@ public sealed class Compiler
         return new(name, def.Type, AttributeQueryNames.ValueExpression(column, name, def.Type), def.Target == AttributeTarget.Directories, column, false);
     }
 
-    private string Emit(Node node) => node switch
+    /// <summary>
+    /// Three-valued logic as docs/QUERY.md defines it: a comparison on an entry without the
+    /// attribute is unknown, neither true nor false, so neither it nor its negation matches. Each
+    /// node compiles to "is true" (<paramref name="truth"/>) or "is false"; not swaps them, and De
+    /// Morgan's laws carry them through and/or. SQL's own NULL logic is never relied on: the
+    /// presence test (which also lets the planner use an attribute's partial index) is kept in both.
+    /// </summary>
+    private string Emit(Node node, bool truth = true) => node switch
     {
-        And a => $"({Emit(a.Left)} and {Emit(a.Right)})",
-        Or o => $"({Emit(o.Left)} or {Emit(o.Right)})",
-        Not n => $"(not {Emit(n.Operand)})",
-        Compare c => EmitCompare(c),
-        Between b => EmitBetween(b),
-        In i => EmitIn(i),
-        Like l => EmitLike(l),
-        Exists e => EmitExists(e),
+        And a => truth ? $"({Emit(a.Left)} and {Emit(a.Right)})" : $"({Emit(a.Left, false)} or {Emit(a.Right, false)})",
+        Or o => truth ? $"({Emit(o.Left)} or {Emit(o.Right)})" : $"({Emit(o.Left, false)} and {Emit(o.Right, false)})",
+        Not n => Emit(n.Operand, !truth),
+        Compare c => EmitCompare(c).Sql(truth),
+        Between b => EmitBetween(b).Sql(truth),
+        In i => EmitIn(i).Sql(truth),
+        Like l => EmitLike(l).Sql(truth),
+        Exists e => EmitExists(e).Sql(truth),
         Literal l => throw new QueryException(l.Position, "a value alone is not a condition"),
         _ => throw new QueryException(node.Position, "unsupported expression"),
     };
 
-    private string EmitCompare(Compare c)
+    /// <summary>
+    /// A condition on one attribute: known only where <paramref name="Presence"/> holds (empty: always
+    /// known), then <paramref name="Core"/> decides. A containment test implies presence, so its
+    /// "true" form stays the bare containment the GIN index answers.
+    /// </summary>
+    private readonly record struct Atom(string Presence, string Core, bool CoreImpliesPresence = false)
+    {
+        public string Sql(bool truth) => truth ? (CoreImpliesPresence ? $"({Core})" : $"({Presence}{Core})") : $"({Presence}not ({Core}))";
+    }
+
+    private Atom EmitCompare(Compare c)
     {
         var r = Resolve(c.Attribute, c.Position);
         var op = c.Op == "!=" ? "<>" : c.Op;
         if (r.Name == "se")
         {
             if (c.Op != "=") throw new QueryException(c.Position, "'se' supports =, in, exists and missing (use not (se = ...) for files without a replica there)");
-            return $"exists (select 1 from replica r join storage_element s on s.id = r.se_id where r.file_id = f.id and s.name = {Param(Text(c.Value, r))})";
+            return new("", $"exists (select 1 from replica r join storage_element s on s.id = r.se_id where r.file_id = f.id and s.name = {Param(Text(c.Value, r))})");
         }
         if (r.Name == "guid")
         {
             if (c.Op is not ("=" or "!=")) throw new QueryException(c.Position, "'guid' supports = and != only");
-            return $"f.guid {op} {Param(Guid(c.Value), NpgsqlDbType.Uuid)}";
+            return new("", $"f.guid {op} {Param(Guid(c.Value), NpgsqlDbType.Uuid)}");
         }
         if (r.Type == AttributeType.Boolean && c.Op is not ("=" or "!="))
             throw new QueryException(c.Position, $"'{r.Name}' is a boolean: use = or !=");
         // Equality on a directory attribute as jsonb containment: the GIN index on eff_metadata answers it.
         if (c.Op == "=" && r is { BuiltIn: false, JsonColumn: "d.eff_metadata" })
-            return $"{r.JsonColumn} @> {Containment(r, c.Value)}";
-        return $"{Presence(r)}{r.Expression} {op} {Value(c.Value, r)}";
+            return new(Presence(r), $"{r.JsonColumn} @> {Containment(r, c.Value)}", CoreImpliesPresence: true);
+        return new(Presence(r), $"{r.Expression} {op} {Value(c.Value, r)}");
     }
 
-    private string EmitBetween(Between b)
+    private Atom EmitBetween(Between b)
     {
         var r = Resolve(b.Attribute, b.Position);
         if (r.Type == AttributeType.Boolean || r.Name is "se" or "guid") throw new QueryException(b.Position, $"'{r.Name}' cannot be used with between");
-        return $"{Presence(r)}{r.Expression} between {Value(b.Low, r)} and {Value(b.High, r)}";
+        return new(Presence(r), $"{r.Expression} between {Value(b.Low, r)} and {Value(b.High, r)}");
     }
 
-    private string EmitIn(In i)
+    private Atom EmitIn(In i)
     {
         var r = Resolve(i.Attribute, i.Position);
         if (r.Type == AttributeType.Boolean) throw new QueryException(i.Position, $"'{r.Name}' is a boolean: use = or !=");
@@ -131,21 +148,21 @@ public sealed class Compiler
         {
             if (i.Negated) throw new QueryException(i.Position, "'se not in' is not supported (use not (se in (...)))");
             var names = i.Values.Select(v => Text(v, r)).ToArray();
-            return $"exists (select 1 from replica r join storage_element s on s.id = r.se_id where r.file_id = f.id and s.name = any({Param(names, NpgsqlDbType.Array | NpgsqlDbType.Text)}))";
+            return new("", $"exists (select 1 from replica r join storage_element s on s.id = r.se_id where r.file_id = f.id and s.name = any({Param(names, NpgsqlDbType.Array | NpgsqlDbType.Text)}))");
         }
         if (r.Name == "guid")
-            return $"{(i.Negated ? "not " : "")}f.guid = any({Param(i.Values.Select(Guid).ToArray(), NpgsqlDbType.Array | NpgsqlDbType.Uuid)})";
+            return new("", $"{(i.Negated ? "not " : "")}f.guid = any({Param(i.Values.Select(Guid).ToArray(), NpgsqlDbType.Array | NpgsqlDbType.Uuid)})");
         if (!i.Negated && r is { BuiltIn: false, JsonColumn: "d.eff_metadata" })
-            return "(" + string.Join(" or ", i.Values.Select(v => $"{r.JsonColumn} @> {Containment(r, v)}")) + ")";
+            return new(Presence(r), "(" + string.Join(" or ", i.Values.Select(v => $"{r.JsonColumn} @> {Containment(r, v)}")) + ")", CoreImpliesPresence: true);
         var array = r.Type is AttributeType.Integer or AttributeType.Float
             ? Param(i.Values.Select(v => Number(v, r)).ToArray(), NpgsqlDbType.Array | NpgsqlDbType.Numeric)
             : r.Name == "created"
                 ? Param(i.Values.Select(v => Timestamp(v, r)).ToArray(), NpgsqlDbType.Array | NpgsqlDbType.TimestampTz)
                 : Param(i.Values.Select(v => r.Type == AttributeType.Timestamp ? TimestampText(v, r) : Text(v, r)).ToArray(), NpgsqlDbType.Array | NpgsqlDbType.Text);
-        return i.Negated ? $"{Presence(r)}not ({r.Expression} = any({array}))" : $"{Presence(r)}{r.Expression} = any({array})";
+        return new(Presence(r), i.Negated ? $"not ({r.Expression} = any({array}))" : $"{r.Expression} = any({array})");
     }
 
-    private string EmitLike(Like l)
+    private Atom EmitLike(Like l)
     {
         var r = Resolve(l.Attribute, l.Position);
         if (r.Type != AttributeType.String || r.Name is "se" or "guid")
@@ -153,17 +170,17 @@ public sealed class Compiler
         var pattern = new StringBuilder();
         foreach (var ch in l.Pattern)
             pattern.Append(ch switch { '*' => "%", '?' => "_", '%' => "\\%", '_' => "\\_", '\\' => "\\\\", _ => ch.ToString() });
-        return $"{Presence(r)}{(l.Negated ? "not " : "")}{r.Expression} like {Param(pattern.ToString(), NpgsqlDbType.Text)}";
+        return new(Presence(r), $"{(l.Negated ? "not " : "")}{r.Expression} like {Param(pattern.ToString(), NpgsqlDbType.Text)}");
     }
 
-    private string EmitExists(Exists e)
+    private Atom EmitExists(Exists e)
     {
         var r = Resolve(e.Attribute, e.Position);
         if (r.Name == "se")
-            return $"{(e.Present ? "" : "not ")}exists (select 1 from replica r where r.file_id = f.id)";
+            return new("", $"{(e.Present ? "" : "not ")}exists (select 1 from replica r where r.file_id = f.id)");
         if (r.BuiltIn) throw new QueryException(e.Position, $"'{r.Name}' is built in: every entry has it");
         var has = $"coalesce({r.JsonColumn} ? '{r.Name}', false)";
-        return e.Present ? has : $"not {has}";
+        return new("", e.Present ? has : $"not {has}");
     }
 
     /// <summary>Comparisons only match entries that carry the attribute (and let the planner use its partial index).</summary>

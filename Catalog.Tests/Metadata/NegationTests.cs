@@ -1,0 +1,44 @@
+using System.Text.Json.Nodes;
+using Catalog.Contracts;
+using Catalog.Tests.Infrastructure;
+
+namespace Catalog.Tests.Metadata;
+
+/// <summary>
+/// not, with the documented three-valued logic: a comparison on an entry without the attribute is
+/// unknown, so neither it nor its negation matches that entry.
+/// </summary>
+[Collection(CatalogCollection.Name)]
+public class NegationTests(CatalogFixture fx) : MetadataTestBase(fx)
+{
+    [Theory]
+    [InlineData("not (nEvents = 1)", "three,two")]
+    [InlineData("nEvents != 1", "three,two")]
+    [InlineData("not (nEvents in (1, 2))", "three")]
+    [InlineData("not (nEvents between 2 and 3)", "one")]
+    [InlineData("not (site like 'K*')", "two")]
+    [InlineData("not (nEvents = 1 or nEvents = 2)", "three")]
+    [InlineData("not (nEvents = 1 and site = 'KEK')", "three,two")]
+    [InlineData("not (not (nEvents = 1))", "one")]
+    [InlineData("not (nEvents = 1) or site missing", "none,three,two")]
+    [InlineData("not (site exists)", "none,three")]
+    [InlineData("not (dataLevel = 'mdst')", "")]
+    [InlineData("not (dataLevel = 'raw')", "none,one,three,two")]
+    public async Task Negation_matches_like_the_documented_three_valued_logic(string query, string expected)
+    {
+        var area = await DeclareDomainSchemaAsync(Area());
+        var se = await Fx.NewStorageElementAsync();
+        await Fx.Client.SetMetadataAsync([new MetadataWrite(area, new JsonObject { ["dataLevel"] = "mdst" })]);
+        var files = new[]
+        {
+            File($"{area}/one.root", se, new JsonObject { ["nEvents"] = 1, ["site"] = "KEK" }),
+            File($"{area}/two.root", se, new JsonObject { ["nEvents"] = 2, ["site"] = "DESY" }),
+            File($"{area}/three.root", se, new JsonObject { ["nEvents"] = 3 }),
+            File($"{area}/none.root", se),
+        };
+        Assert.All((await Fx.Client.RegisterAsync(files)).Results, r => Assert.Equal(ItemStatus.Created, r.Status));
+
+        var page = await Fx.Client.QueryAsync(new QueryRequest(query, area, Limit: 100));
+        Assert.Equal(expected, string.Join(',', page.Rows.Select(r => r.Path[(r.Path.LastIndexOf('/') + 1)..].Replace(".root", "")).Order()));
+    }
+}
