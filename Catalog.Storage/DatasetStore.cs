@@ -42,7 +42,8 @@ public static class DatasetStore
 
     /// <summary>
     /// Totals over the files below a dataset (values read from the file or inherited, wherever
-    /// they are set), and per SE how many of its files have a replica there.
+    /// they are set), and per SE how many of its files have an available replica there (state 0:
+    /// one set unavailable, bad or still being copied does not make a dataset complete on an SE).
     /// </summary>
     public static async Task<(DatasetTotals Totals, IReadOnlyList<(string Se, long Files, long Bytes)> PerSe)> SummaryAsync(
         NpgsqlConnection conn, string path, long datasetId, CancellationToken ct)
@@ -64,7 +65,7 @@ public static class DatasetStore
                     coalesce(num(f.metadata, 'runHigh'), num(f.metadata, 'run'), num(f.eff_metadata, 'runHigh'), num(f.eff_metadata, 'run')) as run_high) v;
             select s.name as Se, count(distinct r.file_id) as Files, coalesce(sum(fl.size), 0) as Bytes
             from directory d join file fl on fl.dir_id = d.id join replica r on r.file_id = fl.id join storage_element s on s.id = r.se_id
-            where d.path > @path || '/' and d.path < @path || '0'
+            where d.path > @path || '/' and d.path < @path || '0' and r.state = 0
             group by s.name order by s.name;
             """;
         await using var multi = await conn.QueryMultipleAsync(new CommandDefinition(sql, new { path, id = datasetId }, cancellationToken: ct));

@@ -15,7 +15,7 @@ public static class DatasetsApi
         datasets.MapGet("/info", (string? path, DatasetService s, Caller caller, CancellationToken ct) => s.InfoAsync(path, caller, ct))
             .WithName("GetDataset");
         datasets.MapGet("/summary", (string? path, DatasetService s, Caller caller, CancellationToken ct) => s.SummaryAsync(path, caller, ct))
-            .WithName("GetDatasetSummary").WithSummary("Files, bytes, events, experiment and run ranges, datablocks, and files with a replica per SE.");
+            .WithName("GetDatasetSummary").WithSummary("Files, bytes, events, experiment and run ranges, datablocks, and per SE the files with an available replica there.");
         return app;
     }
 }

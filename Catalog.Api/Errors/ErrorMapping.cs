@@ -26,15 +26,20 @@ public static class ErrorMapping
     };
 
     /// <summary>
-    /// Pool exhaustion and an unreachable database are back-pressure, not bugs: 503 and Retry-After.
-    /// Npgsql reports an exhausted pool (and a connect that timed out) as an NpgsqlException
-    /// wrapping a TimeoutException.
+    /// Pool exhaustion, an unreachable or restarting database and every other failure of the moment
+    /// are back-pressure, not bugs: 503 and Retry-After, so a client retries instead of failing (a
+    /// PostgreSQL restart during a storm answered 500 to the 42 registrations whose connection it
+    /// cut; nothing was lost, but jobs would have failed). Npgsql reports an exhausted pool as an
+    /// NpgsqlException wrapping a TimeoutException, and marks transient errors itself.
     /// </summary>
     public static bool IsOverload(Exception e) => e switch
     {
         NpgsqlException { InnerException: TimeoutException } => true,
-        PostgresException { SqlState: PostgresErrorCodes.TooManyConnections or PostgresErrorCodes.CannotConnectNow } => true,
-        NpgsqlException { InnerException: System.Net.Sockets.SocketException } => true,
+        PostgresException { SqlState: PostgresErrorCodes.TooManyConnections or PostgresErrorCodes.CannotConnectNow
+            or PostgresErrorCodes.AdminShutdown or PostgresErrorCodes.CrashShutdown
+            or PostgresErrorCodes.SerializationFailure or PostgresErrorCodes.DeadlockDetected } => true,
+        NpgsqlException { IsTransient: true } => true,
+        NpgsqlException { InnerException: System.Net.Sockets.SocketException or IOException or EndOfStreamException } => true,
         _ => false,
     };
 

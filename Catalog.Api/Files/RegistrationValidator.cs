@@ -116,6 +116,10 @@ public static class RegistrationValidator
         }
         else
         {
+            // The parser drops a trailing slash (a directory path); a file's LFN must not have one, or
+            // ".../dir/" would register a file named like the directory.
+            if (file.Lfn is { Length: > 1 } lfn && lfn[^1] == '/')
+                return new ItemError(ErrorCode.InvalidLfn, $"{at}.lfn ends with '/': that names a directory, not a file", $"{at}.lfn");
             if (!Lfn.TryParse(file.Lfn, roots, out path, out var lfnError, $"{at}.lfn")) return lfnError;
             if (path.IsRoot) return new ItemError(ErrorCode.InvalidLfn, $"{at}.lfn is a root, not a file", $"{at}.lfn");
         }

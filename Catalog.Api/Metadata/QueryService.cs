@@ -142,7 +142,11 @@ public sealed class QueryService(Db db, IOptions<CatalogOptions> options, Access
     {
         var path = Lfn.Parse(under ?? options.Value.Roots[0], options.Value.Roots, "under");
         access.Demand(caller, Operation.Read, path.Path, "under");
-        var scopes = await Datasets.CollectionService.ExpandAsync(conn, path.Path, ct) ?? [path.Path];
+        var scopes = await Datasets.CollectionService.ExpandAsync(conn, path.Path, ct);
+        // A path that does not exist is a 404, not an empty answer (which would read as "nothing matches").
+        if (scopes is null && await DirectoryStore.GetAsync(conn, null, path.Path, ct) is null)
+            throw CatalogException.NotFound($"directory or collection '{path.Path}'", "under");
+        scopes ??= [path.Path];
         foreach (var scope in scopes)
             if (access.Check(caller, Operation.Read, scope) is { } refused) throw new CatalogException(refused.Code, refused.Message, "under");
         var attributes = new Dictionary<string, AttributeDefinition>(StringComparer.Ordinal);

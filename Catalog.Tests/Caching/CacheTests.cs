@@ -113,8 +113,21 @@ public class CacheTests(CatalogFixture fx)
     public async Task A_burst_of_misses_on_one_key_makes_one_database_read()
     {
         var se = await fx.NewStorageElementAsync();
-        var lfn = $"{TestData.Dir("cache-flight")}/hot.root";
-        await fx.Client.RegisterAsync([TestData.File(lfn, se)]);
+        var dir = TestData.Dir("cache-flight");
+        var lfn = $"{dir}/hot.root";
+        await fx.Client.RegisterAsync([TestData.File(lfn, se), TestData.File($"{dir}/probe.root", se)]);
+        // A new SE makes every cached file stale at once; wait until the cache serves again (a read
+        // of another file is answered from it) before the burst, instead of racing that.
+        var until = DateTime.UtcNow.AddSeconds(20);
+        while (true)
+        {
+            await fx.Client.GetFileAsync($"{dir}/probe.root");
+            var served = MainCache.Stats.Hits + MainCache.Stats.LocalHits;
+            await fx.Client.GetFileAsync($"{dir}/probe.root");
+            if (MainCache.Stats.Hits + MainCache.Stats.LocalHits > served) break;
+            Assert.True(DateTime.UtcNow < until, "the cache never served again after the SE was added");
+            await Task.Delay(100);
+        }
         var (loads, shared, hits) = (MainCache.Stats.Loads, MainCache.Stats.Shared, MainCache.Stats.Hits + MainCache.Stats.LocalHits);
 
         var answers = await Task.WhenAll(Enumerable.Range(0, 300).Select(_ => Task.Run(() => fx.Client.GetFileAsync(lfn))));

@@ -53,3 +53,26 @@ public class ErrorStatusTests
             Task.FromResult(new HttpResponseMessage(status) { Content = new StringContent(body, Encoding.UTF8, "application/problem+json") });
     }
 }
+
+/// <summary>Failures of the moment are 503 with Retry-After, never 500.</summary>
+public class TransientFailureTests
+{
+    public static TheoryData<string> SqlStates() => ["57P01", "57P02", "57P03", "53300", "40001", "40P01"];
+
+    [Theory]
+    [MemberData(nameof(SqlStates))]
+    public void A_database_going_away_or_a_replayable_conflict_is_overload(string sqlState)
+    {
+        var error = ErrorMapping.Classify(new Npgsql.PostgresException("terminating connection", "FATAL", "FATAL", sqlState));
+        Assert.Equal(ErrorCode.Overloaded, error.Code);
+        Assert.Equal(503, error.Code.HttpStatus());
+    }
+
+    [Fact]
+    public void A_cut_connection_is_overload_and_a_bug_is_not()
+    {
+        Assert.Equal(ErrorCode.Overloaded, ErrorMapping.Classify(new Npgsql.NpgsqlException("Exception while reading from stream", new EndOfStreamException())).Code);
+        Assert.Equal(ErrorCode.Internal, ErrorMapping.Classify(new Npgsql.PostgresException("syntax error", "ERROR", "ERROR", "42601")).Code);
+        Assert.Equal(ErrorCode.Internal, ErrorMapping.Classify(new InvalidOperationException("bug")).Code);
+    }
+}

@@ -19,7 +19,8 @@ public class RegistrationValidatorTests
     [Fact]
     public void Parses_each_item_once_and_names_the_field_of_what_is_wrong()
     {
-        NewFile?[] files = [File("/belle/a/f1"), File("/belle/a/f2", size: -1), File("/belle/a/f3", adler: "xyz"), null, File("f4", dataset: "/belle/ds")];
+        NewFile?[] files = [File("/belle/a/f1"), File("/belle/a/f2", size: -1), File("/belle/a/f3", adler: "xyz"), null, File("f4", dataset: "/belle/ds"),
+            File("/belle/a/dir/")];
         var parsed = RegistrationValidator.Parse(files, Roots, out var errors);
         Assert.Equal("/belle/a/f1", parsed[0]!.Path.Path);
         Assert.Equal("/belle/a", parsed[0]!.Directory);
@@ -29,6 +30,7 @@ public class RegistrationValidatorTests
         Assert.Equal("files[3]", errors[3]!.Field);
         Assert.Null(parsed[4]!.Directory); // its datablock is chosen when stored
         Assert.Equal("/belle/ds/f4", parsed[4]!.PermissionPath);
+        Assert.Equal((ErrorCode.InvalidLfn, "files[5].lfn"), (errors[5]!.Code, errors[5]!.Field)); // a trailing slash names a directory
     }
 
     [Fact]

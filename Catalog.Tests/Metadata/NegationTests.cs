@@ -42,3 +42,39 @@ public class NegationTests(CatalogFixture fx) : MetadataTestBase(fx)
         Assert.Equal(expected, string.Join(',', page.Rows.Select(r => r.Path[(r.Path.LastIndexOf('/') + 1)..].Replace(".root", "")).Order()));
     }
 }
+
+[Collection(CatalogCollection.Name)]
+public class MissingScopeTests(CatalogFixture fx) : MetadataTestBase(fx)
+{
+    [Fact]
+    public async Task A_query_under_a_missing_path_and_the_files_of_a_missing_collection_are_404()
+    {
+        var missing = Area() + "/nothing";
+        var query = await Assert.ThrowsAsync<Catalog.Client.CatalogNotFoundException>(() => Fx.Client.QueryAsync(new QueryRequest("name = 'x'", missing)));
+        Assert.Equal("under", query.Field);
+        await Assert.ThrowsAsync<Catalog.Client.CatalogNotFoundException>(() => Fx.Client.FacetsAsync(new FacetRequest(null, missing, ["site"])));
+        using var files = await Fx.Http.GetAsync($"api/v1/collections/files?path={Uri.EscapeDataString(missing)}");
+        Assert.Equal(System.Net.HttpStatusCode.NotFound, files.StatusCode);
+    }
+}
+
+[Collection(CatalogCollection.Name)]
+public class DatasetCompletenessTests(CatalogFixture fx) : MetadataTestBase(fx)
+{
+    [Fact]
+    public async Task An_SE_counts_only_the_files_with_an_available_replica_there()
+    {
+        var se = await Fx.NewStorageElementAsync();
+        var lpn = $"{TestData.Dir("complete")}/ds";
+        await Fx.Client.CreateDatasetAsync(new DatasetRequest(lpn));
+        var files = Enumerable.Range(0, 3).Select(i => new NewFile($"f{i}.root", 10, "0000000a", Replicas: [new NewReplica(se)], Dataset: lpn)).ToList();
+        var stored = await Fx.Client.RegisterAsync(files);
+        Assert.Equal(3, (await Fx.Client.GetDatasetSummaryAsync(lpn)).PerStorageElement.Single(s => s.Se == se).Files);
+
+        await Fx.Client.SetReplicaStateAsync([new ReplicaRef(stored.Results[0].Lfn, se, State: ReplicaState.Unavailable),
+            new ReplicaRef(stored.Results[1].Lfn, se, State: ReplicaState.Bad)]);
+        var summary = await Fx.Client.GetDatasetSummaryAsync(lpn);
+        Assert.Equal(3, summary.Files);
+        Assert.Equal(1, summary.PerStorageElement.Single(s => s.Se == se).Files);
+    }
+}
