@@ -9,7 +9,9 @@ case "$cmd" in
   start)
     ensure_packages >&2
     pg=$(free_port); rd=$(free_port)
-    start_postgres "$dir/pg" "$pg" >&2
+    mkdir -p "$dir"
+    # The huge pages these servers add are recorded and given back by stop.
+    HUGE_PAGES_RECORD="$dir/hugepages" start_postgres "$dir/pg" "$pg" >&2
     start_redis "$dir/redis" "$rd" >&2
     echo "Host=127.0.0.1;Port=$pg;Username=postgres;Database=catalog"
     echo "127.0.0.1:$rd"
@@ -18,6 +20,7 @@ case "$cmd" in
     PG_BIN=$(find_pg_bin)
     stop_postgres "$dir/pg"
     stop_redis "$dir/redis"
+    release_huge_pages "$dir/hugepages"
     rm -rf "$dir" || { sleep 1; rm -rf "$dir"; }
     ;;
 esac
