@@ -77,11 +77,14 @@ reserve_huge_pages() {
 }
 
 release_huge_pages() {
-  local record=$1
-  [ -f "$record" ] && [ -w /proc/sys/vm/nr_hugepages ] || return 0
-  local mine have; mine=$(cat "$record"); have=$(cat /proc/sys/vm/nr_hugepages)
+  local record=$1 claimed="$1.releasing.$$"
+  [ -w /proc/sys/vm/nr_hugepages ] || return 0
+  # Claimed by an atomic rename: of two stops at once (./run.sh stop and the trap of the run.sh it
+  # stops), only one gives the pages back.
+  mv "$record" "$claimed" 2>/dev/null || return 0
+  local mine have; mine=$(cat "$claimed"); have=$(cat /proc/sys/vm/nr_hugepages)
   [ "$mine" -gt 0 ] && echo $(( have > mine ? have - mine : 0 )) > /proc/sys/vm/nr_hugepages 2>/dev/null || true
-  rm -f "$record"
+  rm -f "$claimed"
 }
 
 # shared_buffers for the catalog ./run.sh serves: a quarter of the machine's memory, between

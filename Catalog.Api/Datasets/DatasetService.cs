@@ -13,34 +13,73 @@ using Microsoft.Extensions.Options;
 namespace Catalog.Api.Datasets;
 
 /// <summary>Datasets (LPNs): directories marked as such, whose files land in datablocks subNN.</summary>
-public sealed class DatasetService(Db db, IOptions<CatalogOptions> options, Access access, AuditLog audit, MetadataService metadata, NamespaceService ns,
+public sealed class DatasetService(Db db, IOptions<CatalogOptions> options, Access access, AuditLog audit, MetadataService metadata,
     HotCache cache)
 {
+    /// <summary>
+    /// Makes a directory (created with its parents if needed) a dataset, with its metadata, in one
+    /// transaction: a refused request stores nothing, not even the directories. Creating an existing
+    /// dataset again succeeds only if it asks for what is there (same datablock size when given,
+    /// same values for the attributes given) and changes nothing; otherwise it is a conflict.
+    /// </summary>
     public async Task<DatasetInfo> CreateAsync(DatasetRequest request, Caller caller, CancellationToken ct)
     {
         var path = Lfn.ParseBelowRoot(request.Path, options.Value.Roots, "path");
         var max = request.MaxFilesPerBlock ?? options.Value.MaxFilesPerDatablock;
         if (max is < 1 or > 1_000_000) throw CatalogException.Invalid("maxFilesPerBlock", "must be between 1 and 1000000");
         access.Demand(caller, Operation.Create, path.Path, "path");
-        await ns.MakeDirectoryAsync(new MakeDirectoryRequest(path.Path, Parents: true), caller, ct);
-        await db.WriteAsync(async (conn, tx) =>
+        var created = await db.WriteAsync(async (conn, tx) =>
         {
-            var dir = (await DirectoryStore.GetAsync(conn, tx, path.Path, ct, forUpdate: true))!;
+            var dir = await DirectoryStore.GetAsync(conn, tx, path.Path, ct, forUpdate: true);
+            if (dir is null)
+            {
+                if (await NamespaceService.FindFileAsync(conn, tx, path, ct) is not null)
+                    throw new CatalogException(ErrorCode.Conflict, $"a file exists at '{path.Path}'", "path");
+                await DirectoryTree.DemandWritableAsync(conn, tx, [path], caller, access, "path", ct);
+                if (!(await DirectoryTree.EnsureAsync(conn, tx, [path], caller.User, null, ct)).ContainsKey(path.Path))
+                    throw new CatalogException(ErrorCode.Conflict, $"a file exists at '{path.Path}' or one of its parents", "path");
+                dir = (await DirectoryStore.GetAsync(conn, tx, path.Path, ct, forUpdate: true))!;
+            }
             // Making a directory a dataset changes it: w on the directory itself, not only where it was made.
             access.DemandMode(caller, Operation.Create, dir.Owner, dir.Grp, dir.Mode, path.Path, "path");
-            var kind = (await MetadataStore.DirectoryValuesAsync(conn, tx, [path.Path], ct))[0].Kind;
-            if (kind is not (DatasetStore.DirectoryKind or DatasetStore.DatasetKind))
+            var (_, _, kind, own, _) = (await MetadataStore.DirectoryValuesAsync(conn, tx, [path.Path], ct))[0];
+            if (kind == DatasetStore.DatasetKind)
+            {
+                await SameAsExistingAsync(conn, tx, path, request, own, ct);
+                return false;
+            }
+            if (kind != DatasetStore.DirectoryKind)
                 throw new CatalogException(ErrorCode.Conflict, $"'{path.Path}' is a datablock or collection, not a directory that can become a dataset", "path");
             await DatasetStore.CreateAsync(conn, tx, dir.Id, max, ct);
+            if (request.Metadata is { Count: > 0 } values)
+                await metadata.ApplyDirectoryValuesAsync(conn, tx, path, dir.Id, values, "metadata", ct);
             return true;
         }, ct);
-        await audit.RecordAsync(caller, "dataset.create", path.Path, "created");
-        if (request.Metadata is { Count: > 0 } values)
+        if (created)
         {
-            var written = await metadata.WriteAsync(new MetadataWriteRequest([new MetadataWrite(path.Path, values)]), caller, ct);
-            if (written.Results[0].Error is { } e) throw new CatalogException(e.Code, e.Message.Replace("items[0].values", "metadata"), "metadata");
+            await cache.InvalidateAsync(CacheSpace.Dataset, [path.Path]);
+            await audit.RecordAsync(caller, "dataset.create", path.Path, "created");
         }
         return await InfoAsync(path.Path, caller, ct);
+    }
+
+    /// <summary>An existing dataset asked for again: refused unless the request matches what is stored.</summary>
+    private static async Task SameAsExistingAsync(Npgsql.NpgsqlConnection conn, Npgsql.NpgsqlTransaction tx, LfnPath path, DatasetRequest request,
+        string? own, CancellationToken ct)
+    {
+        var dataset = (await DatasetStore.LockAsync(conn, tx, path.Path, ct))!;
+        if (request.MaxFilesPerBlock is { } max && max != dataset.MaxFiles)
+            throw new CatalogException(ErrorCode.Conflict,
+                $"'{path.Path}' is already a dataset with {dataset.MaxFiles} files per datablock; it is not changed", "maxFilesPerBlock");
+        if (request.Metadata is not { Count: > 0 } values) return;
+        var schema = (await AttributeSchema.LoadAsync(conn, tx, [path.Path], ct))[path.Path];
+        if (schema.Check(values, AttributeTarget.Directories, "metadata", out var normalized) is { } error)
+            throw new CatalogException(error.Code, error.Message, error.Field);
+        var stored = Parse(own) ?? [];
+        foreach (var (name, value) in normalized)
+            if (!JsonNode.DeepEquals(stored[name], value))
+                throw new CatalogException(ErrorCode.Conflict,
+                    $"'{path.Path}' is already a dataset with {name} = {stored[name]?.ToJsonString() ?? "nothing"}; change values with POST /api/v1/metadata", $"metadata.{name}");
     }
 
     public async Task<DatasetInfo> InfoAsync(string? lpn, Caller caller, CancellationToken ct)

@@ -78,3 +78,34 @@ public class DatasetCompletenessTests(CatalogFixture fx) : MetadataTestBase(fx)
         Assert.Equal(1, summary.PerStorageElement.Single(s => s.Se == se).Files);
     }
 }
+
+[Collection(CatalogCollection.Name)]
+public class DatasetCreationTests(CatalogFixture fx) : MetadataTestBase(fx)
+{
+    [Fact]
+    public async Task Creating_a_dataset_again_changes_nothing_and_a_refused_creation_stores_nothing()
+    {
+        var area = await DeclareDomainSchemaAsync(Area());
+        var lpn = $"{area}/mc/ds";
+        await Fx.Client.CreateDatasetAsync(new DatasetRequest(lpn, new JsonObject { ["mcEventType"] = "mixed" }, 100));
+
+        // The same request again: fine, nothing changes.
+        var again = await Fx.Client.CreateDatasetAsync(new DatasetRequest(lpn, new JsonObject { ["mcEventType"] = "mixed" }, 100));
+        Assert.Equal(100, again.MaxFilesPerBlock);
+
+        var otherValue = await Assert.ThrowsAsync<Catalog.Client.CatalogConflictException>(() =>
+            Fx.Client.CreateDatasetAsync(new DatasetRequest(lpn, Metadata: new JsonObject { ["mcEventType"] = "charged" })));
+        Assert.Equal("metadata.mcEventType", otherValue.Field);
+        var otherSize = await Assert.ThrowsAsync<Catalog.Client.CatalogConflictException>(() => Fx.Client.CreateDatasetAsync(new DatasetRequest(lpn, MaxFilesPerBlock: 5)));
+        Assert.Equal("maxFilesPerBlock", otherSize.Field);
+        var info = (await Fx.Client.ListDatasetsAsync(area)).Single();
+        Assert.Equal(100, info.MaxFilesPerBlock);
+        Assert.Equal("mixed", (string)info.Metadata!["mcEventType"]!);
+
+        // An invalid attribute: refused, and neither the dataset nor its parents exist afterwards.
+        var refused = await Assert.ThrowsAsync<Catalog.Client.CatalogValidationException>(() =>
+            Fx.Client.CreateDatasetAsync(new DatasetRequest($"{area}/new/parents/ds", Metadata: new JsonObject { ["noSuchAttribute"] = 1 })));
+        Assert.StartsWith("metadata", refused.Field);
+        await Assert.ThrowsAsync<Catalog.Client.CatalogNotFoundException>(() => Fx.Client.StatAsync($"{area}/new"));
+    }
+}
