@@ -165,16 +165,19 @@ public static class MetadataQueryStore
         parameters.Add(new NpgsqlParameter("facetNames", NpgsqlDbType.Array | NpgsqlDbType.Text) { Value = q.Attributes.Select(a => a.Name).ToArray() });
         return ($"""
             with m as materialized ({source})
-            select '' as attr, null::text as value, coalesce(sum(n), 0)::bigint as n from m
+            select '' as attr, null::text as value, coalesce(sum(n), 0)::bigint as n, 0::bigint as rank from m
             union all
-            select attr, value, n from (
+            select attr, value, n, rank from (
                 select kv.key as attr, kv.value::text as value, sum(m.n)::bigint as n,
-                       row_number() over (partition by kv.key order by sum(m.n) desc, kv.value::text) as rank
+                       -- Most frequent first; ties by value in the attribute's own order (numbers as numbers: 7, 8, 10, not 10, 7, 8).
+                       row_number() over (partition by kv.key order by sum(m.n) desc,
+                           case when jsonb_typeof(kv.value) = 'number' then (kv.value::text)::numeric end, kv.value::text) as rank
                 from m, jsonb_each(coalesce(m.metadata, jsonb_build_object()) || coalesce(m.eff_metadata, jsonb_build_object())) kv
                 where kv.key = any(@facetNames)
-                group by kv.key, kv.value::text
+                group by kv.key, kv.value
                 having sum(m.n) > 0) g
             where rank <= {top}
+            order by attr, rank
             """, parameters);
     }
 

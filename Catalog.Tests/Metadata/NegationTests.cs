@@ -109,3 +109,18 @@ public class DatasetCreationTests(CatalogFixture fx) : MetadataTestBase(fx)
         await Assert.ThrowsAsync<Catalog.Client.CatalogNotFoundException>(() => Fx.Client.StatAsync($"{area}/new"));
     }
 }
+
+[Collection(CatalogCollection.Name)]
+public class FacetOrderTests(CatalogFixture fx) : MetadataTestBase(fx)
+{
+    [Fact]
+    public async Task Facet_values_come_most_frequent_first_and_ties_in_the_attributes_own_order()
+    {
+        var area = await DeclareDomainSchemaAsync(Area());
+        var se = await Fx.NewStorageElementAsync();
+        var events = new[] { 10, 11, 7, 8, 9, 100, 9 };
+        await Fx.Client.RegisterAsync(events.Select((n, i) => File($"{area}/f{i}.root", se, new JsonObject { ["nEvents"] = n })).ToList());
+        var facets = await Fx.Client.FacetsAsync(new FacetRequest(null, area, ["nEvents"]));
+        Assert.Equal(["9", "7", "8", "10", "11", "100"], facets.Facets.Single().Values.Select(v => v.Value!.ToJsonString()));
+    }
+}
