@@ -27,7 +27,6 @@ public static class CatalogServices
         // The coalescer is fed by the writer's shared-transaction method, and lives as long as the host.
         builder.Services.AddSingleton(sp => new RegistrationCoalescer(sp.GetRequiredService<RegistrationWriter>().WriteManyAsync,
             sp.GetRequiredService<Microsoft.Extensions.Options.IOptions<RegistrationOptions>>()));
-        builder.Services.AddHostedService(sp => sp.GetRequiredService<RegistrationCoalescer>());
         builder.Services.AddSingleton<FileService>();
         builder.Services.AddSingleton<ReplicaService>();
         builder.Services.AddSingleton<StorageElementService>();
@@ -41,6 +40,9 @@ public static class CatalogServices
         builder.Services.AddSingleton<Audit.AuditLog>();
         builder.Services.AddSingleton<Audit.AuditService>();
         builder.Services.AddHostedService<Audit.AuditLog.Writer>();
+        // After the audit writer: hosted services stop in reverse order, so the coalescer drains its
+        // lanes (and their requests queue their audit events) before the audit writer drains.
+        builder.Services.AddHostedService(sp => sp.GetRequiredService<RegistrationCoalescer>());
 
         builder.Services.ConfigureHttpJsonOptions(o => CatalogJson.Configure(o.SerializerOptions));
         builder.Services.AddProblemDetails();
