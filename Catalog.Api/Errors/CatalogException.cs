@@ -11,6 +11,9 @@ public sealed class CatalogException(ErrorCode code, string message, string? fie
     public ItemError ToItemError() => new(Code, Message, Field);
 
     public static CatalogException NotFound(string what, string? field = null) => new(ErrorCode.NotFound, $"{what} not found", field);
+    /// <summary>The per-item form of <see cref="Invalid"/>, for answers that report items one by one: "field rule".</summary>
+    public static ItemError InvalidItem(string field, string rule) => new(ErrorCode.InvalidArgument, $"{field} {rule}", field);
+
     public static CatalogException Invalid(string field, string message) => new(ErrorCode.InvalidArgument, $"{field}: {message}", field);
 
     /// <summary>A list longer than a configured limit, naming the field and the setting.</summary>

@@ -1,3 +1,4 @@
+using Catalog.Api.Errors;
 using System.Text.Json.Nodes;
 using Catalog.Api.Http;
 using Catalog.Api.Namespace;
@@ -92,7 +93,7 @@ public static class RegistrationValidator
         for (var j = 0; j < parsed.Replicas.Count; j++)
         {
             if (ses.ValidateNewReplica($"{at}.replicas[{j}]", parsed.Replicas[j], out var row) is { } error) return error;
-            if (replicas.Any(r => r.SeId == row!.SeId)) return Invalid($"{at}.replicas[{j}].se", "names the same SE twice");
+            if (replicas.Any(r => r.SeId == row!.SeId)) return CatalogException.InvalidItem($"{at}.replicas[{j}].se", "names the same SE twice");
             replicas.Add(row!);
         }
         valid = new ValidFile(parsed, parsed.Index, replicas);
@@ -103,14 +104,14 @@ public static class RegistrationValidator
     {
         parsed = null;
         var at = $"files[{i}]";
-        if (file is null) return Invalid(at, "is required");
+        if (file is null) return CatalogException.InvalidItem(at, "is required");
         LfnPath? dataset = null;
         LfnPath path;
         if (file.Dataset is not null)
         {
             // Into a dataset: the LFN is just the file's name; the datablock is chosen when stored.
             if (!Lfn.TryParse(file.Dataset, roots, out var ds, out var dsError, $"{at}.dataset")) return dsError;
-            if (file.Lfn is null || file.Lfn.Contains('/')) return Invalid($"{at}.lfn", "must be a bare file name when a dataset is given");
+            if (file.Lfn is null || file.Lfn.Contains('/')) return CatalogException.InvalidItem($"{at}.lfn", "must be a bare file name when a dataset is given");
             if (!Lfn.TryParse($"{ds.Path}/sub00/{file.Lfn}", roots, out path, out var nameError, $"{at}.lfn")) return nameError;
             dataset = ds;
         }
@@ -125,23 +126,21 @@ public static class RegistrationValidator
         }
         var parents = new List<LfnPath>();
         var parentList = file.Parents ?? [];
-        if (parentList.Count > 1000) return Invalid($"{at}.parents", "must hold at most 1000 LFNs");
+        if (parentList.Count > 1000) return CatalogException.InvalidItem($"{at}.parents", "must hold at most 1000 LFNs");
         for (var j = 0; j < parentList.Count; j++)
         {
             if (!Lfn.TryParse(parentList[j], roots, out var parent, out var parentError, $"{at}.parents[{j}]")) return parentError;
-            if (dataset is null && parent.Path == path.Path) return Invalid($"{at}.parents[{j}]", "names the file itself: a file cannot be its own parent");
+            if (dataset is null && parent.Path == path.Path) return CatalogException.InvalidItem($"{at}.parents[{j}]", "names the file itself: a file cannot be its own parent");
             parents.Add(parent);
         }
-        if (file.Size is not { } size) return Invalid($"{at}.size", "is required");
-        if (size < 0) return Invalid($"{at}.size", "must not be negative");
-        if (file.Adler32 is null) return Invalid($"{at}.adler32", "is required");
-        if (!Mapping.TryParseAdler32(file.Adler32, out var adler)) return Invalid($"{at}.adler32", "must be 8 hex digits");
-        if (file.Md5 is not null && !Mapping.IsMd5(file.Md5)) return Invalid($"{at}.md5", "must be 32 hex digits");
-        if (file.Guid == Guid.Empty) return Invalid($"{at}.guid", "must not be the empty GUID");
+        if (file.Size is not { } size) return CatalogException.InvalidItem($"{at}.size", "is required");
+        if (size < 0) return CatalogException.InvalidItem($"{at}.size", "must not be negative");
+        if (file.Adler32 is null) return CatalogException.InvalidItem($"{at}.adler32", "is required");
+        if (!Mapping.TryParseAdler32(file.Adler32, out var adler)) return CatalogException.InvalidItem($"{at}.adler32", "must be 8 hex digits");
+        if (file.Md5 is not null && !Mapping.IsMd5(file.Md5)) return CatalogException.InvalidItem($"{at}.md5", "must be 32 hex digits");
+        if (file.Guid == Guid.Empty) return CatalogException.InvalidItem($"{at}.guid", "must not be the empty GUID");
         parsed = new ParsedFile(i, path, dataset, file.Guid ?? Guid.CreateVersion7(), file.Guid is not null, size, adler,
             file.Md5?.ToLowerInvariant(), file.Metadata, file.Replicas ?? [], parents.Distinct().ToList());
         return null;
     }
-
-    private static ItemError Invalid(string field, string rule) => new(ErrorCode.InvalidArgument, $"{field} {rule}", field);
 }

@@ -108,7 +108,7 @@ public sealed class QueryService(Db db, IOptions<CatalogOptions> options, Access
             if (tree is not Everything) (dirPart, others) = compiler.Compile(tree);
             selected = Select(request.Attributes, compiler);
         }
-        catch (QueryException e) { throw Invalid(e); }
+        catch (QueryException e) { throw e.ToCatalogException(); }
         // The cursor is the last LFN (its directory, then its name) or, for datasets, the last LPN.
         var after = Cursor.Decode(request.After);
         if (request.Target == QueryTarget.Files && after.Length > 0 && after.LastIndexOf('/') < 0)
@@ -130,7 +130,7 @@ public sealed class QueryService(Db db, IOptions<CatalogOptions> options, Access
             if (!string.IsNullOrWhiteSpace(request.Query)) (dirPart, others) = compiler.Compile(Parser.Parse(request.Query));
             facets = Select(names, compiler);
         }
-        catch (QueryException e) { throw Invalid(e); }
+        catch (QueryException e) { throw e.ToCatalogException(); }
         foreach (var f in facets)
             if (f.BuiltIn) throw CatalogException.Invalid("attributes", $"'{f.Name}' is built in; facets are over declared attributes");
         return (new CompiledQuery(request.Target == QueryTarget.Datasets, scopes, dirPart, others, compiler.Parameters.ToList(), facets), top);
@@ -174,7 +174,4 @@ public sealed class QueryService(Db db, IOptions<CatalogOptions> options, Access
     }
 
     private static QueryRow Row(string path, string? attrs) => new(path, attrs is null ? null : JsonNode.Parse(attrs)?.AsObject());
-
-    private static CatalogException Invalid(QueryException e) =>
-        new(ErrorCode.InvalidArgument, $"query: position {e.Position}: {e.Reason}", "query");
 }

@@ -109,7 +109,8 @@ public static class Lfn
     private static bool IsUnsafeInName(char c) =>
         c is '?' or '#' or '%' or '\\' || IsInvisible(c);
 
-    private static bool IsInvisible(char c) => char.IsWhiteSpace(c) || char.GetUnicodeCategory(c) == System.Globalization.UnicodeCategory.Format;
+    /// <summary>Whitespace and invisible format characters (bidirectional overrides, zero-width spaces): they hide what a name says.</summary>
+    public static bool IsInvisible(char c) => char.IsWhiteSpace(c) || char.GetUnicodeCategory(c) == System.Globalization.UnicodeCategory.Format;
 
     private static string Shown(char c) => IsInvisible(c) ? $"U+{(int)c:X4}" : $"'{c}'";
 

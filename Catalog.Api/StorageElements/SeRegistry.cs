@@ -1,3 +1,4 @@
+using Catalog.Api.Errors;
 using Catalog.Contracts;
 using Catalog.Storage;
 using Npgsql;
@@ -36,17 +37,15 @@ public sealed class SeRegistry
     public ItemError? ValidateNewReplica(string at, NewReplica? replica, out NewReplicaRow? row)
     {
         row = null;
-        if (replica is null) return Invalid(at, "is required");
-        if (string.IsNullOrEmpty(replica.Se)) return Invalid($"{at}.se", "is required");
+        if (replica is null) return CatalogException.InvalidItem(at, "is required");
+        if (string.IsNullOrEmpty(replica.Se)) return CatalogException.InvalidItem($"{at}.se", "is required");
         if (!byName.TryGetValue(replica.Se, out var se))
             return new ItemError(ErrorCode.UnknownStorageElement, $"{at}.se: storage element '{replica.Se}' is not registered", $"{at}.se");
         if (!se.WriteEnabled)
             return new ItemError(ErrorCode.StorageElementWriteDisabled, $"{at}.se: storage element '{replica.Se}' does not accept writes", $"{at}.se");
         if (replica.Pfn is not null && (replica.Pfn.Length is 0 or > 2048 || replica.Pfn.Any(char.IsControl)))
-            return Invalid($"{at}.pfn", "must be 1 to 2048 characters without control characters");
+            return CatalogException.InvalidItem($"{at}.pfn", "must be 1 to 2048 characters without control characters");
         row = new NewReplicaRow(0, se.Id, (short)(replica.State ?? ReplicaState.Available), replica.Pfn);
         return null;
     }
-
-    private static ItemError Invalid(string field, string rule) => new(ErrorCode.InvalidArgument, $"{field} {rule}", field);
 }

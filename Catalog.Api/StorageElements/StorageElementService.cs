@@ -2,6 +2,7 @@ using Catalog.Api.Audit;
 using Catalog.Api.Errors;
 using Catalog.Api.Hosting;
 using Catalog.Api.Http;
+using Catalog.Api.Namespace;
 using Catalog.Api.Security;
 using Catalog.Contracts;
 using Catalog.Storage;
@@ -43,11 +44,11 @@ public sealed class StorageElementService(Db db, Access access, AuditLog audit, 
         if (!baseUrl.StartsWith(expectedScheme, StringComparison.Ordinal))
             throw CatalogException.Invalid("baseUrl", $"must start with '{expectedScheme}' for protocol {spec.Protocol}");
         // Every PFN starts with this: nothing invisible, and no credentials (user:password@host) in it.
-        if (baseUrl.Any(c => char.IsControl(c) || char.IsWhiteSpace(c) || char.GetUnicodeCategory(c) == System.Globalization.UnicodeCategory.Format))
+        if (baseUrl.Any(c => char.IsControl(c) || Lfn.IsInvisible(c)))
             throw CatalogException.Invalid("baseUrl", "must not contain control, whitespace or invisible format characters");
         if (spec.Protocol != "file" && baseUrl[expectedScheme.Length..].Split('/')[0].Contains('@'))
             throw CatalogException.Invalid("baseUrl", "must not carry user information (user@host): credentials do not belong in PFNs");
-        if (spec.Site.Any(c => char.IsControl(c) || char.GetUnicodeCategory(c) == System.Globalization.UnicodeCategory.Format))
+        if (spec.Site.Any(c => char.IsControl(c) || (Lfn.IsInvisible(c) && !char.IsWhiteSpace(c))))
             throw CatalogException.Invalid("site", "must not contain control or invisible format characters");
 
         await using var conn = await db.OpenAsync(ct);

@@ -26,7 +26,7 @@ public static class Filters
     private static Node Parse(string? text)
     {
         try { return Parser.Parse(text); }
-        catch (QueryException e) { throw new CatalogException(ErrorCode.InvalidArgument, $"query: position {e.Position}: {e.Reason}", "query"); }
+        catch (QueryException e) { throw e.ToCatalogException(); }
     }
 
     private static Node ToNode(Filter f, int i)

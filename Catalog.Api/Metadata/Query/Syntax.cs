@@ -8,6 +8,10 @@ public sealed class QueryException(int position, string reason) : Exception($"po
 {
     public int Position { get; } = position;
     public string Reason { get; } = reason;
+
+    /// <summary>The refusal every door answers for this error: the position and the rule, on field <c>query</c>.</summary>
+    public Errors.CatalogException ToCatalogException() =>
+        new(Contracts.ErrorCode.InvalidArgument, $"query: position {Position}: {Reason}", "query");
 }
 
 public enum TokenKind { Identifier, String, Number, LParen, RParen, Comma, Operator, End }
