@@ -1,0 +1,50 @@
+namespace Catalog.Production.Jobs;
+
+/// <summary>Adler-32 (RFC 1950), the grid's checksum, computed while the output is written.</summary>
+public sealed class Adler32
+{
+    private const uint Mod = 65521;
+    // The most bytes before the sums can overflow 32 bits (zlib's NMAX).
+    private const int Nmax = 5552;
+    private uint a = 1, b;
+
+    public void Update(ReadOnlySpan<byte> data)
+    {
+        while (data.Length > 0)
+        {
+            var n = Math.Min(data.Length, Nmax);
+            foreach (var x in data[..n]) { a += x; b += a; }
+            a %= Mod; b %= Mod;
+            data = data[n..];
+        }
+    }
+
+    public string Hex => ((b << 16) | a).ToString("x8");
+}
+
+/// <summary>The "simulated" output: bytes derived from the job's seed alone (xorshift64*), so a re-run writes the same file.</summary>
+public static class OutputContent
+{
+    public static string Write(string path, long seed, long size)
+    {
+        var adler = new Adler32();
+        var state = (ulong)seed | 1;
+        var buffer = new byte[64 * 1024];
+        using var file = new FileStream(path, FileMode.Create, FileAccess.Write, FileShare.None, 0);
+        for (var left = size; left > 0;)
+        {
+            var n = (int)Math.Min(buffer.Length, left);
+            for (var i = 0; i < n; i += 8)
+            {
+                state ^= state >> 12; state ^= state << 25; state ^= state >> 27;
+                var v = state * 0x2545F4914F6CDD1DUL;
+                for (var k = 0; k < 8 && i + k < n; k++) buffer[i + k] = (byte)(v >> (8 * k));
+            }
+            adler.Update(buffer.AsSpan(0, n));
+            file.Write(buffer, 0, n);
+            left -= n;
+        }
+        file.Flush(true);
+        return adler.Hex;
+    }
+}

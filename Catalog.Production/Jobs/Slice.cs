@@ -1,0 +1,61 @@
+using System.Text.Json.Nodes;
+using Catalog.Contracts;
+
+namespace Catalog.Production.Jobs;
+
+/// <summary>One job of a slice: array task <see cref="Task"/> runs it.</summary>
+public sealed record SliceJob(int Index, int Task, int Attempt, long Seed, long FirstEvent, int Events, int Run, string[]? Inputs);
+
+/// <summary>An SE a job may write to, in the order it tries them (its destination first, then the failovers).</summary>
+public sealed record SliceSe(string Name, string BaseUrl);
+
+/// <summary>
+/// Everything one Slurm array needs, written to a file (owner-only: it carries the catalog token)
+/// before sbatch: the jobs never read the production database.
+/// </summary>
+public sealed record Slice(
+    long Production, string Name, ProductionKind Kind, string Dataset, string DataLevel, long OutputSize, string Site,
+    Uri CatalogUrl, string CatalogToken, Uri ReportUrl, string ReportKey, string Spool, int RegistrationPatienceSeconds,
+    JsonObject Metadata, IReadOnlyList<SliceSe> Ses, IReadOnlyList<SliceJob> Jobs);
+
+/// <summary>What a production's jobs register: the file, its replica, its metadata and parents.</summary>
+public static class OutputFile
+{
+    /// <summary>The attributes every output carries (declared by <c>Catalog.Production schema PATH</c>).</summary>
+    public static readonly IReadOnlyList<(string Name, AttributeType Type)> Attributes =
+    [
+        ("nEvents", AttributeType.Integer), ("experiment", AttributeType.Integer), ("runLow", AttributeType.Integer),
+        ("runHigh", AttributeType.Integer), ("seed", AttributeType.Integer), ("site", AttributeType.String),
+        ("release", AttributeType.String), ("globalTag", AttributeType.String), ("mcEventType", AttributeType.String),
+        ("campaign", AttributeType.String), ("beamEnergy", AttributeType.String), ("dataLevel", AttributeType.String),
+        ("production", AttributeType.String),
+    ];
+
+    /// <summary>The production-wide metadata, from its definition.</summary>
+    public static JsonObject Common(ProductionSpec spec)
+    {
+        var m = new JsonObject { ["production"] = spec.Name, ["dataLevel"] = spec.DataLevel ?? "mdst" };
+        if (spec.Release is not null) m["release"] = spec.Release;
+        if (spec.GlobalTag is not null) m["globalTag"] = spec.GlobalTag;
+        if (spec.McEventType is not null) m["mcEventType"] = spec.McEventType;
+        if (spec.Campaign is not null) m["campaign"] = spec.Campaign;
+        if (spec.BeamEnergy is not null) m["beamEnergy"] = spec.BeamEnergy;
+        if (spec.Experiment is not null) m["experiment"] = spec.Experiment;
+        return m;
+    }
+
+    /// <summary>Fixed by (production, job index) whatever the attempt: a re-run can never register a second output.</summary>
+    public static string IdempotencyKey(long production, int index) => $"production/{production}/job/{index}";
+
+    public static NewFile Describe(JsonObject common, string dataset, string site, SliceJob job, long events, JobOutput output)
+    {
+        var metadata = (JsonObject)common.DeepClone();
+        metadata["nEvents"] = events;
+        metadata["runLow"] = job.Run;
+        metadata["runHigh"] = job.Run;
+        metadata["seed"] = job.Seed;
+        metadata["site"] = site;
+        return new NewFile(output.Name, output.Size, output.Adler32, Replicas: [new NewReplica(output.Se, output.Pfn)],
+            Metadata: metadata, Dataset: dataset, Parents: job.Inputs);
+    }
+}

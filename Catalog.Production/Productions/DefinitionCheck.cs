@@ -1,0 +1,144 @@
+using System.Text.RegularExpressions;
+using Catalog.Client;
+using Catalog.Contracts;
+using Catalog.Production.Jobs;
+
+namespace Catalog.Production.Productions;
+
+/// <summary>A definition that passed every check, with what the catalog told about it.</summary>
+public sealed record CheckedDefinition(ProductionSpec Spec, IReadOnlyList<string> Sites, IReadOnlyList<string> Inputs);
+
+/// <summary>
+/// Checks a definition before anything is created: its own rules first (pure), then against the
+/// catalog (SEs exist and take writes, the output dataset is free, the attributes the jobs write are
+/// declared where they land). Every refusal names the field.
+/// </summary>
+public sealed partial class DefinitionCheck(CatalogClient catalog)
+{
+    public const long MaxJobs = 10_000_000;
+
+    [GeneratedRegex("^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
+    private static partial Regex NamePattern();
+
+    [GeneratedRegex("^[a-z][a-z0-9]{0,15}$")]
+    private static partial Regex LevelPattern();
+
+    /// <summary>The definition's own rules; answers it with defaults filled in.</summary>
+    public static ProductionSpec Validate(ProductionSpec? spec)
+    {
+        if (spec is null) throw ProductionException.Invalid("body", "must be a production definition");
+        if (string.IsNullOrEmpty(spec.Name)) throw ProductionException.Invalid("name", "is required");
+        if (!NamePattern().IsMatch(spec.Name)) throw ProductionException.Invalid("name", "must be 1-64 letters, digits, '_', '.' or '-', starting with a letter or digit");
+        if (spec.Kind is null) throw ProductionException.Invalid("kind", "is required (simulation or processing)");
+        if (string.IsNullOrEmpty(spec.OutputDataset)) throw ProductionException.Invalid("outputDataset", "is required");
+        if (!spec.OutputDataset.StartsWith("/belle/", StringComparison.Ordinal) || spec.OutputDataset.EndsWith('/') || spec.OutputDataset.Contains("//"))
+            throw ProductionException.Invalid("outputDataset", "must be a dataset path under /belle, without a trailing '/'");
+        if (string.IsNullOrEmpty(spec.Release)) throw ProductionException.Invalid("release", "is required (the software release the jobs run)");
+        if (string.IsNullOrEmpty(spec.GlobalTag)) throw ProductionException.Invalid("globalTag", "is required (the conditions the jobs use)");
+        var level = spec.DataLevel ?? "mdst";
+        if (!LevelPattern().IsMatch(level)) throw ProductionException.Invalid("dataLevel", "must be a short lower-case word such as mdst or udst");
+        if (spec.Experiment is < 0) throw ProductionException.Invalid("experiment", "must not be negative");
+        if (spec.RunLow is < 0 || spec.RunHigh is < 0) throw ProductionException.Invalid(spec.RunLow is < 0 ? "runLow" : "runHigh", "must not be negative");
+        if (spec.RunLow is { } lo && spec.RunHigh is { } hi && lo > hi) throw ProductionException.Invalid("runHigh", $"must be at least runLow ({lo})");
+        if (spec.RunHigh is not null && spec.RunLow is null) throw ProductionException.Invalid("runLow", "is required with runHigh");
+        var size = spec.OutputSize ?? 64 * 1024;
+        if (size is < 1 or > 1L << 30) throw ProductionException.Invalid("outputSize", "must be 1 byte to 1 GiB");
+        if (spec.Sites is { Count: 0 }) throw ProductionException.Invalid("sites", "must name at least one site when given");
+        if (spec.Kind == ProductionKind.Simulation)
+        {
+            if (spec.InputDataset is not null) throw ProductionException.Invalid("inputDataset", "is for processing productions only");
+            if (spec.Events is not > 0) throw ProductionException.Invalid("events", "must be a positive number of events");
+            if (spec.EventsPerJob is not > 0) throw ProductionException.Invalid("eventsPerJob", "must be a positive number of events");
+            if ((spec.Events + spec.EventsPerJob - 1) / spec.EventsPerJob > MaxJobs)
+                throw ProductionException.Invalid("eventsPerJob", $"makes more than {MaxJobs:N0} jobs; raise it or split the production");
+        }
+        else
+        {
+            if (string.IsNullOrEmpty(spec.InputDataset)) throw ProductionException.Invalid("inputDataset", "is required for a processing production");
+            if (spec.FilesPerJob is not > 0) throw ProductionException.Invalid("filesPerJob", "must be a positive number of files");
+            if (spec.Events is not null || spec.EventsPerJob is not null)
+                throw ProductionException.Invalid(spec.Events is not null ? "events" : "eventsPerJob", "is for simulation productions only (processing takes its inputs' events)");
+        }
+        return spec with { DataLevel = level, OutputSize = size };
+    }
+
+    /// <summary>The catalog's side: SEs, the output dataset, the schema in force, the inputs.</summary>
+    public async Task<CheckedDefinition> CheckAsync(ProductionSpec spec, CancellationToken ct)
+    {
+        var ses = await catalog.ListStorageElementsAsync(ct);
+        var writable = ses.Where(s => s.WriteEnabled && s.State == StorageElementState.Online).ToList();
+        IReadOnlyList<string> sites;
+        if (spec.DestinationSe is { } dest)
+        {
+            var se = ses.FirstOrDefault(s => s.Name == dest) ?? throw ProductionException.Invalid("destinationSe", $"names no SE in the catalog ({dest})");
+            if (!writable.Contains(se)) throw ProductionException.Invalid("destinationSe", $"{dest} does not take writes now (write-disabled or not online)");
+            sites = spec.Sites ?? writable.Select(s => s.Site).Distinct().Order(StringComparer.Ordinal).ToList();
+        }
+        else
+        {
+            var withSe = writable.Select(s => s.Site).ToHashSet();
+            if (spec.Sites is { } wanted)
+            {
+                if (wanted.FirstOrDefault(s => !withSe.Contains(s ?? "")) is { } missing)
+                    throw ProductionException.Invalid("sites", $"site {missing} has no writable SE in the catalog; its jobs would have nowhere to write");
+                sites = wanted.Distinct().ToList();
+            }
+            else sites = withSe.Order(StringComparer.Ordinal).ToList();
+            if (sites.Count == 0) throw ProductionException.Invalid("destinationSe", "is needed: no site has a writable SE in the catalog");
+        }
+
+        try
+        {
+            var summary = await catalog.GetDatasetSummaryAsync(spec.OutputDataset!, ct);
+            if (summary.Files > 0) throw ProductionException.Conflict("outputDataset", $"{spec.OutputDataset} already holds {summary.Files} files; a production writes a dataset of its own");
+        }
+        catch (CatalogNotFoundException) { }
+
+        await CheckSchemaAsync(spec.OutputDataset!, ct);
+
+        IReadOnlyList<string> inputs = [];
+        if (spec.Kind == ProductionKind.Processing)
+        {
+            try { inputs = await ListFilesAsync(catalog, spec.InputDataset!, ct); }
+            catch (CatalogNotFoundException) { throw ProductionException.Invalid("inputDataset", $"{spec.InputDataset} does not exist in the catalog"); }
+            if (inputs.Count == 0) throw ProductionException.Invalid("inputDataset", $"{spec.InputDataset} holds no files");
+        }
+        return new CheckedDefinition(spec with { Sites = sites }, sites, inputs);
+    }
+
+    /// <summary>The attributes the jobs write must be declared (with their type) where the output lands, unless the subtree is permissive.</summary>
+    private async Task CheckSchemaAsync(string dataset, CancellationToken ct)
+    {
+        SchemaInForce? schema = null;
+        for (var path = dataset; schema is null && path.Length > 1; path = path[..Math.Max(1, path.LastIndexOf('/'))])
+        {
+            try { schema = await catalog.GetSchemaAsync(path, ct); }
+            catch (CatalogNotFoundException) { }
+        }
+        if (schema is null || schema.Permissive) return;
+        var declared = schema.Attributes.ToDictionary(a => a.Name, a => a.Type);
+        foreach (var (name, type) in OutputFile.Attributes)
+        {
+            if (!declared.TryGetValue(name, out var t))
+                throw ProductionException.Invalid("outputDataset", $"the jobs write attribute '{name}', which is not declared over {dataset} (declare it, or run 'Catalog.Production setup {schema.Path}')");
+            if (t != type)
+                throw ProductionException.Invalid("outputDataset", $"attribute '{name}' is declared {t.ToString().ToLowerInvariant()} over {dataset}; the jobs write it as {type.ToString().ToLowerInvariant()}");
+        }
+    }
+
+    /// <summary>Every file LFN of a dataset (its datablocks, or files directly in it).</summary>
+    public static async Task<IReadOnlyList<string>> ListFilesAsync(CatalogClient catalog, string dataset, CancellationToken ct)
+    {
+        var files = new List<string>();
+        await foreach (var entry in catalog.ListAsync(dataset, ct: ct))
+        {
+            if (entry.Type == EntryType.Directory)
+                await foreach (var inner in catalog.ListAsync(entry.Path, ct: ct))
+                {
+                    if (inner.Type == EntryType.File) files.Add(inner.Path);
+                }
+            else files.Add(entry.Path);
+        }
+        return files;
+    }
+}

@@ -1,0 +1,22 @@
+using Catalog.Production.Hosting;
+using Catalog.Production.Jobs;
+using Catalog.Production.Productions;
+
+// The payload Slurm runs: no host, no database.
+if (args is ["job", var slice, ..]) return await JobPayload.RunAsync(slice);
+
+var builder = WebApplication.CreateBuilder(args);
+builder.AddProduction();
+var app = builder.Build();
+await app.Services.GetRequiredService<ProductionMigrator>().MigrateAsync();
+if (args.Contains("migrate")) return 0;
+if (args is ["setup", var path, ..]) return await ProductionSchema.SetupAsync(app.Services, path);
+
+app.UseProductionErrors();
+app.MapProductionHealth();
+app.MapProductionApi();
+app.MapOpenApi();
+await app.RunAsync();
+return 0;
+
+public partial class Program;
