@@ -375,7 +375,7 @@ public sealed class CatalogClient
     /// possible (a chunked, lazily serialized body measured ~40 ms slower per request on loopback,
     /// the Nagle / delayed-ACK interaction) and can be sent again by a retry.
     /// </summary>
-    private static ByteArrayContent Body<T>(T value)
+    internal static ByteArrayContent Body<T>(T value)
     {
         var content = new ByteArrayContent(JsonSerializer.SerializeToUtf8Bytes(value, Json));
         content.Headers.ContentType = new System.Net.Http.Headers.MediaTypeHeaderValue("application/json") { CharSet = "utf-8" };
@@ -422,7 +422,7 @@ public sealed class CatalogClient
     }
 
     /// <summary>Turns a ProblemDetails answer into the typed exception of its code.</summary>
-    private static async Task EnsureSuccessAsync(HttpResponseMessage response, CancellationToken ct)
+    internal static async Task EnsureSuccessAsync(HttpResponseMessage response, CancellationToken ct)
     {
         if (response.IsSuccessStatusCode) return;
         var status = (int)response.StatusCode;

@@ -24,6 +24,8 @@ public sealed class Submitter(NpgsqlDataSource db, Slurm slurm, CatalogClient ca
     IOptions<ProductionOptions> options, ILogger<Submitter> logger) : BackgroundService
 {
     private readonly ProductionOptions o = options.Value;
+    private IReadOnlyList<StorageElement>? ses;
+    private DateTime sesUntil;
 
     protected override async Task ExecuteAsync(CancellationToken stop)
     {
@@ -78,7 +80,6 @@ public sealed class Submitter(NpgsqlDataSource db, Slurm slurm, CatalogClient ca
         await using var conn = await db.OpenConnectionAsync(ct);
         var active = await JobStore.ActivePerSiteAsync(conn);
         var submitted = 0;
-        IReadOnlyList<StorageElement>? ses = null;
         foreach (var p in await ProductionStore.ActiveAsync(conn))
         {
             var spec = p.Definition;
@@ -86,13 +87,32 @@ public sealed class Submitter(NpgsqlDataSource db, Slurm slurm, CatalogClient ca
             {
                 var room = Math.Min(o.SliceSize, o.SiteCap - active.GetValueOrDefault(site));
                 if (room <= 0) continue;
-                ses ??= await catalog.ListStorageElementsAsync(ct);
-                var n = await SubmitSliceAsync(conn, p, spec, site, room, ses, ct);
+                var n = await SubmitSliceAsync(conn, p, spec, site, room, await StorageElementsAsync(ct), ct);
                 active[site] = active.GetValueOrDefault(site) + n;
                 submitted += n;
             }
         }
         return submitted;
+    }
+
+    /// <summary>
+    /// The catalog's SEs, refreshed every 30 s; while the catalog is away the last list serves, so
+    /// jobs keep going out (they wait for the catalog themselves before registering).
+    /// </summary>
+    private async Task<IReadOnlyList<StorageElement>> StorageElementsAsync(CancellationToken ct)
+    {
+        if (ses is not null && DateTime.UtcNow < sesUntil) return ses;
+        try
+        {
+            ses = await catalog.ListStorageElementsAsync(ct);
+            sesUntil = DateTime.UtcNow.AddSeconds(30);
+        }
+        catch (Exception e) when (ses is not null && e is HttpRequestException or TimeoutException or CatalogClientException)
+        {
+            logger.LogWarning("The catalog did not list its SEs ({Error}); using the list from before", e.Message);
+            sesUntil = DateTime.UtcNow.AddSeconds(5);
+        }
+        return ses;
     }
 
     private async Task<int> SubmitSliceAsync(NpgsqlConnection conn, ProductionRow p, ProductionSpec spec, string site, int room,
@@ -157,7 +177,7 @@ public sealed class Submitter(NpgsqlDataSource db, Slurm slurm, CatalogClient ca
             o.CatalogUrl, o.ResolveCatalogToken(), o.PublicUrl, await productions.ReportKeyAsync(), o.SpoolDirectory,
             (int)o.RegistrationPatience.TotalSeconds, OutputFile.Common(spec),
             order.Select(s => new SliceSe(s.Name, s.BaseUrl)).ToList(),
-            jobs.Select(j => new SliceJob(j.Idx, j.Task, j.Attempts, j.Seed, j.FirstEvent, j.Events, Planner.Run(spec, j.Idx), j.Inputs)).ToList());
+            jobs.Select(j => new SliceJob(j.Idx, j.Task, j.Attempts, j.Seed, j.FirstEvent, j.Events, Planner.Run(spec, j.Idx), j.Inputs, j.Generation)).ToList());
         var dir = Path.Combine(o.SpoolDirectory, "slices");
         var file = Path.Combine(dir, $"{submission}.json");
         var options = new FileStreamOptions { Mode = FileMode.Create, Access = FileAccess.Write, UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite };

@@ -65,11 +65,11 @@ public sealed class Watcher(NpgsqlDataSource db, Slurm slurm, CatalogClient cata
         {
             if (!productions.TryGetValue(s.ProductionId, out var p)) productions[s.ProductionId] = p = (await ProductionStore.GetAsync(conn, s.ProductionId))!;
             var spec = p.Definition;
-            var job = new SliceJob(s.Idx, 0, 0, s.Seed, s.FirstEvent, s.Events, Planner.Run(spec, s.Idx), s.Inputs);
+            var job = new SliceJob(s.Idx, 0, 0, s.Seed, s.FirstEvent, s.Events, Planner.Run(spec, s.Idx), s.Inputs, s.Generation);
             var file = OutputFile.Describe(OutputFile.Common(spec), spec.OutputDataset!, s.Site, job, s.Events, s.Output);
             try
             {
-                var result = (await catalog.RegisterAsync([file], OutputFile.IdempotencyKey(p.Id, s.Idx), ct)).Results[0];
+                var result = (await catalog.RegisterAsync([file], OutputFile.IdempotencyKey(p.Id, s.Idx, s.Generation), ct)).Results[0];
                 if (result.Status == ItemStatus.Failed)
                 {
                     await JobStore.MoveAsync(conn, null, p.Id, s.Idx, JobState.Failed, null, FailureClass.Application, $"the catalog refused the output: {result.Error?.Message}");

@@ -28,7 +28,9 @@ public static class OutputContent
     public static string Write(string path, long seed, long size)
     {
         var adler = new Adler32();
-        var state = (ulong)seed | 1;
+        // Any seed gives its own non-zero xorshift state (seed | 1 made seeds 42 and 43 one file).
+        var state = (ulong)seed * 0x9E3779B97F4A7C15UL + 0x632BE59BD9B4E019UL;
+        if (state == 0) state = 1;
         var buffer = new byte[64 * 1024];
         using var file = new FileStream(path, FileMode.Create, FileAccess.Write, FileShare.None, 0);
         for (var left = size; left > 0;)

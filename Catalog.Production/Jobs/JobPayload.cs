@@ -111,7 +111,7 @@ public static class JobPayload
         {
             try
             {
-                var response = await catalog.RegisterAsync([file], OutputFile.IdempotencyKey(slice.Production, job.Index), ct);
+                var response = await catalog.RegisterAsync([file], OutputFile.IdempotencyKey(slice.Production, job.Index, job.Generation), ct);
                 var result = response.Results[0];
                 if (result.Status != ItemStatus.Failed) return (true, result.Lfn, null);
                 return (false, null, $"the catalog refused the output: {result.Error?.Message}");

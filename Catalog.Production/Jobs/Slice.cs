@@ -4,7 +4,7 @@ using Catalog.Contracts;
 namespace Catalog.Production.Jobs;
 
 /// <summary>One job of a slice: array task <see cref="Task"/> runs it.</summary>
-public sealed record SliceJob(int Index, int Task, int Attempt, long Seed, long FirstEvent, int Events, int Run, string[]? Inputs);
+public sealed record SliceJob(int Index, int Task, int Attempt, long Seed, long FirstEvent, int Events, int Run, string[]? Inputs, int Generation = 0);
 
 /// <summary>An SE a job may write to, in the order it tries them (its destination first, then the failovers).</summary>
 public sealed record SliceSe(string Name, string BaseUrl);
@@ -44,8 +44,12 @@ public static class OutputFile
         return m;
     }
 
-    /// <summary>Fixed by (production, job index) whatever the attempt: a re-run can never register a second output.</summary>
-    public static string IdempotencyKey(long production, int index) => $"production/{production}/job/{index}";
+    /// <summary>
+    /// Fixed by (production, job index) whatever the attempt: a re-run can never register a second
+    /// output. Only a recover of an output the catalog lost starts a new generation (a new key).
+    /// </summary>
+    public static string IdempotencyKey(long production, int index, int generation) =>
+        generation == 0 ? $"production/{production}/job/{index}" : $"production/{production}/job/{index}/g{generation}";
 
     public static NewFile Describe(JsonObject common, string dataset, string site, SliceJob job, long events, JobOutput output)
     {

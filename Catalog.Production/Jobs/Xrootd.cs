@@ -56,6 +56,11 @@ public static class Xrootd
     {
         var psi = new ProcessStartInfo(tool) { RedirectStandardOutput = true, RedirectStandardError = true };
         foreach (var a in args) psi.ArgumentList.Add(a);
+        // An SE that does not answer fails the step in seconds, not after XRootD's default of five
+        // connection retries over 120 s windows (ten minutes before a failover could start).
+        psi.Environment["XRD_CONNECTIONWINDOW"] = "5";
+        psi.Environment["XRD_CONNECTIONRETRY"] = "2";
+        psi.Environment["XRD_REQUESTTIMEOUT"] = "120";
         using var p = Process.Start(psi)!;
         var stdout = p.StandardOutput.ReadToEndAsync(ct);
         var stderr = p.StandardError.ReadToEndAsync(ct);

@@ -35,6 +35,7 @@ public sealed class ReservedJob
     public int Events { get; init; }
     public string[]? Inputs { get; init; }
     public short Attempts { get; init; }
+    public short Generation { get; init; }
 }
 
 public static class JobStore
@@ -82,7 +83,7 @@ public static class JobStore
                              failure_class = null, failure = null, updated = now()
             from numbered n
             where j.production_id = @productionId and j.idx = n.idx
-            returning j.idx, n.task, j.seed, j.first_event as FirstEvent, j.events, j.inputs, j.attempts
+            returning j.idx, n.task, j.seed, j.first_event as FirstEvent, j.events, j.inputs, j.attempts, j.generation
             """, new { productionId, site, limit, submissionId, planned = (short)JobState.Planned, reserved = (short)JobState.Reserved }, tx))
         .OrderBy(j => j.Task).ToList();
 
@@ -107,6 +108,13 @@ public static class JobStore
             update job set state = @to, failure = coalesce(@failure, failure), updated = now()
             where production_id = @productionId and idx = any(@idx) and state = any(@from)
             """, new { productionId, idx, to = (short)to, from = JobStates.From(to), failure }, tx);
+
+    /// <summary>Registered jobs whose output the catalog lost, planned again as a new output generation.</summary>
+    public static Task<int> ReplanLostAsync(NpgsqlConnection conn, NpgsqlTransaction tx, long productionId, int[] idx) =>
+        conn.ExecuteAsync("""
+            update job set state = @planned, generation = generation + 1, updated = now()
+            where production_id = @productionId and idx = any(@idx) and state = @registered
+            """, new { productionId, idx, planned = (short)JobState.Planned, registered = (short)JobState.Registered }, tx);
 
     /// <summary>Every job of a production not yet done, moved to <paramref name="to"/> (kill).</summary>
     public static Task<int> MoveAllAsync(NpgsqlConnection conn, NpgsqlTransaction tx, long productionId, JobState to) =>

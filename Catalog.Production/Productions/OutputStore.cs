@@ -15,12 +15,12 @@ public static class OutputStore
             """, new { productionId, idx, o.Name, o.Size, o.Adler32, o.Se, o.Pfn, o.Lfn }, tx);
 
     /// <summary>Failed registrations whose output is on an SE: the service registers these itself.</summary>
-    public static async Task<IReadOnlyList<(long ProductionId, int Idx, JobOutput Output, long Seed, long FirstEvent, int Events, string[]? Inputs, string Site)>> StrandedAsync(NpgsqlConnection conn, int limit) =>
-        (await conn.QueryAsync<(long, int, string, long, string, string, string, long, long, int, string[]?, string)>("""
-            select o.production_id, o.idx, o.name, o.size, o.adler32, o.se, o.pfn, j.seed, j.first_event, j.events, j.inputs, j.site
+    public static async Task<IReadOnlyList<(long ProductionId, int Idx, JobOutput Output, long Seed, long FirstEvent, int Events, string[]? Inputs, string Site, short Generation)>> StrandedAsync(NpgsqlConnection conn, int limit) =>
+        (await conn.QueryAsync<(long, int, string, long, string, string, string, long, long, int, string[]?, string, short)>("""
+            select o.production_id, o.idx, o.name, o.size, o.adler32, o.se, o.pfn, j.seed, j.first_event, j.events, j.inputs, j.site, j.generation
             from output o join job j on j.production_id = o.production_id and j.idx = o.idx
             where j.state = @failed and j.failure_class = @registration
             limit @limit
             """, new { limit, failed = (short)JobState.Failed, registration = (short)FailureClass.Registration }))
-        .Select(r => (r.Item1, r.Item2, new JobOutput(r.Item3, r.Item4, r.Item5, r.Item6, r.Item7), r.Item8, r.Item9, r.Item10, r.Item11, r.Item12)).ToList();
+        .Select(r => (r.Item1, r.Item2, new JobOutput(r.Item3, r.Item4, r.Item5, r.Item6, r.Item7), r.Item8, r.Item9, r.Item10, r.Item11, r.Item12, r.Item13)).ToList();
 }

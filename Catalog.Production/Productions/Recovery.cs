@@ -22,6 +22,7 @@ public sealed class Recovery(NpgsqlDataSource db, CatalogClient catalog, IOption
             .Select(lfn => lfn[(lfn.LastIndexOf('/') + 1)..]).ToHashSet(StringComparer.Ordinal);
         var found = new List<int>();
         var again = new List<int>();
+        var lost = new List<int>();
         var overLimit = 0;
         foreach (var (idx, state, attempts) in await JobStore.StatesAsync(conn, p.Id))
         {
@@ -29,14 +30,15 @@ public sealed class Recovery(NpgsqlDataSource db, CatalogClient catalog, IOption
             switch ((JobState)state)
             {
                 case JobState.Failed or JobState.Planned when has: found.Add(idx); break;
-                case JobState.Registered when !has: again.Add(idx); break;
+                case JobState.Registered when !has: lost.Add(idx); break;
                 case JobState.Failed when attempts < options.Value.MaxAttempts: again.Add(idx); break;
                 case JobState.Failed: overLimit++; break;
             }
         }
         await using var tx = await conn.BeginTransactionAsync(ct);
         var marked = await JobStore.MoveManyAsync(conn, tx, p.Id, found.ToArray(), JobState.Registered);
-        var planned = await JobStore.MoveManyAsync(conn, tx, p.Id, again.ToArray(), JobState.Planned);
+        var planned = await JobStore.MoveManyAsync(conn, tx, p.Id, again.ToArray(), JobState.Planned)
+            + await JobStore.ReplanLostAsync(conn, tx, p.Id, lost.ToArray());
         if (planned > 0 && (ProductionState)p.State == ProductionState.Done) await ProductionStore.SetStateAsync(conn, tx, p.Id, ProductionState.Active);
         await tx.CommitAsync(ct);
         return new RecoverResponse(marked, planned, overLimit);

@@ -1,0 +1,232 @@
+using System.Diagnostics;
+using System.Net.Http.Json;
+using Catalog.Client;
+using Catalog.Contracts;
+
+namespace Catalog.Production.Tests;
+
+/// <summary>
+/// The whole system as ./run.sh starts it, on free loopback ports under one folder: PostgreSQL
+/// and Redis (scripts/test-services.sh), the local grid (scripts/grid.sh: three XRootD SEs, Slurm),
+/// the catalog and the production service as processes of their own, so tests can stop the
+/// catalog (an outage) or kill the production service at a named point.
+/// </summary>
+public sealed class GridFixture : IAsyncLifetime
+{
+    public static string RepoRoot { get; } = FindRepoRoot();
+    private static readonly string Configuration = AppContext.BaseDirectory.Contains("/Debug/") ? "Debug" : "Release";
+
+    public string Dir { get; } = Path.Combine(Path.GetTempPath(), $"catalog-grid-test-{Environment.ProcessId}");
+    public string Spool => Path.Combine(Dir, "spool");
+    public Dictionary<string, string> Grid { get; } = new();
+    public string AdminToken { get; private set; } = "";
+    public CatalogClient Catalog { get; private set; } = null!;
+    public ProductionClient Production { get; private set; } = null!;
+    public Uri CatalogUrl { get; private set; } = null!;
+    public Uri ProductionUrl { get; private set; } = null!;
+    private string postgres = "";
+    private Process? catalogProcess, productionProcess;
+
+    public async Task InitializeAsync()
+    {
+        Directory.CreateDirectory(Dir);
+        var lines = (await RunAsync("bash", [Path.Combine(RepoRoot, "scripts/test-services.sh"), "start", Path.Combine(Dir, "services")])).Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        postgres = lines[^2];
+        var redis = lines[^1];
+        await RunAsync("bash", [Path.Combine(RepoRoot, "scripts/grid.sh"), "start", Path.Combine(Dir, "grid")]);
+        foreach (var line in File.ReadAllLines(Path.Combine(Dir, "grid", "grid.env")))
+            if (line.Split('=', 2) is [var k, var v]) Grid[k] = v;
+
+        CatalogUrl = new Uri($"http://127.0.0.1:{FreePort()}/");
+        ProductionUrl = new Uri($"http://127.0.0.1:{FreePort()}/");
+        var api = CatalogEnv(redis);
+        await RunAsync("dotnet", [CatalogDll, "migrate", "--contentRoot", Path.GetDirectoryName(CatalogDll)!], api);
+        AdminToken = (await RunAsync("dotnet", [CatalogDll, "token", "issue", "--subject", "admin", "--role", "admin", "--scope", "storage.read:/",
+            "--scope", "storage.modify:/", "--lifetime", "1d", "--contentRoot", Path.GetDirectoryName(CatalogDll)!], api)).Trim();
+        var robot = (await RunAsync("dotnet", [CatalogDll, "token", "issue", "--subject", "production", "--role", "producer", "--scope", "storage.read:/belle",
+            "--scope", "storage.modify:/belle", "--lifetime", "1d", "--contentRoot", Path.GetDirectoryName(CatalogDll)!], api)).Trim();
+        await File.WriteAllTextAsync(Path.Combine(Dir, "production.token"), robot);
+        File.SetUnixFileMode(Path.Combine(Dir, "production.token"), UnixFileMode.UserRead | UnixFileMode.UserWrite);
+        await StartCatalogAsync();
+        Catalog = CatalogClient.Create(new CatalogClientOptions { BaseAddress = CatalogUrl, Token = AdminToken });
+        foreach (var site in new[] { "KEK", "DESY", "PNNL" })
+            await Catalog.PutStorageElementAsync($"{site}-DISK", new StorageElementSpec(site, "root", $"root://127.0.0.1:{Grid[$"SE_{site}_PORT"]}/"));
+        await RunAsync("dotnet", [ProductionDll, "setup", "/belle/MC", "--contentRoot", Path.GetDirectoryName(ProductionDll)!],
+            new Dictionary<string, string>(ProductionEnv(null)) { ["CATALOG_TOKEN"] = AdminToken });
+        await StartProductionAsync();
+        Production = ProductionClient.Create(ProductionUrl, AdminToken);
+    }
+
+    private string CatalogDll => Path.Combine(RepoRoot, "Catalog.Api", "bin", Configuration, "net10.0", "Catalog.Api.dll");
+    private string ProductionDll => Path.Combine(RepoRoot, "Catalog.Production", "bin", Configuration, "net10.0", "Catalog.Production.dll");
+
+    private Dictionary<string, string> CatalogEnv(string? redis = null)
+    {
+        var env = new Dictionary<string, string>
+        {
+            ["ConnectionStrings__Catalog"] = postgres,
+            ["Catalog__Auth__KeyFile"] = Path.Combine(Dir, "jwks.json"),
+        };
+        if (redis is not null) { env["ConnectionStrings__Redis"] = redis; File.WriteAllText(Path.Combine(Dir, "redis"), redis); }
+        else env["ConnectionStrings__Redis"] = File.ReadAllText(Path.Combine(Dir, "redis"));
+        return env;
+    }
+
+    private Dictionary<string, string> ProductionEnv(string? fault) => new()
+    {
+        ["ConnectionStrings__Production"] = postgres.Replace("Database=catalog", "Database=production"),
+        ["Production__CatalogUrl"] = CatalogUrl.ToString(),
+        ["Production__CatalogTokenFile"] = Path.Combine(Dir, "production.token"),
+        ["Production__PublicUrl"] = ProductionUrl.ToString(),
+        ["Production__SpoolDirectory"] = Spool,
+        ["Production__SubmitInterval"] = "00:00:00.500",
+        ["Production__WatchInterval"] = "00:00:01",
+        ["Production__LostAfter"] = "00:00:20",
+        ["Production__RegistrationPatience"] = "00:03:00",
+        ["Production__Fault"] = fault ?? "",
+        ["SLURM_CONF"] = Grid["SLURM_CONF"],
+    };
+
+    /// <summary>Starts (or restarts) the catalog server on its port.</summary>
+    public async Task StartCatalogAsync()
+    {
+        catalogProcess = Start(CatalogDll, CatalogUrl, CatalogEnv(), "catalog.log");
+        await WaitReadyAsync(CatalogUrl, "healthz", catalogProcess);
+    }
+
+    /// <summary>Stops the catalog (an outage): nothing answers on its port until <see cref="StartCatalogAsync"/>.</summary>
+    public async Task StopCatalogAsync()
+    {
+        catalogProcess!.Kill(entireProcessTree: true);
+        await catalogProcess.WaitForExitAsync();
+    }
+
+    /// <summary>Starts the production service; with <paramref name="fault"/>, it kills itself at that point of the submission protocol.</summary>
+    public async Task StartProductionAsync(string? fault = null)
+    {
+        productionProcess = Start(ProductionDll, ProductionUrl, ProductionEnv(fault), "production.log");
+        await WaitReadyAsync(ProductionUrl, "readyz", productionProcess);
+    }
+
+    public Task<bool> ProductionExitedAsync(TimeSpan within) =>
+        productionProcess!.WaitForExitAsync(new CancellationTokenSource(within).Token).ContinueWith(t => t.IsCompletedSuccessfully);
+
+    public async Task StopProductionAsync()
+    {
+        if (productionProcess is { HasExited: false }) { productionProcess.Kill(entireProcessTree: true); await productionProcess.WaitForExitAsync(); }
+    }
+
+    /// <summary>Stops one SE's XRootD server (it refuses every upload until <see cref="StartGridAsync"/>).</summary>
+    public void StopSe(string name)
+    {
+        var root = File.Exists(Path.Combine(Dir, "grid", "se.location")) ? File.ReadAllText(Path.Combine(Dir, "grid", "se.location")).Trim() : Path.Combine(Dir, "grid", "se");
+        var pid = int.Parse(File.ReadAllText(Path.Combine(root, name, "run", "xrootd.pid")).Trim());
+        using var p = Process.GetProcessById(pid);
+        p.Kill();
+        p.WaitForExit();
+    }
+
+    public string SeData(string name)
+    {
+        var root = File.Exists(Path.Combine(Dir, "grid", "se.location")) ? File.ReadAllText(Path.Combine(Dir, "grid", "se.location")).Trim() : Path.Combine(Dir, "grid", "se");
+        return Path.Combine(root, name, "data");
+    }
+
+    public Task StartGridAsync() => RunAsync("bash", [Path.Combine(RepoRoot, "scripts/grid.sh"), "start", Path.Combine(Dir, "grid")]);
+
+    /// <summary>Every run of every job so far, from the payload's own log: (production id, index, attempt).</summary>
+    public IReadOnlyList<(long Production, int Index, int Attempt)> Runs() =>
+        File.Exists(Path.Combine(Spool, "runs.log"))
+            ? File.ReadAllLines(Path.Combine(Spool, "runs.log")).Select(l => l.Split(' ')).Select(p => (long.Parse(p[0]), int.Parse(p[1]), int.Parse(p[2]))).ToList()
+            : [];
+
+    /// <summary>How many times Slurm was given an array of this name (queue and completion log).</summary>
+    public async Task<int> SlurmSubmissionsNamedAsync(string prefix)
+    {
+        var queued = await RunAsync("squeue", ["--noheader", "--array", "--format=%F %j"], new() { ["SLURM_CONF"] = Grid["SLURM_CONF"] });
+        var arrays = queued.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => l.Split(' ')).Where(p => p[1].StartsWith(prefix)).Select(p => p[0]).ToHashSet();
+        var log = Path.Combine(Dir, "grid", "slurm", "jobcomp.log");
+        if (File.Exists(log))
+            foreach (var line in File.ReadAllLines(log))
+                if (line.Contains($" Name={prefix}") && System.Text.RegularExpressions.Regex.Match(line, @"ArrayJobId=(\d+)") is { Success: true } m) arrays.Add(m.Groups[1].Value);
+        return arrays.Count;
+    }
+
+    public async Task<ProductionStatus> WaitAsync(string name, Func<ProductionStatus, bool> until, TimeSpan within)
+    {
+        var deadline = DateTime.UtcNow + within;
+        ProductionStatus status;
+        while (!until(status = await Production.StatusAsync(name)))
+        {
+            if (DateTime.UtcNow > deadline)
+                throw new TimeoutException($"{name} did not get there in {within.TotalSeconds} s: {System.Text.Json.JsonSerializer.Serialize(status, CatalogJson.Options)}\n{Tail("production.log")}");
+            await Task.Delay(500);
+        }
+        return status;
+    }
+
+    public string Tail(string log) => File.Exists(Path.Combine(Dir, log)) ? string.Join('\n', File.ReadLines(Path.Combine(Dir, log)).TakeLast(30)) : "";
+
+    public async Task DisposeAsync()
+    {
+        await StopProductionAsync();
+        if (catalogProcess is { HasExited: false }) await StopCatalogAsync();
+        await RunAsync("bash", [Path.Combine(RepoRoot, "scripts/grid.sh"), "stop", Path.Combine(Dir, "grid")]);
+        await RunAsync("bash", [Path.Combine(RepoRoot, "scripts/test-services.sh"), "stop", Path.Combine(Dir, "services")]);
+        try { Directory.Delete(Dir, true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
+    }
+
+    private Process Start(string dll, Uri url, Dictionary<string, string> env, string log)
+    {
+        var psi = new ProcessStartInfo("bash", ["-c", $"exec dotnet '{dll}' --urls '{url.ToString().TrimEnd('/')}' --contentRoot '{Path.GetDirectoryName(dll)}' >> '{Path.Combine(Dir, log)}' 2>&1"]);
+        foreach (var (k, v) in env) psi.Environment[k] = v;
+        return Process.Start(psi)!;
+    }
+
+    private static async Task WaitReadyAsync(Uri url, string probe, Process process)
+    {
+        using var http = new HttpClient { BaseAddress = url, Timeout = TimeSpan.FromSeconds(2) };
+        for (var i = 0; i < 300; i++)
+        {
+            if (process.HasExited) throw new InvalidOperationException($"{url} exited with {process.ExitCode} before it was ready");
+            try { if ((await http.GetAsync(probe)).IsSuccessStatusCode) return; } catch (HttpRequestException) { } catch (TaskCanceledException) { }
+            await Task.Delay(100);
+        }
+        throw new TimeoutException($"{url} was not ready in 30 s");
+    }
+
+    public static async Task<string> RunAsync(string file, string[] args, Dictionary<string, string>? env = null)
+    {
+        var psi = new ProcessStartInfo(file) { RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var a in args) psi.ArgumentList.Add(a);
+        foreach (var (k, v) in env ?? []) psi.Environment[k] = v;
+        using var p = Process.Start(psi)!;
+        var stdout = p.StandardOutput.ReadToEndAsync();
+        var stderr = p.StandardError.ReadToEndAsync();
+        await p.WaitForExitAsync();
+        if (p.ExitCode != 0) throw new InvalidOperationException($"{file} {string.Join(' ', args)} failed ({p.ExitCode}): {await stderr}{await stdout}");
+        return await stdout;
+    }
+
+    private static int FreePort()
+    {
+        var l = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        l.Start();
+        var port = ((System.Net.IPEndPoint)l.LocalEndpoint).Port;
+        l.Stop();
+        return port;
+    }
+
+    private static string FindRepoRoot()
+    {
+        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
+            if (File.Exists(Path.Combine(dir.FullName, "Catalog.sln"))) return dir.FullName;
+        throw new InvalidOperationException("Catalog.sln not found above the test binaries");
+    }
+}
+
+[CollectionDefinition(Name)]
+public sealed class GridCollection : ICollectionFixture<GridFixture>
+{
+    public const string Name = "grid";
+}
