@@ -104,6 +104,13 @@ public static class CatalogCli
             err.WriteLine($"catalog: {ErrorCodes.ToWire(e.Code)}: {e.Message}" + (e.Field is null || e.Message.Contains(e.Field) ? "" : $" (field {e.Field})"));
             return Failed;
         }
+        catch (HttpRequestException e) when (run.Command.Parents.OfType<Command>().Any(c => c.Name == "production"))
+        {
+            var reason = e.InnerException is SocketException s ? s.Message : e.Message;
+            err.WriteLine($"catalog: cannot reach the production service at {run.ProductionUrl}: {reason}");
+            err.WriteLine("catalog: is it running (./run.sh starts it)? Set the address with --production-url or CATALOG_PRODUCTION_URL.");
+            return Failed;
+        }
         catch (HttpRequestException e)
         {
             var reason = e.InnerException is SocketException s ? s.Message : e.Message;
@@ -138,7 +145,8 @@ internal sealed class GlobalOptions
     public readonly Option<bool> Json = new("--json") { Description = "Print JSON for scripts (NDJSON, one object per line, for ls and replicas)", Recursive = true };
     public readonly Option<int> Retries = new("--retries") { Description = "Retries of safe requests after transient failures", DefaultValueFactory = _ => 6, Recursive = true };
 
-    public IEnumerable<Option> All => [Url, Token, Config, Json, Retries];
+    public readonly Option<string?> ProductionUrl = new("--production-url") { Description = "Production service address (default: CATALOG_PRODUCTION_URL, http://127.0.0.1:5090)", Recursive = true };
+    public IEnumerable<Option> All => [Url, Token, Config, Json, Retries, ProductionUrl];
 }
 
 /// <summary>One invocation of a command: its parse result, console and (lazily) client.</summary>
@@ -161,6 +169,21 @@ internal sealed class CommandRun(ParseResult parse, CliConsole console, GlobalOp
     private CatalogClientOptions Options => _options ??= CreateOptions();
 
     public CatalogClient Client => _client ??= CatalogClient.Create(Options, Console.Transport);
+
+    /// <summary>The production service: --production-url, CATALOG_PRODUCTION_URL, then http://127.0.0.1:5090; the catalog's token.</summary>
+    public ProductionClient Production => _production ??= CreateProduction();
+    private ProductionClient? _production;
+
+    public string ProductionUrl => (Parse.GetValue(globals.ProductionUrl) ?? Console.Environment("CATALOG_PRODUCTION_URL") ?? "http://127.0.0.1:5090").TrimEnd('/');
+
+    private ProductionClient CreateProduction()
+    {
+        if (!Uri.TryCreate(ProductionUrl + "/", UriKind.Absolute, out var uri) || uri.Scheme is not ("http" or "https"))
+            throw new CliUsageException($"--production-url: '{ProductionUrl}' is not an http(s) URL");
+        var http = new HttpClient(Console.Transport ?? new SocketsHttpHandler()) { BaseAddress = uri, Timeout = TimeSpan.FromMinutes(5) };
+        if (Options.Token is { Length: > 0 } token) http.DefaultRequestHeaders.Authorization = new("Bearer", token);
+        return new ProductionClient(http);
+    }
 
     private CatalogClientOptions CreateOptions()
     {
