@@ -5,8 +5,9 @@
 # what is missing, migrates, then serves in the foreground. Ctrl-C stops the server and the
 # services it started (CATALOG_KEEP_SERVICES=1 keeps PostgreSQL and Redis running).
 #
-#   ./run.sh        start everything, print the URLs
-#   ./run.sh stop   stop everything this data folder started and release its huge pages
+#   ./run.sh          start everything (catalog, local grid, production service), print the URLs
+#   ./run.sh catalog  the catalog alone (PostgreSQL, Redis and the catalog server)
+#   ./run.sh stop     stop everything this data folder started and release its huge pages
 set -euo pipefail
 cd "$(dirname "$0")"
 source scripts/services.sh
@@ -16,8 +17,18 @@ mkdir -p "$DATA"
 DATA=$(cd "$DATA" && pwd)
 export HUGE_PAGES_RECORD="$DATA/hugepages"
 
+stop_pid() {
+  local file=$1 what=$2 pid
+  [ -f "$file" ] || return 0
+  pid=$(cat "$file")
+  kill "$pid" 2>/dev/null && { for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done; log "$what stopped"; } || true
+  rm -f "$file"
+}
+
 stop_all() {
   PG_BIN=$(find_pg_bin) || true
+  stop_pid "$DATA/production.pid" "production service"
+  if [ -f "$DATA/grid/grid.env" ]; then bash scripts/grid.sh stop "$DATA/grid" && log "local grid (Slurm, XRootD SEs) stopped"; fi
   if [ -f "$DATA/server.pid" ]; then
     local pid; pid=$(cat "$DATA/server.pid")
     kill "$pid" 2>/dev/null && { for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done; log "catalog server stopped"; } || true
@@ -37,6 +48,38 @@ fi
 
 ensure_packages
 
+# The local grid (scripts/grid.sh) and the production service on it: the catalog's SE registry
+# gets the grid's three SEs, /belle/MC goes to the service's own identity with the attributes its
+# jobs write declared, and the service serves on PRODUCTION_PORT.
+start_grid_and_production() {
+  local admin; admin=$(cat "$TOKEN_FILE")
+  bash scripts/grid.sh start "$DATA/grid"
+  source "$DATA/grid/grid.env"
+  export SLURM_CONF
+  local site port
+  for site in KEK DESY PNNL; do
+    port="SE_${site}_PORT"
+    curl -fsS -X PUT -H "Authorization: Bearer $admin" -H 'Content-Type: application/json' \
+      -d "{\"site\":\"$site\",\"protocol\":\"root\",\"baseUrl\":\"root://127.0.0.1:${!port}/\"}" \
+      "${URLS%%;*}/api/v1/storage-elements/$site-DISK" >/dev/null
+  done
+  log "SEs KEK-DISK, DESY-DISK, PNNL-DISK registered in the catalog"
+  (umask 077 && dotnet "$DATA/bin/Catalog.Api.dll" token issue --subject production --role producer \
+      --scope storage.read:/belle --scope storage.modify:/belle --lifetime 365d --contentRoot "$DATA/bin" > "$DATA/auth/production.token")
+  log "building the production service"
+  dotnet build -c Release -nologo -v q Catalog.Production/Catalog.Production.csproj -o "$DATA/production-bin" >/dev/null
+  export ConnectionStrings__Production="${ConnectionStrings__Catalog/Database=catalog/Database=production}"
+  export Production__CatalogUrl="${URLS%%;*}/" Production__CatalogTokenFile="$DATA/auth/production.token"
+  export Production__PublicUrl="http://127.0.0.1:$PRODUCTION_PORT/" Production__SpoolDirectory="$DATA/production"
+  CATALOG_TOKEN="$admin" dotnet "$DATA/production-bin/Catalog.Production.dll" setup /belle/MC --contentRoot "$DATA/production-bin" >/dev/null
+  dotnet "$DATA/production-bin/Catalog.Production.dll" --urls "http://127.0.0.1:$PRODUCTION_PORT" --contentRoot "$DATA/production-bin" \
+    >> "$DATA/production.log" 2>&1 &
+  echo $! > "$DATA/production.pid"
+  echo "http://127.0.0.1:$PRODUCTION_PORT" > "$DATA/production-url"
+  for _ in $(seq 1 300); do curl -fs "http://127.0.0.1:$PRODUCTION_PORT/readyz" >/dev/null 2>&1 && break; sleep 0.1; done
+  log "production service on http://127.0.0.1:$PRODUCTION_PORT (log: $DATA/production.log); try: ./catalog production ls"
+}
+
 # Ports are chosen once and remembered, so the data folder keeps working across runs.
 if [ ! -f "$DATA/ports" ]; then
   pg=55432; port_open $pg && pg=$(free_port)
@@ -45,6 +88,10 @@ if [ ! -f "$DATA/ports" ]; then
   printf 'PG_PORT=%s\nREDIS_PORT=%s\nAPI_PORT=%s\n' "$pg" "$rd" "$api" > "$DATA/ports"
 fi
 source "$DATA/ports"
+if [ -z "${PRODUCTION_PORT:-}" ]; then
+  PRODUCTION_PORT=5090; port_open $PRODUCTION_PORT && PRODUCTION_PORT=$(free_port)
+  echo "PRODUCTION_PORT=$PRODUCTION_PORT" >> "$DATA/ports"
+fi
 URLS=${CATALOG_URLS:-http://127.0.0.1:${API_PORT:-5080}}
 # ./catalog in this checkout talks to this URL.
 echo "${URLS%%;*}" > "$DATA/url"
@@ -86,10 +133,17 @@ log "stop with Ctrl-C, or ./run.sh stop from another terminal"
 export DOTNET_TC_CallCountingDelayMs="${DOTNET_TC_CallCountingDelayMs:-0}"
 dotnet "$DATA/bin/Catalog.Api.dll" --urls "$URLS" --contentRoot "$DATA/bin" &
 echo $! > "$DATA/server.pid"
+if [ "${1:-}" != catalog ]; then
+  for _ in $(seq 1 300); do curl -fs "${URLS%%;*}/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
+  start_grid_and_production
+fi
 on_exit() {
   trap - INT TERM EXIT
   if [ -n "$started_services" ] && [ "${CATALOG_KEEP_SERVICES:-}" != 1 ]; then stop_all
-  else kill "$(cat "$DATA/server.pid" 2>/dev/null)" 2>/dev/null || true; rm -f "$DATA/server.pid"; fi
+  else
+    stop_pid "$DATA/production.pid" "production service"
+    kill "$(cat "$DATA/server.pid" 2>/dev/null)" 2>/dev/null || true; rm -f "$DATA/server.pid"
+  fi
 }
 trap on_exit INT TERM EXIT
 wait "$(cat "$DATA/server.pid")" || true

@@ -31,6 +31,10 @@ ensure_packages() {
     PG_BIN=$(find_pg_bin)
   fi
   export PG_BIN
+  if ! command -v curl >/dev/null 2>&1; then
+    log "installing curl from Debian"
+    apt_install curl
+  fi
   if ! command -v redis-server >/dev/null 2>&1; then
     log "installing redis-server from Debian"
     apt_install redis-server
