@@ -30,6 +30,7 @@ internal sealed partial class Commands
         var se = new Option<string?>("--se") { Description = "Destination SE (default: each job's own site's SE)" };
         var sites = new Option<string[]>("--site") { Description = "A site to run at (repeatable; default every site with a writable SE)" };
         var size = new Option<long?>("--output-size") { Description = "Bytes per output file (default 65536)" };
+        var hold = new Option<bool>("--hold") { Description = "Define it paused: checked and planned, submitted only after 'production resume'" };
         production.Subcommands.Add(Define("create", "Define a production: checked against the catalog, planned into jobs, then submitted by the service.",
             "catalog production create --name mc-mixed --output /belle/MC/rel8/mixed/mdst --release release-08-01-00 --global-tag main_2024 --events 100000 --events-per-job 1000",
             async (run, ct) =>
@@ -37,12 +38,12 @@ internal sealed partial class Commands
                 var (low, high) = ParseRuns(run.Get(runs));
                 var spec = new ProductionSpec(run.Get(nameOpt), run.Get(kind), run.Get(output), run.Get(release), run.Get(globalTag), run.Get(eventType),
                     run.Get(campaign), run.Get(beam), run.Get(experiment), low, high, run.Get(events), run.Get(perJob), run.Get(input), run.Get(filesPerJob),
-                    run.Get(level), run.Get(se), run.Get(sites) is { Length: > 0 } s ? s : null, run.Get(size));
+                    run.Get(level), run.Get(se), run.Get(sites) is { Length: > 0 } s ? s : null, run.Get(size), run.Get(hold) ? true : null);
                 var created = await run.Production.CreateAsync(spec, ct);
                 if (run.Json) Output.WriteJson(run.Out, created);
                 else run.Out.WriteLine($"production {created.Name}: {Output.Count(created.Jobs)} jobs planned at {string.Join(", ", created.Spec.Sites ?? [])}, writing {created.Spec.OutputDataset}");
                 return CatalogCli.Ok;
-            }, nameOpt, kind, output, release, globalTag, eventType, campaign, beam, experiment, runs, events, perJob, input, filesPerJob, level, se, sites, size));
+            }, nameOpt, kind, output, release, globalTag, eventType, campaign, beam, experiment, runs, events, perJob, input, filesPerJob, level, se, sites, size, hold));
 
         production.Subcommands.Add(Define("ls", "Every production with its state and size.", "catalog production ls", async (run, ct) =>
         {

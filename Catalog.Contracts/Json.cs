@@ -1,5 +1,7 @@
 using System.Text.Json;
+using System.Text.Json.Nodes;
 using System.Text.Json.Serialization;
+using System.Text.Json.Serialization.Metadata;
 
 namespace Catalog.Contracts;
 
@@ -9,12 +11,45 @@ public static class CatalogJson
     /// <summary>camelCase properties, UPPER_SNAKE error codes, lower-case enums elsewhere.</summary>
     public static JsonSerializerOptions Options { get; } = Configure(new JsonSerializerOptions(JsonSerializerDefaults.Web));
 
-    /// <summary>Applies the catalog's settings to existing options (used for ASP.NET's own).</summary>
+    /// <summary>
+    /// Applies the catalog's settings to existing options (used for ASP.NET's own). Enums get one
+    /// generic converter each, and the contracts' metadata comes from <see cref="CatalogJsonContext"/>
+    /// (generated at build time) before reflection: a native-AOT program (the production job) can
+    /// use the client, and a short-lived one does not pay reflection's warm-up on every start.
+    /// </summary>
     public static JsonSerializerOptions Configure(JsonSerializerOptions options)
     {
         options.DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull;
         options.Converters.Add(new JsonStringEnumConverter<ErrorCode>(JsonNamingPolicy.SnakeCaseUpper));
-        options.Converters.Add(new JsonStringEnumConverter(JsonNamingPolicy.SnakeCaseLower, allowIntegerValues: false));
+        foreach (var converter in EnumConverters) options.Converters.Add(converter);
+        options.TypeInfoResolver = JsonTypeInfoResolver.Combine(CatalogJsonContext.Default, options.TypeInfoResolver ?? new DefaultJsonTypeInfoResolver());
         return options;
     }
+
+    /// <summary>snake_case names for every enum of the contracts (a new enum goes here too).</summary>
+    private static IEnumerable<JsonConverter> EnumConverters =>
+    [
+        new SnakeEnum<AttributeType>(), new SnakeEnum<AttributeTarget>(), new SnakeEnum<QueryTarget>(), new SnakeEnum<FilterOp>(),
+        new SnakeEnum<LineageDirection>(), new SnakeEnum<StorageElementState>(), new SnakeEnum<ReplicaState>(), new SnakeEnum<FileStatus>(),
+        new SnakeEnum<EntryType>(), new SnakeEnum<RemoveStatus>(), new SnakeEnum<ItemStatus>(), new SnakeEnum<ReplicaOutcome>(),
+        new SnakeEnum<ProductionKind>(), new SnakeEnum<ProductionState>(), new SnakeEnum<JobState>(), new SnakeEnum<FailureClass>(),
+        // Enums of other assemblies still get snake_case names, by reflection (not under native AOT).
+        new JsonStringEnumConverter(JsonNamingPolicy.SnakeCaseLower, allowIntegerValues: false),
+    ];
 }
+
+/// <summary>An enum as its snake_case name; integers are refused.</summary>
+public sealed class SnakeEnum<T>() : JsonStringEnumConverter<T>(JsonNamingPolicy.SnakeCaseLower, allowIntegerValues: false) where T : struct, Enum;
+
+/// <summary>Build-time JSON metadata of what the production job sends and reads (and more to come).</summary>
+[JsonSourceGenerationOptions(JsonSerializerDefaults.Web, DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull)]
+[JsonSerializable(typeof(RegisterRequest))]
+[JsonSerializable(typeof(RegisterResponse))]
+[JsonSerializable(typeof(QueryRequest))]
+[JsonSerializable(typeof(QueryPage))]
+[JsonSerializable(typeof(IReadOnlyList<Replica>))]
+[JsonSerializable(typeof(MetadataReadRequest))]
+[JsonSerializable(typeof(MetadataResponse))]
+[JsonSerializable(typeof(JobReport))]
+[JsonSerializable(typeof(JsonObject))]
+public sealed partial class CatalogJsonContext : JsonSerializerContext;

@@ -16,14 +16,15 @@ public enum FailureClass { Application, Input, Upload, Registration, Batch }
 /// A production as an expert defines it, once. <paramref name="DestinationSe"/> null means each job
 /// writes to its own site's SE; <paramref name="Sites"/> null means every site with a writable SE.
 /// Simulation needs <paramref name="Events"/> and <paramref name="EventsPerJob"/>; processing needs
-/// <paramref name="InputDataset"/> and <paramref name="FilesPerJob"/>.
+/// <paramref name="InputDataset"/> and <paramref name="FilesPerJob"/>. <paramref name="Hold"/> defines it
+/// paused: planned and checked, but nothing submitted until it is resumed.
 /// </summary>
 public sealed record ProductionSpec(
     string? Name, ProductionKind? Kind, string? OutputDataset,
     string? Release = null, string? GlobalTag = null, string? McEventType = null, string? Campaign = null,
     string? BeamEnergy = null, int? Experiment = null, int? RunLow = null, int? RunHigh = null,
     long? Events = null, int? EventsPerJob = null, string? InputDataset = null, int? FilesPerJob = null,
-    string? DataLevel = null, string? DestinationSe = null, IReadOnlyList<string>? Sites = null, long? OutputSize = null);
+    string? DataLevel = null, string? DestinationSe = null, IReadOnlyList<string>? Sites = null, long? OutputSize = null, bool? Hold = null);
 
 /// <summary>A production with its definition, state and size.</summary>
 public sealed record ProductionInfo(long Id, string Name, ProductionState State, string Owner, DateTimeOffset Created,

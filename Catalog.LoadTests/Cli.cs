@@ -29,6 +29,11 @@ public static class Cli
                   batches in flight, beside a binary COPY of the same rows (what sizing does,
                   with the production system's batch size); first --warmup files (50,000; 0
                   for none) into another directory, not measured.
+          production  against a running ./run.sh: plans a --plan-jobs (1,000,000) job production
+                  (held) beside a COPY of as many rows, times its status (median of --runs)
+                  beside /readyz, then runs a --jobs (default here 2,000) production end to end
+                  beside the raw pipeline (sbatch arrays + xrdcp + bulk registration);
+                  --production-url (from .data/production-url), --data (.data).
         Every scenario writes --json PATH and, beside it, PATH.md (a report) and, for storm,
         mixed and lookup, PATH.svg (throughput and latency over time).
         """;
@@ -53,9 +58,14 @@ public static class Cli
                 Concurrency = args.Contains("--concurrency") ? options.Concurrency : 4,
                 Warmup = args.Contains("--warmup") ? options.Warmup : 50_000,
             }, "bulk"),
+            "production" => await ProductionBench.RunAsync(options with { Jobs = args.Contains("--jobs") ? options.Jobs : 2000 },
+                new Uri(Value(args, "--production-url") ?? (File.Exists(".data/production-url") ? File.ReadAllText(".data/production-url").Trim() : "http://127.0.0.1:5090")),
+                Path.GetFullPath(Value(args, "--data") ?? ".data"), int.Parse(Value(args, "--plan-jobs") ?? "1000000")),
             _ => Fail($"unknown scenario '{args[0]}'"),
         };
     }
+
+    private static string? Value(string[] args, string name) => Array.IndexOf(args, name) is var i and >= 0 && i + 1 < args.Length ? args[i + 1] : null;
 
     private static int Fail(string message)
     {
@@ -106,6 +116,7 @@ public sealed record Options(Uri Url, int Files, int Batch, int Concurrency, str
                 "--jobs" => o with { Jobs = int.Parse(v) },
                 "--warmup" => o with { Warmup = int.Parse(v) },
                 "--analysts" => o with { Analysts = int.Parse(v) },
+                "--production-url" or "--data" or "--plan-jobs" => o,
                 "--window" => o with { Window = double.Parse(v, System.Globalization.CultureInfo.InvariantCulture) },
                 _ => null,
             };

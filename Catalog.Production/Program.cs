@@ -1,9 +1,6 @@
 using Catalog.Production.Hosting;
-using Catalog.Production.Jobs;
 using Catalog.Production.Productions;
 
-// The payload Slurm runs: no host, no database.
-if (args is ["job", var slice, ..]) return await JobPayload.RunAsync(slice);
 
 var builder = WebApplication.CreateBuilder(args);
 builder.AddProduction();

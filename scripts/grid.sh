@@ -149,7 +149,8 @@ case "${1:-}" in
     dir=$2
     [ -d "$dir" ] || exit 0
     dir=$(cd "$dir" && pwd)
-    if [ -f "$dir/slurm/slurm.conf" ]; then
+    # scancel waits a long time for a controller that is gone: only ask a live one.
+    if [ -f "$dir/slurm/slurm.conf" ] && pid_alive "$dir/slurm/slurmctld.pid"; then
       export SLURM_CONF=$dir/slurm/slurm.conf
       scancel --quiet --user=root 2>/dev/null || true
     fi

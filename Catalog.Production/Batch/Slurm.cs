@@ -24,6 +24,14 @@ public sealed partial class Slurm(IOptions<ProductionOptions> options, ILogger<S
         return long.Parse(output.Trim().Split(';')[0]);
     }
 
+    /// <summary>The cluster's partitions: one per site a job can run at.</summary>
+    public async Task<IReadOnlySet<string>> PartitionsAsync(CancellationToken ct)
+    {
+        var (code, output) = await RunAsync("sinfo", ["--noheader", "--format=%R"], ct);
+        if (code != 0) throw new SlurmException($"sinfo failed ({code}): {output.Trim()}");
+        return output.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).ToHashSet(StringComparer.Ordinal);
+    }
+
     /// <summary>Slurm job ids of arrays with this name, queued, running, or finished (from the completion log).</summary>
     public async Task<IReadOnlyList<long>> FindByNameAsync(string jobName, CancellationToken ct)
     {

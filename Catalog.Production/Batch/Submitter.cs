@@ -168,7 +168,7 @@ public sealed class Submitter(NpgsqlDataSource db, Slurm slurm, CatalogClient ca
         IReadOnlyList<StorageElement> ses)
     {
         var order = new List<StorageElement>();
-        var usable = ses.Where(s => s.WriteEnabled && s.State == StorageElementState.Online).ToList();
+        var usable = ses.Where(DefinitionCheck.Writable).OrderBy(s => s.Name, StringComparer.Ordinal).ToList();
         if (spec.DestinationSe is { } dest && usable.FirstOrDefault(s => s.Name == dest) is { } chosen) order.Add(chosen);
         order.AddRange(usable.Where(s => s.Site == site && !order.Contains(s)));
         // Failover: other sites' SEs, in name order, so every job of a slice tries them alike.
@@ -189,5 +189,7 @@ public sealed class Submitter(NpgsqlDataSource db, Slurm slurm, CatalogClient ca
         return script;
     }
 
-    private string PayloadCommand() => o.PayloadCommand ?? $"'{Environment.ProcessPath}' '{typeof(Submitter).Assembly.Location}'";
+    /// <summary>The job program: Production:PayloadCommand (./run.sh's native build), else the JIT build beside the service.</summary>
+    private string PayloadCommand() => o.PayloadCommand is { Length: > 0 } command ? command
+        : $"'{Environment.ProcessPath}' '{Path.Combine(AppContext.BaseDirectory, "Catalog.Production.Job.dll")}'";
 }

@@ -44,7 +44,11 @@ public static class ProductionHosting
     /// <summary>ProblemDetails for every failure, with the error vocabulary's code and the field at fault.</summary>
     public static WebApplication UseProductionErrors(this WebApplication app)
     {
-        app.UseExceptionHandler(handler => handler.Run(async http =>
+        app.UseExceptionHandler(new ExceptionHandlerOptions
+        {
+            // A refusal (a bad definition, an unknown production) is an answer, not an error to log.
+            SuppressDiagnosticsCallback = c => c.Exception is ProductionException or CatalogClientException,
+            ExceptionHandler = async http =>
         {
             var e = http.Features.Get<IExceptionHandlerFeature>()?.Error;
             var (code, message, field) = e switch
@@ -60,7 +64,8 @@ public static class ProductionHosting
             if (code == ErrorCode.Internal)
                 http.RequestServices.GetRequiredService<ILoggerFactory>().CreateLogger("Production.Errors").LogError(e, "Unhandled error on {Path}", http.Request.Path);
             await Problem(code, message, field, http).ExecuteAsync(http);
-        }));
+        },
+        });
         app.UseStatusCodePages();
         return app;
     }

@@ -13,7 +13,7 @@ public sealed record CheckedDefinition(ProductionSpec Spec, IReadOnlyList<string
 /// catalog (SEs exist and take writes, the output dataset is free, the attributes the jobs write are
 /// declared where they land). Every refusal names the field.
 /// </summary>
-public sealed partial class DefinitionCheck(CatalogClient catalog)
+public sealed partial class DefinitionCheck(CatalogClient catalog, Batch.Slurm slurm)
 {
     public const long MaxJobs = 10_000_000;
 
@@ -66,13 +66,17 @@ public sealed partial class DefinitionCheck(CatalogClient catalog)
     public async Task<CheckedDefinition> CheckAsync(ProductionSpec spec, CancellationToken ct)
     {
         var ses = await catalog.ListStorageElementsAsync(ct);
-        var writable = ses.Where(s => s.WriteEnabled && s.State == StorageElementState.Online).ToList();
+        var writable = ses.Where(Writable).ToList();
+        // A site is where Slurm can run a job: a partition of that name.
+        var partitions = await slurm.PartitionsAsync(ct);
+        if (spec.Sites?.FirstOrDefault(s => !partitions.Contains(s ?? "")) is { } nowhere)
+            throw ProductionException.Invalid("sites", $"site {nowhere} has no Slurm partition; jobs run at {string.Join(", ", partitions.Order(StringComparer.Ordinal))}");
         IReadOnlyList<string> sites;
         if (spec.DestinationSe is { } dest)
         {
             var se = ses.FirstOrDefault(s => s.Name == dest) ?? throw ProductionException.Invalid("destinationSe", $"names no SE in the catalog ({dest})");
-            if (!writable.Contains(se)) throw ProductionException.Invalid("destinationSe", $"{dest} does not take writes now (write-disabled or not online)");
-            sites = spec.Sites ?? writable.Select(s => s.Site).Distinct().Order(StringComparer.Ordinal).ToList();
+            if (!writable.Contains(se)) throw ProductionException.Invalid("destinationSe", $"{dest} does not take writes from jobs now (write-disabled, not online, or not an XRootD root:// SE)");
+            sites = spec.Sites ?? partitions.Order(StringComparer.Ordinal).ToList();
         }
         else
         {
@@ -83,7 +87,7 @@ public sealed partial class DefinitionCheck(CatalogClient catalog)
                     throw ProductionException.Invalid("sites", $"site {missing} has no writable SE in the catalog; its jobs would have nowhere to write");
                 sites = wanted.Distinct().ToList();
             }
-            else sites = withSe.Order(StringComparer.Ordinal).ToList();
+            else sites = withSe.Where(partitions.Contains).Order(StringComparer.Ordinal).ToList();
             if (sites.Count == 0) throw ProductionException.Invalid("destinationSe", "is needed: no site has a writable SE in the catalog");
         }
 
@@ -105,6 +109,9 @@ public sealed partial class DefinitionCheck(CatalogClient catalog)
         }
         return new CheckedDefinition(spec with { Sites = sites }, sites, inputs);
     }
+
+    /// <summary>An SE the jobs can write to now: online, write-enabled, and reached with xrdcp (root://).</summary>
+    public static bool Writable(StorageElement se) => se.WriteEnabled && se.State == StorageElementState.Online && se.Protocol == "root";
 
     /// <summary>The attributes the jobs write must be declared (with their type) where the output lands, unless the subtree is permissive.</summary>
     private async Task CheckSchemaAsync(string dataset, CancellationToken ct)

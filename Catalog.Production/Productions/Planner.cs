@@ -30,20 +30,12 @@ public static class Planner
     }
 
     /// <summary>The output file's name: fixed by production and index, so a re-run job makes the same file.</summary>
-    public static string OutputName(string production, string dataLevel, int index) => $"{dataLevel}_{index:D8}_{production}.root";
+    public static string OutputName(string production, string dataLevel, int index) => Jobs.OutputFile.Name(production, dataLevel, index);
 
     /// <summary>The run a job's events belong to: the run range is walked round-robin.</summary>
     public static int Run(ProductionSpec spec, int index) =>
         spec.RunLow is { } low && spec.RunHigh is { } high ? low + index % (high - low + 1) : spec.RunLow ?? 0;
 
-    /// <summary>A seed per (production, job): FNV-1a of the name, mixed with the index by splitmix64.</summary>
-    public static long Seed(string production, int index)
-    {
-        var h = 14695981039346656037UL;
-        foreach (var c in production) { h ^= c; h *= 1099511628211UL; }
-        var z = h + (ulong)index * 0x9E3779B97F4A7C15UL;
-        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9UL;
-        z = (z ^ (z >> 27)) * 0x94D049BB133111EBUL;
-        return (long)((z ^ (z >> 31)) & long.MaxValue);
-    }
+    /// <summary>A seed per (production, job), the same in the service and in the job.</summary>
+    public static long Seed(string production, int index) => Jobs.OutputFile.Seed(production, index);
 }

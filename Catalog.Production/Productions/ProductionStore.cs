@@ -20,7 +20,7 @@ public static class ProductionStore
             insert into production (name, kind, state, owner, output_dataset, spec, jobs)
             values (@Name, @Kind, @State, @owner, @OutputDataset, @Spec::jsonb, @jobs)
             returning id
-            """, new { spec.Name, Kind = (short)spec.Kind!.Value, State = (short)ProductionState.Active, owner, spec.OutputDataset,
+            """, new { spec.Name, Kind = (short)spec.Kind!.Value, State = (short)(spec.Hold == true ? ProductionState.Paused : ProductionState.Active), owner, spec.OutputDataset,
                 Spec = JsonSerializer.Serialize(spec, CatalogJson.Options), jobs }, tx);
 
     public static Task<ProductionRow?> GetAsync(NpgsqlConnection conn, string name, NpgsqlTransaction? tx = null) =>

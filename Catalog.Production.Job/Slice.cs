@@ -31,6 +31,20 @@ public static class OutputFile
         ("production", AttributeType.String),
     ];
 
+    /// <summary>The output file's name: fixed by production and index, so a re-run job makes the same file.</summary>
+    public static string Name(string production, string dataLevel, int index) => $"{dataLevel}_{index:D8}_{production}.root";
+
+    /// <summary>A seed per (production, job): FNV-1a of the name, mixed with the index by splitmix64.</summary>
+    public static long Seed(string production, int index)
+    {
+        var h = 14695981039346656037UL;
+        foreach (var c in production) { h ^= c; h *= 1099511628211UL; }
+        var z = h + (ulong)index * 0x9E3779B97F4A7C15UL;
+        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9UL;
+        z = (z ^ (z >> 27)) * 0x94D049BB133111EBUL;
+        return (long)((z ^ (z >> 31)) & long.MaxValue);
+    }
+
     /// <summary>The production-wide metadata, from its definition.</summary>
     public static JsonObject Common(ProductionSpec spec)
     {

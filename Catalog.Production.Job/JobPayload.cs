@@ -19,7 +19,7 @@ public static class JobPayload
 {
     public static async Task<int> RunAsync(string sliceFile, CancellationToken ct = default)
     {
-        var slice = JsonSerializer.Deserialize<Slice>(await File.ReadAllTextAsync(sliceFile, ct), CatalogJson.Options)!;
+        var slice = JsonSerializer.Deserialize(await File.ReadAllTextAsync(sliceFile, ct), JobJson.Default.Slice)!;
         var task = int.Parse(Environment.GetEnvironmentVariable("SLURM_ARRAY_TASK_ID") ?? "0");
         var job = slice.Jobs.Single(j => j.Task == task);
         using var reporter = new Reporter(slice, job);
@@ -38,7 +38,11 @@ public static class JobPayload
     {
         File.AppendAllText(Path.Combine(slice.Spool, "runs.log"), $"{slice.Production} {job.Index} {job.Attempt} {Environment.GetEnvironmentVariable("SLURM_JOB_ID")}\n");
         await reporter.SendAsync(new JobReport(job.Attempt, JobState.Running));
-        var catalog = CatalogClient.Create(new CatalogClientOptions { BaseAddress = slice.CatalogUrl, Token = slice.CatalogToken, MaxRetries = 2 });
+        // No retry pipeline: the job waits out the catalog itself (RegisterAsync below), and building
+        // the pipeline cost a short-lived process about a sixth of its CPU (JIT).
+        var http = new HttpClient { BaseAddress = slice.CatalogUrl, Timeout = TimeSpan.FromSeconds(100) };
+        http.DefaultRequestHeaders.Authorization = new("Bearer", slice.CatalogToken);
+        var catalog = new CatalogClient(http);
 
         // Inputs: each read from one of its replicas; their events add up to the output's.
         long events = job.Events;
@@ -62,7 +66,7 @@ public static class JobPayload
         }
 
         // Simulate: the output's bytes follow from the seed, so a re-run makes the identical file.
-        var name = Productions.Planner.OutputName(slice.Name, slice.DataLevel, job.Index);
+        var name = OutputFile.Name(slice.Name, slice.DataLevel, job.Index);
         var spool = Path.Combine(slice.Spool, "outputs", slice.Name);
         Directory.CreateDirectory(spool);
         var local = Path.Combine(spool, name);
@@ -152,7 +156,7 @@ public static class JobPayload
             {
                 try
                 {
-                    using var request = new HttpRequestMessage(HttpMethod.Post, uri) { Content = JsonContent.Create(report, options: CatalogJson.Options) };
+                    using var request = new HttpRequestMessage(HttpMethod.Post, uri) { Content = JsonContent.Create(report, JobJson.Default.JobReport) };
                     request.Headers.Add("X-Report-Key", slice.ReportKey);
                     using var response = await http.SendAsync(request);
                     if ((int)response.StatusCode < 500) return;
