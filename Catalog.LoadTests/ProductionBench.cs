@@ -56,7 +56,8 @@ public static class ProductionBench
         summary["status_vs_readyz"] = Math.Round(Median(status) / Median(ready), 2);
         await production.KillAsync(big.Name!);
 
-        // 3. End to end, then the raw pipeline on the same grid.
+        // 3. End to end, then the raw pipeline on the same grid (--jobs 0: neither).
+        if (o.Jobs == 0) { await Report.WriteAsync(o.Json, summary, null, "Production: plan and status"); return 0; }
         var e2eName = $"bench-e2e-{run}";
         var runsLog = Path.Combine(data, "production", "runs.log");
         var runsBefore = File.Exists(runsLog) ? File.ReadAllLines(runsLog).Length : 0;

@@ -25,10 +25,16 @@ public class ProductionRunTests(GridFixture grid)
         var name = Unique("sim");
         var created = await grid.Production.CreateAsync(Simulation(name));
         Assert.Equal(6, created.Jobs);
-        await grid.WaitAsync(name, Done, Patience);
+        var status = await grid.WaitAsync(name, Done, Patience);
 
         var page = await grid.Production.JobsAsync(name, limit: 100);
         Assert.Equal(6, page.Jobs.Count);
+        // The counters the triggers keep agree with the jobs themselves.
+        Assert.Equal(6, status.Jobs);
+        Assert.Equal(6, status.ByState["registered"]);
+        Assert.All(status.ByState.Where(kv => kv.Key != "registered"), kv => Assert.Equal(0, kv.Value));
+        Assert.Equal(page.Jobs.GroupBy(j => j.Site).ToDictionary(g => g.Key, g => (long)g.Count()),
+            status.BySite.ToDictionary(c => c.Site, c => c.Jobs));
         foreach (var job in page.Jobs)
         {
             Assert.Equal(JobState.Registered, job.State);
@@ -161,6 +167,35 @@ public class ProductionRunTests(GridFixture grid)
         Assert.Equal(5, runs.Count);
         Assert.Equal(2, runs.Count(r => r.Index == lost.Index));
         Assert.Equal(4, (await grid.Catalog.GetDatasetSummaryAsync($"/belle/MC/t/{name}/mdst")).Files);
+    }
+
+    [Fact]
+    public async Task Kill_leaves_no_job_to_submit_and_nothing_of_it_in_Slurm_and_pause_holds_submission()
+    {
+        var name = Unique("killp");
+        await grid.Production.CreateAsync(Simulation(name, events: 40_000) with { Hold = true });
+        await Task.Delay(2000);
+        var held = await grid.Production.StatusAsync(name);
+        Assert.Equal(ProductionState.Paused, held.State);
+        Assert.Equal(40, held.ByState["planned"]);
+        Assert.Equal(0, await grid.SlurmSubmissionsNamedAsync($"{name}_s"));
+
+        await grid.Production.ResumeAsync(name);
+        await grid.WaitAsync(name, s => s.ByState["planned"] < 40, TimeSpan.FromSeconds(60));
+        var killed = await grid.Production.KillAsync(name);
+        Assert.Equal(ProductionState.Killed, killed.State);
+        var after = await grid.Production.StatusAsync(name);
+        Assert.Equal(40, after.ByState["killed"] + after.ByState["registered"]);
+        // Cancelled tasks leave the queue once Slurm has stopped them (completing, then gone).
+        var left = -1;
+        for (var i = 0; i < 30 && left != 0; i++, await Task.Delay(500))
+            left = (await GridFixture.RunAsync("squeue", ["--noheader", "--array", "--format=%j"], new() { ["SLURM_CONF"] = grid.Grid["SLURM_CONF"] }))
+                .Split('\n').Count(j => j.StartsWith($"{name}_s"));
+        Assert.Equal(0, left);
+        await Task.Delay(3000);
+        Assert.Equal(after.ByState["registered"], (await grid.Production.StatusAsync(name)).ByState["registered"]);
+        var again = await Assert.ThrowsAsync<CatalogConflictException>(() => grid.Production.ResumeAsync(name));
+        Assert.Equal("state", again.Field);
     }
 
     [Fact]

@@ -121,10 +121,10 @@ public static class JobStore
         conn.ExecuteAsync("update job set state = @to, updated = now() where production_id = @productionId and state = any(@from)",
             new { productionId, to = (short)to, from = JobStates.From(to) }, tx);
 
-    /// <summary>Counts by state, site and failure class: an index-only scan of job_state_site.</summary>
+    /// <summary>Counts by state, site and failure class, from the counters the job table's triggers keep (schema/003).</summary>
     public static async Task<IReadOnlyList<(short State, string Site, short? FailureClass, long Jobs)>> CountAsync(NpgsqlConnection conn, long productionId) =>
         (await conn.QueryAsync<(short, string, short?, long)>("""
-            select state, site, failure_class, count(*) from job where production_id = @productionId group by state, site, failure_class
+            select state, site, nullif(failure_class, -1), jobs from job_count where production_id = @productionId and jobs <> 0
             """, new { productionId })).AsList();
 
     /// <summary>Jobs of every production in Slurm's hands, per site (the per-site cap).</summary>
