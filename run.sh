@@ -159,7 +159,10 @@ on_exit() {
   fi
   rm -f "$DATA/run.pid"
 }
-trap on_exit INT TERM EXIT
+# A signal stops everything and ends the script (a TERM while the grid is being started must not
+# let the start carry on after the stop).
+trap 'on_exit; exit 143' INT TERM
+trap on_exit EXIT
 if [ "${1:-}" != catalog ]; then
   for _ in $(seq 1 300); do curl -fs "${URLS%%;*}/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
   start_grid_and_production

@@ -170,6 +170,23 @@ public class ProductionRunTests(GridFixture grid)
     }
 
     [Fact]
+    public async Task Extending_a_done_simulation_adds_jobs_after_the_last_with_their_own_events_and_seeds()
+    {
+        var name = Unique("ext");
+        await grid.Production.CreateAsync(Simulation(name, events: 2000, sites: ["DESY"]));
+        await grid.WaitAsync(name, Done, Patience);
+        var extended = await grid.Production.ExtendAsync(name, 1500);
+        Assert.Equal(4, extended.Jobs);
+        Assert.Equal(3500, extended.Spec.Events);
+        await grid.WaitAsync(name, s => Done(s) && s.Jobs == 4, Patience);
+        var jobs = (await grid.Production.JobsAsync(name)).Jobs;
+        Assert.Equal([0L, 1000L, 2000L, 3000L], jobs.Select(j => j.FirstEvent));
+        Assert.Equal([1000, 1000, 1000, 500], jobs.Select(j => j.Events));
+        var summary = await grid.Catalog.GetDatasetSummaryAsync($"/belle/MC/t/{name}/mdst");
+        Assert.Equal((4, 3500L), (summary.Files, summary.Events));
+    }
+
+    [Fact]
     public async Task Kill_leaves_no_job_to_submit_and_nothing_of_it_in_Slurm_and_pause_holds_submission()
     {
         var name = Unique("killp");

@@ -4,9 +4,10 @@ using Catalog.Tests.Infrastructure;
 namespace Catalog.Tests.Cli;
 
 /// <summary>
-/// ./run.sh from a clone inside a private (0700) folder, as in root's home: it starts, serves,
-/// ./catalog in that clone reaches it, and ./run.sh stop leaves nothing running and gives back the
-/// huge pages it reserved. Runs where the suite runs as root (CI), as run.sh itself expects.
+/// ./run.sh from a clone inside a private (0700) folder, as in root's home: it starts the whole
+/// system (catalog, local grid, production service), ./catalog in that clone reaches the catalog and
+/// the production service, and ./run.sh stop leaves nothing running and gives back the huge pages it
+/// reserved. Runs where the suite runs as root (CI), as run.sh itself expects.
 /// </summary>
 public class RunScriptTests
 {
@@ -35,14 +36,15 @@ public class RunScriptTests
             server.BeginOutputReadLine();
             server.BeginErrorReadLine();
 
-            var url = Path.Combine(clone, ".data", "url");
+            // The production service is the last thing ./run.sh starts (a fresh machine installs clang for the job's native build first).
+            var url = Path.Combine(clone, ".data", "production-url");
             using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(2) };
-            var until = DateTime.UtcNow.AddMinutes(5);
+            var until = DateTime.UtcNow.AddMinutes(12);
             while (true)
             {
                 Assert.False(server.HasExited, $"run.sh exited: {log}");
-                Assert.True(DateTime.UtcNow < until, $"run.sh did not serve in 5 minutes: {log}");
-                try { if (File.Exists(url) && (await http.GetAsync((await File.ReadAllTextAsync(url)).Trim() + "/healthz")).IsSuccessStatusCode) break; }
+                Assert.True(DateTime.UtcNow < until, $"run.sh did not start everything in 12 minutes: {log}");
+                try { if (File.Exists(url) && (await http.GetAsync((await File.ReadAllTextAsync(url)).Trim() + "/readyz")).IsSuccessStatusCode) break; }
                 catch (HttpRequestException) { }
                 catch (TaskCanceledException) { }
                 await Task.Delay(500);
@@ -52,6 +54,10 @@ public class RunScriptTests
             var whoami = await Run(Path.Combine(clone, "catalog"), ["whoami"], clone);
             Assert.True(whoami.Exit == 0, whoami.Output);
             Assert.Contains("admin", whoami.Output);
+            var productions = await Run(Path.Combine(clone, "catalog"), ["production", "ls"], clone);
+            Assert.True(productions.Exit == 0, productions.Output);
+            var ses = await Run(Path.Combine(clone, "catalog"), ["se", "ls"], clone);
+            Assert.Contains("KEK-DISK", ses.Output);
 
             // What run.sh added to the kernel's pool is recorded, and stop gives exactly that back.
             var record = Path.Combine(clone, ".data", "hugepages");
@@ -62,6 +68,11 @@ public class RunScriptTests
             Assert.True(server.WaitForExit(TimeSpan.FromSeconds(30)), "run.sh kept running after ./run.sh stop");
             var left = await Run("bash", ["-c", $"ps -eo args | grep -F -- '{clone}' | grep -v grep || true"], clone);
             Assert.Equal("", left.Output.Trim());
+            // The SEs' folders live outside the private folder (the xrootd user cannot enter it): nothing runs from there either.
+            var seRoot = Path.Combine(clone, ".data", "grid", "se.location");
+            Assert.True(File.Exists(seRoot), "the SEs were not placed outside the private folder");
+            var se = (await File.ReadAllTextAsync(seRoot)).Trim();
+            Assert.Equal("", (await Run("bash", ["-c", $"ps -eo args | grep -F -- '{se}' | grep -v grep || true"], clone)).Output.Trim());
             Assert.Equal(pagesBefore - reserved, HugePages());
             Assert.False(File.Exists(record));
         }
