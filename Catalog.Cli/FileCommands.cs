@@ -92,7 +92,8 @@ internal sealed partial class Commands
     private Command Replicas()
     {
         var lfns = new Argument<string[]>("lfns") { Arity = ArgumentArity.ZeroOrMore, Description = "LFNs; '-' or none with a pipe reads them from standard input, one per line" };
-        return Define("replicas", "Show the replicas of files (like dirac-dms-lfn-replicas, rucio list-file-replicas); bulk lookups stream.",
+        var all = new Option<bool>("--all", "-a") { Description = "Every replica whatever its state and SE (default: the usable ones, available on a read-enabled SE)" };
+        return Define("replicas", "Show the usable replicas of files (like dirac-dms-lfn-replicas, rucio list-file-replicas); bulk lookups stream.",
             "catalog replicas /belle/MC/release-08-01-00/DB00002100/mixed/sub00/mdst_000001_prod00012345_task10020000001.root",
             async (run, ct) =>
             {
@@ -101,7 +102,7 @@ internal sealed partial class Commands
                 await foreach (var chunk in ValuesOrStdin(run.Get(lfns), console).Chunk(LookupChunk).WithCancellation(ct))
                 {
                     var rows = new List<IReadOnlyList<string>>();
-                    await foreach (var r in run.Client.LookupAsync(chunk, ct))
+                    await foreach (var r in run.Client.LookupAsync(chunk, run.Get(all), ct))
                     {
                         if (r.Error is not null)
                         {
@@ -116,7 +117,7 @@ internal sealed partial class Commands
                     first = false;
                 }
                 return failed == 0 ? CatalogCli.Ok : CatalogCli.Partial;
-            }, lfns);
+            }, lfns, all);
     }
 
     private Command AddReplica() => ReplicaCommand("add-replica", "Add a replica of a registered file on a storage element.",

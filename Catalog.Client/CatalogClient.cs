@@ -319,9 +319,12 @@ public sealed class CatalogClient
     public Task<GuidLookup> GetByGuidAsync(Guid guid, CancellationToken ct = default) =>
         GetAsync<GuidLookup>($"api/v1/files/by-guid/{guid}", ct);
 
-    /// <summary>The replicas of one LFN.</summary>
-    public Task<IReadOnlyList<Replica>> ListReplicasAsync(string lfn, CancellationToken ct = default) =>
-        GetAsync<IReadOnlyList<Replica>>($"api/v1/replicas?lfn={Uri.EscapeDataString(lfn)}", ct);
+    /// <summary>The usable replicas of one LFN (available, on a read-enabled SE).</summary>
+    public Task<IReadOnlyList<Replica>> ListReplicasAsync(string lfn, CancellationToken ct = default) => ListReplicasAsync(lfn, all: false, ct);
+
+    /// <summary>The replicas of one LFN: the usable ones (available, on a read-enabled SE), or with <paramref name="all"/> every one.</summary>
+    public Task<IReadOnlyList<Replica>> ListReplicasAsync(string lfn, bool all, CancellationToken ct = default) =>
+        GetAsync<IReadOnlyList<Replica>>($"api/v1/replicas?lfn={Uri.EscapeDataString(lfn)}{(all ? "&all=true" : "")}", ct);
 
     /// <summary>Adds replicas to registered files, per item.</summary>
     public Task<ReplicaResponse> AddReplicasAsync(IEnumerable<ReplicaRef> replicas, CancellationToken ct = default) =>
@@ -336,11 +339,14 @@ public sealed class CatalogClient
         SendAsync<ReplicaResponse>(HttpMethod.Post, "api/v1/replicas/state", new SetReplicaStateRequest(replicas.ToList<ReplicaRef?>()), ct, repeatable: true);
 
     /// <summary>
-    /// Bulk LFN -> replicas, read as the server streams it, in request order. Unknown LFNs come
-    /// back as items with <see cref="LookupResult.Error"/> set.
+    /// Bulk LFN -> usable replicas (available, on a read-enabled SE), read as the server streams it,
+    /// in request order. Unknown LFNs come back as items with <see cref="LookupResult.Error"/> set.
     /// </summary>
-    public IAsyncEnumerable<LookupResult> LookupAsync(IEnumerable<string> lfns, CancellationToken ct = default) =>
-        StreamAsync<LookupResult>("api/v1/replicas/lookup", new LookupRequest(lfns.ToList<string?>()), ct);
+    public IAsyncEnumerable<LookupResult> LookupAsync(IEnumerable<string> lfns, CancellationToken ct = default) => LookupAsync(lfns, all: false, ct);
+
+    /// <summary>Bulk lookup; with <paramref name="all"/> every replica whatever its state and SE, else only the usable ones.</summary>
+    public IAsyncEnumerable<LookupResult> LookupAsync(IEnumerable<string> lfns, bool all, CancellationToken ct = default) =>
+        StreamAsync<LookupResult>("api/v1/replicas/lookup", new LookupRequest(lfns.ToList<string?>(), all ? true : null), ct);
 
     /// <summary>POSTs a read and yields the items of the JSON array the server streams back, as they arrive.</summary>
     private async IAsyncEnumerable<T> StreamAsync<T>(string uri, object body, [EnumeratorCancellation] CancellationToken ct)

@@ -112,7 +112,8 @@ public sealed record ReplicaResult(int Index, string? Lfn, string? Se, ReplicaOu
 public sealed record ReplicaResponse(IReadOnlyList<ReplicaResult> Results);
 
 /// <summary>A bulk replica lookup.</summary>
-public sealed record LookupRequest(IReadOnlyList<string?>? Lfns);
+/// <param name="All">Every replica whatever its state and SE; by default only the usable ones (available, on a read-enabled SE).</param>
+public sealed record LookupRequest(IReadOnlyList<string?>? Lfns, bool? All = null);
 
 /// <summary>One answer of a bulk lookup; <see cref="Error"/> is set for unknown or invalid LFNs.</summary>
 public sealed record LookupResult(string? Lfn, Guid? Guid = null, long? Size = null, string? Adler32 = null,

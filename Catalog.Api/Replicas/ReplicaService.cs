@@ -19,7 +19,20 @@ public sealed class ReplicaService(Db db, FileService files, IOptions<CatalogOpt
 {
     private IReadOnlyList<string> Roots => options.Value.Roots;
 
-    public async Task<IReadOnlyList<Replica>> ListAsync(string? lfn, Caller caller, CancellationToken ct) => (await files.GetAsync(lfn, caller, ct)).Replicas;
+    /// <summary>
+    /// The replicas of one LFN: by default only those a job can read (available, on a read-enabled
+    /// SE), as Rucio's and DIRAC's lookups answer; <paramref name="all"/> shows every state.
+    /// </summary>
+    public async Task<IReadOnlyList<Replica>> ListAsync(string? lfn, bool all, Caller caller, CancellationToken ct)
+    {
+        var replicas = (await files.GetAsync(lfn, caller, ct)).Replicas;
+        if (all || replicas.Count == 0) return replicas;
+        var ses = await RegistryAsync(ct);
+        return replicas.Where(r => Usable(r.State, ses.TryGet(r.Se, out var se) ? se : null)).ToList();
+    }
+
+    /// <summary>A replica a reader can use: available, on an SE open for reading.</summary>
+    private static bool Usable(ReplicaState state, StorageElementRow? se) => state == ReplicaState.Available && se is { ReadEnabled: true };
 
     /// <summary>Adds replicas per item. An LFN that is not registered fails its item: a replica never creates a file.</summary>
     public Task<ReplicaResponse> AddAsync(AddReplicasRequest request, Caller caller, CancellationToken ct) =>
@@ -135,10 +148,10 @@ public sealed class ReplicaService(Db db, FileService files, IOptions<CatalogOpt
         if (lfns.Count > options.Value.MaxLookupSize)
             throw CatalogException.TooMany("lfns", options.Value.MaxLookupSize, "lookup", "Catalog:MaxLookupSize");
         access.DemandReader(caller, "look replicas up");
-        return LookupAsync(lfns, caller, ct);
+        return LookupAsync(lfns, request.All == true, caller, ct);
     }
 
-    private async IAsyncEnumerable<LookupResult> LookupAsync(IReadOnlyList<string?> lfns, Caller caller, [EnumeratorCancellation] CancellationToken ct)
+    private async IAsyncEnumerable<LookupResult> LookupAsync(IReadOnlyList<string?> lfns, bool all, Caller caller, [EnumeratorCancellation] CancellationToken ct)
     {
         var paths = new LfnPath?[lfns.Count];
         var errors = new ItemError?[lfns.Count];
@@ -195,6 +208,7 @@ public sealed class ReplicaService(Db db, FileService files, IOptions<CatalogOpt
                         // An SE registered after the registry was read: read it again (the rows are newer).
                         // Still absent, it was emptied and removed since this chunk was read: so was the replica.
                         if (!ses!.TryGet(seId, out var se) && !(ses = await RegistryAsync(ct)).TryGet(seId, out se)) continue;
+                        if (!all && !Usable((ReplicaState)rows[r].State!, se)) continue;
                         replicas.Add(new Replica(se.Name, rows[r].Pfn ?? se.BaseUrl + lfn, (ReplicaState)rows[r].State!, Mapping.Utc(rows[r].Created!.Value)));
                     }
                     if (replicas.Count > 1) replicas.Sort((a, b) => string.CompareOrdinal(a.Se, b.Se));

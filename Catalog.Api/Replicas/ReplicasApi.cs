@@ -8,8 +8,8 @@ public static class ReplicasApi
     public static IEndpointRouteBuilder MapReplicasApi(this IEndpointRouteBuilder app)
     {
         var api = app.MapGroup("/api/v1/replicas").WithTags("Replicas");
-        api.MapGet("/", (string? lfn, ReplicaService s, Caller caller, CancellationToken ct) => s.ListAsync(lfn, caller, ct))
-            .WithName("ListReplicas").WithSummary("The replicas of one LFN.").ProducesProblem(400).ProducesProblem(404);
+        api.MapGet("/", (string? lfn, bool? all, ReplicaService s, Caller caller, CancellationToken ct) => s.ListAsync(lfn, all == true, caller, ct))
+            .WithName("ListReplicas").WithSummary("The usable replicas of one LFN (available, on a read-enabled SE); all=true for every state.").ProducesProblem(400).ProducesProblem(404);
         api.MapPost("/", (AddReplicasRequest request, ReplicaService s, Caller caller, CancellationToken ct) => s.AddAsync(request, caller, ct))
             .WithName("AddReplicas").WithSummary("Adds replicas to registered files, per item.").ProducesProblem(400);
         api.MapPost("/remove", (RemoveReplicasRequest request, ReplicaService s, Caller caller, CancellationToken ct) => s.RemoveAsync(request, caller, ct))
@@ -19,7 +19,7 @@ public static class ReplicasApi
         api.MapPost("/lookup", (LookupRequest request, ReplicaService s, Caller caller, CancellationToken ct) =>
                 new Http.JsonArrayStream<LookupResult>(s.Lookup(request, caller, ct)))
             .Produces<IAsyncEnumerable<LookupResult>>(200, "application/json")
-            .WithName("LookupReplicas").WithSummary("Bulk LFN -> replicas, streamed in request order; unknown LFNs are answered per item.")
+            .WithName("LookupReplicas").WithSummary("Bulk LFN -> usable replicas (all: true for every state), streamed in request order; unknown LFNs are answered per item.")
             .ProducesProblem(400).ReadOnly();
         return app;
     }

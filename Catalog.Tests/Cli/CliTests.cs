@@ -212,7 +212,7 @@ public class CliTests(CatalogFixture fx)
 
         Assert.Equal("added 1\n", (await Run("add-replica", lfn, se2, "--pfn", "root://elsewhere//a.root")).Out);
         Assert.Equal("updated 1\n", (await Run("replica-state", lfn, se2, "being_copied")).Out);
-        var replicas = await fx.Client.ListReplicasAsync(lfn);
+        var replicas = await fx.Client.ListReplicasAsync(lfn, all: true);
         Assert.Equal(ReplicaState.BeingCopied, replicas.Single(r => r.Se == se2).State);
         Assert.Equal("root://elsewhere//a.root", replicas.Single(r => r.Se == se2).Pfn);
 

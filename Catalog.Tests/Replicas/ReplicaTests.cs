@@ -8,6 +8,28 @@ namespace Catalog.Tests.Replicas;
 public class ReplicaTests(CatalogFixture fx)
 {
     [Fact]
+    public async Task Lookups_answer_the_usable_replicas_by_default_and_every_one_when_asked()
+    {
+        var (open, closed, other) = (await fx.NewStorageElementAsync("OPEN"), await fx.NewStorageElementAsync("RCLOSED"), await fx.NewStorageElementAsync("OTHER"));
+        var dir = TestData.Dir("usable");
+        var lfn = dir + "/f.root";
+        await fx.Client.RegisterAsync([TestData.File(lfn, open) with { Replicas = [new NewReplica(open), new NewReplica(closed), new NewReplica(other)] }]);
+        await fx.Client.SetReplicaStateAsync([new ReplicaRef(lfn, other, State: ReplicaState.Bad)]);
+        var spec = await fx.Client.GetStorageElementAsync(closed);
+        await fx.Client.PutStorageElementAsync(closed, new StorageElementSpec(spec.Site, spec.Protocol, spec.BaseUrl, ReadEnabled: false));
+
+        // Available on a read-enabled SE only: the bad one and the one on a read-disabled SE are left out.
+        Assert.Equal([open], (await fx.Client.ListReplicasAsync(lfn)).Select(r => r.Se));
+        Assert.Equal([open], (await fx.Client.LookupAsync([lfn]).SingleAsync()).Replicas!.Select(r => r.Se));
+        // Every one when asked, whatever its state.
+        Assert.Equal(new[] { open, closed, other }.Order(StringComparer.Ordinal), (await fx.Client.ListReplicasAsync(lfn, all: true)).Select(r => r.Se));
+        Assert.Equal(3, (await fx.Client.LookupAsync([lfn], all: true).SingleAsync()).Replicas!.Count);
+        // Reading enabled again, its replica is usable again.
+        await fx.Client.PutStorageElementAsync(closed, new StorageElementSpec(spec.Site, spec.Protocol, spec.BaseUrl));
+        Assert.Equal(new[] { open, closed }.Order(StringComparer.Ordinal), (await fx.Client.ListReplicasAsync(lfn)).Select(r => r.Se));
+    }
+
+    [Fact]
     public async Task Add_list_set_state_and_remove_replicas_per_item()
     {
         var kek = await fx.NewStorageElementAsync("KEK");
@@ -31,7 +53,7 @@ public class ReplicaTests(CatalogFixture fx)
         Assert.Equal(ErrorCode.UnknownStorageElement, added.Results[4].Error!.Code);
         await Assert.ThrowsAsync<CatalogNotFoundException>(() => fx.Client.StatAsync(dir + "/unregistered.root"));
 
-        var replicas = await fx.Client.ListReplicasAsync(dir + "/f.root");
+        var replicas = await fx.Client.ListReplicasAsync(dir + "/f.root", all: true);
         Assert.Equal(2, replicas.Count);
         Assert.Equal(ReplicaState.BeingCopied, replicas.Single(r => r.Se == desy).State);
 
