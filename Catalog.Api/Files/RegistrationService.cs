@@ -24,7 +24,8 @@ public sealed class RegistrationService(IOptions<CatalogOptions> options, IOptio
     {
         var limits = options.Value;
         var files = request.Files ?? throw CatalogException.Invalid("files", "is required");
-        if (files.Count == 0) throw CatalogException.Invalid("files", "must hold at least one file");
+        // An empty batch is a valid request with an empty answer (a job with no outputs, a split that came out even).
+        if (files.Count == 0) { access.DemandRole(caller, Role.Producer, "register files"); return new RegisterResponse([], 0, 0, 0); }
         if (files.Count > limits.MaxBatchSize)
             throw new CatalogException(ErrorCode.LimitExceeded,
                 $"files: at most {limits.MaxBatchSize} per batch (Catalog:MaxBatchSize), got {files.Count}", "files");

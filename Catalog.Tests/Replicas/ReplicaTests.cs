@@ -158,3 +158,23 @@ public class ReplicaTests(CatalogFixture fx)
         Assert.Contains("lfns", await noList.Content.ReadAsStringAsync());
     }
 }
+
+[Collection(CatalogCollection.Name)]
+public class EmptyBatchTests(CatalogFixture fx)
+{
+    [Fact]
+    public async Task An_empty_batch_is_a_valid_request_with_an_empty_answer_on_every_bulk_endpoint()
+    {
+        var registered = await fx.Client.RegisterAsync([]);
+        Assert.Equal((0, 0, 0, 0), (registered.Results.Count, registered.Created, registered.Existing, registered.Failed));
+        Assert.Empty((await fx.Client.AddReplicasAsync([])).Results);
+        Assert.Empty((await fx.Client.RemoveReplicasAsync([])).Results);
+        Assert.Empty((await fx.Client.SetReplicaStateAsync([])).Results);
+        Assert.Empty((await fx.Client.SetMetadataAsync([])).Results);
+        Assert.Empty((await fx.Client.GetMetadataAsync([])).Results);
+        Assert.Empty(await fx.Client.LookupAsync([]).ToListAsync());
+        Assert.Empty((await fx.Client.RemoveAsync([])).Results);
+        // Still not without a token.
+        await Assert.ThrowsAsync<CatalogUnauthorizedException>(() => fx.ClientWith(null).RegisterAsync([]));
+    }
+}
