@@ -157,6 +157,10 @@ public static class DirectoryStore
             with gone as (delete from file f using doomed_dir d where f.dir_id = d.id returning 1)
             select count(*) from gone;
             delete from directory_usage u using doomed_dir d where u.dir_id = d.id;
+            -- Collections inside the subtree let go of their members first: deleted in the same
+            -- statement as a member, a collection's cascade could come after the member's foreign-key
+            -- check, which then failed (a 500 for removing a subtree holding a collection and its datasets).
+            delete from collection_member m using doomed_dir d where m.collection_id = d.id;
             with gone as (delete from directory x using doomed_dir d where x.id = d.id returning 1)
             select count(*) from gone;
             """;

@@ -109,6 +109,19 @@ public class DatasetTests(CatalogFixture fx) : MetadataTestBase(fx)
         var removal = await Fx.Client.RemoveAsync([$"{area}/a"], recursive: true);
         Assert.Equal(ErrorCode.Conflict, removal.Results[0].Error!.Code);
         Assert.Contains(await Fx.Client.ListCollectionsAsync(area), c => c.Path == collection);
+
+        // Nor a directory above it: the refusal names the collection, and nothing of the subtree goes.
+        await Fx.Client.CreateDatasetAsync(new DatasetRequest($"{area}/grp/d"));
+        await Fx.Client.RegisterAsync([File("d0.root", se, new JsonObject { ["nEvents"] = 1 }, dataset: $"{area}/grp/d")]);
+        await Fx.Client.CreateCollectionAsync(new CollectionRequest($"{area}/collection/grp", [$"{area}/grp/d"]));
+        var above = await Fx.Client.RemoveAsync([$"{area}/grp"], recursive: true);
+        Assert.Equal(ErrorCode.Conflict, above.Results[0].Error!.Code);
+        Assert.Contains($"{area}/collection/grp", above.Results[0].Error!.Message);
+        Assert.Equal(1, (await Fx.Client.GetDatasetSummaryAsync($"{area}/grp/d")).Files);
+        // With the collection inside the removed subtree, both go, in one piece.
+        var whole = await Fx.Client.RemoveAsync([area], recursive: true);
+        Assert.True(whole.Results[0].Error is null, whole.Results[0].Error?.Message);
+        await Assert.ThrowsAsync<CatalogNotFoundException>(() => Fx.Client.StatAsync(area));
     }
 
     [Fact]
