@@ -59,8 +59,7 @@ public static class ProductionBench
         // 3. End to end, then the raw pipeline on the same grid (--jobs 0: neither).
         if (o.Jobs == 0) { await Report.WriteAsync(o.Json, summary, null, "Production: plan and status"); return 0; }
         var e2eName = $"bench-e2e-{run}";
-        var runsLog = Path.Combine(data, "production", "runs.log");
-        var runsBefore = File.Exists(runsLog) ? File.ReadAllLines(runsLog).Length : 0;
+        var runsDir = Path.Combine(data, "production", "runs");
         sw.Restart();
         var e2e = await production.CreateAsync(Spec(e2eName, o.Jobs, 1));
         ProductionStatus st;
@@ -70,7 +69,7 @@ public static class ProductionBench
             await Task.Delay(500);
         }
         var e2eSeconds = sw.Elapsed.TotalSeconds;
-        var (lost, duplicated, wrongSe) = await VerifyAsync(catalog, production, e2e, runsLog, runsBefore);
+        var (lost, duplicated, wrongSe) = await VerifyAsync(catalog, production, e2e, runsDir);
         summary["e2e_s"] = Math.Round(e2eSeconds, 1);
         summary["e2e_jobs_per_s"] = Math.Round(o.Jobs / e2eSeconds, 2);
         summary["e2e_lost"] = lost;
@@ -111,11 +110,12 @@ public static class ProductionBench
         return sw.Elapsed.TotalSeconds;
     }
 
-    private static async Task<(int Lost, int Duplicated, int WrongSe)> VerifyAsync(CatalogClient catalog, ProductionClient production, ProductionInfo p, string runsLog, int runsBefore)
+    private static async Task<(int Lost, int Duplicated, int WrongSe)> VerifyAsync(CatalogClient catalog, ProductionClient production, ProductionInfo p, string runsDir)
     {
         var summary = await catalog.GetDatasetSummaryAsync(p.Spec.OutputDataset!);
         var lost = (int)Math.Max(0, p.Jobs - summary.Files);
-        var runs = File.ReadAllLines(runsLog).Skip(runsBefore).Select(l => l.Split(' ')).Where(f => f[0] == p.Id.ToString()).GroupBy(f => f[1]);
+        // The jobs' own record of every run: one file per (production, index, attempt, Slurm job).
+        var runs = Directory.GetFiles(runsDir, $"{p.Id}_*").Select(f => Path.GetFileName(f).Split('_')).GroupBy(f => f[1]);
         var duplicated = runs.Count(g => g.Count() > 1) + (int)Math.Max(0, summary.Files - p.Jobs);
         var wrong = 0;
         int? after = null;

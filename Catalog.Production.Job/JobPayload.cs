@@ -36,7 +36,11 @@ public static class JobPayload
 
     private static async Task<int> RunJobAsync(Slice slice, SliceJob job, Reporter reporter, CancellationToken ct)
     {
-        File.AppendAllText(Path.Combine(slice.Spool, "runs.log"), $"{slice.Production} {job.Index} {job.Attempt} {Environment.GetEnvironmentVariable("SLURM_JOB_ID")}\n");
+        // One empty file per run (production, index, attempt, Slurm job): the record that a job ran
+        // twice cannot be lost, as lines appended by concurrent jobs to one file could be.
+        var runs = Path.Combine(slice.Spool, "runs");
+        Directory.CreateDirectory(runs);
+        File.Create(Path.Combine(runs, $"{slice.Production}_{job.Index}_{job.Attempt}_{Environment.GetEnvironmentVariable("SLURM_JOB_ID") ?? "local"}")).Dispose();
         await reporter.SendAsync(new JobReport(job.Attempt, JobState.Running));
         // No retry pipeline: the job waits out the catalog itself (RegisterAsync below), and building
         // the pipeline cost a short-lived process about a sixth of its CPU (JIT).

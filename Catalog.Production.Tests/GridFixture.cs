@@ -136,8 +136,8 @@ public sealed class GridFixture : IAsyncLifetime
 
     /// <summary>Every run of every job so far, from the payload's own log: (production id, index, attempt).</summary>
     public IReadOnlyList<(long Production, int Index, int Attempt)> Runs() =>
-        File.Exists(Path.Combine(Spool, "runs.log"))
-            ? File.ReadAllLines(Path.Combine(Spool, "runs.log")).Select(l => l.Split(' ')).Select(p => (long.Parse(p[0]), int.Parse(p[1]), int.Parse(p[2]))).ToList()
+        Directory.Exists(Path.Combine(Spool, "runs"))
+            ? Directory.GetFiles(Path.Combine(Spool, "runs")).Select(f => Path.GetFileName(f).Split('_')).Select(p => (long.Parse(p[0]), int.Parse(p[1]), int.Parse(p[2]))).ToList()
             : [];
 
     /// <summary>How many times Slurm was given an array of this name (queue and completion log).</summary>
