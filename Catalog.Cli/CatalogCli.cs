@@ -133,6 +133,12 @@ public static class CatalogCli
             err.WriteLine($"catalog: {e.Message}");
             return Failed;
         }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            // Never a stack trace: say what failed, in one line, and exit 1.
+            err.WriteLine($"catalog: unexpected {e.GetType().Name}: {e.Message}");
+            return Failed;
+        }
     }
 }
 

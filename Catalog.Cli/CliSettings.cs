@@ -37,7 +37,8 @@ internal static class CliSettings
         }
 
         var address = url ?? env("CATALOG_URL") ?? fileUrl;
-        var options = new CatalogClientOptions { Token = token ?? env("CATALOG_TOKEN") ?? fileToken };
+        // A token pasted from a Windows file or a web page carries a trailing \r or spaces: never part of a JWT.
+        var options = new CatalogClientOptions { Token = (token ?? env("CATALOG_TOKEN") ?? fileToken)?.Trim() };
         if (address is not null)
         {
             if (!Uri.TryCreate(address.EndsWith('/') ? address : address + "/", UriKind.Absolute, out var uri)

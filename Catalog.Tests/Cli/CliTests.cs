@@ -43,6 +43,21 @@ public class CliTests(CatalogFixture fx)
         return new Result(exit, output.ToString(), error.ToString());
     }
 
+    [Fact]
+    public async Task A_token_with_a_trailing_carriage_return_or_spaces_works_and_no_error_prints_a_stack_trace()
+    {
+        var ok = await RunWith(fx.Factory.Server.CreateHandler(), null, ["whoami"],
+            new() { ["CATALOG_URL"] = "http://localhost", ["CATALOG_TOKEN"] = fx.AdminToken + "\r\n " });
+        Assert.True(ok.Exit == 0, ok.Err);
+        Assert.Contains("test-admin", ok.Out);
+        // A token that cannot go into a header at all is one line on stderr and exit 1, never a stack trace.
+        var bad = await RunWith(fx.Factory.Server.CreateHandler(), null, ["whoami"],
+            new() { ["CATALOG_URL"] = "http://localhost", ["CATALOG_TOKEN"] = "abc\ndef" });
+        Assert.Equal(1, bad.Exit);
+        Assert.DoesNotContain("   at ", bad.Err);
+        Assert.StartsWith("catalog: ", bad.Err);
+    }
+
     private static string Dir([System.Runtime.CompilerServices.CallerMemberName] string name = "") => TestData.Dir("cli-" + name[..Math.Min(name.Length, 30)]);
 
     private static List<JsonElement> Lines(string ndjson) =>
