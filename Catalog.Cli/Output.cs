@@ -79,13 +79,15 @@ internal static class Output
 internal sealed class ProgressBar(TextWriter writer, bool enabled, long? total, string unit)
 {
     private readonly System.Diagnostics.Stopwatch _clock = System.Diagnostics.Stopwatch.StartNew();
-    private TimeSpan _lastDraw = TimeSpan.MinValue;
+    // Null before the first draw: MinValue here made now - _lastDraw overflow on the first report,
+    // so registering from a terminal crashed after storing the first batch.
+    private TimeSpan? _lastDraw;
 
     public void Report(long done, bool final = false)
     {
         if (!enabled) return;
         var now = _clock.Elapsed;
-        if (!final && now - _lastDraw < TimeSpan.FromMilliseconds(100)) return;
+        if (!final && _lastDraw is { } last && now - last < TimeSpan.FromMilliseconds(100)) return;
         _lastDraw = now;
         var rate = done / Math.Max(now.TotalSeconds, 0.001);
         string bar;

@@ -44,6 +44,27 @@ public class CliTests(CatalogFixture fx)
     }
 
     [Fact]
+    public async Task Registering_from_a_terminal_draws_progress_and_stores_every_file()
+    {
+        var dir = Dir();
+        var se = await fx.NewStorageElementAsync();
+        var lines = string.Join('\n', Enumerable.Range(0, 2500).Select(i =>
+            $"{{\"lfn\":\"{dir}/f{i}.root\",\"size\":1,\"adler32\":\"0000000{i % 10}\",\"replicas\":[{{\"se\":\"{se}\"}}]}}"));
+        var (output, error) = (new StringWriter(), new StringWriter());
+        var console = new CliConsole
+        {
+            Out = output, Error = error, In = new MemoryStream(Encoding.UTF8.GetBytes(lines)), InputRedirected = true,
+            Interactive = true, // standard error is a terminal: the progress bar draws
+            Environment = name => name switch { "CATALOG_URL" => "http://localhost", "CATALOG_TOKEN" => fx.AdminToken, "HOME" => _home, _ => null },
+            Transport = fx.Factory.Server.CreateHandler(),
+        };
+        var exit = await CatalogCli.RunAsync(["register", "--file", "-", "--batch-size", "1000"], console);
+        Assert.True(exit == 0, error.ToString());
+        Assert.Contains("2,500 files", error.ToString());
+        Assert.Equal(2500, (await fx.Client.UsageAsync(dir)).Files);
+    }
+
+    [Fact]
     public async Task A_token_with_a_trailing_carriage_return_or_spaces_works_and_no_error_prints_a_stack_trace()
     {
         var ok = await RunWith(fx.Factory.Server.CreateHandler(), null, ["whoami"],
