@@ -77,13 +77,13 @@ start_grid_and_production() {
   # The job Slurm runs, compiled native: it starts without a JIT (0.03 instead of 0.35 CPU-seconds
   # per job; docs/BENCHMARKS.md). Native AOT links with clang; without it, the JIT build runs.
   unset Production__PayloadCommand
-  command -v clang >/dev/null 2>&1 && [ -f /usr/include/zlib.h ] || { log "installing clang and zlib1g-dev (the job's native build)"; apt_install clang zlib1g-dev || true; }
-  if command -v clang >/dev/null 2>&1 && dotnet publish -c Release -nologo -v q -r linux-x64 -p:PublishAot=true \
+  [ "${CATALOG_NATIVE_JOB:-1}" != 1 ] || { command -v clang >/dev/null 2>&1 && [ -f /usr/include/zlib.h ]; } || { log "installing clang and zlib1g-dev (the job's native build)"; apt_install clang zlib1g-dev || true; }
+  if [ "${CATALOG_NATIVE_JOB:-1}" = 1 ] && command -v clang >/dev/null 2>&1 && dotnet publish -c Release -nologo -v q -r linux-x64 -p:PublishAot=true \
        Catalog.Production.Job/Catalog.Production.Job.csproj -o "$DATA/production-job" >"$DATA/production-job.log" 2>&1; then
     export Production__PayloadCommand="$DATA/production-job/Catalog.Production.Job"
     log "the job payload is native ($Production__PayloadCommand)"
   else
-    log "the job payload runs on the JIT (the native build failed: $DATA/production-job.log)"
+    log "the job payload runs on the JIT (CATALOG_NATIVE_JOB=0, or the native build failed: $DATA/production-job.log)"
   fi
   export ConnectionStrings__Production="${ConnectionStrings__Catalog/Database=catalog/Database=production}"
   export Production__CatalogUrl="${URLS%%;*}/" Production__CatalogTokenFile="$DATA/auth/production.token"
