@@ -66,6 +66,8 @@ as_postgres() {
 # reserve_huge_pages COUNT [RECORD_FILE]: with RECORD_FILE, adds COUNT pages to the kernel's pool
 # (other checkouts' reservations stay) and writes how many it added there, so release_huge_pages
 # gives back exactly those; without, makes the pool at least COUNT pages.
+huge_pages_lock() { if [ -d /run/lock ]; then echo /run/lock/catalog-hugepages.lock; else echo /tmp/catalog-hugepages.lock; fi; }
+
 reserve_huge_pages() {
   local want=$1 record=${2:-}
   [ -w /proc/sys/vm/nr_hugepages ] || return 0
@@ -75,9 +77,15 @@ reserve_huge_pages() {
     [ "$have" -lt "$want" ] && echo "$want" > /proc/sys/vm/nr_hugepages 2>/dev/null || true
     return 0
   fi
+  # The pool is one number for the whole machine: two checkouts adding and giving back at once
+  # (read, then write) could overwrite each other's change, so every change holds one lock.
+  local lock; exec {lock}>"$(huge_pages_lock)"
+  flock "$lock"
+  have=$(cat /proc/sys/vm/nr_hugepages)
   echo $(( have + want )) > /proc/sys/vm/nr_hugepages 2>/dev/null || true
   now=$(cat /proc/sys/vm/nr_hugepages)
   echo $(( now - have )) > "$record"
+  flock -u "$lock"; exec {lock}>&-
 }
 
 release_huge_pages() {
@@ -86,8 +94,11 @@ release_huge_pages() {
   # Claimed by an atomic rename: of two stops at once (./run.sh stop and the trap of the run.sh it
   # stops), only one gives the pages back.
   mv "$record" "$claimed" 2>/dev/null || return 0
+  local lock; exec {lock}>"$(huge_pages_lock)"
+  flock "$lock"
   local mine have; mine=$(cat "$claimed"); have=$(cat /proc/sys/vm/nr_hugepages)
   [ "$mine" -gt 0 ] && echo $(( have > mine ? have - mine : 0 )) > /proc/sys/vm/nr_hugepages 2>/dev/null || true
+  flock -u "$lock"; exec {lock}>&-
   rm -f "$claimed"
 }
 
