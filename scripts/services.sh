@@ -99,6 +99,7 @@ release_huge_pages() {
   local mine have; mine=$(cat "$claimed"); have=$(cat /proc/sys/vm/nr_hugepages)
   [ "$mine" -gt 0 ] && echo $(( have > mine ? have - mine : 0 )) > /proc/sys/vm/nr_hugepages 2>/dev/null || true
   flock -u "$lock"; exec {lock}>&-
+  if [ "$mine" -gt 0 ]; then log "gave back $mine huge pages"; fi
   rm -f "$claimed"
 }
 

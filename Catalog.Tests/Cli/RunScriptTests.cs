@@ -68,6 +68,7 @@ public class RunScriptTests
             var stop = await Run("bash", ["./run.sh", "stop"], clone);
             Assert.Equal(0, stop.Exit);
             Assert.True(server.WaitForExit(TimeSpan.FromSeconds(30)), "run.sh kept running after ./run.sh stop");
+            server.WaitForExit(); // and its output is read to the end
             var left = await Run("bash", ["-c", $"ps -eo args | grep -F -- '{clone}' | grep -v grep || true"], clone);
             Assert.Equal("", left.Output.Trim());
             // The SEs' folders live outside the private folder (the xrootd user cannot enter it): nothing runs from there either.
@@ -75,7 +76,12 @@ public class RunScriptTests
             Assert.True(File.Exists(seRoot), "the SEs were not placed outside the private folder");
             var se = (await File.ReadAllTextAsync(seRoot)).Trim();
             Assert.Equal("", (await Run("bash", ["-c", $"ps -eo args | grep -F -- '{se}' | grep -v grep || true"], clone)).Output.Trim());
-            Assert.Equal(pagesBefore - reserved, HugePages());
+            // Exactly its own pages went back (said by whichever stop gave them back). The pool itself is
+            // the machine's: the suite's own servers may give theirs back meanwhile, so it can only be lower.
+            string said;
+            lock (log) said = log + stop.Output;
+            if (reserved > 0) Assert.Contains($"gave back {reserved} huge pages", said);
+            Assert.True(HugePages() <= pagesBefore - reserved, $"{HugePages()} huge pages after stop, more than {pagesBefore} - {reserved}");
             Assert.False(File.Exists(record));
         }
         finally
