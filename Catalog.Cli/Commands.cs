@@ -247,7 +247,7 @@ internal sealed partial class Commands(CliConsole console, GlobalOptions globals
         }
     }
 
-    internal static string Lower<T>(T value) where T : struct, Enum => JsonNamingPolicy.SnakeCaseLower.ConvertName(value.ToString());
+    internal static string Lower<T>(T value) where T : struct, Enum => CatalogJson.Name(value);
 
     /// <summary>Reads "-" or piped standard input as lines; otherwise the given values.</summary>
     private static async IAsyncEnumerable<string> ValuesOrStdin(string[]? values, CliConsole console)

@@ -49,7 +49,7 @@ internal sealed partial class Commands
         {
             foreach (var p in await run.Production.ListAsync(ct))
                 if (run.Json) Output.WriteJsonLine(run.Out, p);
-                else run.Out.WriteLine($"{p.Name,-28} {Wire(p.State),-8} {Output.Count(p.Jobs),12} jobs  {p.Spec.OutputDataset}");
+                else run.Out.WriteLine($"{p.Name,-28} {Lower(p.State),-8} {Output.Count(p.Jobs),12} jobs  {p.Spec.OutputDataset}");
             return CatalogCli.Ok;
         }));
 
@@ -57,10 +57,10 @@ internal sealed partial class Commands
         {
             var s = await run.Production.StatusAsync(run.Get(name)!, ct);
             if (run.Json) { Output.WriteJson(run.Out, s); return CatalogCli.Ok; }
-            run.Out.WriteLine($"Production: {s.Name} ({Wire(s.State)}), {Output.Count(s.Jobs)} jobs");
+            run.Out.WriteLine($"Production: {s.Name} ({Lower(s.State)}), {Output.Count(s.Jobs)} jobs");
             run.Out.WriteLine("  " + string.Join("  ", s.ByState.Where(kv => kv.Value > 0).Select(kv => $"{kv.Key} {Output.Count(kv.Value)}")));
             foreach (var site in s.BySite.GroupBy(c => c.Site))
-                run.Out.WriteLine($"  {site.Key,-8} " + string.Join("  ", site.Select(c => $"{Wire(c.State)} {Output.Count(c.Jobs)}")));
+                run.Out.WriteLine($"  {site.Key,-8} " + string.Join("  ", site.Select(c => $"{Lower(c.State)} {Output.Count(c.Jobs)}")));
             if (s.FailuresByClass.Count > 0)
                 run.Out.WriteLine("  failed by reason: " + string.Join("  ", s.FailuresByClass.Select(kv => $"{kv.Key} {Output.Count(kv.Value)}")));
             return CatalogCli.Ok;
@@ -81,8 +81,8 @@ internal sealed partial class Commands
                     foreach (var j in page.Jobs)
                     {
                         if (run.Json) Output.WriteJsonLine(run.Out, j);
-                        else run.Out.WriteLine($"{j.Index,8} {Wire(j.State),-10} {j.Site,-6} attempt {j.Attempts} {(j.SlurmJobId is { } id ? $"slurm {id}" : ""),-12} " +
-                            (j.OutputLfn ?? (j.Failure is null ? "" : $"{(j.FailureClass is { } c ? Wire(c) : "")}: {j.Failure}")));
+                        else run.Out.WriteLine($"{j.Index,8} {Lower(j.State),-10} {j.Site,-6} attempt {j.Attempts} {(j.SlurmJobId is { } id ? $"slurm {id}" : ""),-12} " +
+                            (j.OutputLfn ?? (j.Failure is null ? "" : $"{(j.FailureClass is { } c ? Lower(c) : "")}: {j.Failure}")));
                         printed++;
                     }
                     after = page.Next;
@@ -100,7 +100,7 @@ internal sealed partial class Commands
                     "resume" => await run.Production.ResumeAsync(run.Get(name)!, ct),
                     _ => await run.Production.KillAsync(run.Get(name)!, ct),
                 };
-                if (run.Json) Output.WriteJson(run.Out, p); else run.Out.WriteLine($"production {p.Name}: {Wire(p.State)}");
+                if (run.Json) Output.WriteJson(run.Out, p); else run.Out.WriteLine($"production {p.Name}: {Lower(p.State)}");
                 return CatalogCli.Ok;
             }, name));
 
@@ -109,7 +109,7 @@ internal sealed partial class Commands
             async (run, ct) =>
             {
                 var p = await run.Production.ExtendAsync(run.Get(name)!, run.Get(more), ct);
-                if (run.Json) Output.WriteJson(run.Out, p); else run.Out.WriteLine($"production {p.Name}: {Output.Count(p.Jobs)} jobs, {Wire(p.State)}");
+                if (run.Json) Output.WriteJson(run.Out, p); else run.Out.WriteLine($"production {p.Name}: {Output.Count(p.Jobs)} jobs, {Lower(p.State)}");
                 return CatalogCli.Ok;
             }, name, more));
 
@@ -123,8 +123,6 @@ internal sealed partial class Commands
             }, name));
         return production;
     }
-
-    private static string Wire<T>(T value) where T : struct, Enum => System.Text.Json.JsonNamingPolicy.SnakeCaseLower.ConvertName(value.ToString());
 
     private static (int? Low, int? High) ParseRuns(string? runs)
     {

@@ -40,7 +40,7 @@ public sealed class ProductionClient(HttpClient http)
     public Task<JobPage> JobsAsync(string name, JobState? state = null, int? after = null, int? limit = null, CancellationToken ct = default)
     {
         var query = new List<string>();
-        if (state is not null) query.Add($"state={System.Text.Json.JsonNamingPolicy.SnakeCaseLower.ConvertName(state.Value.ToString())}");
+        if (state is not null) query.Add($"state={CatalogJson.Name(state.Value)}");
         if (after is not null) query.Add($"after={after}");
         if (limit is not null) query.Add($"limit={limit}");
         return SendAsync<JobPage>(HttpMethod.Get, $"api/v1/productions/{Uri.EscapeDataString(name)}/jobs{(query.Count > 0 ? "?" + string.Join('&', query) : "")}", null, ct);

@@ -26,6 +26,9 @@ public static class CatalogJson
         return options;
     }
 
+    /// <summary>An enum value as the wire spells it (snake_case), e.g. for query strings and tables.</summary>
+    public static string Name<T>(T value) where T : struct, Enum => JsonNamingPolicy.SnakeCaseLower.ConvertName(value.ToString());
+
     /// <summary>snake_case names for every enum of the contracts (a new enum goes here too).</summary>
     private static IEnumerable<JsonConverter> EnumConverters =>
     [

@@ -1,5 +1,3 @@
-using System.Diagnostics;
-
 namespace Catalog.Production.Jobs;
 
 /// <summary>The XRootD client tools, as the jobs use them.</summary>
@@ -52,19 +50,12 @@ public static class Xrootd
         return ($"{uri.Scheme}://{uri.Authority}", "/" + uri.AbsolutePath.TrimStart('/'));
     }
 
-    private static async Task<(int Code, string Output)> RunAsync(string tool, string[] args, CancellationToken ct)
+    // An SE that does not answer fails the step in seconds, not after XRootD's default of five
+    // connection retries over 120 s windows (ten minutes before a failover could start).
+    private static readonly Dictionary<string, string> Patience = new()
     {
-        var psi = new ProcessStartInfo(tool) { RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var a in args) psi.ArgumentList.Add(a);
-        // An SE that does not answer fails the step in seconds, not after XRootD's default of five
-        // connection retries over 120 s windows (ten minutes before a failover could start).
-        psi.Environment["XRD_CONNECTIONWINDOW"] = "5";
-        psi.Environment["XRD_CONNECTIONRETRY"] = "2";
-        psi.Environment["XRD_REQUESTTIMEOUT"] = "120";
-        using var p = Process.Start(psi)!;
-        var stdout = p.StandardOutput.ReadToEndAsync(ct);
-        var stderr = p.StandardError.ReadToEndAsync(ct);
-        await p.WaitForExitAsync(ct);
-        return (p.ExitCode, (await stdout) + (await stderr));
-    }
+        ["XRD_CONNECTIONWINDOW"] = "5", ["XRD_CONNECTIONRETRY"] = "2", ["XRD_REQUESTTIMEOUT"] = "120",
+    };
+
+    private static Task<(int Code, string Output)> RunAsync(string tool, string[] args, CancellationToken ct) => Tool.RunAsync(tool, args, Patience, ct);
 }

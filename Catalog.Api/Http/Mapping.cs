@@ -9,7 +9,7 @@ namespace Catalog.Api.Http;
 public static class Mapping
 {
     /// <summary>An enum as it is spelled on the wire (snake_case, lower case).</summary>
-    public static string Wire<T>(T value) where T : struct, Enum => System.Text.Json.JsonNamingPolicy.SnakeCaseLower.ConvertName(value.ToString());
+    public static string Wire<T>(T value) where T : struct, Enum => CatalogJson.Name(value);
 
     public static string Adler32(int value) => ((uint)value).ToString("x8", CultureInfo.InvariantCulture);
 

@@ -102,17 +102,8 @@ public sealed partial class Slurm(IOptions<ProductionOptions> options, ILogger<S
         return m.Success ? m.Groups[1].Value : null;
     }
 
-    private async Task<(int Code, string Output)> RunAsync(string tool, string[] args, CancellationToken ct)
-    {
-        var psi = new ProcessStartInfo(tool) { RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var a in args) psi.ArgumentList.Add(a);
-        if (o.SlurmConf is not null) psi.Environment["SLURM_CONF"] = o.SlurmConf;
-        using var p = Process.Start(psi) ?? throw new SlurmException($"{tool} could not be started");
-        var stdout = p.StandardOutput.ReadToEndAsync(ct);
-        var stderr = p.StandardError.ReadToEndAsync(ct);
-        await p.WaitForExitAsync(ct);
-        return (p.ExitCode, (await stdout) + (await stderr));
-    }
+    private Task<(int Code, string Output)> RunAsync(string tool, string[] args, CancellationToken ct) =>
+        Jobs.Tool.RunAsync(tool, args, o.SlurmConf is null ? null : new Dictionary<string, string> { ["SLURM_CONF"] = o.SlurmConf }, ct);
 }
 
 public sealed class SlurmException(string message) : Exception(message);

@@ -15,6 +15,15 @@ namespace Catalog.Production.Productions;
 public sealed class CallerIdentity(IOptions<ProductionOptions> options)
 {
     private readonly ConcurrentDictionary<string, (WhoAmI Who, DateTime Until)> cache = new();
+    // One connection pool (and retry policy: one retry) for every caller; only the header differs.
+    private readonly HttpMessageHandler handler = WithRetry();
+
+    private static DelegatingHandler WithRetry()
+    {
+        var retry = CatalogResilience.CreateHandler(new CatalogClientOptions { MaxRetries = 1 });
+        retry.InnerHandler = new SocketsHttpHandler { PooledConnectionLifetime = TimeSpan.FromMinutes(5) };
+        return retry;
+    }
 
     public async Task<WhoAmI> RequireAsync(HttpContext http, string? modifies = null)
     {
@@ -28,8 +37,9 @@ public sealed class CallerIdentity(IOptions<ProductionOptions> options)
             WhoAmI who;
             try
             {
-                who = await CatalogClient.Create(new CatalogClientOptions { BaseAddress = options.Value.CatalogUrl, Token = token, MaxRetries = 1 })
-                    .WhoAmIAsync(http.RequestAborted);
+                using var client = new HttpClient(handler, disposeHandler: false) { BaseAddress = options.Value.CatalogUrl, Timeout = TimeSpan.FromSeconds(30) };
+                client.DefaultRequestHeaders.Authorization = new("Bearer", token);
+                who = await new CatalogClient(client).WhoAmIAsync(http.RequestAborted);
             }
             catch (CatalogUnauthorizedException e) { throw new ProductionException(ErrorCode.Unauthorized, $"the catalog did not accept the token: {e.Message}"); }
             if (!who.Authenticated) throw new ProductionException(ErrorCode.Unauthorized, "the catalog did not accept the token");

@@ -127,9 +127,12 @@ public static class JobStore
             select state, site, nullif(failure_class, -1), jobs from job_count where production_id = @productionId and jobs <> 0
             """, new { productionId })).AsList();
 
-    /// <summary>Jobs of every production in Slurm's hands, per site (the per-site cap).</summary>
+    /// <summary>
+    /// Jobs of every production in Slurm's hands, per site (the per-site cap), from the counters:
+    /// counting the job table itself read every production's index on every submission round.
+    /// </summary>
     public static async Task<Dictionary<string, int>> ActivePerSiteAsync(NpgsqlConnection conn) =>
-        (await conn.QueryAsync<(string Site, int Jobs)>("select site, count(*)::int from job where state = any(@active) group by site",
+        (await conn.QueryAsync<(string Site, int Jobs)>("select site, sum(jobs)::int from job_count where state = any(@active) group by site",
             new { active = JobStates.Active })).ToDictionary(r => r.Site, r => r.Jobs);
 
     public static async Task<IReadOnlyList<JobRow>> PageAsync(NpgsqlConnection conn, long productionId, JobState? state, int after, int limit) =>

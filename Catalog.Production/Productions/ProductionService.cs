@@ -74,13 +74,11 @@ public sealed class ProductionService(NpgsqlDataSource db, CatalogClient catalog
         var rows = await JobStore.CountAsync(conn, p.Id);
         var bySite = rows.GroupBy(r => (r.Site, r.State)).Select(g => new JobCount(g.Key.Site, (JobState)g.Key.State, g.Sum(r => r.Jobs)))
             .OrderBy(c => c.Site, StringComparer.Ordinal).ThenBy(c => c.State).ToList();
-        var byState = Enum.GetValues<JobState>().ToDictionary(s => Wire(s), s => rows.Where(r => r.State == (short)s).Sum(r => r.Jobs));
+        var byState = Enum.GetValues<JobState>().ToDictionary(s => CatalogJson.Name(s), s => rows.Where(r => r.State == (short)s).Sum(r => r.Jobs));
         var failures = rows.Where(r => r.State == (short)JobState.Failed && r.FailureClass is not null)
-            .GroupBy(r => Wire((FailureClass)r.FailureClass!.Value)).ToDictionary(g => g.Key, g => g.Sum(r => r.Jobs));
+            .GroupBy(r => CatalogJson.Name((FailureClass)r.FailureClass!.Value)).ToDictionary(g => g.Key, g => g.Sum(r => r.Jobs));
         return new ProductionStatus(p.Id, p.Name, (ProductionState)p.State, rows.Sum(r => r.Jobs), byState, bySite, failures);
     }
-
-    private static string Wire<T>(T value) where T : struct, Enum => System.Text.Json.JsonNamingPolicy.SnakeCaseLower.ConvertName(value.ToString());
 
     public async Task<JobPage> JobsAsync(string name, JobState? state, int? after, int? limit, CancellationToken ct)
     {
