@@ -1,3 +1,4 @@
+using Catalog.Api.Changes;
 using Catalog.Api.Datasets;
 using Catalog.Api.Files;
 using Catalog.Api.GraphQL;
@@ -52,6 +53,7 @@ rest.MapStorageElementsApi();
 rest.MapNamespaceApi();
 rest.MapFilesApi();
 rest.MapReplicasApi();
+rest.MapChangesApi();
 rest.MapMetadataApi();
 rest.MapDatasetsApi();
 rest.MapCollectionsApi();

@@ -224,6 +224,23 @@ public sealed class CatalogClient
     public Task<LineageResponse> LineageAsync(string lfn, LineageDirection direction = LineageDirection.Ancestors, int depth = 1, CancellationToken ct = default) =>
         GetAsync<LineageResponse>($"api/v1/lineage?lfn={Uri.EscapeDataString(lfn)}&direction={direction}&depth={depth}", ct);
 
+    /// <summary>
+    /// A page of the change feed after <paramref name="after"/> (null: the oldest kept; "latest": the
+    /// head, an empty page whose <c>Next</c> follows from now), under <paramref name="prefix"/>;
+    /// <paramref name="wait"/> long-polls until a change comes or the time is up (at most 60 s).
+    /// A cursor older than the feed's retention throws <see cref="CatalogClientException"/> with
+    /// <see cref="ErrorCode.ChangesExpired"/> (410).
+    /// </summary>
+    public Task<ChangePage> ChangesAsync(string? after = null, string? prefix = null, int? limit = null, TimeSpan? wait = null, CancellationToken ct = default)
+    {
+        var query = new List<string>();
+        if (after is not null) query.Add($"after={Uri.EscapeDataString(after)}");
+        if (prefix is not null) query.Add($"prefix={Uri.EscapeDataString(prefix)}");
+        if (limit is not null) query.Add($"limit={limit}");
+        if (wait is { } w) query.Add($"wait={w.TotalSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture)}");
+        return GetAsync<ChangePage>("api/v1/changes" + (query.Count == 0 ? "" : "?" + string.Join('&', query)), ct);
+    }
+
     /// <summary>Files and bytes under a directory, in total and per SE.</summary>
     public Task<Usage> UsageAsync(string path, CancellationToken ct = default) =>
         GetAsync<Usage>($"api/v1/usage?path={Uri.EscapeDataString(path)}", ct);

@@ -38,6 +38,8 @@ public enum ErrorCode
     Internal,
     /// <summary>The caller sent more requests than its rate limit allows; retry after the advertised delay.</summary>
     RateLimited,
+    /// <summary>A change-feed cursor older than the feed's retention: changes after it were dropped; list afresh.</summary>
+    ChangesExpired,
 }
 
 /// <summary>Maps <see cref="ErrorCode"/> to and from its wire spelling.</summary>
@@ -65,6 +67,7 @@ public static class ErrorCodes
         ErrorCode.NotFound => 404,
         ErrorCode.Conflict or ErrorCode.NotEmpty or ErrorCode.StorageElementWriteDisabled => 409,
         ErrorCode.IdempotencyKeyReused => 422,
+        ErrorCode.ChangesExpired => 410,
         ErrorCode.RateLimited => 429,
         ErrorCode.Overloaded => 503,
         _ => 500,

@@ -35,7 +35,7 @@ public static class CatalogJson
         new SnakeEnum<AttributeType>(), new SnakeEnum<AttributeTarget>(), new SnakeEnum<QueryTarget>(), new SnakeEnum<FilterOp>(),
         new SnakeEnum<LineageDirection>(), new SnakeEnum<StorageElementState>(), new SnakeEnum<ReplicaState>(), new SnakeEnum<FileStatus>(),
         new SnakeEnum<EntryType>(), new SnakeEnum<RemoveStatus>(), new SnakeEnum<ItemStatus>(), new SnakeEnum<ReplicaOutcome>(),
-        new SnakeEnum<ProductionKind>(), new SnakeEnum<ProductionState>(), new SnakeEnum<JobState>(), new SnakeEnum<FailureClass>(),
+        new SnakeEnum<ProductionKind>(), new SnakeEnum<ProductionState>(), new SnakeEnum<JobState>(), new SnakeEnum<FailureClass>(), new SnakeEnum<ChangeKind>(),
         // Enums of other assemblies still get snake_case names, by reflection (not under native AOT).
         new JsonStringEnumConverter(JsonNamingPolicy.SnakeCaseLower, allowIntegerValues: false),
     ];
@@ -55,4 +55,5 @@ public sealed class SnakeEnum<T>() : JsonStringEnumConverter<T>(JsonNamingPolicy
 [JsonSerializable(typeof(MetadataResponse))]
 [JsonSerializable(typeof(JobReport))]
 [JsonSerializable(typeof(JsonObject))]
+[JsonSerializable(typeof(ChangePage))]
 public sealed partial class CatalogJsonContext : JsonSerializerContext;

@@ -18,12 +18,16 @@ public enum EntryType { Directory, File }
 public sealed record StorageElement(
     string Name, string Site, string Protocol, string BaseUrl,
     bool ReadEnabled, bool WriteEnabled, StorageElementState State,
-    long Files = 0, long Bytes = 0);
+    long Files = 0, long Bytes = 0, IReadOnlyDictionary<string, string>? Attributes = null);
 
-/// <summary>Creates or replaces a storage element (PUT by name).</summary>
+/// <summary>
+/// Creates or replaces a storage element (PUT by name). <c>Attributes</c> are free-form (tier,
+/// region, ...) for replication rules to select SEs by; null keeps the stored ones, {} clears them.
+/// </summary>
 public sealed record StorageElementSpec(
     string? Site, string? Protocol, string? BaseUrl,
-    bool ReadEnabled = true, bool WriteEnabled = true, StorageElementState State = StorageElementState.Online);
+    bool ReadEnabled = true, bool WriteEnabled = true, StorageElementState State = StorageElementState.Online,
+    IReadOnlyDictionary<string, string>? Attributes = null);
 
 /// <summary>One replica of a file.</summary>
 public sealed record Replica(string Se, string Pfn, ReplicaState State, DateTimeOffset Created);

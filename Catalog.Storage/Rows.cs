@@ -4,7 +4,7 @@ namespace Catalog.Storage;
 
 public sealed record StorageElementRow(
     short Id, string Name, string Site, string Protocol, string BaseUrl,
-    bool ReadEnabled, bool WriteEnabled, short State, long Files, long Bytes);
+    bool ReadEnabled, bool WriteEnabled, short State, long Files, long Bytes, string Attributes = "{}");
 
 public sealed record DirectoryRow(
     long Id, long? ParentId, string Name, string Path, string Owner, string Grp, int Mode,

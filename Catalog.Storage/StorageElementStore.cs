@@ -9,7 +9,7 @@ public static class StorageElementStore
     private const string SelectColumns = """
         select s.id, s.name, s.site, s.protocol, s.base_url as BaseUrl, s.read_enabled as ReadEnabled,
                s.write_enabled as WriteEnabled, s.state,
-               coalesce(u.files, 0) as files, coalesce(u.bytes, 0) as bytes
+               coalesce(u.files, 0) as files, coalesce(u.bytes, 0) as bytes, s.attributes::text as attributes
         from storage_element s
         left join (select se_id, sum(files)::bigint as files, sum(bytes)::bigint as bytes
                    from se_usage group by se_id) u on u.se_id = s.id
@@ -29,7 +29,7 @@ public static class StorageElementStore
     {
         const string sql = """
             select id, name, site, protocol, base_url as BaseUrl, read_enabled as ReadEnabled,
-                   write_enabled as WriteEnabled, state, 0::bigint as files, 0::bigint as bytes
+                   write_enabled as WriteEnabled, state, 0::bigint as files, 0::bigint as bytes, attributes::text as attributes
             from storage_element
             """;
         return (await conn.QueryAsync<StorageElementRow>(new CommandDefinition(sql, transaction: tx, cancellationToken: ct))).AsList();
@@ -42,18 +42,19 @@ public static class StorageElementStore
     }
 
     public static Task UpsertAsync(NpgsqlConnection conn, string name, string site, string protocol, string baseUrl,
-        bool readEnabled, bool writeEnabled, short state, CancellationToken ct)
+        bool readEnabled, bool writeEnabled, short state, string? attributes, CancellationToken ct)
     {
+        // attributes null keeps the stored ones (a new SE gets none).
         const string sql = """
-            insert into storage_element (name, site, protocol, base_url, read_enabled, write_enabled, state)
-            values (@name, @site, @protocol, @baseUrl, @readEnabled, @writeEnabled, @state)
+            insert into storage_element (name, site, protocol, base_url, read_enabled, write_enabled, state, attributes)
+            values (@name, @site, @protocol, @baseUrl, @readEnabled, @writeEnabled, @state, coalesce(@attributes::jsonb, '{}'))
             on conflict (name) do update set
                 site = excluded.site, protocol = excluded.protocol, base_url = excluded.base_url,
                 read_enabled = excluded.read_enabled, write_enabled = excluded.write_enabled,
-                state = excluded.state, modified = now()
+                state = excluded.state, attributes = coalesce(@attributes::jsonb, storage_element.attributes), modified = now()
             """;
         return conn.ExecuteAsync(new CommandDefinition(sql,
-            new { name, site, protocol, baseUrl, readEnabled, writeEnabled, state }, cancellationToken: ct));
+            new { name, site, protocol, baseUrl, readEnabled, writeEnabled, state, attributes }, cancellationToken: ct));
     }
 
     /// <summary>

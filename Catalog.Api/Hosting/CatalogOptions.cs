@@ -57,4 +57,8 @@ public sealed class CatalogOptions
     [Range(typeof(TimeSpan), "00:01:00", "30.00:00:00")]
     public TimeSpan IdempotencyKeyLifetime { get; set; } = TimeSpan.FromHours(24);
 
+    /// <summary>How long the change feed keeps a change; a consumer away longer gets 410 and lists afresh.</summary>
+    [Range(typeof(TimeSpan), "00:01:00", "365.00:00:00")]
+    public TimeSpan ChangeRetention { get; set; } = TimeSpan.FromDays(14);
+
 }

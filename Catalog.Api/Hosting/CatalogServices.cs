@@ -37,6 +37,8 @@ public static class CatalogServices
         builder.Services.AddSingleton<Datasets.CollectionService>();
         builder.Services.AddSingleton<Lineage.LineageService>();
         builder.Services.AddHostedService<IdempotencyKeyExpiry>();
+        builder.Services.AddSingleton<Changes.ChangeFeed>();
+        builder.Services.AddHostedService<Changes.ChangeRetention>();
         builder.Services.AddSingleton<Audit.AuditLog>();
         builder.Services.AddSingleton<Audit.AuditService>();
         builder.Services.AddHostedService<Audit.AuditLog.Writer>();

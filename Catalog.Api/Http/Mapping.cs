@@ -45,5 +45,6 @@ public static class Mapping
         f.Metadata is null ? null : JsonNode.Parse(f.Metadata) as JsonObject, replicas);
 
     public static StorageElement ToStorageElement(StorageElementRow s) => new(
-        s.Name, s.Site, s.Protocol, s.BaseUrl, s.ReadEnabled, s.WriteEnabled, (StorageElementState)s.State, s.Files, s.Bytes);
+        s.Name, s.Site, s.Protocol, s.BaseUrl, s.ReadEnabled, s.WriteEnabled, (StorageElementState)s.State, s.Files, s.Bytes,
+        System.Text.Json.JsonSerializer.Deserialize<Dictionary<string, string>>(s.Attributes));
 }

@@ -51,12 +51,34 @@ public sealed class StorageElementService(Db db, Access access, AuditLog audit, 
         if (spec.Site.Any(c => char.IsControl(c) || (Lfn.IsInvisible(c) && !char.IsWhiteSpace(c))))
             throw CatalogException.Invalid("site", "must not contain control or invisible format characters");
 
+        ValidateAttributes(spec.Attributes);
+
         await using var conn = await db.OpenAsync(ct);
         await StorageElementStore.UpsertAsync(conn, name, spec.Site, spec.Protocol, baseUrl,
-            spec.ReadEnabled, spec.WriteEnabled, (short)spec.State, ct);
+            spec.ReadEnabled, spec.WriteEnabled, (short)spec.State,
+            spec.Attributes is null ? null : System.Text.Json.JsonSerializer.Serialize(spec.Attributes), ct);
         await cache.InvalidateAllAsync(CacheSpace.File, CacheSpace.Dataset); // PFNs and SE names of every cached replica
         await audit.RecordAsync(caller, "se.put", null, "stored", new() { ["se"] = name, ["baseUrl"] = baseUrl, ["state"] = Mapping.Wire(spec.State) });
         return Mapping.ToStorageElement((await StorageElementStore.GetAsync(conn, name, ct))!);
+    }
+
+    /// <summary>The names rule expressions read besides the attributes; an SE cannot redefine them.</summary>
+    private static readonly string[] Implicit = ["name", "site", "protocol"];
+
+    /// <summary>Keys: lower-case letters, digits and '_' (up to 32); values: up to 64 visible characters; at most 32 pairs.</summary>
+    private static void ValidateAttributes(IReadOnlyDictionary<string, string>? attributes)
+    {
+        if (attributes is null) return;
+        if (attributes.Count > 32) throw CatalogException.Invalid("attributes", "must have at most 32 entries");
+        foreach (var (key, value) in attributes)
+        {
+            if (key.Length is 0 or > 32 || !char.IsAsciiLetterLower(key[0]) || !key.All(c => char.IsAsciiLetterLower(c) || char.IsAsciiDigit(c) || c == '_'))
+                throw CatalogException.Invalid($"attributes.{key}", "keys must be 1 to 32 lower-case letters, digits or '_', starting with a letter");
+            if (Implicit.Contains(key))
+                throw CatalogException.Invalid($"attributes.{key}", $"'{key}' is the SE's own field and cannot be set as an attribute");
+            if (value is null || value.Length is 0 or > 64 || value.Any(c => char.IsControl(c) || char.IsWhiteSpace(c) || Lfn.IsInvisible(c) || c is '&' or '|' or '\\' or '(' or ')' or '=' or '!'))
+                throw CatalogException.Invalid($"attributes.{key}", "values must be 1 to 64 visible characters without spaces or the expression operators & | \\ ( ) = !");
+        }
     }
 
     public async Task DeleteAsync(string name, Caller caller, CancellationToken ct)

@@ -22,6 +22,26 @@ public class StorageElementTests(CatalogFixture fx)
         Assert.Contains(await fx.Client.ListStorageElementsAsync(), s => s.Name == name);
     }
 
+    [Fact]
+    public async Task Attributes_are_stored_kept_when_omitted_cleared_when_empty_and_checked()
+    {
+        var name = $"ATTR-{Guid.NewGuid():N}"[..16];
+        var tier1 = new Dictionary<string, string> { ["tier"] = "1", ["region"] = "europe" };
+        var created = await fx.Client.PutStorageElementAsync(name, new StorageElementSpec("DESY", "root", "root://desy.test//disk", Attributes: tier1));
+        Assert.Equal(tier1, created.Attributes);
+        // A PUT without attributes (e.g. a monitor closing writes) keeps them; an empty set clears them.
+        Assert.Equal(tier1, (await fx.Client.PutStorageElementAsync(name, new StorageElementSpec("DESY", "root", "root://desy.test//disk", WriteEnabled: false))).Attributes);
+        Assert.Empty((await fx.Client.PutStorageElementAsync(name, new StorageElementSpec("DESY", "root", "root://desy.test//disk", Attributes: new Dictionary<string, string>()))).Attributes!);
+
+        foreach (var (key, value) in new[] { ("Tier", "1"), ("site", "x"), ("region", "a&b"), ("region", ""), ("region", "two words") })
+        {
+            var refused = await Assert.ThrowsAsync<CatalogValidationException>(() => fx.Client.PutStorageElementAsync(name,
+                new StorageElementSpec("DESY", "root", "root://desy.test//disk", Attributes: new Dictionary<string, string> { [key] = value })));
+            Assert.Equal($"attributes.{key}", refused.Field);
+        }
+        Assert.Empty((await fx.Client.GetStorageElementAsync(name)).Attributes!);
+    }
+
     [Theory]
     [InlineData(null, "root", "root://x//y", "site")]
     [InlineData("KEK", "ftp", "ftp://x", "protocol")]

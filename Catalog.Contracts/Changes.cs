@@ -1,0 +1,19 @@
+namespace Catalog.Contracts;
+
+/// <summary>What a change reports.</summary>
+public enum ChangeKind { FileRegistered, FileRemoved, ReplicaAdded, ReplicaStateChanged, ReplicaRemoved, FileMoved, DirectoryMoved }
+
+/// <summary>
+/// One change of the catalog, in feed order. File fields (GUID, size, Adler-32, dataset) come with
+/// every file and replica change; SE and state with replica changes; the old LFN with moves
+/// (for a directory move, <c>Lfn</c> and <c>OldLfn</c> are the directory's new and old paths).
+/// </summary>
+public sealed record Change(
+    ChangeKind Kind, DateTimeOffset At, string Lfn, string? OldLfn = null, string? Dataset = null,
+    string? Se = null, ReplicaState? State = null, Guid? Guid = null, long? Size = null, string? Adler32 = null);
+
+/// <summary>
+/// A page of the change feed. <c>Next</c> is the cursor to pass as <c>after</c> for what follows;
+/// it moves on even when the page is empty (changes outside the prefix were passed over).
+/// </summary>
+public sealed record ChangePage(IReadOnlyList<Change> Changes, string Next);
