@@ -60,6 +60,13 @@ public sealed class CatalogClient
     public Task<StorageElement> PutStorageElementAsync(string name, StorageElementSpec spec, CancellationToken ct = default) =>
         SendAsync<StorageElement>(HttpMethod.Put, $"api/v1/storage-elements/{Uri.EscapeDataString(name)}", spec, ct);
 
+    /// <summary>
+    /// Every replica the catalog places on an SE (LFN, size, Adler-32, state; the PFN when it is not
+    /// the SE's base URL + LFN), streamed: what a consistency check compares with the SE's own listing.
+    /// </summary>
+    public IAsyncEnumerable<SeReplica> DumpStorageElementAsync(string name, CancellationToken ct = default) =>
+        StreamAsync<SeReplica>($"api/v1/storage-elements/{Uri.EscapeDataString(name)}/replicas", null, ct);
+
     /// <summary>Deletes a storage element that holds no replicas.</summary>
     public async Task DeleteStorageElementAsync(string name, CancellationToken ct = default)
     {
@@ -366,9 +373,9 @@ public sealed class CatalogClient
         StreamAsync<LookupResult>("api/v1/replicas/lookup", new LookupRequest(lfns.ToList<string?>(), all ? true : null), ct);
 
     /// <summary>POSTs a read and yields the items of the JSON array the server streams back, as they arrive.</summary>
-    private async IAsyncEnumerable<T> StreamAsync<T>(string uri, object body, [EnumeratorCancellation] CancellationToken ct)
+    private async IAsyncEnumerable<T> StreamAsync<T>(string uri, object? body, [EnumeratorCancellation] CancellationToken ct)
     {
-        using var request = new HttpRequestMessage(HttpMethod.Post, uri) { Content = Body(body) };
+        using var request = new HttpRequestMessage(body is null ? HttpMethod.Get : HttpMethod.Post, uri) { Content = body is null ? null : Body(body) };
         request.Options.Set(CatalogResilience.Repeatable, true);
         using var response = await SendCoreAsync(request, ct, HttpCompletionOption.ResponseHeadersRead);
         await EnsureSuccessAsync(response, ct);

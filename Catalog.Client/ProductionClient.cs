@@ -1,4 +1,3 @@
-using System.Net.Http.Json;
 using Catalog.Contracts;
 
 namespace Catalog.Client;
@@ -65,12 +64,5 @@ public sealed class ProductionClient(HttpClient http)
     private Task<ProductionInfo> Control(string name, string action, object? body, CancellationToken ct) =>
         SendAsync<ProductionInfo>(HttpMethod.Post, $"api/v1/productions/{Uri.EscapeDataString(name)}/{action}", body ?? new { }, ct);
 
-    private async Task<T> SendAsync<T>(HttpMethod method, string uri, object? body, CancellationToken ct)
-    {
-        using var request = new HttpRequestMessage(method, uri);
-        if (body is not null) request.Content = CatalogClient.Body(body);
-        using var response = await Http.SendAsync(request, ct);
-        await CatalogClient.EnsureSuccessAsync(response, ct);
-        return (await response.Content.ReadFromJsonAsync<T>(CatalogJson.Options, ct))!;
-    }
+    private Task<T> SendAsync<T>(HttpMethod method, string uri, object? body, CancellationToken ct) => ModuleHttp.SendAsync<T>(Http, method, uri, body, ct);
 }

@@ -36,6 +36,7 @@ public static class CatalogJson
         new SnakeEnum<LineageDirection>(), new SnakeEnum<StorageElementState>(), new SnakeEnum<ReplicaState>(), new SnakeEnum<FileStatus>(),
         new SnakeEnum<EntryType>(), new SnakeEnum<RemoveStatus>(), new SnakeEnum<ItemStatus>(), new SnakeEnum<ReplicaOutcome>(),
         new SnakeEnum<ProductionKind>(), new SnakeEnum<ProductionState>(), new SnakeEnum<JobState>(), new SnakeEnum<FailureClass>(), new SnakeEnum<ChangeKind>(),
+        new SnakeEnum<RuleState>(), new SnakeEnum<LockState>(), new SnakeEnum<TransferState>(),
         // Enums of other assemblies still get snake_case names, by reflection (not under native AOT).
         new JsonStringEnumConverter(JsonNamingPolicy.SnakeCaseLower, allowIntegerValues: false),
     ];

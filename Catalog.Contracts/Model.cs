@@ -29,6 +29,9 @@ public sealed record StorageElementSpec(
     bool ReadEnabled = true, bool WriteEnabled = true, StorageElementState State = StorageElementState.Online,
     IReadOnlyDictionary<string, string>? Attributes = null);
 
+/// <summary>One replica in an SE's dump; <c>Pfn</c> only when it differs from the SE's base URL + LFN.</summary>
+public sealed record SeReplica(string Lfn, long Size, string Adler32, ReplicaState State, string? Pfn = null);
+
 /// <summary>One replica of a file.</summary>
 public sealed record Replica(string Se, string Pfn, ReplicaState State, DateTimeOffset Created);
 

@@ -2,6 +2,7 @@ using System.Net.Http.Json;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using Catalog.Client;
+using Catalog.Grid;
 using Catalog.Contracts;
 
 namespace Catalog.Production.Jobs;

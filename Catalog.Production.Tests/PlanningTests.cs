@@ -1,3 +1,4 @@
+using Catalog.Modules;
 using Catalog.Contracts;
 using Catalog.Production.Jobs;
 using Catalog.Production.Productions;
@@ -129,7 +130,7 @@ public class DefinitionTests
             "dataLevel" => Good with { DataLevel = "MDST!" },
             _ => Good with { Experiment = -3 },
         };
-        var e = Assert.Throws<ProductionException>(() => DefinitionCheck.Validate(bad));
+        var e = Assert.Throws<ServiceException>(() => DefinitionCheck.Validate(bad));
         Assert.Equal(field, e.Field);
         Assert.Equal(ErrorCode.InvalidArgument, e.Code);
     }
@@ -137,7 +138,7 @@ public class DefinitionTests
     [Fact]
     public void Too_many_jobs_is_refused_before_planning()
     {
-        var e = Assert.Throws<ProductionException>(() => DefinitionCheck.Validate(Good with { Events = 100_000_000_000, EventsPerJob = 1 }));
+        var e = Assert.Throws<ServiceException>(() => DefinitionCheck.Validate(Good with { Events = 100_000_000_000, EventsPerJob = 1 }));
         Assert.Equal("eventsPerJob", e.Field);
     }
 

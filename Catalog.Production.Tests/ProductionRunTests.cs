@@ -131,9 +131,9 @@ public class ProductionRunTests(GridFixture grid)
     }
 
     [Theory]
-    [InlineData(Faults.AfterReserve)]
-    [InlineData(Faults.AfterSbatch)]
-    [InlineData(Faults.AfterRecord)]
+    [InlineData(FaultPoints.AfterReserve)]
+    [InlineData(FaultPoints.AfterSbatch)]
+    [InlineData(FaultPoints.AfterRecord)]
     public async Task Killing_the_service_at_any_submission_step_never_submits_a_job_twice(string point)
     {
         var name = Unique("kill");

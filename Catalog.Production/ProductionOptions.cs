@@ -53,9 +53,4 @@ public sealed class ProductionOptions
 
     /// <summary>Test-only: exit the process at this named point of the submission protocol (after-reserve, after-sbatch, after-record).</summary>
     public string? Fault { get; set; }
-
-    public string ResolveCatalogToken() =>
-        CatalogToken is { Length: > 0 } t ? t
-        : CatalogTokenFile is { Length: > 0 } f && File.Exists(f) ? File.ReadAllText(f).Trim()
-        : throw new InvalidOperationException("Production:CatalogToken or Production:CatalogTokenFile must give the service's catalog token");
 }

@@ -35,6 +35,21 @@ public static class StorageElementStore
         return (await conn.QueryAsync<StorageElementRow>(new CommandDefinition(sql, transaction: tx, cancellationToken: ct))).AsList();
     }
 
+    /// <summary>Every replica on one SE with its file's LFN, size and checksum, streamed (one scan, no paging).</summary>
+    public static async IAsyncEnumerable<(string Lfn, long Size, int Adler32, short State, string? Pfn)> DumpAsync(NpgsqlConnection conn, short seId,
+        [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken ct)
+    {
+        await using var cmd = new NpgsqlCommand("""
+            select d.path || '/' || f.name, f.size, f.adler32, r.state, r.pfn
+            from replica r join file f on f.id = r.file_id join directory d on d.id = f.dir_id
+            where r.se_id = @seId
+            """, conn);
+        cmd.Parameters.AddWithValue("seId", seId);
+        await using var reader = await cmd.ExecuteReaderAsync(ct);
+        while (await reader.ReadAsync(ct))
+            yield return (reader.GetString(0), reader.GetInt64(1), reader.GetInt32(2), reader.GetInt16(3), reader.IsDBNull(4) ? null : reader.GetString(4));
+    }
+
     public static Task<StorageElementRow?> GetAsync(NpgsqlConnection conn, string name, CancellationToken ct)
     {
         const string sql = SelectColumns + " where s.name = @name";

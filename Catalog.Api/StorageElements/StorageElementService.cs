@@ -29,6 +29,16 @@ public sealed class StorageElementService(Db db, Access access, AuditLog audit, 
         return Mapping.ToStorageElement(row);
     }
 
+    /// <summary>Every replica on an SE (data managers: it lists entries whatever the directory modes say).</summary>
+    public async IAsyncEnumerable<SeReplica> DumpAsync(string name, Caller caller, [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken ct)
+    {
+        access.DemandRole(caller, Role.DataManager, "list the replicas of a storage element");
+        await using var conn = await db.OpenAsync(ct);
+        var row = await StorageElementStore.GetAsync(conn, name, ct) ?? throw CatalogException.NotFound($"storage element '{name}'", "name");
+        await foreach (var r in StorageElementStore.DumpAsync(conn, row.Id, ct))
+            yield return new SeReplica(r.Lfn, r.Size, Mapping.Adler32(r.Adler32), (ReplicaState)r.State, r.Pfn);
+    }
+
     public async Task<StorageElement> PutAsync(string name, StorageElementSpec spec, Caller caller, CancellationToken ct)
     {
         access.DemandRole(caller, Role.DataManager, "register storage elements");

@@ -12,6 +12,11 @@ public static class StorageElementsApi
             .WithName("ListStorageElements").WithSummary("All storage elements with their usage.");
         api.MapGet("/{name}", (string name, StorageElementService s, Caller caller, CancellationToken ct) => s.GetAsync(name, caller, ct))
             .WithName("GetStorageElement").WithSummary("One storage element.").ProducesProblem(404);
+        api.MapGet("/{name}/replicas", (string name, StorageElementService s, Caller caller, CancellationToken ct) =>
+                new Http.JsonArrayStream<SeReplica>(s.DumpAsync(name, caller, ct)))
+            .Produces<IAsyncEnumerable<SeReplica>>(200, "application/json")
+            .WithName("DumpStorageElement").WithSummary("Every replica on the SE, streamed (data managers): the catalog's side of a consistency check.")
+            .ProducesProblem(403).ProducesProblem(404);
         api.MapPut("/{name}", (string name, StorageElementSpec spec, StorageElementService s, Caller caller, CancellationToken ct) => s.PutAsync(name, spec, caller, ct))
             .WithName("PutStorageElement").WithSummary("Creates or replaces a storage element.").ProducesProblem(400);
         api.MapDelete("/{name}", async (string name, StorageElementService s, Caller caller, CancellationToken ct) =>

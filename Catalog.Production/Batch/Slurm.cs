@@ -103,7 +103,7 @@ public sealed partial class Slurm(IOptions<ProductionOptions> options, ILogger<S
     }
 
     private Task<(int Code, string Output)> RunAsync(string tool, string[] args, CancellationToken ct) =>
-        Jobs.Tool.RunAsync(tool, args, o.SlurmConf is null ? null : new Dictionary<string, string> { ["SLURM_CONF"] = o.SlurmConf }, ct);
+        Catalog.Grid.Tool.RunAsync(tool, args, o.SlurmConf is null ? null : new Dictionary<string, string> { ["SLURM_CONF"] = o.SlurmConf }, ct);
 }
 
 public sealed class SlurmException(string message) : Exception(message);

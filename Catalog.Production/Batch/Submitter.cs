@@ -1,3 +1,4 @@
+using Catalog.Modules;
 using System.Text.Json;
 using Catalog.Client;
 using Catalog.Contracts;
@@ -129,7 +130,7 @@ public sealed class Submitter(NpgsqlDataSource db, Slurm slurm, CatalogClient ca
             await SubmissionStore.SetSizeAsync(conn, tx, submission, jobs.Count);
             await tx.CommitAsync(ct);
         }
-        faults.At(Faults.AfterReserve);
+        faults.At(FaultPoints.AfterReserve);
 
         // 2. Submit, under the submission's name.
         var name = SubmissionStore.JobName(p.Name, submission);
@@ -149,7 +150,7 @@ public sealed class Submitter(NpgsqlDataSource db, Slurm slurm, CatalogClient ca
             await tx.CommitAsync(ct);
             return 0;
         }
-        faults.At(Faults.AfterSbatch);
+        faults.At(FaultPoints.AfterSbatch);
 
         // 3. Record.
         await using (var tx = await conn.BeginTransactionAsync(ct))
@@ -158,7 +159,7 @@ public sealed class Submitter(NpgsqlDataSource db, Slurm slurm, CatalogClient ca
             await JobStore.MoveSubmissionAsync(conn, tx, submission, JobState.Submitted);
             await tx.CommitAsync(ct);
         }
-        faults.At(Faults.AfterRecord);
+        faults.At(FaultPoints.AfterRecord);
         logger.LogInformation("Submitted {Name}: {Jobs} jobs at {Site} as Slurm job {Id}", name, jobs.Count, site, slurmId);
         return jobs.Count;
     }
@@ -174,7 +175,7 @@ public sealed class Submitter(NpgsqlDataSource db, Slurm slurm, CatalogClient ca
         // Failover: other sites' SEs, in name order, so every job of a slice tries them alike.
         order.AddRange(usable.Where(s => !order.Contains(s)).OrderBy(s => s.Name, StringComparer.Ordinal));
         var slice = new Slice(p.Id, p.Name, spec.Kind!.Value, spec.OutputDataset!, spec.DataLevel ?? "mdst", spec.OutputSize ?? 65536, site,
-            o.CatalogUrl, o.ResolveCatalogToken(), o.PublicUrl, await productions.ReportKeyAsync(), o.SpoolDirectory,
+            o.CatalogUrl, ModuleToken.Resolve(o.CatalogToken, o.CatalogTokenFile, ProductionOptions.Section), o.PublicUrl, await productions.ReportKeyAsync(), o.SpoolDirectory,
             (int)o.RegistrationPatience.TotalSeconds, OutputFile.Common(spec),
             order.Select(s => new SliceSe(s.Name, s.BaseUrl)).ToList(),
             jobs.Select(j => new SliceJob(j.Idx, j.Task, j.Attempts, j.Seed, j.FirstEvent, j.Events, Planner.Run(spec, j.Idx), j.Inputs, j.Generation)).ToList());

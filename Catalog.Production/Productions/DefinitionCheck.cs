@@ -1,3 +1,4 @@
+using Catalog.Modules;
 using System.Text.RegularExpressions;
 using Catalog.Client;
 using Catalog.Contracts;
@@ -26,38 +27,38 @@ public sealed partial class DefinitionCheck(CatalogClient catalog, Batch.Slurm s
     /// <summary>The definition's own rules; answers it with defaults filled in.</summary>
     public static ProductionSpec Validate(ProductionSpec? spec)
     {
-        if (spec is null) throw ProductionException.Invalid("body", "must be a production definition");
-        if (string.IsNullOrEmpty(spec.Name)) throw ProductionException.Invalid("name", "is required");
-        if (!NamePattern().IsMatch(spec.Name)) throw ProductionException.Invalid("name", "must be 1-64 letters, digits, '_', '.' or '-', starting with a letter or digit");
-        if (spec.Kind is null) throw ProductionException.Invalid("kind", "is required (simulation or processing)");
-        if (string.IsNullOrEmpty(spec.OutputDataset)) throw ProductionException.Invalid("outputDataset", "is required");
+        if (spec is null) throw ServiceException.Invalid("body", "must be a production definition");
+        if (string.IsNullOrEmpty(spec.Name)) throw ServiceException.Invalid("name", "is required");
+        if (!NamePattern().IsMatch(spec.Name)) throw ServiceException.Invalid("name", "must be 1-64 letters, digits, '_', '.' or '-', starting with a letter or digit");
+        if (spec.Kind is null) throw ServiceException.Invalid("kind", "is required (simulation or processing)");
+        if (string.IsNullOrEmpty(spec.OutputDataset)) throw ServiceException.Invalid("outputDataset", "is required");
         if (!spec.OutputDataset.StartsWith("/belle/", StringComparison.Ordinal) || spec.OutputDataset.EndsWith('/') || spec.OutputDataset.Contains("//"))
-            throw ProductionException.Invalid("outputDataset", "must be a dataset path under /belle, without a trailing '/'");
-        if (string.IsNullOrEmpty(spec.Release)) throw ProductionException.Invalid("release", "is required (the software release the jobs run)");
-        if (string.IsNullOrEmpty(spec.GlobalTag)) throw ProductionException.Invalid("globalTag", "is required (the conditions the jobs use)");
+            throw ServiceException.Invalid("outputDataset", "must be a dataset path under /belle, without a trailing '/'");
+        if (string.IsNullOrEmpty(spec.Release)) throw ServiceException.Invalid("release", "is required (the software release the jobs run)");
+        if (string.IsNullOrEmpty(spec.GlobalTag)) throw ServiceException.Invalid("globalTag", "is required (the conditions the jobs use)");
         var level = spec.DataLevel ?? "mdst";
-        if (!LevelPattern().IsMatch(level)) throw ProductionException.Invalid("dataLevel", "must be a short lower-case word such as mdst or udst");
-        if (spec.Experiment is < 0) throw ProductionException.Invalid("experiment", "must not be negative");
-        if (spec.RunLow is < 0 || spec.RunHigh is < 0) throw ProductionException.Invalid(spec.RunLow is < 0 ? "runLow" : "runHigh", "must not be negative");
-        if (spec.RunLow is { } lo && spec.RunHigh is { } hi && lo > hi) throw ProductionException.Invalid("runHigh", $"must be at least runLow ({lo})");
-        if (spec.RunHigh is not null && spec.RunLow is null) throw ProductionException.Invalid("runLow", "is required with runHigh");
+        if (!LevelPattern().IsMatch(level)) throw ServiceException.Invalid("dataLevel", "must be a short lower-case word such as mdst or udst");
+        if (spec.Experiment is < 0) throw ServiceException.Invalid("experiment", "must not be negative");
+        if (spec.RunLow is < 0 || spec.RunHigh is < 0) throw ServiceException.Invalid(spec.RunLow is < 0 ? "runLow" : "runHigh", "must not be negative");
+        if (spec.RunLow is { } lo && spec.RunHigh is { } hi && lo > hi) throw ServiceException.Invalid("runHigh", $"must be at least runLow ({lo})");
+        if (spec.RunHigh is not null && spec.RunLow is null) throw ServiceException.Invalid("runLow", "is required with runHigh");
         var size = spec.OutputSize ?? 64 * 1024;
-        if (size is < 1 or > 1L << 30) throw ProductionException.Invalid("outputSize", "must be 1 byte to 1 GiB");
-        if (spec.Sites is { Count: 0 }) throw ProductionException.Invalid("sites", "must name at least one site when given");
+        if (size is < 1 or > 1L << 30) throw ServiceException.Invalid("outputSize", "must be 1 byte to 1 GiB");
+        if (spec.Sites is { Count: 0 }) throw ServiceException.Invalid("sites", "must name at least one site when given");
         if (spec.Kind == ProductionKind.Simulation)
         {
-            if (spec.InputDataset is not null) throw ProductionException.Invalid("inputDataset", "is for processing productions only");
-            if (spec.Events is not > 0) throw ProductionException.Invalid("events", "must be a positive number of events");
-            if (spec.EventsPerJob is not > 0) throw ProductionException.Invalid("eventsPerJob", "must be a positive number of events");
+            if (spec.InputDataset is not null) throw ServiceException.Invalid("inputDataset", "is for processing productions only");
+            if (spec.Events is not > 0) throw ServiceException.Invalid("events", "must be a positive number of events");
+            if (spec.EventsPerJob is not > 0) throw ServiceException.Invalid("eventsPerJob", "must be a positive number of events");
             if ((spec.Events + spec.EventsPerJob - 1) / spec.EventsPerJob > MaxJobs)
-                throw ProductionException.Invalid("eventsPerJob", $"makes more than {MaxJobs:N0} jobs; raise it or split the production");
+                throw ServiceException.Invalid("eventsPerJob", $"makes more than {MaxJobs:N0} jobs; raise it or split the production");
         }
         else
         {
-            if (string.IsNullOrEmpty(spec.InputDataset)) throw ProductionException.Invalid("inputDataset", "is required for a processing production");
-            if (spec.FilesPerJob is not > 0) throw ProductionException.Invalid("filesPerJob", "must be a positive number of files");
+            if (string.IsNullOrEmpty(spec.InputDataset)) throw ServiceException.Invalid("inputDataset", "is required for a processing production");
+            if (spec.FilesPerJob is not > 0) throw ServiceException.Invalid("filesPerJob", "must be a positive number of files");
             if (spec.Events is not null || spec.EventsPerJob is not null)
-                throw ProductionException.Invalid(spec.Events is not null ? "events" : "eventsPerJob", "is for simulation productions only (processing takes its inputs' events)");
+                throw ServiceException.Invalid(spec.Events is not null ? "events" : "eventsPerJob", "is for simulation productions only (processing takes its inputs' events)");
         }
         return spec with { DataLevel = level, OutputSize = size };
     }
@@ -70,12 +71,12 @@ public sealed partial class DefinitionCheck(CatalogClient catalog, Batch.Slurm s
         // A site is where Slurm can run a job: a partition of that name.
         var partitions = await slurm.PartitionsAsync(ct);
         if (spec.Sites?.FirstOrDefault(s => !partitions.Contains(s ?? "")) is { } nowhere)
-            throw ProductionException.Invalid("sites", $"site {nowhere} has no Slurm partition; jobs run at {string.Join(", ", partitions.Order(StringComparer.Ordinal))}");
+            throw ServiceException.Invalid("sites", $"site {nowhere} has no Slurm partition; jobs run at {string.Join(", ", partitions.Order(StringComparer.Ordinal))}");
         IReadOnlyList<string> sites;
         if (spec.DestinationSe is { } dest)
         {
-            var se = ses.FirstOrDefault(s => s.Name == dest) ?? throw ProductionException.Invalid("destinationSe", $"names no SE in the catalog ({dest})");
-            if (!writable.Contains(se)) throw ProductionException.Invalid("destinationSe", $"{dest} does not take writes from jobs now (write-disabled, not online, or not an XRootD root:// SE)");
+            var se = ses.FirstOrDefault(s => s.Name == dest) ?? throw ServiceException.Invalid("destinationSe", $"names no SE in the catalog ({dest})");
+            if (!writable.Contains(se)) throw ServiceException.Invalid("destinationSe", $"{dest} does not take writes from jobs now (write-disabled, not online, or not an XRootD root:// SE)");
             sites = spec.Sites ?? partitions.Order(StringComparer.Ordinal).ToList();
         }
         else
@@ -84,17 +85,17 @@ public sealed partial class DefinitionCheck(CatalogClient catalog, Batch.Slurm s
             if (spec.Sites is { } wanted)
             {
                 if (wanted.FirstOrDefault(s => !withSe.Contains(s ?? "")) is { } missing)
-                    throw ProductionException.Invalid("sites", $"site {missing} has no writable SE in the catalog; its jobs would have nowhere to write");
+                    throw ServiceException.Invalid("sites", $"site {missing} has no writable SE in the catalog; its jobs would have nowhere to write");
                 sites = wanted.Distinct().ToList();
             }
             else sites = withSe.Where(partitions.Contains).Order(StringComparer.Ordinal).ToList();
-            if (sites.Count == 0) throw ProductionException.Invalid("destinationSe", "is needed: no site has a writable SE in the catalog");
+            if (sites.Count == 0) throw ServiceException.Invalid("destinationSe", "is needed: no site has a writable SE in the catalog");
         }
 
         try
         {
             var summary = await catalog.GetDatasetSummaryAsync(spec.OutputDataset!, ct);
-            if (summary.Files > 0) throw ProductionException.Conflict("outputDataset", $"{spec.OutputDataset} already holds {summary.Files} files; a production writes a dataset of its own");
+            if (summary.Files > 0) throw ServiceException.Conflict("outputDataset", $"{spec.OutputDataset} already holds {summary.Files} files; a production writes a dataset of its own");
         }
         catch (CatalogNotFoundException) { }
 
@@ -104,8 +105,8 @@ public sealed partial class DefinitionCheck(CatalogClient catalog, Batch.Slurm s
         if (spec.Kind == ProductionKind.Processing)
         {
             try { inputs = await ListFilesAsync(catalog, spec.InputDataset!, ct); }
-            catch (CatalogNotFoundException) { throw ProductionException.Invalid("inputDataset", $"{spec.InputDataset} does not exist in the catalog"); }
-            if (inputs.Count == 0) throw ProductionException.Invalid("inputDataset", $"{spec.InputDataset} holds no files");
+            catch (CatalogNotFoundException) { throw ServiceException.Invalid("inputDataset", $"{spec.InputDataset} does not exist in the catalog"); }
+            if (inputs.Count == 0) throw ServiceException.Invalid("inputDataset", $"{spec.InputDataset} holds no files");
         }
         return new CheckedDefinition(spec with { Sites = sites }, sites, inputs);
     }
@@ -127,9 +128,9 @@ public sealed partial class DefinitionCheck(CatalogClient catalog, Batch.Slurm s
         foreach (var (name, type) in OutputFile.Attributes)
         {
             if (!declared.TryGetValue(name, out var t))
-                throw ProductionException.Invalid("outputDataset", $"the jobs write attribute '{name}', which is not declared over {dataset} (declare it, or run 'Catalog.Production setup {schema.Path}')");
+                throw ServiceException.Invalid("outputDataset", $"the jobs write attribute '{name}', which is not declared over {dataset} (declare it, or run 'Catalog.Production setup {schema.Path}')");
             if (t != type)
-                throw ProductionException.Invalid("outputDataset", $"attribute '{name}' is declared {t.ToString().ToLowerInvariant()} over {dataset}; the jobs write it as {type.ToString().ToLowerInvariant()}");
+                throw ServiceException.Invalid("outputDataset", $"attribute '{name}' is declared {t.ToString().ToLowerInvariant()} over {dataset}; the jobs write it as {type.ToString().ToLowerInvariant()}");
         }
     }
 

@@ -1,3 +1,4 @@
+using Catalog.Modules;
 using Catalog.Contracts;
 
 namespace Catalog.Production.Productions;

@@ -1,3 +1,4 @@
+using Catalog.Modules;
 using System.Security.Cryptography;
 using System.Text;
 using Catalog.Client;
@@ -26,8 +27,8 @@ public sealed class ProductionService(NpgsqlDataSource db, CatalogClient catalog
         await using (var probe = await db.OpenConnectionAsync(ct))
             if (await ProductionStore.ExistsAsync(probe, valid.Name!, valid.OutputDataset!))
                 throw await ProductionStore.GetAsync(probe, valid.Name!) is not null
-                    ? ProductionException.Conflict("name", $"a production named {valid.Name} exists")
-                    : ProductionException.Conflict("outputDataset", $"{valid.OutputDataset} is the output of another production");
+                    ? ServiceException.Conflict("name", $"a production named {valid.Name} exists")
+                    : ServiceException.Conflict("outputDataset", $"{valid.OutputDataset} is the output of another production");
         var definition = await check.CheckAsync(valid, ct);
         var jobs = definition.Spec.Kind == ProductionKind.Simulation
             ? Planner.Simulation(valid.Name!, definition.Sites, valid.Events!.Value, valid.EventsPerJob!.Value)
@@ -43,8 +44,8 @@ public sealed class ProductionService(NpgsqlDataSource db, CatalogClient catalog
         catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.UniqueViolation)
         {
             throw e.ConstraintName == "production_name_key"
-                ? ProductionException.Conflict("name", $"a production named {valid.Name} exists")
-                : ProductionException.Conflict("outputDataset", $"{valid.OutputDataset} is the output of another production");
+                ? ServiceException.Conflict("name", $"a production named {valid.Name} exists")
+                : ServiceException.Conflict("outputDataset", $"{valid.OutputDataset} is the output of another production");
         }
         var planned = await JobStore.PlanAsync(conn, id, jobs, ct);
         await ProductionStore.ExtendAsync(conn, tx, id, definition.Spec, planned);
@@ -57,7 +58,7 @@ public sealed class ProductionService(NpgsqlDataSource db, CatalogClient catalog
     public async Task<ProductionRow> GetAsync(string name, CancellationToken ct)
     {
         await using var conn = await db.OpenConnectionAsync(ct);
-        return await ProductionStore.GetAsync(conn, name) ?? throw ProductionException.NotFound($"production {name}");
+        return await ProductionStore.GetAsync(conn, name) ?? throw ServiceException.NotFound($"production {name}");
     }
 
     public async Task<IReadOnlyList<ProductionInfo>> ListAsync(CancellationToken ct)
@@ -70,7 +71,7 @@ public sealed class ProductionService(NpgsqlDataSource db, CatalogClient catalog
     public async Task<ProductionStatus> StatusAsync(string name, CancellationToken ct)
     {
         await using var conn = await db.OpenConnectionAsync(ct);
-        var p = await ProductionStore.GetAsync(conn, name) ?? throw ProductionException.NotFound($"production {name}");
+        var p = await ProductionStore.GetAsync(conn, name) ?? throw ServiceException.NotFound($"production {name}");
         var rows = await JobStore.CountAsync(conn, p.Id);
         var bySite = rows.GroupBy(r => (r.Site, r.State)).Select(g => new JobCount(g.Key.Site, (JobState)g.Key.State, g.Sum(r => r.Jobs)))
             .OrderBy(c => c.Site, StringComparer.Ordinal).ThenBy(c => c.State).ToList();
@@ -83,9 +84,9 @@ public sealed class ProductionService(NpgsqlDataSource db, CatalogClient catalog
     public async Task<JobPage> JobsAsync(string name, JobState? state, int? after, int? limit, CancellationToken ct)
     {
         var take = limit ?? 100;
-        if (take is < 1 or > 10_000) throw ProductionException.Invalid("limit", "must be 1-10000");
+        if (take is < 1 or > 10_000) throw ServiceException.Invalid("limit", "must be 1-10000");
         await using var conn = await db.OpenConnectionAsync(ct);
-        var p = await ProductionStore.GetAsync(conn, name) ?? throw ProductionException.NotFound($"production {name}");
+        var p = await ProductionStore.GetAsync(conn, name) ?? throw ServiceException.NotFound($"production {name}");
         var rows = await JobStore.PageAsync(conn, p.Id, state, after ?? -1, take);
         return new JobPage(rows.Select(r => r.ToInfo()).ToList(), rows.Count == take ? rows[^1].Idx : null);
     }
@@ -95,10 +96,10 @@ public sealed class ProductionService(NpgsqlDataSource db, CatalogClient catalog
     {
         await using var conn = await db.OpenConnectionAsync(ct);
         await using var tx = await conn.BeginTransactionAsync(ct);
-        var p = await ProductionStore.LockAsync(conn, tx, name) ?? throw ProductionException.NotFound($"production {name}");
+        var p = await ProductionStore.LockAsync(conn, tx, name) ?? throw ServiceException.NotFound($"production {name}");
         var from = (ProductionState)p.State;
-        if (from == ProductionState.Killed) throw ProductionException.Conflict("state", $"production {name} was killed; it cannot be {(to == ProductionState.Active ? "resumed" : "paused")}");
-        if (from == ProductionState.Done && to == ProductionState.Paused) throw ProductionException.Conflict("state", $"production {name} is done");
+        if (from == ProductionState.Killed) throw ServiceException.Conflict("state", $"production {name} was killed; it cannot be {(to == ProductionState.Active ? "resumed" : "paused")}");
+        if (from == ProductionState.Done && to == ProductionState.Paused) throw ServiceException.Conflict("state", $"production {name} is done");
         if (from != ProductionState.Done) await ProductionStore.SetStateAsync(conn, tx, p.Id, to);
         await tx.CommitAsync(ct);
         return (await GetAsync(name, ct)).ToInfo();
@@ -111,7 +112,7 @@ public sealed class ProductionService(NpgsqlDataSource db, CatalogClient catalog
         IReadOnlyList<long> arrays;
         await using (var tx = await conn.BeginTransactionAsync(ct))
         {
-            var p = await ProductionStore.LockAsync(conn, tx, name) ?? throw ProductionException.NotFound($"production {name}");
+            var p = await ProductionStore.LockAsync(conn, tx, name) ?? throw ServiceException.NotFound($"production {name}");
             await ProductionStore.SetStateAsync(conn, tx, p.Id, ProductionState.Killed);
             await JobStore.MoveAllAsync(conn, tx, p.Id, JobState.Killed);
             arrays = await SubmissionStore.SlurmIdsAsync(conn, p.Id);
@@ -124,13 +125,13 @@ public sealed class ProductionService(NpgsqlDataSource db, CatalogClient catalog
     /// <summary>Extend a simulation by more events: the new jobs follow the last, with their own seeds.</summary>
     public async Task<ProductionInfo> ExtendAsync(string name, ExtendRequest? request, CancellationToken ct)
     {
-        if (request?.Events is not > 0) throw ProductionException.Invalid("events", "must be a positive number of events");
+        if (request?.Events is not > 0) throw ServiceException.Invalid("events", "must be a positive number of events");
         await using var conn = await db.OpenConnectionAsync(ct);
         await using var tx = await conn.BeginTransactionAsync(ct);
-        var p = await ProductionStore.LockAsync(conn, tx, name) ?? throw ProductionException.NotFound($"production {name}");
+        var p = await ProductionStore.LockAsync(conn, tx, name) ?? throw ServiceException.NotFound($"production {name}");
         var spec = p.Definition;
-        if (spec.Kind != ProductionKind.Simulation) throw ProductionException.Invalid("events", "only a simulation production can be extended by events");
-        if ((ProductionState)p.State == ProductionState.Killed) throw ProductionException.Conflict("state", $"production {name} was killed");
+        if (spec.Kind != ProductionKind.Simulation) throw ServiceException.Invalid("events", "only a simulation production can be extended by events");
+        if ((ProductionState)p.State == ProductionState.Killed) throw ServiceException.Conflict("state", $"production {name} was killed");
         var from = await JobStore.MaxIndexAsync(conn, tx, p.Id) + 1;
         var added = await JobStore.PlanAsync(conn, p.Id, Planner.Simulation(p.Name, spec.Sites!, request.Events.Value, spec.EventsPerJob!.Value, from, spec.Events!.Value), ct);
         await ProductionStore.ExtendAsync(conn, tx, p.Id, spec with { Events = spec.Events + request.Events }, p.Jobs + added);
@@ -148,13 +149,13 @@ public sealed class ProductionService(NpgsqlDataSource db, CatalogClient catalog
     {
         var expected = await ReportKeyAsync();
         if (key is null || !CryptographicOperations.FixedTimeEquals(Encoding.UTF8.GetBytes(key), Encoding.UTF8.GetBytes(expected)))
-            throw new ProductionException(ErrorCode.Unauthorized, "a job report needs the production's report key (X-Report-Key)");
-        if (report is null) throw ProductionException.Invalid("body", "must be a job report");
+            throw new ServiceException(ErrorCode.Unauthorized, "a job report needs the production's report key (X-Report-Key)");
+        if (report is null) throw ServiceException.Invalid("body", "must be a job report");
         if (report.State is not (JobState.Running or JobState.Uploading or JobState.Registered or JobState.Failed))
-            throw ProductionException.Invalid("state", "a job reports running, uploading, registered or failed");
-        if (report.State == JobState.Failed && report.FailureClass is null) throw ProductionException.Invalid("failureClass", "is required with a failure");
+            throw ServiceException.Invalid("state", "a job reports running, uploading, registered or failed");
+        if (report.State == JobState.Failed && report.FailureClass is null) throw ServiceException.Invalid("failureClass", "is required with a failure");
         await using var conn = await db.OpenConnectionAsync(ct);
-        var p = await ProductionStore.GetAsync(conn, name) ?? throw ProductionException.NotFound($"production {name}");
+        var p = await ProductionStore.GetAsync(conn, name) ?? throw ServiceException.NotFound($"production {name}");
         await using var tx = await conn.BeginTransactionAsync(ct);
         if (report.Output is { } output) await OutputStore.SaveAsync(conn, tx, p.Id, index, output);
         var moved = await JobStore.MoveAsync(conn, tx, p.Id, index, report.State, report.State == JobState.Registered ? null : report.Attempt,

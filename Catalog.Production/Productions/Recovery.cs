@@ -1,3 +1,4 @@
+using Catalog.Modules;
 using Catalog.Client;
 using Catalog.Contracts;
 using Microsoft.Extensions.Options;
@@ -15,8 +16,8 @@ public sealed class Recovery(NpgsqlDataSource db, CatalogClient catalog, IOption
     public async Task<RecoverResponse> RecoverAsync(string name, CancellationToken ct)
     {
         await using var conn = await db.OpenConnectionAsync(ct);
-        var p = await ProductionStore.GetAsync(conn, name) ?? throw ProductionException.NotFound($"production {name}");
-        if ((ProductionState)p.State == ProductionState.Killed) throw ProductionException.Conflict("state", $"production {name} was killed");
+        var p = await ProductionStore.GetAsync(conn, name) ?? throw ServiceException.NotFound($"production {name}");
+        if ((ProductionState)p.State == ProductionState.Killed) throw ServiceException.Conflict("state", $"production {name} was killed");
         var spec = p.Definition;
         var inCatalog = (await DefinitionCheck.ListFilesAsync(catalog, spec.OutputDataset!, ct))
             .Select(lfn => lfn[(lfn.LastIndexOf('/') + 1)..]).ToHashSet(StringComparer.Ordinal);

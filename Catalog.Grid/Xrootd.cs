@@ -1,4 +1,4 @@
-namespace Catalog.Production.Jobs;
+namespace Catalog.Grid;
 
 /// <summary>The XRootD client tools, as the jobs use them.</summary>
 public static class Xrootd
@@ -31,6 +31,48 @@ public static class Xrootd
         return code == 0 && output.Trim().Split(' ') is ["adler32", var hex] ? hex : null;
     }
 
+    /// <summary>
+    /// A third-party copy: the destination SE pulls from the source (<c>xrdcp --tpc only</c>, no
+    /// fallback through this host). An existing destination file fails the copy rather than being
+    /// overwritten; the caller decides what a file already there means.
+    /// </summary>
+    public static async Task<(bool Ok, string Error)> ThirdPartyCopyAsync(string source, string destination, CancellationToken ct, string tool = "xrdcp")
+    {
+        var (code, output) = await RunAsync(tool, ["--nopbar", "--tpc", "only", source, destination], ct);
+        return (code == 0, output.Trim());
+    }
+
+    /// <summary>The size of a file on an SE, or null when it is not there (or the SE does not answer).</summary>
+    public static async Task<long?> SizeAsync(string pfn, CancellationToken ct)
+    {
+        var (server, path) = Split(pfn);
+        var (code, output) = await RunAsync("xrdfs", [server, "stat", path], ct);
+        if (code != 0) return null;
+        foreach (var line in output.Split('\n'))
+            if (line.Trim().StartsWith("Size:", StringComparison.Ordinal) && long.TryParse(line.Trim()[5..].Trim(), out var size)) return size;
+        return null;
+    }
+
+    /// <summary>
+    /// Every file under <paramref name="directory"/> of an SE with its size (<c>xrdfs ls -R -l</c>),
+    /// or null when the SE does not answer.
+    /// </summary>
+    public static async Task<List<(string Path, long Size, DateTime Modified)>?> ListAsync(string server, string directory, CancellationToken ct)
+    {
+        var (code, output) = await RunAsync("xrdfs", [server, "ls", "-R", "-l", directory], ct);
+        if (code != 0) return output.Contains("No such file", StringComparison.Ordinal) ? [] : null;
+        var files = new List<(string, long, DateTime)>();
+        foreach (var line in output.Split('\n', StringSplitOptions.RemoveEmptyEntries))
+        {
+            // "-rw- 2026-12-04 18:42:00     132120576 /belle/x.root" (directories start with 'd')
+            var parts = line.Split(' ', 5, StringSplitOptions.RemoveEmptyEntries);
+            if (parts.Length == 5 && parts[0].StartsWith('-') && long.TryParse(parts[3], out var size))
+                files.Add((parts[4], size, DateTime.TryParse($"{parts[1]} {parts[2]}", System.Globalization.CultureInfo.InvariantCulture,
+                    System.Globalization.DateTimeStyles.AssumeUniversal | System.Globalization.DateTimeStyles.AdjustToUniversal, out var t) ? t : DateTime.UtcNow));
+        }
+        return files;
+    }
+
     public static async Task<bool> RemoveAsync(string pfn, CancellationToken ct)
     {
         var (server, path) = Split(pfn);
@@ -44,7 +86,8 @@ public static class Xrootd
         return (code == 0, output.Trim());
     }
 
-    private static (string Server, string Path) Split(string pfn)
+    /// <summary>A PFN's server (root://host:port) and path on it.</summary>
+    public static (string Server, string Path) Split(string pfn)
     {
         var uri = new Uri(pfn);
         return ($"{uri.Scheme}://{uri.Authority}", "/" + uri.AbsolutePath.TrimStart('/'));

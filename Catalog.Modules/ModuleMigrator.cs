@@ -1,15 +1,17 @@
 using Dapper;
+using Microsoft.Extensions.Logging;
 using Npgsql;
 
-namespace Catalog.Production.Hosting;
+namespace Catalog.Modules;
 
 /// <summary>
-/// Applies the numbered files under Catalog.Production/schema to the service's own database,
-/// creating the database first when the cluster lacks it (same cluster as the catalog, own database).
+/// Applies a module's numbered schema files (embedded as schema/NNN_name.sql in <paramref name="schemaAssembly"/>)
+/// to the module's own database, creating the database first when the cluster lacks it (same
+/// cluster as the catalog, own database). One migrator at a time per database (an advisory lock).
 /// </summary>
-public sealed class ProductionMigrator(NpgsqlDataSource dataSource, ILogger<ProductionMigrator> logger)
+public sealed class ModuleMigrator(NpgsqlDataSource dataSource, System.Reflection.Assembly schemaAssembly, string module, ILogger<ModuleMigrator> logger)
 {
-    private const long LockId = 0x70726f64; // "prod"
+    private const long LockId = 0x6d6f64756c65; // "module"
 
     public async Task MigrateAsync(CancellationToken ct = default)
     {
@@ -26,7 +28,7 @@ public sealed class ProductionMigrator(NpgsqlDataSource dataSource, ILogger<Prod
                 await conn.ExecuteAsync(sql, transaction: tx);
                 await conn.ExecuteAsync("insert into schema_migration (version, name) values (@version, @name)", new { version, name }, tx);
                 await tx.CommitAsync(ct);
-                logger.LogInformation("Applied production migration {Version} {Name}", version, name);
+                logger.LogInformation("Applied {Module} migration {Version} {Name}", module, version, name);
             }
         }
         finally
@@ -48,9 +50,9 @@ public sealed class ProductionMigrator(NpgsqlDataSource dataSource, ILogger<Prod
         }
     }
 
-    private static IEnumerable<(int Version, string Name, string Sql)> Scripts()
+    private IEnumerable<(int Version, string Name, string Sql)> Scripts()
     {
-        var assembly = typeof(ProductionMigrator).Assembly;
+        var assembly = schemaAssembly;
         foreach (var resource in assembly.GetManifestResourceNames().Where(n => n.StartsWith("schema/", StringComparison.Ordinal)).Order(StringComparer.Ordinal))
         {
             var file = resource["schema/".Length..];

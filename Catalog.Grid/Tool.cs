@@ -1,6 +1,6 @@
 using System.Diagnostics;
 
-namespace Catalog.Production.Jobs;
+namespace Catalog.Grid;
 
 /// <summary>Runs a command-line tool (xrdcp, xrdfs, sbatch, squeue, ...) and answers its exit code and output.</summary>
 public static class Tool
@@ -13,7 +13,13 @@ public static class Tool
         using var p = Process.Start(psi) ?? throw new InvalidOperationException($"{tool} could not be started");
         var stdout = p.StandardOutput.ReadToEndAsync(ct);
         var stderr = p.StandardError.ReadToEndAsync(ct);
-        await p.WaitForExitAsync(ct);
+        try { await p.WaitForExitAsync(ct); }
+        catch (OperationCanceledException)
+        {
+            // A stopping service takes its tools with it (a copy left running would outlive its claim).
+            try { p.Kill(entireProcessTree: true); } catch (InvalidOperationException) { }
+            throw;
+        }
         return (p.ExitCode, (await stdout) + (await stderr));
     }
 }

@@ -1,0 +1,70 @@
+using System.Text.Json;
+using Catalog.Client;
+using Catalog.Contracts;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Diagnostics;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Routing;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using Npgsql;
+
+namespace Catalog.Modules;
+
+/// <summary>What every module service's web host does alike: its refusals, its health endpoints.</summary>
+public static class ModuleHosting
+{
+    /// <summary>
+    /// ProblemDetails for every failure, with the error vocabulary's code and the field at fault.
+    /// <paramref name="module"/> names the service's own database in the 503 it answers when that is down.
+    /// </summary>
+    public static WebApplication UseModuleErrors(this WebApplication app, string module)
+    {
+        app.UseExceptionHandler(new ExceptionHandlerOptions
+        {
+            // A refusal (a bad definition, an unknown id) is an answer, not an error to log.
+            SuppressDiagnosticsCallback = c => c.Exception is ServiceException or CatalogClientException,
+            ExceptionHandler = async http =>
+            {
+                var e = http.Features.Get<IExceptionHandlerFeature>()?.Error;
+                var (code, message, field) = e switch
+                {
+                    ServiceException p => (p.Code, p.Message, p.Field),
+                    CatalogClientException c => (c.Code, $"the catalog refused: {c.Message}", c.Field),
+                    BadHttpRequestException { InnerException: JsonException j } => (ErrorCode.InvalidArgument, $"malformed JSON at {j.Path ?? "$"}", j.Path),
+                    BadHttpRequestException b => (ErrorCode.InvalidArgument, b.Message, null),
+                    HttpRequestException or TimeoutException => (ErrorCode.Overloaded, "the catalog did not answer; retry later", null),
+                    NpgsqlException { IsTransient: true } => (ErrorCode.Overloaded, $"the {module} database is unavailable; retry later", null),
+                    _ => (ErrorCode.Internal, "internal error", null),
+                };
+                if (code == ErrorCode.Internal)
+                    http.RequestServices.GetRequiredService<ILoggerFactory>().CreateLogger($"{module}.Errors").LogError(e, "Unhandled error on {Path}", http.Request.Path);
+                await Problem(code, message, field, http).ExecuteAsync(http);
+            },
+        });
+        app.UseStatusCodePages();
+        return app;
+    }
+
+    public static IResult Problem(ErrorCode code, string message, string? field, HttpContext http)
+    {
+        var status = code.HttpStatus();
+        if (status == 503) http.Response.Headers.RetryAfter = "1";
+        if (status == 401) http.Response.Headers.WWWAuthenticate = "Bearer";
+        var extensions = new Dictionary<string, object?> { ["code"] = code.ToWire() };
+        if (field is not null) extensions["field"] = field;
+        return Results.Problem(detail: message, statusCode: status, extensions: extensions);
+    }
+
+    /// <summary>/healthz (the process answers) and /readyz (its database answers too).</summary>
+    public static IEndpointRouteBuilder MapModuleHealth(this IEndpointRouteBuilder app)
+    {
+        app.MapGet("/healthz", () => Results.Ok(new { status = "ok" })).ExcludeFromDescription();
+        app.MapGet("/readyz", async (NpgsqlDataSource db, CancellationToken ct) =>
+        {
+            await using var conn = await db.OpenConnectionAsync(ct);
+            return Results.Ok(new { status = "ready" });
+        }).ExcludeFromDescription();
+        return app;
+    }
+}

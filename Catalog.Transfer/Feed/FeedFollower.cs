@@ -1,0 +1,175 @@
+using Catalog.Client;
+using Catalog.Contracts;
+using Catalog.Transfer.Queue;
+using Catalog.Transfer.Rules;
+using Dapper;
+using Microsoft.Extensions.Options;
+using Npgsql;
+
+namespace Catalog.Transfer.Feed;
+
+/// <summary>
+/// Follows the catalog's change feed (long-polled, so a new file is seen within a second or so):
+/// files registered under a rule get their locks and requests; a locked replica that is removed
+/// or goes bad is copied again from another replica; a file that appears on a source lets its
+/// source-less requests try again; removed files drop their locks; moves follow the LFN. The
+/// cursor is stored after a page is applied, and applying is idempotent, so a restart re-reads at
+/// most one page. A cursor past the feed's retention (410) makes every rule be evaluated afresh.
+/// </summary>
+public sealed class FeedFollower(NpgsqlDataSource db, CatalogClient catalog, Evaluator evaluator, Conveyor conveyor,
+    IOptions<TransferOptions> options, ILogger<FeedFollower> log) : BackgroundService
+{
+    private DateTime lastQueryRun = DateTime.MinValue;
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        string? cursor = null;
+        while (!stoppingToken.IsCancellationRequested)
+        {
+            try
+            {
+                cursor ??= await LoadCursorAsync(stoppingToken);
+                var page = await catalog.ChangesAsync(cursor, limit: 2000, wait: TimeSpan.FromSeconds(5), ct: stoppingToken);
+                if (page.Changes.Count > 0) await ApplyAsync(page.Changes, stoppingToken);
+                if (page.Next != cursor) await SaveCursorAsync(cursor = page.Next, stoppingToken);
+                await QueryRulesAsync(stoppingToken);
+            }
+            catch (CatalogClientException e) when (e.Code == ErrorCode.ChangesExpired)
+            {
+                log.LogWarning("The feed dropped changes after our cursor: evaluating every rule afresh");
+                var head = (await catalog.ChangesAsync("latest", ct: stoppingToken)).Next;
+                await using (var conn = await db.OpenConnectionAsync(stoppingToken))
+                    foreach (var rule in await RuleStore.ListAsync(conn, null, stoppingToken))
+                        await evaluator.EvaluateAsync(rule, stoppingToken);
+                await SaveCursorAsync(cursor = head, stoppingToken);
+            }
+            catch (Exception e) when (e is NpgsqlException or HttpRequestException or TimeoutException or CatalogClientException or TaskCanceledException
+                && !stoppingToken.IsCancellationRequested)
+            {
+                log.LogWarning(e, "Following the change feed failed; trying again");
+                await Task.Delay(TimeSpan.FromSeconds(2), stoppingToken);
+            }
+        }
+    }
+
+    private async Task<string> LoadCursorAsync(CancellationToken ct)
+    {
+        await using var conn = await db.OpenConnectionAsync(ct);
+        if (await conn.QuerySingleOrDefaultAsync<string>(new CommandDefinition("select cursor from feed_cursor", cancellationToken: ct)) is { } stored)
+            return stored;
+        // The first start: rules made from now on are evaluated in full when made, so the feed starts at its head.
+        var head = (await catalog.ChangesAsync("latest", ct: ct)).Next;
+        await SaveCursorAsync(head, ct);
+        return head;
+    }
+
+    private async Task SaveCursorAsync(string cursor, CancellationToken ct)
+    {
+        await using var conn = await db.OpenConnectionAsync(ct);
+        await conn.ExecuteAsync(new CommandDefinition("""
+            insert into feed_cursor (cursor) values (@cursor) on conflict (one) do update set cursor = excluded.cursor, read = now()
+            """, new { cursor }, cancellationToken: ct));
+    }
+
+    private async Task ApplyAsync(IReadOnlyList<Change> changes, CancellationToken ct)
+    {
+        List<RuleRow> rules;
+        await using (var conn = await db.OpenConnectionAsync(ct))
+            rules = (await RuleStore.ListAsync(conn, null, ct)).Where(r => r.State != (short)RuleState.Suspended && r.Kind != SelectorKind.Query).ToList();
+
+        var newFiles = new Dictionary<long, HashSet<string>>();
+        var lost = new List<(string Lfn, string Se)>();
+        var arrived = new HashSet<string>(StringComparer.Ordinal);
+        var removed = new List<string>();
+        var moves = new List<(string From, string To, bool Directory)>();
+        foreach (var c in changes)
+        {
+            switch (c.Kind)
+            {
+                case ChangeKind.FileRegistered:
+                    foreach (var rule in rules.Where(r => r.Covers(c.Lfn, c.Dataset)))
+                        (newFiles.TryGetValue(rule.Id, out var set) ? set : newFiles[rule.Id] = new(StringComparer.Ordinal)).Add(c.Lfn);
+                    break;
+                case ChangeKind.ReplicaRemoved:
+                case ChangeKind.ReplicaStateChanged when c.State is ReplicaState.Bad or ReplicaState.Unavailable:
+                    lost.Add((c.Lfn, c.Se!));
+                    break;
+                case ChangeKind.ReplicaAdded or ChangeKind.ReplicaStateChanged when c.State == ReplicaState.Available:
+                    arrived.Add(c.Lfn);
+                    break;
+                case ChangeKind.FileRemoved: removed.Add(c.Lfn); break;
+                case ChangeKind.FileMoved: moves.Add((c.OldLfn!, c.Lfn, false)); break;
+                case ChangeKind.DirectoryMoved: moves.Add((c.OldLfn!, c.Lfn, true)); break;
+            }
+        }
+
+        await using (var conn = await db.OpenConnectionAsync(ct))
+        {
+            foreach (var (from, to, directory) in moves)
+                await conn.ExecuteAsync(new CommandDefinition(directory
+                    ? "update file set lfn = @to || substr(lfn, length(@from) + 1) where lfn >= @from || '/' and lfn < @from || '0'"
+                    : "update file set lfn = @to where lfn = @from", new { from, to }, cancellationToken: ct));
+            if (removed.Count > 0) await ForgetFilesAsync(conn, removed.ToArray(), ct);
+            if (lost.Count > 0) await ReplicateAgainAsync(conn, lost, ct);
+            if (arrived.Count > 0)
+                await conn.ExecuteAsync(new CommandDefinition("""
+                    update transfer t set state = 0, attempts = 0, next_attempt = now(), updated = now()
+                    from file f where f.id = t.file_id and f.lfn = any(@lfns) and t.state = 3 and t.reason like 'no available source%'
+                    """, new { lfns = arrived.ToArray() }, cancellationToken: ct));
+        }
+        foreach (var (ruleId, lfns) in newFiles)
+            await evaluator.ApplyAsync(rules.Single(r => r.Id == ruleId), await evaluator.LookupAsync(lfns, ct), ct);
+        if (newFiles.Count > 0 || lost.Count > 0 || arrived.Count > 0) conveyor.Wake();
+    }
+
+    /// <summary>A locked replica that went away (removed, bad, unavailable): its locks replicate again, from another copy.</summary>
+    private static async Task ReplicateAgainAsync(NpgsqlConnection conn, List<(string Lfn, string Se)> lost, CancellationToken ct)
+    {
+        await using var tx = await conn.BeginTransactionAsync(ct);
+        await conn.ExecuteAsync(new CommandDefinition("select pg_advisory_xact_lock(@id)", new { id = Evaluator.LocksLockId }, tx, cancellationToken: ct));
+        var rules = (await conn.QueryAsync<long>(new CommandDefinition("""
+            with gone as (
+                select f.id as file_id, w.se from unnest(@lfns::text[], @ses::text[]) as w(lfn, se) join file f on f.lfn = w.lfn
+            ), relocked as (
+                update lock l set state = 1 from gone g where l.file_id = g.file_id and l.se = g.se and l.state = 0 returning l.rule_id, l.file_id, l.se
+            ), queued as (
+                insert into transfer (file_id, destination, state, priority)
+                select distinct r.file_id, r.se, 0::smallint, 3::smallint from relocked r
+                on conflict (file_id, destination) where state in (0, 1, 3) do nothing
+            )
+            select distinct rule_id from relocked
+            """, new { lfns = lost.Select(l => l.Lfn).ToArray(), ses = lost.Select(l => l.Se).ToArray() }, tx, cancellationToken: ct))).ToArray();
+        await RuleStore.RefreshStatesAsync(conn, tx, rules, ct);
+        await tx.CommitAsync(ct);
+    }
+
+    /// <summary>Files removed from the catalog: no rule needs them any more, and nothing waits to copy them.</summary>
+    private static async Task ForgetFilesAsync(NpgsqlConnection conn, string[] lfns, CancellationToken ct)
+    {
+        await using var tx = await conn.BeginTransactionAsync(ct);
+        var rules = (await conn.QueryAsync<long>(new CommandDefinition("""
+            with doomed as (select id from file where lfn = any(@lfns)),
+            canceled as (
+                update transfer t set state = 4, reason = 'the file was removed from the catalog', updated = now()
+                from doomed d where t.file_id = d.id and t.state in (0, 3)
+            ), dropped as (
+                delete from deletion x using doomed d where x.file_id = d.id
+            )
+            delete from lock l using doomed d where l.file_id = d.id returning l.rule_id
+            """, new { lfns }, tx, cancellationToken: ct))).Distinct().ToArray();
+        await RuleStore.RefreshStatesAsync(conn, tx, rules, ct);
+        await tx.CommitAsync(ct);
+    }
+
+    /// <summary>Rules over a metadata query are evaluated again on a schedule: the feed cannot say which new file a query matches.</summary>
+    private async Task QueryRulesAsync(CancellationToken ct)
+    {
+        if (DateTime.UtcNow - lastQueryRun < options.Value.QueryRuleInterval) return;
+        lastQueryRun = DateTime.UtcNow;
+        List<RuleRow> rules;
+        await using (var conn = await db.OpenConnectionAsync(ct))
+            rules = (await RuleStore.ListAsync(conn, null, ct)).Where(r => r.Kind == SelectorKind.Query && r.State != (short)RuleState.Suspended).ToList();
+        foreach (var rule in rules) await evaluator.EvaluateAsync(rule, ct);
+        if (rules.Count > 0) conveyor.Wake();
+    }
+}

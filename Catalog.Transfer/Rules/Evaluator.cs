@@ -1,0 +1,149 @@
+using System.Runtime.CompilerServices;
+using Catalog.Client;
+using Catalog.Contracts;
+using Dapper;
+using Npgsql;
+using NpgsqlTypes;
+
+namespace Catalog.Transfer.Rules;
+
+/// <summary>
+/// Turns a rule into locks and transfer requests, in bulk: the rule's files come from the catalog
+/// (a query stream for datasets, prefixes and metadata queries, the member datasets for a
+/// collection), their replicas from bulk lookups, and each batch of 10,000 files is written with
+/// COPY and set-based inserts in one transaction. Every insert is idempotent (a lock or a live
+/// transfer per key at most), so evaluating again, or the feed adding a file the evaluation also
+/// saw, changes nothing twice.
+/// </summary>
+public sealed class Evaluator(NpgsqlDataSource db, CatalogClient catalog, ILogger<Evaluator> log)
+{
+    public const int Batch = 10_000;
+
+    /// <summary>Serializes lock creation against the reaper's choice of what to delete (rucio #1578): both take it per transaction.</summary>
+    public const long LocksLockId = 0x6c6f636b73; // "locks"
+
+    /// <summary>Evaluates a rule over everything it covers now; answers the files seen.</summary>
+    public async Task<long> EvaluateAsync(RuleRow rule, CancellationToken ct)
+    {
+        long files = 0;
+        await foreach (var batch in FilesAsync(rule, ct).Chunk(Batch).WithCancellation(ct))
+        {
+            files += await ApplyAsync(rule, await LookupAsync(batch, ct), ct);
+        }
+        log.LogInformation("Rule {Rule} evaluated over {Files} files", rule.Id, files);
+        return files;
+    }
+
+    /// <summary>The catalog's answer (size, checksum, every replica in any state) for LFNs.</summary>
+    public async Task<List<LookupResult>> LookupAsync(IReadOnlyCollection<string> lfns, CancellationToken ct)
+    {
+        var found = new List<LookupResult>(lfns.Count);
+        await foreach (var r in catalog.LookupAsync(lfns, all: true, ct))
+            if (r.Error is null && r.Lfn is not null && r.Size is not null && r.Adler32 is not null) found.Add(r);
+        return found;
+    }
+
+    private async IAsyncEnumerable<string> FilesAsync(RuleRow rule, [EnumeratorCancellation] CancellationToken ct)
+    {
+        IEnumerable<(string? Query, string Under)> queries = rule.Kind switch
+        {
+            SelectorKind.Query => [(rule.Selector, rule.Under ?? "/")],
+            SelectorKind.Collection => rule.Members!.Select(m => ((string?)null, m)),
+            _ => [(null, rule.Selector)],
+        };
+        foreach (var (query, under) in queries)
+            await foreach (var row in catalog.QueryAllAsync(new QueryRequest(query, under, Limit: 10_000), ct))
+                yield return row.Path;
+    }
+
+    /// <summary>
+    /// Locks and transfer requests for one batch of files. Per file, the rule's copies go first to
+    /// target SEs that hold an available replica (locked OK at once), then to SEs another rule
+    /// already locks the file on (one copy serves both), then to the others in an order hashed from
+    /// the LFN (files spread evenly over equal SEs, and the choice is the same every time).
+    /// </summary>
+    public async Task<int> ApplyAsync(RuleRow rule, IReadOnlyList<LookupResult> files, CancellationToken ct)
+    {
+        if (files.Count == 0) return 0;
+        await using var conn = await db.OpenConnectionAsync(ct);
+        await using var tx = await conn.BeginTransactionAsync(ct);
+        await conn.ExecuteAsync(new CommandDefinition("select pg_advisory_xact_lock(@LocksLockId)", new { LocksLockId }, tx, cancellationToken: ct));
+        var lfns = files.Select(f => f.Lfn!).ToArray();
+        var heldElsewhere = (await conn.QueryAsync<(string Lfn, string Se)>(new CommandDefinition("""
+            select f.lfn, l.se from file f join lock l on l.file_id = f.id where f.lfn = any(@lfns) and l.rule_id <> @id
+            """, new { lfns, id = rule.Id }, tx, cancellationToken: ct))).ToLookup(r => r.Lfn, r => r.Se, StringComparer.Ordinal);
+
+        await conn.ExecuteAsync(new CommandDefinition("""
+            create temp table if not exists eval_file (lfn text collate "C", size bigint, adler32 text) on commit delete rows;
+            create temp table if not exists eval_lock (lfn text collate "C", se text, state smallint) on commit delete rows;
+            """, transaction: tx, cancellationToken: ct));
+        await using (var copy = await conn.BeginBinaryImportAsync("copy eval_file (lfn, size, adler32) from stdin (format binary)", ct))
+        {
+            foreach (var f in files)
+            {
+                await copy.StartRowAsync(ct);
+                await copy.WriteAsync(f.Lfn!, NpgsqlDbType.Text, ct);
+                await copy.WriteAsync(f.Size!.Value, NpgsqlDbType.Bigint, ct);
+                await copy.WriteAsync(f.Adler32!, NpgsqlDbType.Text, ct);
+            }
+            await copy.CompleteAsync(ct);
+        }
+        await using (var copy = await conn.BeginBinaryImportAsync("copy eval_lock (lfn, se, state) from stdin (format binary)", ct))
+        {
+            foreach (var f in files)
+            {
+                foreach (var (se, there) in Choose(rule, f, heldElsewhere[f.Lfn!]))
+                {
+                    await copy.StartRowAsync(ct);
+                    await copy.WriteAsync(f.Lfn!, NpgsqlDbType.Text, ct);
+                    await copy.WriteAsync(se, NpgsqlDbType.Text, ct);
+                    await copy.WriteAsync((short)(there ? LockState.Ok : LockState.Replicating), NpgsqlDbType.Smallint, ct);
+                }
+            }
+            await copy.CompleteAsync(ct);
+        }
+        await conn.ExecuteAsync(new CommandDefinition("""
+            insert into file (lfn, size, adler32) select lfn, size, adler32 from eval_file order by lfn on conflict (lfn) do nothing;
+            insert into lock (rule_id, file_id, se, state)
+            select @id, f.id, e.se, e.state from eval_lock e join file f on f.lfn = e.lfn
+            order by 1, 2, 3
+            on conflict (rule_id, file_id, se) do nothing;
+            -- A replica about to be deleted is needed again: the deletion is called off.
+            delete from deletion d using eval_lock e, file f
+            where f.lfn = e.lfn and d.file_id = f.id and d.se = e.se and d.state = 0;
+            -- One live transfer per file and destination, whichever rule asked first.
+            insert into transfer (file_id, destination, state, priority)
+            select f.id, e.se, 0, @priority from eval_lock e join file f on f.lfn = e.lfn
+            where e.state = 1
+            order by 1, 2
+            on conflict (file_id, destination) where state in (0, 1, 3) do nothing;
+            -- A lock on a replica whose transfer is stuck is stuck too.
+            update lock l set state = 2 from transfer t
+            where l.rule_id = @id and l.state = 1 and t.file_id = l.file_id and t.destination = l.se and t.state = 3;
+            """, new { id = rule.Id, priority = rule.Priority }, tx, cancellationToken: ct));
+        await RuleStore.RefreshStatesAsync(conn, tx, [rule.Id], ct);
+        await tx.CommitAsync(ct);
+        return files.Count;
+    }
+
+    private static IEnumerable<(string Se, bool There)> Choose(RuleRow rule, LookupResult file, IEnumerable<string> heldElsewhere)
+    {
+        var available = (file.Replicas ?? []).Where(r => r.State == ReplicaState.Available).Select(r => r.Se).ToHashSet(StringComparer.Ordinal);
+        var held = heldElsewhere.ToHashSet(StringComparer.Ordinal);
+        return rule.Targets
+            .OrderBy(se => available.Contains(se) ? 0 : held.Contains(se) ? 1 : 2)
+            .ThenBy(se => Spread(file.Lfn!, se))
+            .Take(rule.Copies)
+            .Select(se => (se, available.Contains(se)));
+    }
+
+    /// <summary>FNV-1a over the LFN and the SE name: stable across processes (string hashes are not).</summary>
+    private static ulong Spread(string lfn, string se)
+    {
+        var hash = 14695981039346656037UL;
+        foreach (var c in lfn) hash = (hash ^ c) * 1099511628211UL;
+        hash = (hash ^ '\n') * 1099511628211UL;
+        foreach (var c in se) hash = (hash ^ c) * 1099511628211UL;
+        return hash;
+    }
+}
