@@ -7,6 +7,18 @@ public static class Xrootd
     public static string Pfn(string baseUrl, string path) => baseUrl.TrimEnd('/') + "/" + path;
 
     /// <summary>
+    /// A root:// URL whose path is absolute (root://host:port//belle/...): the catalog's default PFN
+    /// (base URL + LFN) has one slash, which a plain read accepts but a third-party copy refuses
+    /// ("Opening relative path ... is disallowed").
+    /// </summary>
+    public static string Absolute(string pfn)
+    {
+        if (!pfn.StartsWith("root://", StringComparison.Ordinal)) return pfn;
+        var slash = pfn.IndexOf('/', "root://".Length);
+        return slash < 0 || pfn.AsSpan(slash).StartsWith("//") ? pfn : pfn.Insert(slash, "/");
+    }
+
+    /// <summary>
     /// Uploads with the checksum verified by the SE (--cksum) and the file removed there if the copy
     /// fails (--posc). An existing copy with the same checksum counts as uploaded (a re-run job).
     /// </summary>
@@ -64,11 +76,13 @@ public static class Xrootd
         var files = new List<(string, long, DateTime)>();
         foreach (var line in output.Split('\n', StringSplitOptions.RemoveEmptyEntries))
         {
-            // "-rw- 2026-12-04 18:42:00     132120576 /belle/x.root" (directories start with 'd')
-            var parts = line.Split(' ', 5, StringSplitOptions.RemoveEmptyEntries);
-            if (parts.Length == 5 && parts[0].StartsWith('-') && long.TryParse(parts[3], out var size))
-                files.Add((parts[4], size, DateTime.TryParse($"{parts[1]} {parts[2]}", System.Globalization.CultureInfo.InvariantCulture,
-                    System.Globalization.DateTimeStyles.AssumeUniversal | System.Globalization.DateTimeStyles.AdjustToUniversal, out var t) ? t : DateTime.UtcNow));
+            // "-rw-r--r-- xrootd xrootd 1000 2026-12-04 19:14:17 belle/Raw/t/x.bin": size, date, time, then the
+            // path (relative to the root when listing "/"; names have no spaces). Directories start with 'd'.
+            var parts = line.Split(' ', StringSplitOptions.RemoveEmptyEntries);
+            if (parts.Length < 5 || !parts[0].StartsWith('-') || !long.TryParse(parts[^4], out var size)) continue;
+            var path = parts[^1].StartsWith('/') ? parts[^1] : "/" + parts[^1];
+            files.Add((path, size, DateTime.TryParse($"{parts[^3]} {parts[^2]}", System.Globalization.CultureInfo.InvariantCulture,
+                System.Globalization.DateTimeStyles.AssumeUniversal | System.Globalization.DateTimeStyles.AdjustToUniversal, out var t) ? t : DateTime.UtcNow));
         }
         return files;
     }

@@ -1,3 +1,4 @@
+using Catalog.Grid;
 using Catalog.Production.Jobs;
 
 // The job Slurm runs (native AOT where ./run.sh can build it: a job starts in milliseconds).

@@ -8,8 +8,9 @@ namespace Catalog.Production.Tests;
 /// <summary>
 /// The whole system as ./run.sh starts it, on free loopback ports under one folder: PostgreSQL
 /// and Redis (scripts/test-services.sh), the local grid (scripts/grid.sh: three XRootD SEs, Slurm),
-/// the catalog and the production service as processes of their own, so tests can stop the
-/// catalog (an outage) or kill the production service at a named point.
+/// the catalog, the production and the transfer service as processes of their own, so tests can
+/// stop the catalog (an outage) or kill a service at a named point. Both grid test assemblies
+/// (production, transfer) compile this file and start their own grid.
 /// </summary>
 public sealed class GridFixture : IAsyncLifetime
 {
@@ -22,10 +23,12 @@ public sealed class GridFixture : IAsyncLifetime
     public string AdminToken { get; private set; } = "";
     public CatalogClient Catalog { get; private set; } = null!;
     public ProductionClient Production { get; private set; } = null!;
+    public TransferClient Transfer { get; private set; } = null!;
     public Uri CatalogUrl { get; private set; } = null!;
     public Uri ProductionUrl { get; private set; } = null!;
+    public Uri TransferUrl { get; private set; } = null!;
     private string postgres = "";
-    private Process? catalogProcess, productionProcess;
+    private Process? catalogProcess, productionProcess, transferProcess;
 
     public async Task InitializeAsync()
     {
@@ -39,6 +42,7 @@ public sealed class GridFixture : IAsyncLifetime
 
         CatalogUrl = new Uri($"http://127.0.0.1:{FreePort()}/");
         ProductionUrl = new Uri($"http://127.0.0.1:{FreePort()}/");
+        TransferUrl = new Uri($"http://127.0.0.1:{FreePort()}/");
         var api = CatalogEnv(redis);
         await RunAsync("dotnet", [CatalogDll, "migrate", "--contentRoot", Path.GetDirectoryName(CatalogDll)!], api);
         AdminToken = (await RunAsync("dotnet", [CatalogDll, "token", "issue", "--subject", "admin", "--role", "admin", "--scope", "storage.read:/",
@@ -47,17 +51,35 @@ public sealed class GridFixture : IAsyncLifetime
             "--scope", "storage.modify:/belle", "--lifetime", "1d", "--contentRoot", Path.GetDirectoryName(CatalogDll)!], api)).Trim();
         await File.WriteAllTextAsync(Path.Combine(Dir, "production.token"), robot);
         File.SetUnixFileMode(Path.Combine(Dir, "production.token"), UnixFileMode.UserRead | UnixFileMode.UserWrite);
+        var mover = (await RunAsync("dotnet", [CatalogDll, "token", "issue", "--subject", "transfer", "--role", "data-manager", "--scope", "storage.read:/",
+            "--scope", "storage.modify:/", "--lifetime", "1d", "--contentRoot", Path.GetDirectoryName(CatalogDll)!], api)).Trim();
+        await File.WriteAllTextAsync(Path.Combine(Dir, "transfer.token"), mover);
+        File.SetUnixFileMode(Path.Combine(Dir, "transfer.token"), UnixFileMode.UserRead | UnixFileMode.UserWrite);
+        // Every copy the transfer service runs goes through this witness, which outlives a killed service like xrdcp does.
+        await File.WriteAllTextAsync(Path.Combine(Dir, "copy-witness.sh"), $$"""
+            #!/bin/bash
+            dst="${@: -1}"
+            echo "start $dst" >> '{{Path.Combine(Dir, "copies.log")}}'
+            xrdcp "$@"; rc=$?
+            echo "end $rc $dst" >> '{{Path.Combine(Dir, "copies.log")}}'
+            exit $rc
+            """);
+        File.SetUnixFileMode(Path.Combine(Dir, "copy-witness.sh"), (UnixFileMode)0b111_101_101);
         await StartCatalogAsync();
         Catalog = CatalogClient.Create(new CatalogClientOptions { BaseAddress = CatalogUrl, Token = AdminToken });
-        foreach (var site in new[] { "KEK", "DESY", "PNNL" })
-            await Catalog.PutStorageElementAsync($"{site}-DISK", new StorageElementSpec(site, "root", $"root://127.0.0.1:{Grid[$"SE_{site}_PORT"]}/"));
+        foreach (var (site, tier, region) in new[] { ("KEK", "0", "asia"), ("DESY", "1", "europe"), ("PNNL", "1", "america") })
+            await Catalog.PutStorageElementAsync($"{site}-DISK", new StorageElementSpec(site, "root", $"root://127.0.0.1:{Grid[$"SE_{site}_PORT"]}/",
+                Attributes: new Dictionary<string, string> { ["tier"] = tier, ["region"] = region }));
         await RunAsync("dotnet", [ProductionDll, "setup", "/belle/MC", "--contentRoot", Path.GetDirectoryName(ProductionDll)!],
             new Dictionary<string, string>(ProductionEnv(null)) { ["CATALOG_TOKEN"] = AdminToken });
         await StartProductionAsync();
         Production = ProductionClient.Create(ProductionUrl, AdminToken);
+        await StartTransferAsync();
+        Transfer = TransferClient.Create(TransferUrl, AdminToken);
     }
 
     private string CatalogDll => Path.Combine(RepoRoot, "Catalog.Api", "bin", Configuration, "net10.0", "Catalog.Api.dll");
+    private string TransferDll => Path.Combine(RepoRoot, "Catalog.Transfer", "bin", Configuration, "net10.0", "Catalog.Transfer.dll");
     private string ProductionDll => Path.Combine(RepoRoot, "Catalog.Production", "bin", Configuration, "net10.0", "Catalog.Production.dll");
 
     private Dictionary<string, string> CatalogEnv(string? redis = null)
@@ -86,6 +108,49 @@ public sealed class GridFixture : IAsyncLifetime
         ["Production__Fault"] = fault ?? "",
         ["SLURM_CONF"] = Grid["SLURM_CONF"],
     };
+
+    private Dictionary<string, string> TransferEnv(string? fault) => new()
+    {
+        ["ConnectionStrings__Transfer"] = postgres.Replace("Database=catalog", "Database=transfer"),
+        ["Transfer__CatalogUrl"] = CatalogUrl.ToString(),
+        ["Transfer__CatalogTokenFile"] = Path.Combine(Dir, "transfer.token"),
+        ["Transfer__CopyCommand"] = Path.Combine(Dir, "copy-witness.sh"),
+        ["Transfer__PollInterval"] = "00:00:00.250",
+        ["Transfer__Backoff"] = "00:00:01",
+        ["Transfer__MaxAttempts"] = "3",
+        ["Transfer__StuckRetry"] = "00:00:05",
+        ["Transfer__Fault"] = fault ?? "",
+    };
+
+    /// <summary>Starts the transfer service; with <paramref name="fault"/>, it kills itself at that point of the copy protocol.</summary>
+    public async Task StartTransferAsync(string? fault = null)
+    {
+        transferProcess = Start(TransferDll, TransferUrl, TransferEnv(fault), "transfer.log");
+        await WaitReadyAsync(TransferUrl, "readyz", transferProcess);
+    }
+
+    public Task<bool> TransferExitedAsync(TimeSpan within) =>
+        transferProcess!.WaitForExitAsync(new CancellationTokenSource(within).Token).ContinueWith(t => t.IsCompletedSuccessfully);
+
+    public async Task StopTransferAsync()
+    {
+        if (transferProcess is { HasExited: false }) { transferProcess.Kill(entireProcessTree: true); await transferProcess.WaitForExitAsync(); }
+    }
+
+    /// <summary>Every copy the transfer service ran, from the witness: (destination PFN, exit code or null while it ran or when it was killed).</summary>
+    public IReadOnlyList<(string Destination, int? Exit)> Copies()
+    {
+        var log = Path.Combine(Dir, "copies.log");
+        if (!File.Exists(log)) return [];
+        var copies = new List<(string, int?)>();
+        foreach (var line in File.ReadAllLines(log))
+        {
+            var parts = line.Split(' ', 3);
+            if (parts[0] == "start") copies.Add((parts[1], null));
+            else if (parts[0] == "end" && copies.FindLastIndex(c => c.Item1 == parts[2] && c.Item2 is null) is var i and >= 0) copies[i] = (parts[2], int.Parse(parts[1]));
+        }
+        return copies;
+    }
 
     /// <summary>Starts (or restarts) the catalog server on its port.</summary>
     public async Task StartCatalogAsync()
@@ -169,10 +234,17 @@ public sealed class GridFixture : IAsyncLifetime
 
     public async Task DisposeAsync()
     {
+        await StopTransferAsync();
         await StopProductionAsync();
         if (catalogProcess is { HasExited: false }) await StopCatalogAsync();
         await RunAsync("bash", [Path.Combine(RepoRoot, "scripts/grid.sh"), "stop", Path.Combine(Dir, "grid")]);
         await RunAsync("bash", [Path.Combine(RepoRoot, "scripts/test-services.sh"), "stop", Path.Combine(Dir, "services")]);
+        // CATALOG_GRID_LOGS=DIR keeps the services' logs for a look after the run.
+        if (Environment.GetEnvironmentVariable("CATALOG_GRID_LOGS") is { Length: > 0 } keep)
+        {
+            Directory.CreateDirectory(keep);
+            foreach (var log in Directory.GetFiles(Dir, "*.log")) File.Copy(log, Path.Combine(keep, Path.GetFileName(log)), overwrite: true);
+        }
         try { Directory.Delete(Dir, true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
     }
 

@@ -1,5 +1,6 @@
 using Catalog.Modules;
 using Catalog.Contracts;
+using Catalog.Grid;
 using Catalog.Production.Jobs;
 using Catalog.Production.Productions;
 

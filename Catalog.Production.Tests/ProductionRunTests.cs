@@ -44,7 +44,7 @@ public class ProductionRunTests(GridFixture grid)
             Assert.Equal($"{job.Site}-DISK", replica.Se);
             // The SE holds the bytes under the PFN the catalog gives, with the catalog's checksum.
             var local = Path.Combine(grid.SeData(replica.Se), new Uri(replica.Pfn).AbsolutePath.TrimStart('/'));
-            var adler = new Jobs.Adler32();
+            var adler = new Catalog.Grid.Adler32();
             adler.Update(await File.ReadAllBytesAsync(local));
             Assert.Equal(file.Adler32, adler.Hex);
             Assert.Equal(32768, file.Size);

@@ -74,6 +74,8 @@ public sealed class Reaper(NpgsqlDataSource db, CatalogClient catalog, RuleServi
             {
                 var removed = await catalog.RemoveReplicasAsync([new ReplicaRef(lfn, se)], ct);
                 if (removed.Results[0].Error is { } error) { log.LogWarning("The catalog kept {Lfn} on {Se}: {Error}", lfn, se, error.Message); continue; }
+                // The next deletion of the same file in this batch must see this one gone (or both copies could go).
+                replicas[lfn] = all.Where(r => r.Se != se).ToList();
                 if (!await Xrootd.RemoveAsync(target.Pfn, ct))
                     log.LogWarning("Removed {Lfn} on {Se} from the catalog, but the SE did not delete {Pfn}: a dark file for the consistency check", lfn, se, target.Pfn);
             }

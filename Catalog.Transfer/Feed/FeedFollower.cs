@@ -55,6 +55,12 @@ public sealed class FeedFollower(NpgsqlDataSource db, CatalogClient catalog, Eva
     private async Task<string> LoadCursorAsync(CancellationToken ct)
     {
         await using var conn = await db.OpenConnectionAsync(ct);
+        // A rule whose first evaluation a stop interrupted is evaluated again (idempotent), then marked.
+        foreach (var rule in (await RuleStore.ListAsync(conn, null, ct)).Where(r => !r.Evaluated))
+        {
+            await evaluator.EvaluateAsync(rule, ct);
+            await conn.ExecuteAsync(new CommandDefinition("update rule set evaluated = true where id = @Id", rule, cancellationToken: ct));
+        }
         if (await conn.QuerySingleOrDefaultAsync<string>(new CommandDefinition("select cursor from feed_cursor", cancellationToken: ct)) is { } stored)
             return stored;
         // The first start: rules made from now on are evaluated in full when made, so the feed starts at its head.

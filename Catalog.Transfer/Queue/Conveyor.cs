@@ -120,7 +120,7 @@ public sealed class Conveyor(NpgsqlDataSource db, CatalogClient catalog, LinkOpt
             }
             faults.At(FaultPoints.AfterClaim);
             var active = new ActiveTransfer(t.Id, t.FileId, t.Lfn, t.Size, t.Adler32, source.Se, t.Destination, (short)(t.Attempts + 1));
-            var copy = Task.Run(() => CopyAsync(active, source.Pfn, Xrootd.Pfn(destination.BaseUrl, t.Lfn), ct), CancellationToken.None);
+            var copy = Task.Run(() => CopyAsync(active, Xrootd.Absolute(source.Pfn), Xrootd.Absolute(Xrootd.Pfn(destination.BaseUrl, t.Lfn)), ct), CancellationToken.None);
             lock (running) running.Add(copy);
         }
     }
@@ -236,10 +236,12 @@ public sealed class Conveyor(NpgsqlDataSource db, CatalogClient catalog, LinkOpt
         return "copy";
     }
 
+    /// <summary>The tool's error line, printable and short (xrdcp's output can carry NUL bytes, which PostgreSQL refuses in text).</summary>
     private static string Shorten(string error)
     {
-        var line = error.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).LastOrDefault(l => l.Contains("ERROR", StringComparison.Ordinal))
-            ?? error.Trim();
+        var clean = new string(error.Select(c => char.IsControl(c) && c != '\n' ? ' ' : c).ToArray());
+        var line = clean.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).LastOrDefault(l => l.Contains("ERROR", StringComparison.Ordinal))
+            ?? clean.Trim();
         return line.Length > 500 ? line[..500] : line;
     }
 
@@ -262,7 +264,7 @@ public sealed class Conveyor(NpgsqlDataSource db, CatalogClient catalog, LinkOpt
                 await TransferStore.FailedAsync(conn, t.Id, t.Attempts, "interrupted", "interrupted; the destination SE is no longer registered", true, DateTime.UtcNow + O.StuckRetry, ct);
                 continue;
             }
-            var pfn = Xrootd.Pfn(destination.BaseUrl, t.Lfn);
+            var pfn = Xrootd.Absolute(Xrootd.Pfn(destination.BaseUrl, t.Lfn));
             var waited = await Orphans.WaitForNoneAsync(pfn, O.CopyTimeout, ct);
             var there = await Xrootd.ChecksumAsync(pfn, ct);
             if (there == t.Adler32)

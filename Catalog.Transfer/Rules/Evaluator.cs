@@ -51,8 +51,9 @@ public sealed class Evaluator(NpgsqlDataSource db, CatalogClient catalog, ILogge
             SelectorKind.Collection => rule.Members!.Select(m => ((string?)null, m)),
             _ => [(null, rule.Selector)],
         };
+        // Every file under a path: the query language has no empty query, and every size is at least 0.
         foreach (var (query, under) in queries)
-            await foreach (var row in catalog.QueryAllAsync(new QueryRequest(query, under, Limit: 10_000), ct))
+            await foreach (var row in catalog.QueryAllAsync(new QueryRequest(query ?? "size >= 0", under, Limit: 10_000), ct))
                 yield return row.Path;
     }
 

@@ -55,14 +55,22 @@ public sealed class RuleService(NpgsqlDataSource db, CatalogClient catalog, Eval
         catch (CatalogNotFoundException) { throw ServiceException.Invalid(field, $"'{selector}' does not exist in the catalog"); }
         catch (CatalogValidationException e) { throw ServiceException.Invalid(field, $"was refused by the catalog: {e.Message}"); }
 
-        var row = new RuleRow(0, account, (short)kind, selector!.Trim(), spec.Under, members, (short)copies, spec.SeExpression!, targets,
-            (short)priority, (short)RuleState.Replicating, null, spec.Comment,
-            spec.LifetimeSeconds is { } l ? DateTime.UtcNow.AddSeconds(l) : null, DateTime.UtcNow);
+        var row = new RuleRow
+        {
+            Account = account, SelectorKind = (short)kind, Selector = selector!.Trim(), Under = spec.Under, Members = members,
+            Copies = (short)copies, SeExpression = spec.SeExpression!, Targets = targets, Priority = (short)priority,
+            State = (short)RuleState.Replicating, Comment = spec.Comment,
+            ExpiresAt = spec.LifetimeSeconds is { } l ? DateTime.UtcNow.AddSeconds(l) : null, Created = DateTime.UtcNow,
+        };
         long id;
         await using (var conn = await db.OpenConnectionAsync(ct)) id = await RuleStore.InsertAsync(conn, row, ct);
         row = row with { Id = id };
         await evaluator.EvaluateAsync(row, ct);
-        await using (var conn = await db.OpenConnectionAsync(ct)) await RuleStore.RefreshStatesAsync(conn, null, [id], ct);
+        await using (var conn = await db.OpenConnectionAsync(ct))
+        {
+            await conn.ExecuteAsync(new CommandDefinition("update rule set evaluated = true where id = @id", new { id }, cancellationToken: ct));
+            await RuleStore.RefreshStatesAsync(conn, null, [id], ct);
+        }
         conveyor.Wake();
         return await GetAsync(id, ct);
     }

@@ -6,9 +6,26 @@ namespace Catalog.Transfer.Rules;
 
 public enum SelectorKind : short { Dataset, Collection, Prefix, Query }
 
-public sealed record RuleRow(long Id, string Account, short SelectorKind, string Selector, string? Under, string[]? Members, short Copies,
-    string SeExpression, string[] Targets, short Priority, short State, string? Reason, string? Comment, DateTime? ExpiresAt, DateTime Created)
+/// <summary>A stored rule (Dapper fills it by column name).</summary>
+public sealed record RuleRow
 {
+    public long Id { get; init; }
+    public string Account { get; init; } = "";
+    public short SelectorKind { get; init; }
+    public string Selector { get; init; } = "";
+    public string? Under { get; init; }
+    public string[]? Members { get; init; }
+    public short Copies { get; init; }
+    public string SeExpression { get; init; } = "";
+    public string[] Targets { get; init; } = [];
+    public short Priority { get; init; }
+    public short State { get; init; }
+    public string? Reason { get; init; }
+    public string? Comment { get; init; }
+    public DateTime? ExpiresAt { get; init; }
+    public DateTime Created { get; init; }
+    public bool Evaluated { get; init; }
+
     public SelectorKind Kind => (SelectorKind)SelectorKind;
     public string KindName => CatalogJson.Name(Kind);
 
@@ -32,7 +49,7 @@ public static class RuleStore
 {
     private const string Columns = """
         id, account, selector_kind as SelectorKind, selector, under, members, copies, se_expression as SeExpression, targets,
-        priority, state, reason, comment, expires_at as ExpiresAt, created
+        priority, state, reason, comment, expires_at as ExpiresAt, created, evaluated
         """;
 
     public static Task<long> InsertAsync(NpgsqlConnection conn, RuleRow r, CancellationToken ct) =>

@@ -18,6 +18,7 @@ create table rule (
     reason        text,
     comment       text,
     expires_at    timestamptz,
+    evaluated     boolean not null default false, -- its first evaluation finished (else the next start does it)
     created       timestamptz not null default now(),
     updated       timestamptz not null default now()
 );

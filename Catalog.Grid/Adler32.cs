@@ -1,4 +1,4 @@
-namespace Catalog.Production.Jobs;
+namespace Catalog.Grid;
 
 /// <summary>Adler-32 (RFC 1950), the grid's checksum, computed while the output is written.</summary>
 public sealed class Adler32

@@ -1,0 +1,231 @@
+using Catalog.Client;
+using Catalog.Contracts;
+using Catalog.Grid;
+using Catalog.Production.Tests;
+
+namespace Catalog.Transfer.Tests;
+
+/// <summary>Rules executed as real third-party copies between the local grid's XRootD SEs.</summary>
+[Collection(GridCollection.Name)]
+public class TransferTests(GridFixture grid)
+{
+    public static string Unique(string name) => $"{name}{Guid.NewGuid():N}"[..(name.Length + 8)];
+
+    /// <summary>Files written to <paramref name="se"/> for real and registered in a new dataset there; answers the LFNs.</summary>
+    public async Task<List<string>> PlantDatasetAsync(string dataset, int files, string se = "KEK-DISK", int size = 64 * 1024, bool wrongChecksum = false)
+    {
+        try { await grid.Catalog.CreateDatasetAsync(new DatasetRequest(dataset, MaxFilesPerBlock: 1000)); }
+        catch (CatalogConflictException) { }
+        var lfns = new List<string>();
+        var port = grid.Grid[$"SE_{se.Split('-')[0]}_PORT"];
+        var batch = new List<NewFile>();
+        for (var i = 0; i < files; i++)
+        {
+            var name = $"f{Guid.NewGuid():N}.root";
+            var local = Path.Combine(grid.Dir, name);
+            var adler = OutputContent.Write(local, Random.Shared.NextInt64(), size);
+            var lfn = $"{dataset}/sub00/{name}";
+            await GridFixture.RunAsync("xrdcp", ["--nopbar", "--posc", local, $"root://127.0.0.1:{port}/{lfn}"]);
+            File.Delete(local);
+            batch.Add(new NewFile(name, size, wrongChecksum ? "00000001" : adler, Dataset: dataset, Replicas: [new NewReplica(se)]));
+            lfns.Add(lfn);
+        }
+        var registered = await grid.Catalog.RegisterAsync(batch);
+        Assert.All(registered.Results, r => Assert.Null(r.Error));
+        return lfns;
+    }
+
+    public async Task<RuleInfo> WaitRuleAsync(long id, Func<RuleInfo, bool> until, TimeSpan within)
+    {
+        var deadline = DateTime.UtcNow + within;
+        RuleInfo rule;
+        while (!until(rule = await grid.Transfer.GetRuleAsync(id).ContinueWith(t => t.Result.Rule)))
+        {
+            if (DateTime.UtcNow > deadline)
+                throw new TimeoutException($"rule {id} did not get there in {within.TotalSeconds} s: {System.Text.Json.JsonSerializer.Serialize(rule, CatalogJson.Options)}\n{grid.Tail("transfer.log")}");
+            await Task.Delay(250);
+        }
+        return rule;
+    }
+
+    private async Task<string?> ChecksumOnAsync(string se, string lfn) =>
+        await Xrootd.ChecksumAsync($"root://127.0.0.1:{grid.Grid[$"SE_{se.Split('-')[0]}_PORT"]}/{lfn}", default);
+
+    [Fact]
+    public async Task A_rule_on_a_dataset_copies_every_file_verified_and_registered_and_later_files_follow()
+    {
+        var dataset = $"/belle/Raw/t/{Unique("ds")}";
+        var lfns = await PlantDatasetAsync(dataset, 5);
+        var rule = await grid.Transfer.AddRuleAsync(new RuleSpec(Dataset: dataset, Copies: 1, SeExpression: "region=europe"));
+        Assert.Equal(5, rule.Files);
+        Assert.Equal(["DESY-DISK"], rule.Targets);
+        rule = await WaitRuleAsync(rule.Id, r => r.State == RuleState.Ok, TimeSpan.FromSeconds(90));
+        Assert.Equal(5, rule.LocksOk);
+        foreach (var lfn in lfns)
+        {
+            var file = await grid.Catalog.GetFileAsync(lfn);
+            Assert.Equal(ReplicaState.Available, file.Replicas.Single(r => r.Se == "DESY-DISK").State);
+            Assert.Equal(file.Adler32, await ChecksumOnAsync("DESY-DISK", lfn));
+        }
+
+        // Files added later are picked up from the change feed.
+        var later = await PlantDatasetAsync(dataset, 2);
+        await WaitRuleAsync(rule.Id, r => r.Files == 7 && r.State == RuleState.Ok, TimeSpan.FromSeconds(60));
+        foreach (var lfn in later)
+            Assert.Equal((await grid.Catalog.GetFileAsync(lfn)).Adler32, await ChecksumOnAsync("DESY-DISK", lfn));
+
+        // The link's statistics count what went, in its direction only.
+        var links = (await grid.Transfer.LinkStatsAsync()).Links;
+        var link = links.Single(l => l.Source == "KEK-DISK" && l.Destination == "DESY-DISK");
+        Assert.True(link.Files >= 7 && link.Bytes >= 7 * 64 * 1024 && link.BytesPerSecond > 0, $"{link}");
+        Assert.DoesNotContain(links, l => l.Source == "DESY-DISK" && l.Destination == "KEK-DISK" && l.Files > 0);
+    }
+
+    [Fact]
+    public async Task Overlapping_rules_copy_once_and_removal_deletes_only_what_no_other_rule_holds()
+    {
+        var dataset = $"/belle/Raw/t/{Unique("ov")}";
+        var lfns = await PlantDatasetAsync(dataset, 4);
+        var wide = await grid.Transfer.AddRuleAsync(new RuleSpec(Dataset: dataset, Copies: 1, SeExpression: "DESY-DISK", LifetimeSeconds: 3600));
+        var narrow = await grid.Transfer.AddRuleAsync(new RuleSpec(Dataset: dataset, Copies: 2, SeExpression: "tier=1"));
+        await WaitRuleAsync(wide.Id, r => r.State == RuleState.Ok, TimeSpan.FromSeconds(90));
+        await WaitRuleAsync(narrow.Id, r => r.State == RuleState.Ok, TimeSpan.FromSeconds(90));
+        // One copy per file and SE, whatever number of rules wanted it.
+        var copies = grid.Copies().Where(c => lfns.Any(l => c.Destination.EndsWith(l, StringComparison.Ordinal)) && c.Exit == 0).ToList();
+        Assert.Equal(8, copies.Count);
+        Assert.Equal(8, copies.Select(c => c.Destination).Distinct().Count());
+
+        // The wide rule goes: its DESY replicas stay, the narrow rule holds them.
+        await grid.Transfer.RemoveRuleAsync(wide.Id);
+        var narrowOnly = await grid.Transfer.AddRuleAsync(new RuleSpec(Dataset: dataset, Copies: 1, SeExpression: "PNNL-DISK"));
+        await grid.Transfer.RemoveRuleAsync(narrow.Id);
+        // Now DESY is held by no rule: its copies are deleted from the catalog and the SE; PNNL's stay (held); KEK's was never locked.
+        var deadline = DateTime.UtcNow.AddSeconds(60);
+        while ((await grid.Catalog.GetFileAsync(lfns[0])).Replicas.Any(r => r.Se == "DESY-DISK") && DateTime.UtcNow < deadline) await Task.Delay(250);
+        foreach (var lfn in lfns)
+        {
+            var replicas = (await grid.Catalog.GetFileAsync(lfn)).Replicas.Select(r => r.Se).Order().ToArray();
+            Assert.Equal(["KEK-DISK", "PNNL-DISK"], replicas);
+            Assert.Null(await ChecksumOnAsync("DESY-DISK", lfn));
+            Assert.NotNull(await ChecksumOnAsync("PNNL-DISK", lfn));
+        }
+        Assert.Equal(RuleState.Ok, (await grid.Transfer.GetRuleAsync(narrowOnly.Id)).Rule.State);
+    }
+
+    [Fact]
+    public async Task An_expired_rule_deletes_its_copies_but_never_a_files_last_replica()
+    {
+        var dataset = $"/belle/Raw/t/{Unique("ex")}";
+        var lfns = await PlantDatasetAsync(dataset, 2);
+        var rule = await grid.Transfer.AddRuleAsync(new RuleSpec(Dataset: dataset, Copies: 2, SeExpression: "KEK-DISK|DESY-DISK", LifetimeSeconds: 15));
+        var deadline = DateTime.UtcNow.AddSeconds(60);
+        while (lfns.Any(l => grid.Catalog.GetFileAsync(l).Result.Replicas.Count(r => r.State == ReplicaState.Available) < 2) && DateTime.UtcNow < deadline) await Task.Delay(250);
+        Assert.All(lfns, l => Assert.Equal(2, grid.Catalog.GetFileAsync(l).Result.Replicas.Count));
+        // Both replicas were locked; with the rule expired, one goes and the last stays.
+        while ((await grid.Transfer.ListRulesAsync()).Any(r => r.Id == rule.Id) && DateTime.UtcNow < deadline) await Task.Delay(250);
+        while (lfns.Any(l => grid.Catalog.GetFileAsync(l).Result.Replicas.Count > 1) && DateTime.UtcNow < deadline) await Task.Delay(250);
+        foreach (var lfn in lfns) Assert.Single((await grid.Catalog.GetFileAsync(lfn)).Replicas);
+    }
+
+    [Fact]
+    public async Task A_corrupted_copy_is_detected_deleted_and_never_registered()
+    {
+        var dataset = $"/belle/Raw/t/{Unique("bad")}";
+        var lfn = (await PlantDatasetAsync(dataset, 1, wrongChecksum: true)).Single();
+        var rule = await grid.Transfer.AddRuleAsync(new RuleSpec(Dataset: dataset, Copies: 1, SeExpression: "PNNL-DISK"));
+        rule = await WaitRuleAsync(rule.Id, r => r.State == RuleState.Stuck, TimeSpan.FromSeconds(60));
+        var detail = await grid.Transfer.GetRuleAsync(rule.Id);
+        Assert.Contains("checksum mismatch", detail.Stuck.Single().Reason);
+        Assert.Contains("checksum mismatch", rule.Reason);
+        Assert.DoesNotContain((await grid.Catalog.GetFileAsync(lfn)).Replicas, r => r.Se == "PNNL-DISK");
+        Assert.Null(await ChecksumOnAsync("PNNL-DISK", lfn));
+        await grid.Transfer.RemoveRuleAsync(rule.Id);
+    }
+
+    [Fact]
+    public async Task An_SE_stopped_mid_transfer_leads_to_retries_and_completion_when_it_returns()
+    {
+        var dataset = $"/belle/Raw/t/{Unique("down")}";
+        var lfns = await PlantDatasetAsync(dataset, 3);
+        grid.StopSe("PNNL-DISK");
+        try
+        {
+            var rule = await grid.Transfer.AddRuleAsync(new RuleSpec(Dataset: dataset, Copies: 1, SeExpression: "region=america"));
+            var deadline = DateTime.UtcNow.AddSeconds(60);
+            while ((await grid.Transfer.ListTransfersAsync(rule: rule.Id)).Transfers.All(t => t.Attempts < 2) && DateTime.UtcNow < deadline) await Task.Delay(250);
+            var failing = (await grid.Transfer.ListTransfersAsync(rule: rule.Id)).Transfers;
+            Assert.All(failing, t => Assert.NotEqual(TransferState.Done, t.State));
+            Assert.Contains(failing, t => t.Attempts >= 2 && t.Reason is { Length: > 0 });
+            Assert.True((await grid.Transfer.LinkStatsAsync()).Links.Single(l => l.Source == "KEK-DISK" && l.Destination == "PNNL-DISK").Failures > 0);
+        }
+        finally
+        {
+            await grid.StartGridAsync();
+        }
+        var done = await WaitRuleAsync((await grid.Transfer.ListRulesAsync()).Last().Id, r => r.State == RuleState.Ok, TimeSpan.FromSeconds(90));
+        foreach (var lfn in lfns) Assert.Equal((await grid.Catalog.GetFileAsync(lfn)).Adler32, await ChecksumOnAsync("PNNL-DISK", lfn));
+        Assert.Equal(3, done.LocksOk);
+    }
+
+    [Fact]
+    public async Task Bad_rules_are_refused_naming_the_field_and_store_nothing()
+    {
+        var dataset = $"/belle/Raw/t/{Unique("ref")}";
+        await PlantDatasetAsync(dataset, 1);
+        var before = (await grid.Transfer.ListRulesAsync()).Count;
+        foreach (var (spec, field) in new (RuleSpec, string)[]
+        {
+            (new RuleSpec(Copies: 1, SeExpression: "DESY-DISK"), "dataset"),
+            (new RuleSpec(Dataset: dataset, Prefix: dataset, Copies: 1, SeExpression: "DESY-DISK"), "prefix"),
+            (new RuleSpec(Dataset: dataset, Copies: 0, SeExpression: "DESY-DISK"), "copies"),
+            (new RuleSpec(Dataset: dataset, Copies: 3, SeExpression: "tier=1"), "copies"),
+            (new RuleSpec(Dataset: dataset, Copies: 1, SeExpression: "tier=1&continent=asia"), "seExpression"),
+            (new RuleSpec(Dataset: dataset, Copies: 1, SeExpression: "NOWHERE-DISK"), "seExpression"),
+            (new RuleSpec(Dataset: dataset, Copies: 1, SeExpression: "tier=7"), "seExpression"),
+            (new RuleSpec(Dataset: dataset, Copies: 1, SeExpression: "(tier=1"), "seExpression"),
+            (new RuleSpec(Dataset: dataset, Copies: 1, SeExpression: "DESY-DISK", LifetimeSeconds: -5), "lifetimeSeconds"),
+            (new RuleSpec(Dataset: dataset + "-missing", Copies: 1, SeExpression: "DESY-DISK"), "dataset"),
+            (new RuleSpec(Dataset: dataset, Copies: 1, SeExpression: "DESY-DISK", Priority: 9), "priority"),
+        })
+        {
+            var refused = await Assert.ThrowsAsync<CatalogValidationException>(() => grid.Transfer.AddRuleAsync(spec));
+            Assert.Equal(field, refused.Field);
+        }
+        Assert.Equal(before, (await grid.Transfer.ListRulesAsync()).Count);
+        await Assert.ThrowsAsync<CatalogUnauthorizedException>(() => TransferClient.Create(grid.TransferUrl, null).ListRulesAsync());
+        await Assert.ThrowsAsync<CatalogNotFoundException>(() => grid.Transfer.GetRuleAsync(999_999));
+    }
+
+    [Fact]
+    public async Task A_consistency_check_finds_planted_dark_and_lost_files_and_repairs_them()
+    {
+        var dataset = $"/belle/Raw/t/{Unique("cc")}";
+        var lfns = await PlantDatasetAsync(dataset, 3, se: "DESY-DISK");
+        var rule = await grid.Transfer.AddRuleAsync(new RuleSpec(Dataset: dataset, Copies: 1, SeExpression: "DESY-DISK"));
+        // Dark: on the SE, in no catalog entry. Lost: the catalog's replica whose file is gone from the SE.
+        var dark = $"{dataset}/sub00/dark{Guid.NewGuid():N}.root";
+        var local = Path.Combine(grid.Dir, "dark.bin");
+        OutputContent.Write(local, 7, 1024);
+        await GridFixture.RunAsync("xrdcp", ["--nopbar", local, $"root://127.0.0.1:{grid.Grid["SE_DESY_PORT"]}/{dark}"]);
+        // A second copy at KEK first, so the lost one can come back from there.
+        var kek = await grid.Transfer.AddRuleAsync(new RuleSpec(Dataset: dataset, Copies: 1, SeExpression: "KEK-DISK"));
+        await WaitRuleAsync(kek.Id, r => r.State == RuleState.Ok, TimeSpan.FromSeconds(60));
+        File.Delete(Path.Combine(grid.SeData("DESY-DISK"), lfns[0].TrimStart('/')));
+
+        var report = await grid.Transfer.CheckConsistencyAsync("DESY-DISK");
+        Assert.Contains(dark, report.Dark);
+        Assert.Equal(lfns[0], Assert.Single(report.Lost, l => l.Lfn.StartsWith(dataset, StringComparison.Ordinal)).Lfn);
+        Assert.DoesNotContain(report.Dark, d => lfns.Contains(d));
+
+        // The repair: the dark file goes, the lost replica is marked bad, and the rule has it copied back from KEK.
+        var repaired = await grid.Transfer.CheckConsistencyAsync("DESY-DISK", new ConsistencyRequest(Repair: true, DarkGraceSeconds: 0));
+        Assert.Equal(1, repaired.LostMarkedBad);
+        Assert.True(repaired.DarkDeleted >= 1);
+        Assert.Null(await ChecksumOnAsync("DESY-DISK", dark));
+        await WaitRuleAsync(rule.Id, r => r.State == RuleState.Ok, TimeSpan.FromSeconds(60));
+        var deadline = DateTime.UtcNow.AddSeconds(60);
+        while ((await grid.Catalog.GetFileAsync(lfns[0])).Replicas.SingleOrDefault(r => r.Se == "DESY-DISK")?.State != ReplicaState.Available && DateTime.UtcNow < deadline)
+            await Task.Delay(250);
+        Assert.Equal((await grid.Catalog.GetFileAsync(lfns[0])).Adler32, await ChecksumOnAsync("DESY-DISK", lfns[0]));
+    }
+}
