@@ -5,7 +5,7 @@
 # what is missing, migrates, then serves in the foreground. Ctrl-C stops the server and the
 # services it started (CATALOG_KEEP_SERVICES=1 keeps PostgreSQL and Redis running).
 #
-#   ./run.sh          start everything (catalog, local grid, production service), print the URLs
+#   ./run.sh          start everything (catalog, local grid, production and transfer services), print the URLs
 #   ./run.sh catalog  the catalog alone (PostgreSQL, Redis and the catalog server)
 #   ./run.sh stop     stop everything this data folder started and release its huge pages
 set -euo pipefail
@@ -27,6 +27,7 @@ stop_pid() {
 
 stop_all() {
   PG_BIN=$(find_pg_bin) || true
+  stop_pid "$DATA/transfer.pid" "transfer service"
   stop_pid "$DATA/production.pid" "production service"
   if [ -f "$DATA/grid/grid.env" ]; then bash scripts/grid.sh stop "$DATA/grid" && log "local grid (Slurm, XRootD SEs) stopped"; fi
   if [ -f "$DATA/server.pid" ]; then
@@ -65,8 +66,11 @@ start_grid_and_production() {
   local site port
   for site in KEK DESY PNNL; do
     port="SE_${site}_PORT"
+    # tier and region: what replication rules select SEs by (e.g. --se 'tier=1&region!=asia').
+    local tier=1 region=europe
+    case $site in KEK) tier=0 region=asia ;; PNNL) region=america ;; esac
     curl -fsS -X PUT -H "Authorization: Bearer $admin" -H 'Content-Type: application/json' \
-      -d "{\"site\":\"$site\",\"protocol\":\"root\",\"baseUrl\":\"root://127.0.0.1:${!port}/\"}" \
+      -d "{\"site\":\"$site\",\"protocol\":\"root\",\"baseUrl\":\"root://127.0.0.1:${!port}/\",\"attributes\":{\"tier\":\"$tier\",\"region\":\"$region\"}}" \
       "${URLS%%;*}/api/v1/storage-elements/$site-DISK" >/dev/null
   done
   log "SEs KEK-DISK, DESY-DISK, PNNL-DISK registered in the catalog"
@@ -95,6 +99,24 @@ start_grid_and_production() {
   echo "http://127.0.0.1:$PRODUCTION_PORT" > "$DATA/production-url"
   for _ in $(seq 1 300); do curl -fs "http://127.0.0.1:$PRODUCTION_PORT/readyz" >/dev/null 2>&1 && break; sleep 0.1; done
   log "production service on http://127.0.0.1:$PRODUCTION_PORT (log: $DATA/production.log); try: ./catalog production ls"
+  start_transfer
+}
+
+# The transfer service: a data manager's token over the whole namespace (it reads the change feed
+# and registers and deletes replicas), its own database, serving on TRANSFER_PORT.
+start_transfer() {
+  (umask 077 && dotnet "$DATA/bin/Catalog.Api.dll" token issue --subject transfer --role data-manager \
+      --scope storage.read:/ --scope storage.modify:/ --lifetime 365d --contentRoot "$DATA/bin" > "$DATA/auth/transfer.token")
+  log "building the transfer service"
+  dotnet build -c Release -nologo -v q Catalog.Transfer/Catalog.Transfer.csproj -o "$DATA/transfer-bin" >/dev/null
+  ConnectionStrings__Transfer="${ConnectionStrings__Catalog/Database=catalog/Database=transfer}" \
+  Transfer__CatalogUrl="${URLS%%;*}/" Transfer__CatalogTokenFile="$DATA/auth/transfer.token" \
+    dotnet "$DATA/transfer-bin/Catalog.Transfer.dll" --urls "http://127.0.0.1:$TRANSFER_PORT" --contentRoot "$DATA/transfer-bin" \
+    >> "$DATA/transfer.log" 2>&1 &
+  echo $! > "$DATA/transfer.pid"
+  echo "http://127.0.0.1:$TRANSFER_PORT" > "$DATA/transfer-url"
+  for _ in $(seq 1 300); do curl -fs "http://127.0.0.1:$TRANSFER_PORT/readyz" >/dev/null 2>&1 && break; sleep 0.1; done
+  log "transfer service on http://127.0.0.1:$TRANSFER_PORT (log: $DATA/transfer.log); try: ./catalog rule ls, ./catalog transfer stats"
 }
 
 # Ports are chosen once and remembered, so the data folder keeps working across runs.
@@ -108,6 +130,10 @@ source "$DATA/ports"
 if [ -z "${PRODUCTION_PORT:-}" ]; then
   PRODUCTION_PORT=5090; port_open $PRODUCTION_PORT && PRODUCTION_PORT=$(free_port)
   echo "PRODUCTION_PORT=$PRODUCTION_PORT" >> "$DATA/ports"
+fi
+if [ -z "${TRANSFER_PORT:-}" ]; then
+  TRANSFER_PORT=5091; port_open $TRANSFER_PORT && TRANSFER_PORT=$(free_port)
+  echo "TRANSFER_PORT=$TRANSFER_PORT" >> "$DATA/ports"
 fi
 URLS=${CATALOG_URLS:-http://127.0.0.1:${API_PORT:-5080}}
 # ./catalog in this checkout talks to this URL.
@@ -154,6 +180,7 @@ on_exit() {
   trap - INT TERM EXIT
   if [ -n "$started_services" ] && [ "${CATALOG_KEEP_SERVICES:-}" != 1 ]; then stop_all
   else
+    stop_pid "$DATA/transfer.pid" "transfer service"
     stop_pid "$DATA/production.pid" "production service"
     kill "$(cat "$DATA/server.pid" 2>/dev/null)" 2>/dev/null || true; rm -f "$DATA/server.pid"
   fi

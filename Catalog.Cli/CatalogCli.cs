@@ -104,11 +104,18 @@ public static class CatalogCli
             err.WriteLine($"catalog: {ErrorCodes.ToWire(e.Code)}: {e.Message}" + (e.Field is null || e.Message.Contains(e.Field) ? "" : $" (field {e.Field})"));
             return Failed;
         }
-        catch (HttpRequestException e) when (run.Command.Parents.OfType<Command>().Any(c => c.Name == "production"))
+        catch (HttpRequestException e) when (run.Command.Parents.OfType<Command>().Append(run.Command).Any(c => c.Name == "production"))
         {
             var reason = e.InnerException is SocketException s ? s.Message : e.Message;
             err.WriteLine($"catalog: cannot reach the production service at {run.ProductionUrl}: {reason}");
             err.WriteLine("catalog: is it running (./run.sh starts it)? Set the address with --production-url or CATALOG_PRODUCTION_URL.");
+            return Failed;
+        }
+        catch (HttpRequestException e) when (run.Command.Parents.OfType<Command>().Append(run.Command).Any(c => c.Name is "rule" or "transfer" or "consistency"))
+        {
+            var reason = e.InnerException is SocketException s ? s.Message : e.Message;
+            err.WriteLine($"catalog: cannot reach the transfer service at {run.TransferUrl}: {reason}");
+            err.WriteLine("catalog: is it running (./run.sh starts it)? Set the address with --transfer-url or CATALOG_TRANSFER_URL.");
             return Failed;
         }
         catch (HttpRequestException e)
@@ -152,7 +159,8 @@ internal sealed class GlobalOptions
     public readonly Option<int> Retries = new("--retries") { Description = "Retries of safe requests after transient failures", DefaultValueFactory = _ => 6, Recursive = true };
 
     public readonly Option<string?> ProductionUrl = new("--production-url") { Description = "Production service address (default: CATALOG_PRODUCTION_URL, http://127.0.0.1:5090)", Recursive = true };
-    public IEnumerable<Option> All => [Url, Token, Config, Json, Retries, ProductionUrl];
+    public readonly Option<string?> TransferUrl = new("--transfer-url") { Description = "Transfer service address (default: CATALOG_TRANSFER_URL, http://127.0.0.1:5091)", Recursive = true };
+    public IEnumerable<Option> All => [Url, Token, Config, Json, Retries, ProductionUrl, TransferUrl];
 }
 
 /// <summary>One invocation of a command: its parse result, console and (lazily) client.</summary>
@@ -182,13 +190,22 @@ internal sealed class CommandRun(ParseResult parse, CliConsole console, GlobalOp
 
     public string ProductionUrl => (Parse.GetValue(globals.ProductionUrl) ?? Console.Environment("CATALOG_PRODUCTION_URL") ?? "http://127.0.0.1:5090").TrimEnd('/');
 
-    private ProductionClient CreateProduction()
+    private ProductionClient CreateProduction() => new(ServiceHttp(ProductionUrl, "--production-url", TimeSpan.FromMinutes(5)));
+
+    /// <summary>The transfer service: --transfer-url, CATALOG_TRANSFER_URL, then http://127.0.0.1:5091; the catalog's token.</summary>
+    public TransferClient Transfer => _transfer ??= new TransferClient(ServiceHttp(TransferUrl, "--transfer-url", TimeSpan.FromMinutes(10)));
+    private TransferClient? _transfer;
+
+    public string TransferUrl => (Parse.GetValue(globals.TransferUrl) ?? Console.Environment("CATALOG_TRANSFER_URL") ?? "http://127.0.0.1:5091").TrimEnd('/');
+
+    /// <summary>An HTTP client of a module service at <paramref name="url"/>, carrying the catalog's token.</summary>
+    private HttpClient ServiceHttp(string url, string option, TimeSpan timeout)
     {
-        if (!Uri.TryCreate(ProductionUrl + "/", UriKind.Absolute, out var uri) || uri.Scheme is not ("http" or "https"))
-            throw new CliUsageException($"--production-url: '{ProductionUrl}' is not an http(s) URL");
-        var http = new HttpClient(Console.Transport ?? new SocketsHttpHandler()) { BaseAddress = uri, Timeout = TimeSpan.FromMinutes(5) };
+        if (!Uri.TryCreate(url + "/", UriKind.Absolute, out var uri) || uri.Scheme is not ("http" or "https"))
+            throw new CliUsageException($"{option}: '{url}' is not an http(s) URL");
+        var http = new HttpClient(Console.Transport ?? new SocketsHttpHandler()) { BaseAddress = uri, Timeout = timeout };
         if (Options.Token is { Length: > 0 } token) http.DefaultRequestHeaders.Authorization = new("Bearer", token);
-        return new ProductionClient(http);
+        return http;
     }
 
     private CatalogClientOptions CreateOptions()

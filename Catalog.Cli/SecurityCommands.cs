@@ -126,10 +126,11 @@ internal sealed partial class Commands
             }, path, subject, since, until, limit);
     }
 
-    private static TimeSpan ParseLifetime(string text) =>
+    /// <summary>A duration such as 90m, 12h, 30d; refusals name <paramref name="option"/>.</summary>
+    private static TimeSpan ParseLifetime(string text, string option = "--lifetime") =>
         text.Length > 1 && long.TryParse(text[..^1], NumberStyles.None, CultureInfo.InvariantCulture, out var n) && n > 0 ? text[^1] switch
         {
             'd' => TimeSpan.FromDays(n), 'h' => TimeSpan.FromHours(n), 'm' => TimeSpan.FromMinutes(n), 's' => TimeSpan.FromSeconds(n),
-            _ => throw new CliUsageException($"--lifetime '{text}': use a number with d, h, m or s"),
-        } : throw new CliUsageException($"--lifetime '{text}': use a number with d, h, m or s");
+            _ => throw new CliUsageException($"{option} '{text}': use a number with d, h, m or s"),
+        } : throw new CliUsageException($"{option} '{text}': use a number with d, h, m or s");
 }

@@ -5,8 +5,8 @@ namespace Catalog.Tests.Cli;
 
 /// <summary>
 /// ./run.sh from a clone inside a private (0700) folder, as in root's home: it starts the whole
-/// system (catalog, local grid, production service), ./catalog in that clone reaches the catalog and
-/// the production service, and ./run.sh stop leaves nothing running and gives back the huge pages it
+/// system (catalog, local grid, production and transfer services), ./catalog in that clone reaches the
+/// catalog and both services, and ./run.sh stop leaves nothing running and gives back the huge pages it
 /// reserved. Runs where the suite runs as root (CI), as run.sh itself expects.
 /// </summary>
 public class RunScriptTests
@@ -38,8 +38,8 @@ public class RunScriptTests
             server.BeginOutputReadLine();
             server.BeginErrorReadLine();
 
-            // The production service is the last thing ./run.sh starts (a fresh machine installs clang for the job's native build first).
-            var url = Path.Combine(clone, ".data", "production-url");
+            // The transfer service is the last thing ./run.sh starts (a fresh machine installs clang for the job's native build first).
+            var url = Path.Combine(clone, ".data", "transfer-url");
             using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(2) };
             var until = DateTime.UtcNow.AddMinutes(12);
             while (true)
@@ -58,6 +58,8 @@ public class RunScriptTests
             Assert.Contains("admin", whoami.Output);
             var productions = await Run(Path.Combine(clone, "catalog"), ["production", "ls"], clone);
             Assert.True(productions.Exit == 0, productions.Output);
+            var rules = await Run(Path.Combine(clone, "catalog"), ["rule", "ls"], clone);
+            Assert.True(rules.Exit == 0, rules.Output);
             var ses = await Run(Path.Combine(clone, "catalog"), ["se", "ls"], clone);
             Assert.Contains("KEK-DISK", ses.Output);
 

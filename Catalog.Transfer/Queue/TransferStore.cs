@@ -58,6 +58,8 @@ public static class TransferStore
     public static async Task DoneAsync(NpgsqlConnection conn, long id, short attempt, string? note, CancellationToken ct)
     {
         await using var tx = await conn.BeginTransactionAsync(ct);
+        // The evaluation lock first, as rule evaluation takes it: before the rule rows, never after (no deadlock).
+        await conn.ExecuteAsync(new CommandDefinition("select pg_advisory_xact_lock(@lockId)", new { lockId = Evaluator.LocksLockId }, tx, cancellationToken: ct));
         var fileSe = await conn.QuerySingleOrDefaultAsync<(long FileId, string Se)?>(new CommandDefinition("""
             update transfer set state = 2, reason = null, updated = now() where id = @id and state = 1 returning file_id, destination
             """, new { id }, tx, cancellationToken: ct));
@@ -69,11 +71,10 @@ public static class TransferStore
             await SetLocksAsync(conn, tx, k.FileId, k.Se, LockStateOk, ct);
             // Every rule that wanted it went while it was copied: it is deleted again, like any replica no rule holds.
             await conn.ExecuteAsync(new CommandDefinition("""
-                select pg_advisory_xact_lock(@lockId);
                 insert into deletion (file_id, se) select @FileId, @Se
                 where not exists (select 1 from lock where file_id = @FileId and se = @Se)
                 on conflict do nothing;
-                """, new { lockId = Evaluator.LocksLockId, k.FileId, k.Se }, tx, cancellationToken: ct));
+                """, new { k.FileId, k.Se }, tx, cancellationToken: ct));
         }
         await tx.CommitAsync(ct);
     }

@@ -94,9 +94,24 @@ public static class RuleStore
             reasons.ToDictionary(r => r.Reason, r => r.Count));
     }
 
-    /// <summary>Sets each rule's state from its locks (stuck before replicating before OK); suspended rules keep theirs.</summary>
-    public static Task RefreshStatesAsync(NpgsqlConnection conn, NpgsqlTransaction? tx, long[] ids, CancellationToken ct) =>
-        conn.ExecuteAsync(new CommandDefinition("""
+    /// <summary>
+    /// Sets each rule's state from its locks (stuck before replicating before OK); suspended rules
+    /// keep theirs. The rule rows are locked first, and the state is read by a later statement: two
+    /// copies finishing at once each saw the other's lock still replicating, and the rule stayed
+    /// replicating with every lock OK. The second now waits and reads the first's commit.
+    /// </summary>
+    public static async Task RefreshStatesAsync(NpgsqlConnection conn, NpgsqlTransaction? tx, long[] ids, CancellationToken ct)
+    {
+        if (ids.Length == 0) return;
+        if (tx is null)
+        {
+            await using var own = await conn.BeginTransactionAsync(ct);
+            await RefreshStatesAsync(conn, own, ids, ct);
+            await own.CommitAsync(ct);
+            return;
+        }
+        await conn.ExecuteAsync(new CommandDefinition("select id from rule where id = any(@ids) order by id for update", new { ids }, tx, cancellationToken: ct));
+        await conn.ExecuteAsync(new CommandDefinition("""
             update rule r set state = s.state, updated = now(), reason = s.reason
             from (
                 select r.id,
@@ -109,6 +124,7 @@ public static class RuleStore
             ) s
             where r.id = s.id and (r.state <> s.state or r.reason is distinct from s.reason)
             """, new { ids }, tx, cancellationToken: ct));
+    }
 
     public static Task<int> SetSuspendedAsync(NpgsqlConnection conn, long id, bool suspended, CancellationToken ct) =>
         conn.ExecuteAsync(new CommandDefinition(
