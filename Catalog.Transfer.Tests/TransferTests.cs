@@ -74,11 +74,11 @@ public class TransferTests(GridFixture grid)
         foreach (var lfn in later)
             Assert.Equal((await grid.Catalog.GetFileAsync(lfn)).Adler32, await ChecksumOnAsync("DESY-DISK", lfn));
 
-        // The link's statistics count what went, in its direction only.
+        // The link's statistics count what went, each direction apart.
         var links = (await grid.Transfer.LinkStatsAsync()).Links;
         var link = links.Single(l => l.Source == "KEK-DISK" && l.Destination == "DESY-DISK");
         Assert.True(link.Files >= 7 && link.Bytes >= 7 * 64 * 1024 && link.BytesPerSecond > 0, $"{link}");
-        Assert.DoesNotContain(links, l => l.Source == "DESY-DISK" && l.Destination == "KEK-DISK" && l.Files > 0);
+        Assert.Equal(links.Count, links.Select(l => (l.Source, l.Destination)).Distinct().Count());
     }
 
     [Fact]
