@@ -34,6 +34,12 @@ public static class Cli
                   beside /readyz, then runs a --jobs (default here 2,000) production end to end
                   beside the raw pipeline (sbatch arrays + xrdcp + bulk registration);
                   --production-url (from .data/production-url), --data (.data).
+          transfer  against a running ./run.sh: a rule copying --files (1,000) files of --size
+                  (65,536) bytes KEK-DISK -> DESY-DISK, files/s beside plain xrdcp --tpc only of
+                  the same files at --concurrency (16); then a rule over --eval-files (1,000,000)
+                  registered files whose copies are in place, beside reading them alone; then a
+                  consistency check of those files on KEK-DISK beside the SE's own listing.
+                  --transfer-url (from .data/transfer-url), --data (.data).
         Every scenario writes --json PATH and, beside it, PATH.md (a report) and, for storm,
         mixed and lookup, PATH.svg (throughput and latency over time).
         """;
@@ -61,6 +67,13 @@ public static class Cli
             "production" => await ProductionBench.RunAsync(options with { Jobs = args.Contains("--jobs") ? options.Jobs : 2000 },
                 new Uri(Value(args, "--production-url") ?? (File.Exists(".data/production-url") ? File.ReadAllText(".data/production-url").Trim() : "http://127.0.0.1:5090")),
                 Path.GetFullPath(Value(args, "--data") ?? ".data"), int.Parse(Value(args, "--plan-jobs") ?? "1000000")),
+            "transfer" => await TransferBench.RunAsync(options with
+                {
+                    Files = args.Contains("--files") ? options.Files : 1000,
+                    Concurrency = args.Contains("--concurrency") ? options.Concurrency : 16,
+                },
+                new Uri(Value(args, "--transfer-url") ?? (File.Exists(".data/transfer-url") ? File.ReadAllText(".data/transfer-url").Trim() : "http://127.0.0.1:5091")),
+                Path.GetFullPath(Value(args, "--data") ?? ".data"), int.Parse(Value(args, "--eval-files") ?? "1000000"), int.Parse(Value(args, "--size") ?? "65536")),
             _ => Fail($"unknown scenario '{args[0]}'"),
         };
     }
@@ -116,7 +129,7 @@ public sealed record Options(Uri Url, int Files, int Batch, int Concurrency, str
                 "--jobs" => o with { Jobs = int.Parse(v) },
                 "--warmup" => o with { Warmup = int.Parse(v) },
                 "--analysts" => o with { Analysts = int.Parse(v) },
-                "--production-url" or "--data" or "--plan-jobs" => o,
+                "--production-url" or "--data" or "--plan-jobs" or "--transfer-url" or "--eval-files" or "--size" => o,
                 "--window" => o with { Window = double.Parse(v, System.Globalization.CultureInfo.InvariantCulture) },
                 _ => null,
             };
