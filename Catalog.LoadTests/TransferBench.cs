@@ -116,13 +116,25 @@ public static class TransferBench
             await Tool.RunAsync("chown", ["-R", "xrootd:", Path.Combine(kekData, "belle", "bench")], null, default);
             Console.Error.WriteLine($"created {evalFiles:N0} files on KEK-DISK's disk in {sw.Elapsed.TotalSeconds:F1} s");
 
-            sw.Restart();
-            var listing = await Xrootd.ListAsync(Se("KEK").TrimEnd('/'), "/", default);
-            var listSeconds = sw.Elapsed.TotalSeconds;
-            sw.Restart();
-            var report = await transfer.CheckConsistencyAsync("KEK-DISK");
-            var checkSeconds = sw.Elapsed.TotalSeconds;
-            Console.Error.WriteLine($"consistency of KEK-DISK: {report.SeFiles:N0} files, {report.CatalogReplicas:N0} replicas, {report.Dark.Count} dark, {report.Lost.Count} lost in {checkSeconds:F1} s; the SE's listing alone: {listSeconds:F1} s ({listing?.Count:N0} files)");
+            // Three rounds, alternating: the first reads cold pages (the catalog's dump of a 1,000,000-replica
+            // SE took 14 s cold and 0.3 s warm in a trial), the median is the steady state.
+            var checks = new List<double>();
+            var lists = new List<double>();
+            List<(string, long, DateTime)>? listing = null;
+            ConsistencyReport report = null!;
+            for (var round = 0; round < 3; round++)
+            {
+                sw.Restart();
+                listing = await Xrootd.ListAsync(Se("KEK").TrimEnd('/'), "/", default);
+                lists.Add(sw.Elapsed.TotalSeconds);
+                sw.Restart();
+                report = await transfer.CheckConsistencyAsync("KEK-DISK");
+                checks.Add(sw.Elapsed.TotalSeconds);
+            }
+            var (checkSeconds, listSeconds) = (Median(checks), Median(lists));
+            Console.Error.WriteLine($"consistency of KEK-DISK: {report.SeFiles:N0} files, {report.CatalogReplicas:N0} replicas, {report.Dark.Count} dark, {report.Lost.Count} lost; " +
+                $"{string.Join(", ", checks.Select(c => c.ToString("F1")))} s; the SE's listing alone: {string.Join(", ", lists.Select(c => c.ToString("F1")))} s ({listing?.Count:N0} files)");
+            summary["consistency_first_s"] = Math.Round(checks[0], 2);
             summary["consistency_s"] = Math.Round(checkSeconds, 2);
             summary["consistency_listing_only_s"] = Math.Round(listSeconds, 2);
             summary["consistency_vs_listing"] = Math.Round(checkSeconds / listSeconds, 2);
@@ -136,6 +148,8 @@ public static class TransferBench
     }
 
     private const int Evaluator = 10_000;
+
+    private static double Median(List<double> xs) => xs.Order().ElementAt(xs.Count / 2);
 
     private static async Task<long> LookupCountAsync(CatalogClient catalog, List<string> lfns)
     {

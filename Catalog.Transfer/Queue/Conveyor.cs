@@ -87,9 +87,10 @@ public sealed class Conveyor(NpgsqlDataSource db, CatalogClient catalog, LinkOpt
         await foreach (var r in catalog.LookupAsync(ready.Select(t => t.Lfn).Distinct(), all: true, ct))
             if (r.Lfn is not null) replicas[r.Lfn] = r.Replicas ?? [];
 
+        var claimed = new List<(ActiveTransfer Transfer, string From, string To)>();
         foreach (var t in ready)
         {
-            if (Running >= O.MaxActive) break;
+            if (Running + claimed.Count >= O.MaxActive) break;
             var all = replicas.GetValueOrDefault(t.Lfn) ?? [];
             if (all.Any(r => r.Se == t.Destination && r.State == ReplicaState.Available))
             {
@@ -119,19 +120,36 @@ public sealed class Conveyor(NpgsqlDataSource db, CatalogClient catalog, LinkOpt
                 continue;
             }
             faults.At(FaultPoints.AfterClaim);
-            var active = new ActiveTransfer(t.Id, t.FileId, t.Lfn, t.Size, t.Adler32, source.Se, t.Destination, (short)(t.Attempts + 1));
-            var copy = Task.Run(() => CopyAsync(active, Xrootd.Absolute(source.Pfn), Xrootd.Absolute(Xrootd.Pfn(destination.BaseUrl, t.Lfn)), ct), CancellationToken.None);
+            claimed.Add((new ActiveTransfer(t.Id, t.FileId, t.Lfn, t.Size, t.Adler32, source.Se, t.Destination, (short)(t.Attempts + 1)),
+                Xrootd.Absolute(source.Pfn), Xrootd.Absolute(Xrootd.Pfn(destination.BaseUrl, t.Lfn))));
+        }
+        if (claimed.Count == 0) return;
+
+        // The round's copies are announced to the catalog in one call (being_copied at the destination).
+        IReadOnlyList<ReplicaResult> announced;
+        try { announced = (await catalog.AddReplicasAsync(claimed.Select(c => new ReplicaRef(c.Transfer.Lfn, c.Transfer.Destination, State: ReplicaState.BeingCopied)), ct)).Results; }
+        catch (Exception e) when (e is HttpRequestException or TimeoutException or CatalogClientException)
+        {
+            announced = claimed.Select((c, i) => new ReplicaResult(i, c.Transfer.Lfn, c.Transfer.Destination, ReplicaOutcome.Failed,
+                new ItemError(ErrorCode.Overloaded, $"the catalog did not answer: {e.Message}"))).ToList();
+        }
+        var byIndex = announced.ToDictionary(r => r.Index);
+        for (var i = 0; i < claimed.Count; i++)
+        {
+            var (active, from, to) = claimed[i];
+            var refusal = byIndex[i].Error is { } error ? $"the catalog refused a replica on {active.Destination}: {error.Message}" : null;
+            var copy = Task.Run(() => CopyAsync(active, from, to, refusal, ct), CancellationToken.None);
             lock (running) running.Add(copy);
         }
     }
 
-    private async Task CopyAsync(ActiveTransfer t, string sourcePfn, string destinationPfn, CancellationToken stopping)
+    private async Task CopyAsync(ActiveTransfer t, string sourcePfn, string destinationPfn, string? refusal, CancellationToken stopping)
     {
         var started = DateTime.UtcNow;
-        var (ok, reasonClass, reason, note) = (false, "copy", "", (string?)null);
+        var (ok, reasonClass, reason, note) = (false, "destination", refusal ?? "", (string?)null);
         try
         {
-            (ok, reasonClass, reason, note) = await AttemptAsync(t, sourcePfn, destinationPfn, stopping);
+            if (refusal is null) (ok, reasonClass, reason, note) = await AttemptAsync(t, sourcePfn, destinationPfn, stopping);
         }
         catch (OperationCanceledException) when (stopping.IsCancellationRequested)
         {
@@ -172,12 +190,10 @@ public sealed class Conveyor(NpgsqlDataSource db, CatalogClient catalog, LinkOpt
 
     private async Task<(bool Ok, string Class, string Reason, string? Note)> AttemptAsync(ActiveTransfer t, string sourcePfn, string destinationPfn, CancellationToken ct)
     {
-        var announced = await catalog.AddReplicasAsync([new ReplicaRef(t.Lfn, t.Destination, State: ReplicaState.BeingCopied)], ct);
-        if (announced.Results[0].Error is { } refused)
-            return (false, "destination", $"the catalog refused a replica on {t.Destination}: {refused.Message}", null);
-
         string? note = null;
-        var there = await Xrootd.ChecksumAsync(destinationPfn, ct);
+        // A first attempt finds nothing of its own there: the check is for what an earlier attempt left
+        // (a dark file in the way makes the copy fail, and the retry finds it).
+        var there = t.Attempts > 1 ? await Xrootd.ChecksumAsync(destinationPfn, ct) : null;
         if (there == t.Adler32) note = "a verified copy was already at the destination";
         else
         {

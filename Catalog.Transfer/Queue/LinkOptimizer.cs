@@ -8,7 +8,8 @@ namespace Catalog.Transfer.Queue;
 /// Per-link concurrency, one direction at a time, in the manner of FTS3's optimizer: a link starts
 /// at <see cref="TransferOptions.InitialLinkConcurrency"/>; after each window of finished copies it
 /// halves on errors (success under 90%), grows by one while the link's throughput keeps up (at least
-/// 95% of the previous window's), and steps back by one when more streams made it slower. Each
+/// 95% of the previous window's), steps back by one when more streams made it clearly slower (under
+/// 80%), and holds in between (one window's rate is noisy). Each
 /// decision is kept with its reason (shown in the link statistics) and survives restarts.
 /// </summary>
 public sealed class LinkOptimizer(NpgsqlDataSource db, IOptions<TransferOptions> options, ILogger<LinkOptimizer> log)
@@ -106,11 +107,12 @@ public sealed class LinkOptimizer(NpgsqlDataSource db, IOptions<TransferOptions>
             link.Limit = Math.Min(O.MaxLinkConcurrency, link.Limit + 1);
             link.Note = link.Limit == was ? $"at its maximum ({was}); {Rate(throughput)}" : $"raised from {was}: {Rate(throughput)} (was {Rate(link.LastThroughput)})";
         }
-        else
+        else if (throughput < link.LastThroughput * 0.8)
         {
             link.Limit = Math.Max(1, link.Limit - 1);
             link.Note = $"lowered from {was}: {Rate(throughput)}, less than {Rate(link.LastThroughput)} with fewer streams";
         }
+        else link.Note = $"kept at {was}: {Rate(throughput)}, about {Rate(link.LastThroughput)} before (within the noise)";
         link.LastThroughput = throughput;
         link.Ok = link.Failed = 0;
         link.Bytes = 0;

@@ -25,11 +25,22 @@ public sealed class Evaluator(NpgsqlDataSource db, CatalogClient catalog, ILogge
     /// <summary>Evaluates a rule over everything it covers now; answers the files seen.</summary>
     public async Task<long> EvaluateAsync(RuleRow rule, CancellationToken ct)
     {
-        long files = 0;
-        await foreach (var batch in FilesAsync(rule, ct).Chunk(Batch).WithCancellation(ct))
+        // Reading the catalog and writing locks overlap: the next batch is read while this one is written.
+        var batches = System.Threading.Channels.Channel.CreateBounded<List<LookupResult>>(2);
+        var reader = Task.Run(async () =>
         {
-            files += await ApplyAsync(rule, await LookupAsync(batch, ct), ct);
-        }
+            try
+            {
+                await foreach (var batch in FilesAsync(rule, ct).Chunk(Batch).WithCancellation(ct))
+                    await batches.Writer.WriteAsync(await LookupAsync(batch, ct), ct);
+                batches.Writer.Complete();
+            }
+            catch (Exception e) { batches.Writer.Complete(e); }
+        }, ct);
+        long files = 0;
+        await foreach (var found in batches.Reader.ReadAllAsync(ct))
+            files += await ApplyAsync(rule, found, ct);
+        await reader;
         log.LogInformation("Rule {Rule} evaluated over {Files} files", rule.Id, files);
         return files;
     }

@@ -42,7 +42,8 @@ create table lock (
     primary key (rule_id, file_id, se)
 );
 create index lock_replica on lock (file_id, se);
-create index lock_rule_state on lock (rule_id, state);
+-- What a rule still waits for (replicating, stuck): small, while a rule's OK locks are counted on the key.
+create index lock_unsettled on lock (rule_id, state) where state <> 0;
 
 -- The queue. state: TransferState (0 queued, 1 active, 2 done, 3 stuck, 4 canceled). At most one
 -- live (queued, active or stuck) request per file and destination, whatever number of rules want it.
