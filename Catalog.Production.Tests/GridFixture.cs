@@ -152,6 +152,20 @@ public sealed class GridFixture : IAsyncLifetime
         return copies;
     }
 
+    /// <summary>The <c>catalog</c> command in-process, pointed at this grid's catalog and services with the admin token.</summary>
+    public async Task<(int Code, string Out, string Err)> RunCliAsync(params string[] args)
+    {
+        var (output, error) = (new StringWriter(), new StringWriter());
+        var env = new Dictionary<string, string?>
+        {
+            ["CATALOG_URL"] = CatalogUrl.ToString(), ["CATALOG_TOKEN"] = AdminToken, ["CATALOG_PRODUCTION_URL"] = ProductionUrl.ToString(),
+            ["CATALOG_TRANSFER_URL"] = TransferUrl.ToString(), ["CATALOG_CONFIG"] = null, ["HOME"] = Dir,
+        };
+        var console = new global::Catalog.Cli.CliConsole { Out = output, Error = error, In = Stream.Null, Environment = k => env.GetValueOrDefault(k) };
+        var code = await global::Catalog.Cli.CatalogCli.RunAsync(args, console);
+        return (code, output.ToString(), error.ToString());
+    }
+
     /// <summary>Starts (or restarts) the catalog server on its port.</summary>
     public async Task StartCatalogAsync()
     {

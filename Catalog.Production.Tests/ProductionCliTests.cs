@@ -1,5 +1,4 @@
 using System.Text.Json;
-using Catalog.Cli;
 using Catalog.Contracts;
 
 namespace Catalog.Production.Tests;
@@ -7,18 +6,7 @@ namespace Catalog.Production.Tests;
 [Collection(GridCollection.Name)]
 public class ProductionCliTests(GridFixture grid)
 {
-    private async Task<(int Code, string Out, string Err)> Run(params string[] args)
-    {
-        var (output, error) = (new StringWriter(), new StringWriter());
-        var env = new Dictionary<string, string?>
-        {
-            ["CATALOG_URL"] = grid.CatalogUrl.ToString(), ["CATALOG_TOKEN"] = grid.AdminToken,
-            ["CATALOG_PRODUCTION_URL"] = grid.ProductionUrl.ToString(), ["CATALOG_CONFIG"] = null, ["HOME"] = grid.Dir,
-        };
-        var console = new CliConsole { Out = output, Error = error, In = Stream.Null, Environment = k => env.GetValueOrDefault(k) };
-        var code = await CatalogCli.RunAsync(args, console);
-        return (code, output.ToString(), error.ToString());
-    }
+    private Task<(int Code, string Out, string Err)> Run(params string[] args) => grid.RunCliAsync(args);
 
     [Fact]
     public async Task A_production_is_created_watched_and_listed_from_the_command_line()

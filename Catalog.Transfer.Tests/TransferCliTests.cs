@@ -1,5 +1,4 @@
 using System.Text.Json;
-using Catalog.Cli;
 using Catalog.Contracts;
 using Catalog.Production.Tests;
 
@@ -8,18 +7,7 @@ namespace Catalog.Transfer.Tests;
 [Collection(GridCollection.Name)]
 public class TransferCliTests(GridFixture grid)
 {
-    private async Task<(int Code, string Out, string Err)> Run(params string[] args)
-    {
-        var (output, error) = (new StringWriter(), new StringWriter());
-        var env = new Dictionary<string, string?>
-        {
-            ["CATALOG_URL"] = grid.CatalogUrl.ToString(), ["CATALOG_TOKEN"] = grid.AdminToken,
-            ["CATALOG_TRANSFER_URL"] = grid.TransferUrl.ToString(), ["CATALOG_CONFIG"] = null, ["HOME"] = grid.Dir,
-        };
-        var console = new CliConsole { Out = output, Error = error, In = Stream.Null, Environment = k => env.GetValueOrDefault(k) };
-        var code = await CatalogCli.RunAsync(args, console);
-        return (code, output.ToString(), error.ToString());
-    }
+    private Task<(int Code, string Out, string Err)> Run(params string[] args) => grid.RunCliAsync(args);
 
     [Fact]
     public async Task A_rule_is_added_watched_and_removed_and_the_links_shown_from_the_command_line()
