@@ -194,6 +194,13 @@ public class TransferTests(GridFixture grid)
         Assert.Equal(before, (await grid.Transfer.ListRulesAsync()).Count);
         await Assert.ThrowsAsync<CatalogUnauthorizedException>(() => TransferClient.Create(grid.TransferUrl, null).ListRulesAsync());
         await Assert.ThrowsAsync<CatalogNotFoundException>(() => grid.Transfer.GetRuleAsync(999_999));
+        // A reader may look, but neither add rules over what it cannot modify nor run consistency checks.
+        var token = (await grid.Catalog.IssueTokenAsync(new TokenRequest("transfer-reader", ["reader"], ["storage.read:/belle"], null, 3600))).Token;
+        var reader = TransferClient.Create(grid.TransferUrl, token);
+        Assert.NotNull(await reader.ListRulesAsync());
+        await Assert.ThrowsAsync<CatalogForbiddenException>(() => reader.AddRuleAsync(new RuleSpec(Dataset: dataset, Copies: 1, SeExpression: "DESY-DISK")));
+        await Assert.ThrowsAsync<CatalogForbiddenException>(() => reader.CheckConsistencyAsync("DESY-DISK"));
+        Assert.Equal(before, (await grid.Transfer.ListRulesAsync()).Count);
     }
 
     [Fact]

@@ -11,7 +11,7 @@ namespace Catalog.Transfer.Feed;
 /// <summary>
 /// Follows the catalog's change feed (long-polled, so a new file is seen within a second or so):
 /// files registered under a rule get their locks and requests; a locked replica that is removed
-/// or goes bad is copied again from another replica; a file that appears on a source lets its
+/// or goes bad is copied again from another replica (one made unavailable, an SE's downtime, is not); a file that appears on a source lets its
 /// source-less requests try again; removed files drop their locks; moves follow the LFN. The
 /// cursor is stored after a page is applied, and applying is idempotent, so a restart re-reads at
 /// most one page. A cursor past the feed's retention (410) makes every rule be evaluated afresh.
@@ -96,8 +96,9 @@ public sealed class FeedFollower(NpgsqlDataSource db, CatalogClient catalog, Eva
                     foreach (var rule in rules.Where(r => r.Covers(c.Lfn, c.Dataset)))
                         (newFiles.TryGetValue(rule.Id, out var set) ? set : newFiles[rule.Id] = new(StringComparer.Ordinal)).Add(c.Lfn);
                     break;
+                // Removed or bad: gone for good, copied again. Unavailable (an SE in downtime) is waited out.
                 case ChangeKind.ReplicaRemoved:
-                case ChangeKind.ReplicaStateChanged when c.State is ReplicaState.Bad or ReplicaState.Unavailable:
+                case ChangeKind.ReplicaStateChanged when c.State is ReplicaState.Bad:
                     lost.Add((c.Lfn, c.Se!));
                     break;
                 case ChangeKind.ReplicaAdded or ChangeKind.ReplicaStateChanged when c.State == ReplicaState.Available:
