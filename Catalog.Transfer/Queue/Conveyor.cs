@@ -58,7 +58,13 @@ public sealed class Conveyor(NpgsqlDataSource db, CatalogClient catalog, LinkOpt
             {
                 log.LogWarning(e, "Dispatching failed; trying again");
             }
-            await Task.WhenAny(wake.WaitAsync(stoppingToken), Task.Delay(O.PollInterval, stoppingToken), AnyFinished());
+            // Until woken (a rule was added), a copy finished, or the poll interval passed. The wake-up wait is
+            // canceled with the round, so no waiter piles up on the semaphore while the service idles.
+            using var round = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken);
+            var waits = new List<Task> { wake.WaitAsync(round.Token), Task.Delay(O.PollInterval, round.Token) };
+            lock (running) waits.AddRange(running);
+            await Task.WhenAny(waits);
+            round.Cancel();
         }
     }
 
@@ -66,11 +72,6 @@ public sealed class Conveyor(NpgsqlDataSource db, CatalogClient catalog, LinkOpt
     {
         await using var cmd = new NpgsqlCommand($"select pg_try_advisory_lock({QueueLockId})", conn);
         return (bool)(await cmd.ExecuteScalarAsync(ct))!;
-    }
-
-    private Task AnyFinished()
-    {
-        lock (running) return running.Count == 0 ? Task.Delay(Timeout.Infinite) : Task.WhenAny(running);
     }
 
     private async Task DispatchAsync(CancellationToken ct)
