@@ -6,6 +6,14 @@ namespace Catalog.Client;
 /// <summary>One JSON request to a module service (production, transfer): the catalog's body encoding and error mapping.</summary>
 internal static class ModuleHttp
 {
+    /// <summary>An HTTP client of a module service carrying a catalog token.</summary>
+    public static HttpClient Create(Uri baseAddress, string? token, TimeSpan timeout)
+    {
+        var http = new HttpClient { BaseAddress = baseAddress, Timeout = timeout };
+        if (token is { Length: > 0 }) http.DefaultRequestHeaders.Authorization = new("Bearer", token);
+        return http;
+    }
+
     public static async Task<T> SendAsync<T>(HttpClient http, HttpMethod method, string uri, object? body, CancellationToken ct)
     {
         using var request = new HttpRequestMessage(method, uri);

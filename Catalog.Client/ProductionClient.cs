@@ -12,12 +12,8 @@ public sealed class ProductionClient(HttpClient http)
     public HttpClient Http { get; } = http;
 
     /// <summary>A client of the service at <paramref name="baseAddress"/> with a catalog token.</summary>
-    public static ProductionClient Create(Uri baseAddress, string? token, TimeSpan? timeout = null)
-    {
-        var http = new HttpClient { BaseAddress = baseAddress, Timeout = timeout ?? TimeSpan.FromMinutes(5) };
-        if (token is { Length: > 0 }) http.DefaultRequestHeaders.Authorization = new("Bearer", token);
-        return new ProductionClient(http);
-    }
+    public static ProductionClient Create(Uri baseAddress, string? token, TimeSpan? timeout = null) =>
+        new(ModuleHttp.Create(baseAddress, token, timeout ?? TimeSpan.FromMinutes(5)));
 
     /// <summary>Defines a production; it is checked against the catalog and planned before this returns.</summary>
     public Task<ProductionInfo> CreateAsync(ProductionSpec spec, CancellationToken ct = default) =>

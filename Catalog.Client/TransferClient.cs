@@ -12,12 +12,8 @@ public sealed class TransferClient(HttpClient http)
     public HttpClient Http { get; } = http;
 
     /// <summary>A client of the service at <paramref name="baseAddress"/> with a catalog token.</summary>
-    public static TransferClient Create(Uri baseAddress, string? token, TimeSpan? timeout = null)
-    {
-        var http = new HttpClient { BaseAddress = baseAddress, Timeout = timeout ?? TimeSpan.FromMinutes(10) };
-        if (token is { Length: > 0 }) http.DefaultRequestHeaders.Authorization = new("Bearer", token);
-        return new TransferClient(http);
-    }
+    public static TransferClient Create(Uri baseAddress, string? token, TimeSpan? timeout = null) =>
+        new(ModuleHttp.Create(baseAddress, token, timeout ?? TimeSpan.FromMinutes(10)));
 
     /// <summary>Adds a rule; its files are evaluated (locks and transfer requests created) before this returns.</summary>
     public Task<RuleInfo> AddRuleAsync(RuleSpec spec, CancellationToken ct = default) =>

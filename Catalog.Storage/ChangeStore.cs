@@ -85,9 +85,19 @@ public static class ChangeStore
             if (rows.Count == limit) return (rows, last);
         }
         // The scan reached the end of what is complete: read on from the head.
-        if (scanned < scan && xmin > 0) last = Position.Max(last, new Position(xmin - 1, long.MaxValue));
+        if (scanned < scan && xmin > 0) last = Position.Max(last, Below(xmin));
         return (rows, last);
     }
+
+    /// <summary>The head: every transaction older than the oldest one running is complete, so nothing new can appear below it.</summary>
+    public static async Task<Position> HeadAsync(NpgsqlConnection conn, CancellationToken ct)
+    {
+        var xmin = await conn.ExecuteScalarAsync<string>(new CommandDefinition("select pg_snapshot_xmin(pg_current_snapshot())::text", cancellationToken: ct));
+        return Below(ulong.Parse(xmin!, System.Globalization.CultureInfo.InvariantCulture));
+    }
+
+    /// <summary>The position after every row of transactions older than <paramref name="xmin"/>.</summary>
+    private static Position Below(ulong xmin) => new(xmin - 1, long.MaxValue);
 
     /// <summary>How far retention has deleted (nothing at or before it can be read any more), or null.</summary>
     public static async Task<Position?> HorizonAsync(NpgsqlConnection conn, CancellationToken ct)

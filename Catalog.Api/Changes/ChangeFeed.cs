@@ -50,20 +50,12 @@ public sealed class ChangeFeed(Db db, Access access, IOptions<CatalogOptions> op
     private static async Task<ChangeStore.Position> StartAsync(NpgsqlConnection conn, string? after, CancellationToken ct)
     {
         if (after == "latest")
-            return await HeadAsync(conn, ct);
+            return await ChangeStore.HeadAsync(conn, ct);
         var position = Decode(after);
         if (await ChangeStore.HorizonAsync(conn, ct) is { } horizon && position < horizon)
             throw new CatalogException(ErrorCode.ChangesExpired,
                 "changes after this cursor were dropped by the feed's retention; list what you need afresh and follow from after=latest", "after");
         return position;
-    }
-
-    /// <summary>Every transaction older than the oldest one running is complete: nothing new can appear below it.</summary>
-    private static async Task<ChangeStore.Position> HeadAsync(NpgsqlConnection conn, CancellationToken ct)
-    {
-        var xmin = await Dapper.SqlMapper.ExecuteScalarAsync<string>(conn,
-            new Dapper.CommandDefinition("select pg_snapshot_xmin(pg_current_snapshot())::text", cancellationToken: ct));
-        return new ChangeStore.Position(ulong.Parse(xmin!, CultureInfo.InvariantCulture) - 1, long.MaxValue);
     }
 
     private static Change ToChange(ChangeStore.ChangeRow r, SeRegistry registry) => new(
