@@ -64,24 +64,43 @@ public sealed class Reaper(NpgsqlDataSource db, CatalogClient catalog, RuleServi
         var replicas = new Dictionary<string, IReadOnlyList<Replica>>(StringComparer.Ordinal);
         await foreach (var r in catalog.LookupAsync(marked.Select(m => m.Lfn).Distinct(), all: true, ct))
             if (r.Lfn is not null) replicas[r.Lfn] = r.Replicas ?? [];
+        // Decide the whole batch first (a replica counted gone before the next one of the same file is
+        // looked at), then one catalog call removes them all, then each goes from its SE.
+        var doomed = new List<(long FileId, string Lfn, string Se, string Pfn)>();
+        var settled = new List<(long FileId, string Se)>();
         foreach (var (fileId, lfn, se) in marked)
         {
             var all = replicas.GetValueOrDefault(lfn) ?? [];
             var target = all.FirstOrDefault(r => r.Se == se);
-            if (target is not null && !all.Any(r => r.Se != se && r.State == ReplicaState.Available))
-                log.LogWarning("Kept {Lfn} on {Se}: no rule needs it, but it is the file's last available replica", lfn, se);
-            else if (target is not null)
+            if (target is null) settled.Add((fileId, se));
+            else if (!all.Any(r => r.Se != se && r.State == ReplicaState.Available))
             {
-                var removed = await catalog.RemoveReplicasAsync([new ReplicaRef(lfn, se)], ct);
-                if (removed.Results[0].Error is { } error) { log.LogWarning("The catalog kept {Lfn} on {Se}: {Error}", lfn, se, error.Message); continue; }
-                // The next deletion of the same file in this batch must see this one gone (or both copies could go).
-                replicas[lfn] = all.Where(r => r.Se != se).ToList();
-                if (!await Xrootd.RemoveAsync(target.Pfn, ct))
-                    log.LogWarning("Removed {Lfn} on {Se} from the catalog, but the SE did not delete {Pfn}: a dark file for the consistency check", lfn, se, target.Pfn);
+                log.LogWarning("Kept {Lfn} on {Se}: no rule needs it, but it is the file's last available replica", lfn, se);
+                settled.Add((fileId, se));
             }
-            await using var conn = await db.OpenConnectionAsync(ct);
-            await conn.ExecuteAsync(new CommandDefinition("delete from deletion where file_id = @fileId and se = @se", new { fileId, se }, cancellationToken: ct));
+            else
+            {
+                doomed.Add((fileId, lfn, se, target.Pfn));
+                replicas[lfn] = all.Where(r => r.Se != se).ToList();
+            }
         }
+        if (doomed.Count > 0)
+        {
+            var removed = (await catalog.RemoveReplicasAsync(doomed.Select(d => new ReplicaRef(d.Lfn, d.Se)), ct)).Results.ToDictionary(r => r.Index);
+            for (var i = 0; i < doomed.Count; i++)
+            {
+                var (fileId, lfn, se, pfn) = doomed[i];
+                // A refusal leaves the deletion for the next round.
+                if (removed[i].Error is { } error) { log.LogWarning("The catalog kept {Lfn} on {Se}: {Error}", lfn, se, error.Message); continue; }
+                if (!await Xrootd.RemoveAsync(pfn, ct))
+                    log.LogWarning("Removed {Lfn} on {Se} from the catalog, but the SE did not delete {Pfn}: a dark file for the consistency check", lfn, se, pfn);
+                settled.Add((fileId, se));
+            }
+        }
+        await using (var conn = await db.OpenConnectionAsync(ct))
+            await conn.ExecuteAsync(new CommandDefinition("""
+                delete from deletion d using unnest(@fileIds::bigint[], @ses::text[]) as w(file_id, se) where d.file_id = w.file_id and d.se = w.se
+                """, new { fileIds = settled.Select(x => x.FileId).ToArray(), ses = settled.Select(x => x.Se).ToArray() }, cancellationToken: ct));
         return marked.Count;
     }
 }
