@@ -5,7 +5,7 @@
 # what is missing, migrates, then serves in the foreground. Ctrl-C stops the server and the
 # services it started (CATALOG_KEEP_SERVICES=1 keeps PostgreSQL and Redis running).
 #
-#   ./run.sh          start everything (catalog, local grid, production and transfer services), print the URLs
+#   ./run.sh          start everything (catalog, local grid, production, transfer and monitor), print the URLs
 #   ./run.sh catalog  the catalog alone (PostgreSQL, Redis and the catalog server)
 #   ./run.sh stop     stop everything this data folder started and release its huge pages
 set -euo pipefail
@@ -27,6 +27,7 @@ stop_pid() {
 
 stop_all() {
   PG_BIN=$(find_pg_bin) || true
+  stop_pid "$DATA/monitor.pid" "monitor"
   stop_pid "$DATA/transfer.pid" "transfer service"
   stop_pid "$DATA/production.pid" "production service"
   if [ -f "$DATA/grid/grid.env" ]; then bash scripts/grid.sh stop "$DATA/grid" && log "local grid (Slurm, XRootD SEs) stopped"; fi
@@ -117,6 +118,25 @@ start_transfer() {
   echo "http://127.0.0.1:$TRANSFER_PORT" > "$DATA/transfer-url"
   for _ in $(seq 1 300); do curl -fs "http://127.0.0.1:$TRANSFER_PORT/readyz" >/dev/null 2>&1 && break; sleep 0.1; done
   log "transfer service on http://127.0.0.1:$TRANSFER_PORT (log: $DATA/transfer.log); try: ./catalog rule ls, ./catalog transfer stats"
+  start_monitor
+}
+
+# The monitor: probes every SE, the catalog, the services and each Slurm partition every minute,
+# bans an SE that keeps failing (write-disabled in the catalog) and serves the dashboard. Its token
+# is a data manager's (it reads the change feed, switches SEs, registers probe files under /monitor).
+start_monitor() {
+  (umask 077 && dotnet "$DATA/bin/Catalog.Api.dll" token issue --subject monitor --role data-manager \
+      --scope storage.read:/ --scope storage.modify:/ --lifetime 365d --contentRoot "$DATA/bin" > "$DATA/auth/monitor.token")
+  log "building the monitor (the dashboard's chart library comes from npm)"
+  dotnet build -c Release -nologo -v q Catalog.Monitor/Catalog.Monitor.csproj -o "$DATA/monitor-bin" >/dev/null
+  ConnectionStrings__Monitor="${ConnectionStrings__Catalog/Database=catalog/Database=monitor}" \
+  Monitor__CatalogUrl="${URLS%%;*}/" Monitor__CatalogTokenFile="$DATA/auth/monitor.token" \
+  Monitor__ProductionUrl="http://127.0.0.1:$PRODUCTION_PORT/" Monitor__TransferUrl="http://127.0.0.1:$TRANSFER_PORT/" Monitor__SlurmConf="$SLURM_CONF" \
+    dotnet "$DATA/monitor-bin/Catalog.Monitor.dll" --urls "http://127.0.0.1:$MONITOR_PORT" --contentRoot "$DATA/monitor-bin" \
+    >> "$DATA/monitor.log" 2>&1 &
+  echo $! > "$DATA/monitor.pid"
+  for _ in $(seq 1 300); do curl -fs "http://127.0.0.1:$MONITOR_PORT/readyz" >/dev/null 2>&1 && break; sleep 0.1; done
+  log "monitor and dashboard on http://127.0.0.1:$MONITOR_PORT/ (log: $DATA/monitor.log); linked from the catalog's ${URLS%%;*}/"
 }
 
 # Ports are chosen once and remembered, so the data folder keeps working across runs.
@@ -135,6 +155,12 @@ if [ -z "${TRANSFER_PORT:-}" ]; then
   TRANSFER_PORT=5091; port_open $TRANSFER_PORT && TRANSFER_PORT=$(free_port)
   echo "TRANSFER_PORT=$TRANSFER_PORT" >> "$DATA/ports"
 fi
+if [ -z "${MONITOR_PORT:-}" ]; then
+  MONITOR_PORT=5092; port_open $MONITOR_PORT && MONITOR_PORT=$(free_port)
+  echo "MONITOR_PORT=$MONITOR_PORT" >> "$DATA/ports"
+fi
+# The catalog's front page links the dashboard.
+[ "${1:-}" = catalog ] || export Catalog__MonitorUrl="${Catalog__MonitorUrl:-http://127.0.0.1:$MONITOR_PORT/}"
 URLS=${CATALOG_URLS:-http://127.0.0.1:${API_PORT:-5080}}
 # ./catalog in this checkout talks to this URL.
 echo "${URLS%%;*}" > "$DATA/url"
@@ -180,6 +206,7 @@ on_exit() {
   trap - INT TERM EXIT
   if [ -n "$started_services" ] && [ "${CATALOG_KEEP_SERVICES:-}" != 1 ]; then stop_all
   else
+    stop_pid "$DATA/monitor.pid" "monitor"
     stop_pid "$DATA/transfer.pid" "transfer service"
     stop_pid "$DATA/production.pid" "production service"
     kill "$(cat "$DATA/server.pid" 2>/dev/null)" 2>/dev/null || true; rm -f "$DATA/server.pid"

@@ -6,6 +6,11 @@ set -euo pipefail
 cd "$(dirname "$0")"
 source scripts/services.sh
 ensure_packages
+# The dashboard's browser tests drive Debian's Chromium (Playwright cannot download its own here).
+if ! command -v chromium >/dev/null 2>&1; then
+  log "installing Chromium from Debian (the dashboard's browser tests)"
+  apt_install chromium
+fi
 status=0
 # One test assembly at a time: the catalog's and the production's suites each start their own
 # servers, and together on two cores they made timing-bound cases (the cache's single flight) flaky.

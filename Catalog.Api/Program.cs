@@ -46,6 +46,7 @@ app.UseCatalogErrors();
 app.UseCatalogAuth();
 app.UseIdentityFirst();
 app.MapHealthApi();
+app.MapFrontPage();
 var rest = app.MapGroup("").AddEndpointFilterFactory(BufferedJson.Filter);
 rest.MapTokensApi();
 rest.MapAuditApi();

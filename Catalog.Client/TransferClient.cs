@@ -47,8 +47,16 @@ public sealed class TransferClient(HttpClient http)
     }
 
     /// <summary>Per-link statistics (each direction apart) since <paramref name="since"/> (default: the last 24 hours).</summary>
-    public Task<LinkStatsResponse> LinkStatsAsync(DateTimeOffset? since = null, CancellationToken ct = default) =>
-        SendAsync<LinkStatsResponse>(HttpMethod.Get, "api/v1/links" + (since is null ? "" : $"?since={Uri.EscapeDataString(since.Value.ToString("O"))}"), null, ct);
+    public Task<LinkStatsResponse> LinkStatsAsync(DateTimeOffset? since = null, CancellationToken ct = default) => LinkStatsAsync(since, null, ct);
+
+    /// <summary>Per-link statistics of the attempts that ended in [<paramref name="since"/>, <paramref name="until"/>) (until: now).</summary>
+    public Task<LinkStatsResponse> LinkStatsAsync(DateTimeOffset? since, DateTimeOffset? until, CancellationToken ct = default)
+    {
+        var query = new List<string>();
+        if (since is not null) query.Add($"since={Uri.EscapeDataString(since.Value.ToString("O"))}");
+        if (until is not null) query.Add($"until={Uri.EscapeDataString(until.Value.ToString("O"))}");
+        return SendAsync<LinkStatsResponse>(HttpMethod.Get, "api/v1/links" + (query.Count > 0 ? "?" + string.Join('&', query) : ""), null, ct);
+    }
 
     /// <summary>Compares an SE's namespace with the catalog's replicas there; repairs when asked.</summary>
     public Task<ConsistencyReport> CheckConsistencyAsync(string se, ConsistencyRequest? request = null, CancellationToken ct = default) =>

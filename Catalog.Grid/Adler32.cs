@@ -20,6 +20,14 @@ public sealed class Adler32
     }
 
     public string Hex => ((b << 16) | a).ToString("x8");
+
+    /// <summary>The Adler-32 of a whole buffer, as 8 hex digits.</summary>
+    public static string Of(ReadOnlySpan<byte> data)
+    {
+        var sum = new Adler32();
+        sum.Update(data);
+        return sum.Hex;
+    }
 }
 
 /// <summary>The "simulated" output: bytes derived from the job's seed alone (xorshift64*), so a re-run writes the same file.</summary>

@@ -8,6 +8,7 @@ using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Npgsql;
+using Prometheus;
 
 namespace Catalog.Modules;
 
@@ -56,9 +57,14 @@ public static class ModuleHosting
         return Results.Problem(detail: message, statusCode: status, extensions: extensions);
     }
 
-    /// <summary>/healthz (the process answers) and /readyz (its database answers too).</summary>
-    public static IEndpointRouteBuilder MapModuleHealth(this IEndpointRouteBuilder app)
+    /// <summary>
+    /// /healthz (the process answers), /readyz (its database answers too) and /metrics (Prometheus
+    /// text: requests by route and status with their durations, the process and the runtime).
+    /// </summary>
+    public static WebApplication MapModuleHealth(this WebApplication app)
     {
+        app.UseHttpMetrics();
+        app.MapMetrics("/metrics");
         app.MapGet("/healthz", () => Results.Ok(new { status = "ok" })).ExcludeFromDescription();
         app.MapGet("/readyz", async (NpgsqlDataSource db, CancellationToken ct) =>
         {

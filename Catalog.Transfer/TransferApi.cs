@@ -60,10 +60,11 @@ public static class TransferApi
                 rows.Count == size ? rows[^1].Id : null);
         }).WithTags("transfers").WithSummary("Transfer requests, newest first, with the reason of the last failure");
 
-        app.MapGet("/api/v1/links", async (DateTimeOffset? since, HttpContext http, CallerIdentity identity, NpgsqlDataSource db, LinkOptimizer optimizer, CancellationToken ct) =>
+        app.MapGet("/api/v1/links", async (DateTimeOffset? since, DateTimeOffset? until, HttpContext http, CallerIdentity identity, NpgsqlDataSource db, LinkOptimizer optimizer, CancellationToken ct) =>
         {
             await identity.RequireAsync(http);
             var from = since ?? DateTimeOffset.UtcNow.AddDays(-1);
+            DateTime? to = until?.UtcDateTime;
             await using var conn = await db.OpenConnectionAsync(ct);
             var rows = await conn.QueryAsync<(string Source, string Destination, long Files, long Bytes, double Seconds, long Failures, string? Reasons)>(new CommandDefinition("""
                 select a.source, a.destination,
@@ -71,10 +72,10 @@ public static class TransferApi
                        coalesce(extract(epoch from max(a.finished) filter (where a.outcome = 1) - min(a.started) filter (where a.outcome = 1)), 0)::float8,
                        count(*) filter (where a.outcome = 2),
                        (select jsonb_object_agg(c, n)::text from (select coalesce(b.reason_class, 'unknown') as c, count(*) as n from attempt b
-                         where b.source = a.source and b.destination = a.destination and b.outcome = 2 and b.finished >= @from group by 1) x)
-                from attempt a where a.finished >= @from
+                         where b.source = a.source and b.destination = a.destination and b.outcome = 2 and b.finished >= @from and (@to::timestamptz is null or b.finished < @to) group by 1) x)
+                from attempt a where a.finished >= @from and (@to::timestamptz is null or a.finished < @to)
                 group by a.source, a.destination order by a.source, a.destination
-                """, new { from = from.UtcDateTime }, cancellationToken: ct));
+                """, new { from = from.UtcDateTime, to }, cancellationToken: ct));
             return new LinkStatsResponse(from, rows.Select(r =>
             {
                 var (active, limit, note) = optimizer.State(r.Source, r.Destination);
@@ -82,7 +83,7 @@ public static class TransferApi
                     r.Reasons is null ? new Dictionary<string, long>() : System.Text.Json.JsonSerializer.Deserialize<Dictionary<string, long>>(r.Reasons)!,
                     active, limit, note);
             }).ToList());
-        }).WithTags("links").WithSummary("Per link and direction: files, bytes, throughput, failures by reason, concurrency now");
+        }).WithTags("links").WithSummary("Per link and direction, over the attempts that ended in [since, until): files, bytes, throughput, failures by reason, concurrency now");
 
         app.MapPost("/api/v1/consistency/{se}", async (string se, ConsistencyRequest? request, HttpContext http, CallerIdentity identity,
             ConsistencyCheck check, CancellationToken ct) =>

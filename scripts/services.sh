@@ -44,6 +44,11 @@ ensure_packages() {
     log "installing ICU from Debian"
     apt_install libicu72
   fi
+  # The monitor's dashboard takes its chart library from npm when it is built.
+  if ! command -v npm >/dev/null 2>&1; then
+    log "installing Node.js and npm from Debian"
+    apt_install nodejs npm
+  fi
   if ! command -v dotnet >/dev/null 2>&1; then
     log "the .NET 10 SDK is required (dotnet on PATH)"; exit 1
   fi
