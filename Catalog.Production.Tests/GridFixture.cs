@@ -9,10 +9,11 @@ namespace Catalog.Production.Tests;
 /// The whole system as ./run.sh starts it, on free loopback ports under one folder: PostgreSQL
 /// and Redis (scripts/test-services.sh), the local grid (scripts/grid.sh: three XRootD SEs, Slurm),
 /// the catalog, the production and the transfer service as processes of their own, so tests can
-/// stop the catalog (an outage) or kill a service at a named point. Both grid test assemblies
-/// (production, transfer) compile this file and start their own grid.
+/// stop the catalog (an outage) or kill a service at a named point. The grid test assemblies
+/// (production, transfer, monitor) compile this file and start their own grid; the monitor's
+/// starts the monitor too (<see cref="WithMonitor"/>).
 /// </summary>
-public sealed class GridFixture : IAsyncLifetime
+public class GridFixture : IAsyncLifetime
 {
     public static string RepoRoot { get; } = FindRepoRoot();
     private static readonly string Configuration = AppContext.BaseDirectory.Contains("/Debug/") ? "Debug" : "Release";
@@ -27,8 +28,13 @@ public sealed class GridFixture : IAsyncLifetime
     public Uri CatalogUrl { get; private set; } = null!;
     public Uri ProductionUrl { get; private set; } = null!;
     public Uri TransferUrl { get; private set; } = null!;
+    public Uri MonitorUrl { get; private set; } = null!;
+    public MonitorClient Monitor { get; private set; } = null!;
     private string postgres = "";
-    private Process? catalogProcess, productionProcess, transferProcess;
+    private Process? catalogProcess, productionProcess, transferProcess, monitorProcess;
+
+    /// <summary>Whether the monitor runs too (probing every second, banning after 2 failures, recovering after 2 passes).</summary>
+    protected virtual bool WithMonitor => false;
 
     public async Task InitializeAsync()
     {
@@ -76,6 +82,43 @@ public sealed class GridFixture : IAsyncLifetime
         Production = ProductionClient.Create(ProductionUrl, AdminToken);
         await StartTransferAsync();
         Transfer = TransferClient.Create(TransferUrl, AdminToken);
+        if (WithMonitor)
+        {
+            var watcher = (await RunAsync("dotnet", [CatalogDll, "token", "issue", "--subject", "monitor", "--role", "data-manager", "--scope", "storage.read:/",
+                "--scope", "storage.modify:/", "--lifetime", "1d", "--contentRoot", Path.GetDirectoryName(CatalogDll)!], api)).Trim();
+            await File.WriteAllTextAsync(Path.Combine(Dir, "monitor.token"), watcher);
+            File.SetUnixFileMode(Path.Combine(Dir, "monitor.token"), UnixFileMode.UserRead | UnixFileMode.UserWrite);
+            MonitorUrl = new Uri($"http://127.0.0.1:{FreePort()}/");
+            await StartMonitorAsync();
+            Monitor = MonitorClient.Create(MonitorUrl, AdminToken);
+        }
+    }
+
+    private string MonitorDll => Path.Combine(RepoRoot, "Catalog.Monitor", "bin", Configuration, "net10.0", "Catalog.Monitor.dll");
+
+    public async Task StartMonitorAsync()
+    {
+        monitorProcess = Start(MonitorDll, MonitorUrl, new()
+        {
+            ["ConnectionStrings__Monitor"] = postgres.Replace("Database=catalog", "Database=monitor"),
+            ["Monitor__CatalogUrl"] = CatalogUrl.ToString(),
+            ["Monitor__CatalogTokenFile"] = Path.Combine(Dir, "monitor.token"),
+            ["Monitor__ProductionUrl"] = ProductionUrl.ToString(),
+            ["Monitor__TransferUrl"] = TransferUrl.ToString(),
+            ["Monitor__SlurmConf"] = Grid["SLURM_CONF"],
+            ["Monitor__ProbeInterval"] = "00:00:01",
+            ["Monitor__SampleInterval"] = "00:00:01",
+            ["Monitor__StepTimeout"] = "00:00:05",
+            ["Monitor__SiteJobTimeout"] = "00:01:00",
+            ["Monitor__BanAfter"] = "2",
+            ["Monitor__RecoverAfter"] = "2",
+        }, "monitor.log");
+        await WaitReadyAsync(MonitorUrl, "readyz", monitorProcess);
+    }
+
+    public async Task StopMonitorAsync()
+    {
+        if (monitorProcess is { HasExited: false }) { monitorProcess.Kill(entireProcessTree: true); await monitorProcess.WaitForExitAsync(); }
     }
 
     private string CatalogDll => Path.Combine(RepoRoot, "Catalog.Api", "bin", Configuration, "net10.0", "Catalog.Api.dll");
@@ -248,6 +291,7 @@ public sealed class GridFixture : IAsyncLifetime
 
     public async Task DisposeAsync()
     {
+        await StopMonitorAsync();
         await StopTransferAsync();
         await StopProductionAsync();
         if (catalogProcess is { HasExited: false }) await StopCatalogAsync();

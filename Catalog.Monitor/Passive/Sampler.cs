@@ -107,7 +107,13 @@ public sealed class Sampler(
         // committed late still falls in a window read after it.
         var until = DateTimeOffset.UtcNow.AddSeconds(-5);
         var cursor = await series.CursorAsync("transfer-window", ct);
-        var since = cursor is null ? until : DateTimeOffset.Parse(cursor, CultureInfo.InvariantCulture, DateTimeStyles.RoundtripKind);
+        if (cursor is null)
+        {
+            // The first window starts now: what ended before the monitor ever ran is the transfer service's own history.
+            await series.SetCursorAsync("transfer-window", until.ToString("O"), ct);
+            return;
+        }
+        var since = DateTimeOffset.Parse(cursor, CultureInfo.InvariantCulture, DateTimeStyles.RoundtripKind);
         if (until <= since) return;
         var stats = await transfer.LinkStatsAsync(since, until, ct);
         var minute = SeriesStore.Minute(until);

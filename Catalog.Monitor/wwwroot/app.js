@@ -32,12 +32,16 @@ function rangeButtons() {
 }
 function fromTo() { const to = new Date(); return { from: new Date(to - ranges[range()] * 3600e3).toISOString(), to: to.toISOString() }; }
 
+// Counters (what happened per minute) read a minute without a point as zero; gauges leave it a gap.
+const counters = new Set(["registered", "transfers", "transfer_bytes", "transfer_failures", "api_requests"]);
 async function series(name, by, labels = {}, scale = 1) {
   const { from, to } = fromTo();
   const q = new URLSearchParams({ from, to });
   if (by) q.set("by", by);
   for (const [k, v] of Object.entries(labels)) q.append("label", `${k}:${v}`);
   const s = await api(`series/${name}?${q}`);
+  const now = Date.now() / 1000;
+  if (counters.has(name)) s.lines.forEach(l => l.values = l.values.map((v, i) => v == null && s.times[i] + s.step <= now ? 0 : v));
   if (scale !== 1) s.lines.forEach(l => l.values = l.values.map(v => v == null ? null : v * scale));
   return s;
 }
@@ -51,7 +55,8 @@ function chart(el, title, data, unit) {
   const width = Math.max(300, el.clientWidth - 10);
   const opts = {
     width, height: 220,
-    series: [{}, ...data.lines.map((l, i) => ({ label: l.label, stroke: palette[i % palette.length], width: 1.5, spanGaps: data.step > 60,
+    series: [{}, ...data.lines.map((l, i) => ({ label: l.label, stroke: palette[i % palette.length], width: 1.5, spanGaps: true,
+      points: { show: l.values.filter(v => v != null).length < 60, size: 4 },
       value: (u, v) => v == null ? "-" : fmt(v) + (unit ? " " + unit : "") }))],
     axes: [{}, { values: (u, vals) => vals.map(fmt), size: 60 }],
     legend: { live: true },
@@ -70,7 +75,12 @@ function statusTile(t) {
   const status = t.status.toLowerCase();
   const probe = t.lastProbe ? (t.lastProbe.ok ? `probe ok, ${Math.round(t.lastProbe.milliseconds)} ms` : esc(t.lastProbe.error)) : "not probed yet";
   return `<a class="tile status-${status}" href="target.html?name=${encodeURIComponent(t.name)}&range=${range()}" data-target="${esc(t.name)}" data-status="${status}">
-    <div class="name">${esc(t.name.replace(/^(se|site|service):/, ""))}</div><div class="detail">${esc(t.status)} · ${probe}</div></a>`;
+    <div class="name">${esc(tileName(t))}</div><div class="detail">${esc(t.status)} · ${probe}</div></a>`;
+}
+
+function tileName(t) {
+  return t.kind === "catalog" ? "catalog (register, look up, remove)" : t.kind === "service" ? `${t.name.slice(8)} service (ready?)`
+    : t.kind === "site" ? `site ${t.name.slice(5)} (test job)` : t.name.replace(/^se:/, "");
 }
 
 function failureRows(failures) {

@@ -103,6 +103,14 @@ public sealed class Conveyor(NpgsqlDataSource db, CatalogClient catalog, LinkOpt
                 await TransferStore.NoSourceAsync(conn, t.Id, $"the destination SE {t.Destination} is no longer registered", DateTime.UtcNow + O.StuckRetry, ct);
                 continue;
             }
+            if (!destination.WriteEnabled)
+            {
+                // Banned by the monitor, draining for a downtime, or closed by an operator: no copy starts
+                // (the catalog would refuse it); tried again in a minute, when it may take writes again.
+                await TransferStore.NoSourceAsync(conn, t.Id, $"the destination SE {t.Destination} takes no writes now (banned, in downtime, or closed)",
+                    DateTime.UtcNow + TimeSpan.FromMinutes(1), ct);
+                continue;
+            }
             var usable = all.Where(r => r.Se != t.Destination && r.State == ReplicaState.Available
                 && ses.TryGetValue(r.Se, out var s) && s.ReadEnabled).ToList();
             if (usable.Count == 0)
@@ -112,7 +120,9 @@ public sealed class Conveyor(NpgsqlDataSource db, CatalogClient catalog, LinkOpt
                 continue;
             }
             // Sources in rank order; the first whose link has a free slot takes it (a full link waits, others go on).
-            var source = usable.OrderBy(r => optimizer.Rank(r.Se, t.Destination)).ThenBy(r => r.Se, StringComparer.Ordinal)
+            // An SE the monitor found failing (degraded or offline in the registry) is a source of last resort.
+            var source = usable.OrderBy(r => ses[r.Se].State == StorageElementState.Online ? 0 : 1).ThenBy(r => optimizer.Rank(r.Se, t.Destination))
+                .ThenBy(r => r.Se, StringComparer.Ordinal)
                 .FirstOrDefault(r => optimizer.TryAcquire(r.Se, t.Destination));
             if (source is null) continue;
             if (!await TransferStore.ClaimAsync(conn, t, source.Se, ct))
