@@ -135,8 +135,9 @@ start_monitor() {
     dotnet "$DATA/monitor-bin/Catalog.Monitor.dll" --urls "http://127.0.0.1:$MONITOR_PORT" --contentRoot "$DATA/monitor-bin" \
     >> "$DATA/monitor.log" 2>&1 &
   echo $! > "$DATA/monitor.pid"
+  echo "http://127.0.0.1:$MONITOR_PORT" > "$DATA/monitor-url"
   for _ in $(seq 1 300); do curl -fs "http://127.0.0.1:$MONITOR_PORT/readyz" >/dev/null 2>&1 && break; sleep 0.1; done
-  log "monitor and dashboard on http://127.0.0.1:$MONITOR_PORT/ (log: $DATA/monitor.log); linked from the catalog's ${URLS%%;*}/"
+  log "monitor and dashboard on http://127.0.0.1:$MONITOR_PORT/ (log: $DATA/monitor.log; linked from the catalog's ${URLS%%;*}/); try: ./catalog monitor"
 }
 
 # Ports are chosen once and remembered, so the data folder keeps working across runs.

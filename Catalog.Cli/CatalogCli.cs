@@ -118,6 +118,13 @@ public static class CatalogCli
             err.WriteLine("catalog: is it running (./run.sh starts it)? Set the address with --transfer-url or CATALOG_TRANSFER_URL.");
             return Failed;
         }
+        catch (HttpRequestException e) when (run.Command.Parents.OfType<Command>().Append(run.Command).Any(c => c.Name is "monitor" or "downtime"))
+        {
+            var reason = e.InnerException is SocketException s ? s.Message : e.Message;
+            err.WriteLine($"catalog: cannot reach the monitor at {run.MonitorUrl}: {reason}");
+            err.WriteLine("catalog: is it running (./run.sh starts it)? Set the address with --monitor-url or CATALOG_MONITOR_URL.");
+            return Failed;
+        }
         catch (HttpRequestException e)
         {
             var reason = e.InnerException is SocketException s ? s.Message : e.Message;
@@ -160,7 +167,8 @@ internal sealed class GlobalOptions
 
     public readonly Option<string?> ProductionUrl = new("--production-url") { Description = "Production service address (default: CATALOG_PRODUCTION_URL, http://127.0.0.1:5090)", Recursive = true };
     public readonly Option<string?> TransferUrl = new("--transfer-url") { Description = "Transfer service address (default: CATALOG_TRANSFER_URL, http://127.0.0.1:5091)", Recursive = true };
-    public IEnumerable<Option> All => [Url, Token, Config, Json, Retries, ProductionUrl, TransferUrl];
+    public readonly Option<string?> MonitorUrl = new("--monitor-url") { Description = "Monitor address (default: CATALOG_MONITOR_URL, http://127.0.0.1:5092)", Recursive = true };
+    public IEnumerable<Option> All => [Url, Token, Config, Json, Retries, ProductionUrl, TransferUrl, MonitorUrl];
 }
 
 /// <summary>One invocation of a command: its parse result, console and (lazily) client.</summary>
@@ -197,6 +205,12 @@ internal sealed class CommandRun(ParseResult parse, CliConsole console, GlobalOp
     private TransferClient? _transfer;
 
     public string TransferUrl => (Parse.GetValue(globals.TransferUrl) ?? Console.Environment("CATALOG_TRANSFER_URL") ?? "http://127.0.0.1:5091").TrimEnd('/');
+
+    /// <summary>The monitor: --monitor-url, CATALOG_MONITOR_URL, then http://127.0.0.1:5092; the catalog's token.</summary>
+    public MonitorClient Monitor => _monitor ??= new MonitorClient(ServiceHttp(MonitorUrl, "--monitor-url", TimeSpan.FromMinutes(1)));
+    private MonitorClient? _monitor;
+
+    public string MonitorUrl => (Parse.GetValue(globals.MonitorUrl) ?? Console.Environment("CATALOG_MONITOR_URL") ?? "http://127.0.0.1:5092").TrimEnd('/');
 
     /// <summary>An HTTP client of a module service at <paramref name="url"/>, carrying the catalog's token.</summary>
     private HttpClient ServiceHttp(string url, string option, TimeSpan timeout)

@@ -11,7 +11,7 @@ internal sealed partial class Commands(CliConsole console, GlobalOptions globals
 {
     public IEnumerable<Command> All() =>
         [Ls(), Stat(), Mkdir(), Mv(), Rm(), Du(), Chmod(), Chown(), Register(), Replicas(), AddReplica(), RmReplica(), ReplicaState(), Se(),
-         Meta(), Attr(), Query(), Facets(), Dataset(), Collection(), LineageCommand(), WhoAmI(), Token(), AuditLog(), ProductionCommand(), RuleCommand(), TransferCommand(), ConsistencyCommand()];
+         Meta(), Attr(), Query(), Facets(), Dataset(), Collection(), LineageCommand(), WhoAmI(), Token(), AuditLog(), ProductionCommand(), RuleCommand(), TransferCommand(), ConsistencyCommand(), MonitorCommand(), DowntimeCommand()];
 
     /// <summary>The example each command's --help ends with.</summary>
     public Dictionary<Command, string> Examples { get; } = [];

@@ -40,6 +40,12 @@ public static class Cli
                   registered files whose copies are in place, beside reading them alone; then a
                   consistency check of those files on KEK-DISK beside the SE's own listing.
                   --transfer-url (from .data/transfer-url), --data (.data).
+          monitor  against a running ./run.sh: a monitor of its own on database monitor_bench;
+                  the dashboard's first render in Chromium (median of --runs, default here 5)
+                  for 24 hours and 30 days over an empty history, then over 30 days of
+                  one-minute history for --sites (50) sites; then its SE probe beside the same
+                  xrdcp/xrdfs calls made directly, and CPU per probe cycle. --keep 1 keeps the
+                  database, --reuse 1 measures a kept one again. --data (.data).
         Every scenario writes --json PATH and, beside it, PATH.md (a report) and, for storm,
         mixed and lookup, PATH.svg (throughput and latency over time).
         """;
@@ -74,6 +80,8 @@ public static class Cli
                 },
                 new Uri(Value(args, "--transfer-url") ?? (File.Exists(".data/transfer-url") ? File.ReadAllText(".data/transfer-url").Trim() : "http://127.0.0.1:5091")),
                 Path.GetFullPath(Value(args, "--data") ?? ".data"), int.Parse(Value(args, "--eval-files") ?? "1000000"), int.Parse(Value(args, "--size") ?? "65536")),
+            "monitor" => await MonitorBench.RunAsync(options with { Runs = args.Contains("--runs") ? options.Runs : 5 }, Path.GetFullPath(Value(args, "--data") ?? ".data"),
+                int.Parse(Value(args, "--sites") ?? "50"), Value(args, "--keep") == "1", Value(args, "--reuse") == "1"),
             _ => Fail($"unknown scenario '{args[0]}'"),
         };
     }
@@ -129,7 +137,7 @@ public sealed record Options(Uri Url, int Files, int Batch, int Concurrency, str
                 "--jobs" => o with { Jobs = int.Parse(v) },
                 "--warmup" => o with { Warmup = int.Parse(v) },
                 "--analysts" => o with { Analysts = int.Parse(v) },
-                "--production-url" or "--data" or "--plan-jobs" or "--transfer-url" or "--eval-files" or "--size" => o,
+                "--production-url" or "--data" or "--plan-jobs" or "--transfer-url" or "--eval-files" or "--size" or "--sites" or "--keep" or "--reuse" => o,
                 "--window" => o with { Window = double.Parse(v, System.Globalization.CultureInfo.InvariantCulture) },
                 _ => null,
             };

@@ -91,4 +91,30 @@ public class MonitorTests(MonitorGrid grid)
         }
         finally { await grid.Catalog.PutStorageElementAsync("KEK-DISK", new StorageElementSpec(se.Site, se.Protocol, se.BaseUrl)); }
     }
+
+    [Fact]
+    public async Task The_catalog_command_shows_the_status_and_schedules_downtimes()
+    {
+        await grid.WaitAllActiveAsync(Patience);
+        var (code, output, error) = await grid.RunCliAsync("monitor");
+        Assert.True(code == 0, error);
+        Assert.Contains("All ", output);
+        Assert.Matches(@"se:KEK-DISK\s+active\s+probe ok", output);
+        Assert.Contains("dashboard: ", output);
+
+        var from = DateTimeOffset.UtcNow.AddDays(1).ToString("yyyy-MM-ddTHH:mm:ssZ");
+        var to = DateTimeOffset.UtcNow.AddDays(1).AddHours(2).ToString("yyyy-MM-ddTHH:mm:ssZ");
+        (code, output, error) = await grid.RunCliAsync("downtime", "add", "PNNL-DISK", "--from", from, "--to", to, "--drain", "1h", "--reason", "cooling work");
+        Assert.True(code == 0, error);
+        var id = System.Text.RegularExpressions.Regex.Match(output, @"downtime (\d+)").Groups[1].Value;
+        (code, output, _) = await grid.RunCliAsync("downtime", "ls");
+        Assert.Contains("se:PNNL-DISK", output);
+        Assert.Contains("cooling work", output);
+        (code, output, error) = await grid.RunCliAsync("downtime", "add", "PNNL-DISK", "--from", to, "--to", from);
+        Assert.Equal(1, code);
+        Assert.Contains("ends must be after starts", error);
+        (code, _, error) = await grid.RunCliAsync("downtime", "rm", id);
+        Assert.True(code == 0, error);
+        Assert.Empty(await grid.Monitor.DowntimesAsync());
+    }
 }

@@ -99,6 +99,12 @@ public static partial class MonitorApi
             return await series.QueryAsync(name, by, filter, start, end, step, options.Value.MinuteRetention, ct);
         }).WithTags("series").WithSummary("A chart's data: a series summed per time bucket and per value of the labels 'by' (e.g. site, or source,destination), filtered by label=name:value");
 
+        api.MapGet("/series/{name}/labels/{label}", async (string name, string label, HttpContext http, CallerIdentity identity, SeriesStore series, CancellationToken ct) =>
+        {
+            await ReadAccessAsync(http, identity);
+            if (!LabelName().IsMatch(label)) throw ServiceException.Invalid("label", "must be a label name (letters, digits, _)");
+            return await series.LabelValuesAsync(name, label, ct);
+        }).WithTags("series").WithSummary("The values a label takes among a series' lines (e.g. every production of 'jobs')");
         api.MapGet("/failures", async (string? source, string? production, string? site, int? hours, int? limit, HttpContext http, CallerIdentity identity,
             SeriesStore series, CancellationToken ct) =>
         {

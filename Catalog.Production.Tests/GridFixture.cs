@@ -202,7 +202,7 @@ public class GridFixture : IAsyncLifetime
         var env = new Dictionary<string, string?>
         {
             ["CATALOG_URL"] = CatalogUrl.ToString(), ["CATALOG_TOKEN"] = AdminToken, ["CATALOG_PRODUCTION_URL"] = ProductionUrl.ToString(),
-            ["CATALOG_TRANSFER_URL"] = TransferUrl.ToString(), ["CATALOG_CONFIG"] = null, ["HOME"] = Dir,
+            ["CATALOG_TRANSFER_URL"] = TransferUrl.ToString(), ["CATALOG_MONITOR_URL"] = MonitorUrl?.ToString(), ["CATALOG_CONFIG"] = null, ["HOME"] = Dir,
         };
         var console = new global::Catalog.Cli.CliConsole { Out = output, Error = error, In = Stream.Null, Environment = k => env.GetValueOrDefault(k) };
         var code = await global::Catalog.Cli.CatalogCli.RunAsync(args, console);

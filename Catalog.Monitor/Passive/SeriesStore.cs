@@ -191,7 +191,7 @@ public sealed partial class SeriesStore(NpgsqlDataSource db)
         var last = (to.ToUnixTimeSeconds() - 1) / size * size;
         await using var conn = await db.OpenConnectionAsync(ct);
         var rows = await conn.QueryAsync<(string Label, long T, double V)>(new CommandDefinition($"""
-            with s as (select id, coalesce(array_to_string(array(select labels ->> k from unnest(@keys) with ordinality u(k, i) order by i), '->'), '') as label
+            with s as materialized (select id, coalesce(array_to_string(array(select labels ->> k from unnest(@keys) with ordinality u(k, i) order by i), '->'), '') as label
                        from series where name = @name and labels @> @filter::jsonb)
             select s.label, extract(epoch from p.t)::bigint, sum(p.v)
             from s join {(hourly ? "point_hour" : "point")} p on p.series_id = s.id
@@ -208,6 +208,14 @@ public sealed partial class SeriesStore(NpgsqlDataSource db)
             if (i >= 0 && i < values.Length) values[i] = v;
         }
         return new SeriesResponse(name, by, size, times, lines.Select(l => new SeriesLine(l.Key.Length > 0 ? l.Key : name, l.Value)).ToList());
+    }
+
+    /// <summary>The values a label takes among a name's series (the productions, the sites, the links), in order.</summary>
+    public async Task<IReadOnlyList<string>> LabelValuesAsync(string name, string label, CancellationToken ct)
+    {
+        await using var conn = await db.OpenConnectionAsync(ct);
+        return (await conn.QueryAsync<string>(new CommandDefinition(
+            "select distinct labels ->> @label from series where name = @name and labels ->> @label is not null order by 1", new { name, label }, cancellationToken: ct))).AsList();
     }
 
     /// <summary>The last value of each series of a name (gauges now: jobs by state, catalog size).</summary>
