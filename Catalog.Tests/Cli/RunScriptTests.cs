@@ -38,8 +38,8 @@ public class RunScriptTests
             server.BeginOutputReadLine();
             server.BeginErrorReadLine();
 
-            // The transfer service is the last thing ./run.sh starts (a fresh machine installs clang for the job's native build first).
-            var url = Path.Combine(clone, ".data", "transfer-url");
+            // The monitor is the last thing ./run.sh starts (a fresh machine installs clang for the job's native build first).
+            var url = Path.Combine(clone, ".data", "monitor-url");
             using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(2) };
             var until = DateTime.UtcNow.AddMinutes(12);
             while (true)
@@ -62,6 +62,15 @@ public class RunScriptTests
             Assert.True(rules.Exit == 0, rules.Output);
             var ses = await Run(Path.Combine(clone, "catalog"), ["se", "ls"], clone);
             Assert.Contains("KEK-DISK", ses.Output);
+            var monitor = await Run(Path.Combine(clone, "catalog"), ["monitor"], clone);
+            Assert.True(monitor.Exit == 0, monitor.Output);
+            Assert.Contains("dashboard: ", monitor.Output);
+            // The catalog's front page links the dashboard, which serves its page and its chart library.
+            var dashboard = (await File.ReadAllTextAsync(url)).Trim();
+            var front = await http.GetStringAsync((await File.ReadAllTextAsync(Path.Combine(clone, ".data", "url"))).Trim() + "/");
+            Assert.Contains($"href=\"{dashboard}/\"", front);
+            Assert.Contains("uPlot", await http.GetStringAsync(dashboard + "/"));
+            Assert.True((await http.GetAsync(dashboard + "/lib/uPlot.iife.min.js")).IsSuccessStatusCode);
 
             // What run.sh added to the kernel's pool is recorded, and stop gives exactly that back.
             var record = Path.Combine(clone, ".data", "hugepages");
