@@ -99,6 +99,7 @@ public class StatusMachineTests
     [InlineData("[ERROR] Server responded with an error: [3011] No such file or directory /belle/a/b.root", "[ERROR] Server responded with an error: [<n>] No such file or directory <path>")]
     [InlineData("checksum mismatch: 0a1b2c3d != 0e1f2a3b", "checksum mismatch: <hex> != <hex>")]
     [InlineData("job 5f0e4a51-3b1c-4d0e-9a8f-2b7c6d5e4f3a lost", "job <id> lost")]
+    [InlineData("upload: [FATAL] Invalid address (root://storm.kek:1094)", "upload: [FATAL] Invalid address (<url>)")]
     public void Failures_that_differ_only_in_names_and_numbers_group_together(string message, string masked) =>
         Assert.Equal(masked, SeriesStore.Mask(message));
 

@@ -132,7 +132,7 @@ public sealed partial class SeriesStore(NpgsqlDataSource db)
         return s.Length > 300 ? s[..300] : s;
     }
 
-    [GeneratedRegex(@"\b[a-z][a-z0-9+.-]*://\S+", RegexOptions.IgnoreCase)] private static partial Regex Url();
+    [GeneratedRegex(@"\b[a-z][a-z0-9+.-]*://[^\s()\[\]]+", RegexOptions.IgnoreCase)] private static partial Regex Url();
     [GeneratedRegex(@"(?<![\w<])/[\w.\-]+(?:/[\w.\-]*)+")] private static partial Regex PathLike();
     [GeneratedRegex(@"\b[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}\b", RegexOptions.IgnoreCase)] private static partial Regex Uuid();
     [GeneratedRegex(@"\b(?=[0-9a-f]*[a-f])(?=[0-9a-f]*[0-9])[0-9a-f]{8,}\b", RegexOptions.IgnoreCase)] private static partial Regex Hex();

@@ -62,7 +62,8 @@ public sealed class SeProbe(IOptions<MonitorOptions> options)
             {
                 var (code, output) = await XrdAsync("xrdcp", ["--nopbar", "--posc", local, pfn], ct);
                 uploaded = code == 0;
-                return code == 0 ? null : Short(output);
+                // Name the server: "[FATAL] Invalid address" alone does not say which.
+                return code == 0 ? null : $"{Short(output)} ({Xrootd.Split(pfn).Server})";
             });
             await run.StepAsync("stat", async () =>
             {

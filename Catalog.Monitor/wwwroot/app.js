@@ -59,18 +59,24 @@ function chart(el, title, data, unit) {
     series: [{}, ...data.lines.map((l, i) => ({ label: l.label, stroke: palette[i % palette.length], width: 1.5, spanGaps: true,
       points: { show: l.values.filter(v => v != null).length < 60, size: 4 },
       value: (u, v) => v == null ? "-" : fmt(v) + (unit ? " " + unit : "") }))],
-    axes: [{}, { values: (u, vals) => vals.map(fmt), size: 60 }],
+    axes: [{}, { values: (u, vals) => ticks(vals), size: (u, values) => values ? Math.max(40, ...values.map(v => String(v).length * 7 + 18)) : 50 }],
     legend: { live: true },
   };
   const plot = new uPlot(opts, [data.times, ...data.lines.map(l => l.values)], el);
   el.dataset.points = String(data.lines.reduce((n, l) => n + l.values.filter(v => v != null).length, 0));
   charts.push(plot);
 }
-function fmt(v) {
-  const a = Math.abs(v);
-  return a >= 1e12 ? (v / 1e12).toFixed(1) + "T" : a >= 1e9 ? (v / 1e9).toFixed(1) + "G" : a >= 1e6 ? (v / 1e6).toFixed(1) + "M" : a >= 1e4 ? (v / 1e3).toFixed(1) + "k"
-    : Number.isInteger(v) ? String(v) : v.toFixed(a < 1 ? 3 : 1);
+// Axis and legend numbers: compact (2.31M, 15.2k), with enough digits that neighbouring ticks differ.
+const compact = new Intl.NumberFormat("en", { notation: "compact", maximumSignificantDigits: 4 });
+function ticks(vals) {
+  for (let digits = 4; digits <= 10; digits++) {
+    const f = new Intl.NumberFormat("en", { notation: "compact", maximumSignificantDigits: digits });
+    const labels = vals.map(v => v == null ? "" : Math.abs(v) >= 1000 ? f.format(v) : fmt(v));
+    if (new Set(labels).size === labels.length) return labels;
+  }
+  return vals.map(fmt);
 }
+function fmt(v) { return Math.abs(v) >= 1000 ? compact.format(v) : Number.isInteger(v) ? String(v) : v.toFixed(Math.abs(v) < 1 ? 3 : 1); }
 
 function statusTile(t) {
   const status = t.status.toLowerCase();
