@@ -54,6 +54,13 @@ public class EndToEndTests(MonitorGrid grid)
             "the registration series counts the six outputs");
         var size = await grid.Monitor.SeriesAsync("catalog_files", from: start);
         Assert.True(size.Lines.Single().Values.Last(v => v is not null) >= 6);
+        // The same behind Prometheus: the monitor's /metrics, and every service serves its own.
+        using var http = new HttpClient();
+        var metrics = await http.GetStringAsync(new Uri(grid.MonitorUrl, "metrics"));
+        Assert.Contains("monitor_transfers_total{source=\"KEK-DISK\",destination=\"DESY-DISK\"} 6", metrics);
+        Assert.Contains($"monitor_jobs{{production=\"{name}\",site=\"KEK\",state=\"registered\"}} 6", metrics);
+        foreach (var service in new[] { grid.ProductionUrl, grid.TransferUrl })
+            Assert.Contains("http_request_duration_seconds", await http.GetStringAsync(new Uri(service, "metrics")));
 
         // An SE fails: Degraded, then Banned and write-disabled in the catalog.
         grid.StopSe("PNNL-DISK");
@@ -69,6 +76,7 @@ public class EndToEndTests(MonitorGrid grid)
             var overview = await grid.Monitor.OverviewAsync();
             Assert.Equal("red", overview.Alerts[0].Severity);
             Assert.Contains(overview.Alerts, a => a.Severity == "red" && a.Subject == "se:PNNL-DISK");
+            Assert.Contains("monitor_target_status{target=\"se:PNNL-DISK\"} 2", await http.GetStringAsync(new Uri(grid.MonitorUrl, "metrics")));
 
             await DashboardAsync(name);
         }
@@ -106,7 +114,7 @@ public class EndToEndTests(MonitorGrid grid)
         Assert.Equal("rgb(198, 40, 40)", await tile.EvaluateAsync<string>("e => getComputedStyle(e).backgroundColor"));
         Assert.Equal("active", await page.GetAttributeAsync("[data-target='se:KEK-DISK']", "data-status"));
         // Real charts (uPlot canvases) with points in them.
-        foreach (var chart in new[] { "jobsByState", "registrations", "transferRate", "catalogSize", "probeTimes" })
+        foreach (var chart in new[] { "jobsByState", "registrations", "transferRate", "catalogSize", "probeTimes", "apiLatency" })
         {
             Assert.True(await page.Locator($"#{chart} canvas").CountAsync() > 0, $"{chart} drew no chart");
             Assert.True(int.Parse(await page.GetAttributeAsync($"#{chart}", "data-points") ?? "0") > 0, $"{chart} has no data");

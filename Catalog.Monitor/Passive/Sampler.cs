@@ -19,7 +19,7 @@ namespace Catalog.Monitor.Passive;
 /// Counters and the cursor of what they were read up to are written in one transaction.
 /// </summary>
 public sealed class Sampler(
-    CatalogClient catalog, SeriesStore series, IOptions<MonitorOptions> options, ILogger<Sampler> logger) : BackgroundService
+    CatalogClient catalog, SeriesStore series, MonitorMetrics metrics, IOptions<MonitorOptions> options, ILogger<Sampler> logger) : BackgroundService
 {
     private readonly MonitorOptions o = options.Value;
     private readonly ProductionClient? production = options.Value.ProductionUrl is { } p ? new(Share(catalog.Http, p)) : null;
@@ -83,7 +83,10 @@ public sealed class Sampler(
         {
             var status = await production.StatusAsync(p.Name, ct);
             foreach (var c in status.BySite)
+            {
                 points.Add(new SeriesPoint("jobs", new() { ["production"] = p.Name, ["site"] = c.Site, ["state"] = CatalogJson.Name(c.State) }, c.Jobs));
+                metrics.JobsNow(p.Name, c.Site, CatalogJson.Name(c.State), c.Jobs);
+            }
             var failed = new List<(string, string)>();
             if (status.ByState.GetValueOrDefault(CatalogJson.Name(JobState.Failed)) > 0)
             {
@@ -128,6 +131,7 @@ public sealed class Sampler(
                 await series.CountFailureAsync("transfer", "", $"{l.Source}->{l.Destination}", reason, n, ct);
         }
         await series.AddAsync(points, ("transfer-window", until.ToString("O")), ct);
+        foreach (var l in stats.Links) metrics.Transferred(l.Source, l.Destination, l.Files, l.Bytes, l.Failures);
     }
 
     private async Task RegistrationsAsync(CancellationToken ct)
@@ -148,6 +152,7 @@ public sealed class Sampler(
             var points = page.Changes.Where(c => c.Kind == ChangeKind.FileRegistered && !c.Lfn.StartsWith(probes, StringComparison.Ordinal))
                 .Select(c => (SeriesStore.Minute(c.At), new SeriesPoint("registered", [], 1))).ToList();
             await series.AddAsync(points, ("change-feed", page.Next), ct);
+            metrics.RegisteredFiles(points.Count);
             if (page.Changes.Count < 10_000 || page.Next == cursor) break;
             cursor = page.Next;
         }
@@ -164,6 +169,7 @@ public sealed class Sampler(
         await series.SetAsync(SeriesStore.Minute(DateTimeOffset.UtcNow), [
             new SeriesPoint("catalog_files", [], files), new SeriesPoint("catalog_bytes", [], bytes),
         ], ct);
+        metrics.CatalogSize(files, bytes);
     }
 
     /// <summary>Deltas of the catalog's cache and request counters since the last sample (a restarted catalog starts a new baseline).</summary>
@@ -182,6 +188,7 @@ public sealed class Sampler(
         if (count > 0) gauges.Add(new SeriesPoint("api_latency_ms", [], sum / count * 1000));
         await series.SetAsync(minute, gauges, ct);
         await series.AddAsync([(minute, new SeriesPoint("api_requests", [], count))], null, ct);
+        metrics.CatalogHealth(hits + misses > 0 ? hits / (hits + misses) : null, count > 0 ? sum / count : null);
     }
 }
 
