@@ -56,6 +56,30 @@ echo $$ > "$DATA/run.pid"
 
 ensure_packages
 
+# module_token NAME ROLE SCOPE...: a year's token for a module service, readable by this user only.
+module_token() {
+  local name=$1 role=$2 scope args=(); shift 2
+  for scope in "$@"; do args+=(--scope "$scope"); done
+  (umask 077 && dotnet "$DATA/bin/Catalog.Api.dll" token issue --subject "$name" --role "$role" "${args[@]}" \
+      --lifetime 365d --contentRoot "$DATA/bin" > "$DATA/auth/$name.token")
+}
+
+# build_module NAME: Catalog.<Name> built into the data folder (NAME-bin).
+build_module() {
+  local project="Catalog.${1^}"
+  dotnet build -c Release -nologo -v q "$project/$project.csproj" -o "$DATA/$1-bin" >/dev/null
+}
+
+# launch_module NAME PORT [VAR=VALUE...]: starts the built service with that environment on PORT,
+# records its pid and URL in the data folder, and waits until it is ready.
+launch_module() {
+  local name=$1 port=$2 project="Catalog.${1^}"; shift 2
+  env "$@" dotnet "$DATA/$name-bin/$project.dll" --urls "http://127.0.0.1:$port" --contentRoot "$DATA/$name-bin" >> "$DATA/$name.log" 2>&1 &
+  echo $! > "$DATA/$name.pid"
+  echo "http://127.0.0.1:$port" > "$DATA/$name-url"
+  for _ in $(seq 1 300); do curl -fs "http://127.0.0.1:$port/readyz" >/dev/null 2>&1 && break; sleep 0.1; done
+}
+
 # The local grid (scripts/grid.sh) and the production service on it: the catalog's SE registry
 # gets the grid's three SEs, /belle/MC goes to the service's own identity with the attributes its
 # jobs write declared, and the service serves on PRODUCTION_PORT.
@@ -75,10 +99,9 @@ start_grid_and_production() {
       "${URLS%%;*}/api/v1/storage-elements/$site-DISK" >/dev/null
   done
   log "SEs KEK-DISK, DESY-DISK, PNNL-DISK registered in the catalog"
-  (umask 077 && dotnet "$DATA/bin/Catalog.Api.dll" token issue --subject production --role producer \
-      --scope storage.read:/belle --scope storage.modify:/belle --lifetime 365d --contentRoot "$DATA/bin" > "$DATA/auth/production.token")
+  module_token production producer storage.read:/belle storage.modify:/belle
   log "building the production service"
-  dotnet build -c Release -nologo -v q Catalog.Production/Catalog.Production.csproj -o "$DATA/production-bin" >/dev/null
+  build_module production
   # The job Slurm runs, compiled native: it starts without a JIT (0.03 instead of 0.35 CPU-seconds
   # per job; docs/BENCHMARKS.md). Native AOT links with clang; without it, the JIT build runs.
   unset Production__PayloadCommand
@@ -94,11 +117,7 @@ start_grid_and_production() {
   export Production__CatalogUrl="${URLS%%;*}/" Production__CatalogTokenFile="$DATA/auth/production.token"
   export Production__PublicUrl="http://127.0.0.1:$PRODUCTION_PORT/" Production__SpoolDirectory="$DATA/production"
   CATALOG_TOKEN="$admin" dotnet "$DATA/production-bin/Catalog.Production.dll" setup /belle/MC --contentRoot "$DATA/production-bin" >/dev/null
-  dotnet "$DATA/production-bin/Catalog.Production.dll" --urls "http://127.0.0.1:$PRODUCTION_PORT" --contentRoot "$DATA/production-bin" \
-    >> "$DATA/production.log" 2>&1 &
-  echo $! > "$DATA/production.pid"
-  echo "http://127.0.0.1:$PRODUCTION_PORT" > "$DATA/production-url"
-  for _ in $(seq 1 300); do curl -fs "http://127.0.0.1:$PRODUCTION_PORT/readyz" >/dev/null 2>&1 && break; sleep 0.1; done
+  launch_module production "$PRODUCTION_PORT"
   log "production service on http://127.0.0.1:$PRODUCTION_PORT (log: $DATA/production.log); try: ./catalog production ls"
   start_transfer
 }
@@ -106,37 +125,25 @@ start_grid_and_production() {
 # The transfer service: a data manager's token over the whole namespace (it reads the change feed
 # and registers and deletes replicas), its own database, serving on TRANSFER_PORT.
 start_transfer() {
-  (umask 077 && dotnet "$DATA/bin/Catalog.Api.dll" token issue --subject transfer --role data-manager \
-      --scope storage.read:/ --scope storage.modify:/ --lifetime 365d --contentRoot "$DATA/bin" > "$DATA/auth/transfer.token")
+  module_token transfer data-manager storage.read:/ storage.modify:/
   log "building the transfer service"
-  dotnet build -c Release -nologo -v q Catalog.Transfer/Catalog.Transfer.csproj -o "$DATA/transfer-bin" >/dev/null
-  ConnectionStrings__Transfer="${ConnectionStrings__Catalog/Database=catalog/Database=transfer}" \
-  Transfer__CatalogUrl="${URLS%%;*}/" Transfer__CatalogTokenFile="$DATA/auth/transfer.token" \
-    dotnet "$DATA/transfer-bin/Catalog.Transfer.dll" --urls "http://127.0.0.1:$TRANSFER_PORT" --contentRoot "$DATA/transfer-bin" \
-    >> "$DATA/transfer.log" 2>&1 &
-  echo $! > "$DATA/transfer.pid"
-  echo "http://127.0.0.1:$TRANSFER_PORT" > "$DATA/transfer-url"
-  for _ in $(seq 1 300); do curl -fs "http://127.0.0.1:$TRANSFER_PORT/readyz" >/dev/null 2>&1 && break; sleep 0.1; done
+  build_module transfer
+  launch_module transfer "$TRANSFER_PORT" ConnectionStrings__Transfer="${ConnectionStrings__Catalog/Database=catalog/Database=transfer}" \
+    Transfer__CatalogUrl="${URLS%%;*}/" Transfer__CatalogTokenFile="$DATA/auth/transfer.token"
   log "transfer service on http://127.0.0.1:$TRANSFER_PORT (log: $DATA/transfer.log); try: ./catalog rule ls, ./catalog transfer stats"
   start_monitor
 }
 
 # The monitor: probes every SE, the catalog, the services and each Slurm partition every minute,
 # bans an SE that keeps failing (write-disabled in the catalog) and serves the dashboard. Its token
-# is a data manager's (it reads the change feed, switches SEs, registers probe files under /monitor).
+# is a data manager's (it reads the change feed, switches SEs, registers its probe file under /belle/monitor/probes).
 start_monitor() {
-  (umask 077 && dotnet "$DATA/bin/Catalog.Api.dll" token issue --subject monitor --role data-manager \
-      --scope storage.read:/ --scope storage.modify:/ --lifetime 365d --contentRoot "$DATA/bin" > "$DATA/auth/monitor.token")
+  module_token monitor data-manager storage.read:/ storage.modify:/
   log "building the monitor (the dashboard's chart library comes from npm)"
-  dotnet build -c Release -nologo -v q Catalog.Monitor/Catalog.Monitor.csproj -o "$DATA/monitor-bin" >/dev/null
-  ConnectionStrings__Monitor="${ConnectionStrings__Catalog/Database=catalog/Database=monitor}" \
-  Monitor__CatalogUrl="${URLS%%;*}/" Monitor__CatalogTokenFile="$DATA/auth/monitor.token" \
-  Monitor__ProductionUrl="http://127.0.0.1:$PRODUCTION_PORT/" Monitor__TransferUrl="http://127.0.0.1:$TRANSFER_PORT/" Monitor__SlurmConf="$SLURM_CONF" \
-    dotnet "$DATA/monitor-bin/Catalog.Monitor.dll" --urls "http://127.0.0.1:$MONITOR_PORT" --contentRoot "$DATA/monitor-bin" \
-    >> "$DATA/monitor.log" 2>&1 &
-  echo $! > "$DATA/monitor.pid"
-  echo "http://127.0.0.1:$MONITOR_PORT" > "$DATA/monitor-url"
-  for _ in $(seq 1 300); do curl -fs "http://127.0.0.1:$MONITOR_PORT/readyz" >/dev/null 2>&1 && break; sleep 0.1; done
+  build_module monitor
+  launch_module monitor "$MONITOR_PORT" ConnectionStrings__Monitor="${ConnectionStrings__Catalog/Database=catalog/Database=monitor}" \
+    Monitor__CatalogUrl="${URLS%%;*}/" Monitor__CatalogTokenFile="$DATA/auth/monitor.token" \
+    Monitor__ProductionUrl="http://127.0.0.1:$PRODUCTION_PORT/" Monitor__TransferUrl="http://127.0.0.1:$TRANSFER_PORT/" Monitor__SlurmConf="$SLURM_CONF"
   log "monitor and dashboard on http://127.0.0.1:$MONITOR_PORT/ (log: $DATA/monitor.log; linked from the catalog's ${URLS%%;*}/); try: ./catalog monitor"
 }
 

@@ -35,6 +35,10 @@ public class MonitorTests(MonitorGrid grid)
         var bad = await Assert.ThrowsAsync<CatalogValidationException>(() => grid.Monitor.AddDowntimeAsync(
             new DowntimeSpec("DESY-DISK", DateTimeOffset.UtcNow.AddMinutes(5), DateTimeOffset.UtcNow.AddMinutes(1))));
         Assert.Equal("ends", bad.Field);
+        var unknown = await Assert.ThrowsAsync<CatalogValidationException>(() => grid.Monitor.AddDowntimeAsync(
+            new DowntimeSpec("DESY-DSIK", DateTimeOffset.UtcNow.AddMinutes(5), DateTimeOffset.UtcNow.AddMinutes(10))));
+        Assert.Equal("target", unknown.Field);
+        Assert.Contains("DESY-DSIK", unknown.Message);
         Assert.Empty(await grid.Monitor.DowntimesAsync());
 
         var starts = DateTimeOffset.UtcNow.AddSeconds(8);

@@ -20,10 +20,8 @@ public sealed class ActiveMonitor(
 {
     private readonly MonitorOptions o = options.Value;
     private IReadOnlyList<StorageElement> ses = [];
-
-    /// <summary>Completed probe cycles (tests wait on it).</summary>
-    public long Cycles => Interlocked.Read(ref cycles);
-    private long cycles;
+    private readonly Dictionary<string, Task> siteRuns = new(StringComparer.Ordinal);
+    private DateTimeOffset lastPrune;
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
@@ -32,7 +30,6 @@ public sealed class ActiveMonitor(
         {
             try { await CycleAsync(stoppingToken); }
             catch (Exception e) when (!stoppingToken.IsCancellationRequested) { logger.LogWarning(e, "A probe cycle failed; the next one runs in {Interval}", o.ProbeInterval); }
-            Interlocked.Increment(ref cycles);
         } while (await timer.WaitForNextTickAsync(stoppingToken));
     }
 
@@ -47,26 +44,44 @@ public sealed class ActiveMonitor(
         probes.Add(Run(serviceProbe.RunAsync("catalog", o.CatalogUrl, ct), TargetKind.Service));
         if (o.ProductionUrl is { } production) probes.Add(Run(serviceProbe.RunAsync("production", production, ct), TargetKind.Service));
         if (o.TransferUrl is { } transfer) probes.Add(Run(serviceProbe.RunAsync("transfer", transfer, ct), TargetKind.Service));
+        // A site's test job waits in its Slurm queue for as long as it must (SiteJobTimeout): it runs on
+        // its own, recorded when it ends, so a slow queue never holds up the SE and catalog probes.
         foreach (var site in await SitesAsync(ct))
-            probes.Add(Run(siteProbe.RunAsync(site, ses.Where(s => s.Site == site).OrderBy(s => s.Name, StringComparer.Ordinal).FirstOrDefault(), ct), TargetKind.Site));
-
-        var minute = SeriesStore.Minute(DateTimeOffset.UtcNow);
-        var points = new List<SeriesPoint>();
-        foreach (var (result, kind) in await Task.WhenAll(probes))
         {
-            var (from, to, reason) = await store.RecordAsync(result, kind, o.BanAfter, o.RecoverAfter, ct);
-            if (from != to) logger.LogWarning("{Target}: {From} -> {To} ({Reason})", result.Target, from, to, reason);
-            metrics.Probed(result, to);
-            points.Add(new SeriesPoint("probe_ms", new() { ["target"] = result.Target }, result.Milliseconds));
-            points.Add(new SeriesPoint("probe_ok", new() { ["target"] = result.Target }, result.Ok ? 1 : 0));
-            if (!result.Ok) await series.CountFailureAsync("probe", "", SiteOf(result.Target), result.Error ?? "failed", 1, ct);
+            if (siteRuns.TryGetValue(site, out var running) && !running.IsCompleted) continue;
+            var se = ses.Where(s => s.Site == site).OrderBy(s => s.Name, StringComparer.Ordinal).FirstOrDefault();
+            siteRuns[site] = Task.Run(async () =>
+            {
+                try { await RecordAsync(await siteProbe.RunAsync(site, se, ct), TargetKind.Site, ct); }
+                catch (Exception e) when (!ct.IsCancellationRequested) { logger.LogWarning(e, "The probe of site {Site} failed to run", site); }
+            }, ct);
         }
-        await series.SetAsync(minute, points, ct);
+
+        foreach (var (result, kind) in await Task.WhenAll(probes)) await RecordAsync(result, kind, ct);
 
         foreach (var change in await store.ApplyScheduleAsync(CurrentDowntime, ct))
             logger.LogWarning("{Target}: {From} -> {To} ({Reason})", change.Target, change.From, change.To, change.Reason);
         await SwitchAsync(ct);
         foreach (var t in await store.TargetsAsync(ct)) metrics.Status(t.Name, t.Status);
+        if (DateTimeOffset.UtcNow - lastPrune > TimeSpan.FromHours(1))
+        {
+            // Probe results are kept as long as the one-minute series; their hourly averages stay.
+            await store.PruneAsync(o.MinuteRetention, ct);
+            lastPrune = DateTimeOffset.UtcNow;
+        }
+    }
+
+    /// <summary>Stores a probe, moves its target's status, and writes its one-minute points and failure group.</summary>
+    private async Task RecordAsync(ProbeResult result, TargetKind kind, CancellationToken ct)
+    {
+        var (from, to, reason) = await store.RecordAsync(result, kind, o.BanAfter, o.RecoverAfter, ct);
+        if (from != to) logger.LogWarning("{Target}: {From} -> {To} ({Reason})", result.Target, from, to, reason);
+        metrics.Probed(result, to);
+        await series.SetAsync(SeriesStore.Minute(result.At), [
+            new SeriesPoint("probe_ms", new() { ["target"] = result.Target }, result.Milliseconds),
+            new SeriesPoint("probe_ok", new() { ["target"] = result.Target }, result.Ok ? 1 : 0),
+        ], ct);
+        if (!result.Ok) await series.CountFailureAsync("probe", "", SiteOf(result.Target), result.Error ?? "failed", 1, ct);
     }
 
     private static async Task<(ProbeResult, TargetKind)> Run(Task<ProbeResult> probe, TargetKind kind) => (await probe, kind);

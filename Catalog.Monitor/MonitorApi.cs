@@ -1,5 +1,6 @@
 using System.Net;
 using System.Text.RegularExpressions;
+using Catalog.Client;
 using Catalog.Contracts;
 using Catalog.Modules;
 using Catalog.Monitor.Passive;
@@ -51,11 +52,18 @@ public static partial class MonitorApi
             await ReadAccessAsync(http, identity);
             return await store.DowntimesAsync(ct);
         }).WithSummary("Downtimes not over yet");
-        downtimes.MapPost("", async (DowntimeSpec? spec, HttpContext http, CallerIdentity identity, StatusStore store, IOptions<MonitorOptions> options, CancellationToken ct) =>
+        downtimes.MapPost("", async (DowntimeSpec? spec, HttpContext http, CallerIdentity identity, StatusStore store, CatalogClient catalog,
+            IOptions<MonitorOptions> options, CancellationToken ct) =>
         {
             var who = await identity.RequireAsync(http, "/");
             if (spec is null) throw ServiceException.Invalid("body", "a downtime (target, starts, ends) is required");
             var target = NormalizeTarget(spec.Target);
+            // A typo must not schedule a downtime of nothing: the SE, or an SE of the site, is in the catalog.
+            var ses = await catalog.ListStorageElementsAsync(ct);
+            if (Targets.SeOf(target) is { } se && ses.All(s => s.Name != se))
+                throw ServiceException.Invalid("target", $"no storage element '{se}' is registered in the catalog");
+            if (target.StartsWith("site:", StringComparison.Ordinal) && ses.All(s => s.Site != target[5..]))
+                throw ServiceException.Invalid("target", $"no storage element of site '{target[5..]}' is registered in the catalog");
             if (spec.Starts is not { } starts) throw ServiceException.Invalid("starts", "is required (ISO 8601, e.g. 2026-12-05T08:00:00Z)");
             if (spec.Ends is not { } ends) throw ServiceException.Invalid("ends", "is required (ISO 8601)");
             if (ends <= starts) throw ServiceException.Invalid("ends", "must be after starts");

@@ -22,16 +22,13 @@ public sealed class Sampler(
     CatalogClient catalog, SeriesStore series, MonitorMetrics metrics, IOptions<MonitorOptions> options, ILogger<Sampler> logger) : BackgroundService
 {
     private readonly MonitorOptions o = options.Value;
-    private readonly ProductionClient? production = options.Value.ProductionUrl is { } p ? new(Share(catalog.Http, p)) : null;
-    private readonly TransferClient? transfer = options.Value.TransferUrl is { } t ? new(Share(catalog.Http, t)) : null;
+    private readonly ProductionClient? production = options.Value.ProductionUrl is { } p ? new(ServiceHttp(catalog.Http, p)) : null;
+    private readonly TransferClient? transfer = options.Value.TransferUrl is { } t ? new(ServiceHttp(catalog.Http, t)) : null;
     private (double Hits, double Misses, double Sum, double Count)? lastMetrics;
     private DateTimeOffset lastPrune;
 
-    /// <summary>Completed sample rounds (tests wait on it).</summary>
-    public long Rounds => Interlocked.Read(ref rounds);
-    private long rounds;
-
-    private static HttpClient Share(HttpClient catalogHttp, Uri baseAddress)
+    /// <summary>A client of another service with the monitor's catalog token (the services take the catalog's identities).</summary>
+    private static HttpClient ServiceHttp(HttpClient catalogHttp, Uri baseAddress)
     {
         var http = new HttpClient { BaseAddress = baseAddress, Timeout = TimeSpan.FromSeconds(60) };
         http.DefaultRequestHeaders.Authorization = catalogHttp.DefaultRequestHeaders.Authorization;
@@ -44,7 +41,6 @@ public sealed class Sampler(
         do
         {
             await SampleAsync(stoppingToken);
-            Interlocked.Increment(ref rounds);
         } while (await timer.WaitForNextTickAsync(stoppingToken));
     }
 

@@ -59,11 +59,10 @@ public sealed partial class SeriesStore(NpgsqlDataSource db)
         var labels = JsonSerializer.Serialize(new SortedDictionary<string, string>(p.Labels, StringComparer.Ordinal));
         var key = p.Name + "\0" + labels;
         if (ids.TryGetValue(key, out var id)) return id;
+        // Once per series and process (then cached): the no-op update makes the conflict answer the id too.
         id = await conn.ExecuteScalarAsync<int>(new CommandDefinition("""
-            with found as (select id from series where name = @name and labels = @labels::jsonb),
-                 made as (insert into series (name, labels) select @name, @labels::jsonb where not exists (select 1 from found)
-                          on conflict (name, labels) do nothing returning id)
-            select id from found union all select id from made union all select id from series where name = @name and labels = @labels::jsonb limit 1
+            insert into series (name, labels) values (@name, @labels::jsonb)
+            on conflict (name, labels) do update set name = excluded.name returning id
             """, new { name = p.Name, labels }, cancellationToken: ct));
         ids[key] = id;
         return id;

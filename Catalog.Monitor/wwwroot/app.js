@@ -101,7 +101,16 @@ function failureRows(failures) {
 
 function hoursOfRange() { return ranges[range()]; }
 
+// Every page's header (title, time range) and the token form a page opened from elsewhere needs.
+function header() {
+  document.body.insertAdjacentHTML("afterbegin", `<header><h1><a href="./" style="color:#fff;text-decoration:none">Belle II catalog · monitoring</a></h1>
+    <span class="spacer"></span><span class="range"></span></header>
+    <section id="token"><form onsubmit="saveToken();return false">This page is read from another machine: paste a catalog token
+    (<code>catalog token issue</code>) <input id="tokenValue" size="60"> <button>Use it</button></form></section>`);
+}
+
 function page(render) {
+  header();
   rangeButtons();
   const started = performance.now();
   render().then(() => {
