@@ -39,6 +39,7 @@ public sealed class MonitorClient(HttpClient http)
     public Task<Downtime> AddDowntimeAsync(DowntimeSpec spec, CancellationToken ct = default) =>
         SendAsync<Downtime>(HttpMethod.Post, "api/v1/downtimes", spec, ct);
 
+    /// <summary>Downtimes not over yet (draining, running, or to come).</summary>
     public Task<IReadOnlyList<Downtime>> DowntimesAsync(CancellationToken ct = default) =>
         SendAsync<IReadOnlyList<Downtime>>(HttpMethod.Get, "api/v1/downtimes", null, ct);
 

@@ -62,6 +62,12 @@ public class EndToEndTests(MonitorGrid grid)
         foreach (var service in new[] { grid.ProductionUrl, grid.TransferUrl })
             Assert.Contains("http_request_duration_seconds", await http.GetStringAsync(new Uri(service, "metrics")));
 
+        // A production at PNNL, defined (checked, planned) while PNNL-DISK takes writes, held for now.
+        var failover = $"fo{Guid.NewGuid():N}"[..16];
+        await grid.Production.CreateAsync(new ProductionSpec(failover, ProductionKind.Simulation, $"/belle/MC/t/{failover}/mdst", Release: "release-08-01-00",
+            GlobalTag: "main_2024", McEventType: "mixed", Campaign: "MC15ri", BeamEnergy: "4S", Experiment: 1003, RunLow: 10, RunHigh: 12,
+            Events: 2000, EventsPerJob: 1000, Sites: ["PNNL"], OutputSize: 32768, Hold: true));
+
         // An SE fails: Degraded, then Banned and write-disabled in the catalog.
         grid.StopSe("PNNL-DISK");
         try
@@ -77,6 +83,13 @@ public class EndToEndTests(MonitorGrid grid)
             Assert.Equal("red", overview.Alerts[0].Severity);
             Assert.Contains(overview.Alerts, a => a.Severity == "red" && a.Subject == "se:PNNL-DISK");
             Assert.Contains("monitor_target_status{target=\"se:PNNL-DISK\"} 2", await http.GetStringAsync(new Uri(grid.MonitorUrl, "metrics")));
+
+            // The production system fails over: the held production's jobs at PNNL, released now, write to
+            // another SE (the service's SE list is at most 30 s old).
+            await Task.Delay(TimeSpan.FromSeconds(31));
+            await grid.Production.ResumeAsync(failover);
+            await grid.WaitAsync(failover, s => s.State == ProductionState.Done, Patience);
+            Assert.All((await grid.Production.JobsAsync(failover)).Jobs, j => Assert.NotEqual("PNNL-DISK", j.OutputSe));
 
             await DashboardAsync(name);
         }

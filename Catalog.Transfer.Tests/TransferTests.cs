@@ -100,8 +100,12 @@ public class TransferTests(GridFixture grid)
         var narrowOnly = await grid.Transfer.AddRuleAsync(new RuleSpec(Dataset: dataset, Copies: 1, SeExpression: "PNNL-DISK"));
         await grid.Transfer.RemoveRuleAsync(narrow.Id);
         // Now DESY is held by no rule: its copies are deleted from the catalog and the SE; PNNL's stay (held); KEK's was never locked.
+        // The reaper removes a batch from the catalog first, then each file from the SE: wait for both.
         var deadline = DateTime.UtcNow.AddSeconds(60);
-        while ((await grid.Catalog.GetFileAsync(lfns[0])).Replicas.Any(r => r.Se == "DESY-DISK") && DateTime.UtcNow < deadline) await Task.Delay(250);
+        foreach (var lfn in lfns)
+            while (((await grid.Catalog.GetFileAsync(lfn)).Replicas.Any(r => r.Se == "DESY-DISK") || await ChecksumOnAsync("DESY-DISK", lfn) is not null)
+                   && DateTime.UtcNow < deadline)
+                await Task.Delay(250);
         foreach (var lfn in lfns)
         {
             var replicas = (await grid.Catalog.GetFileAsync(lfn)).Replicas.Select(r => r.Se).Order().ToArray();
