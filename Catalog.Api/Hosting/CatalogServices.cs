@@ -50,7 +50,20 @@ public static class CatalogServices
         builder.Services.AddProblemDetails();
         // Malformed JSON and unbindable parameters reach the one error mapping (with the JSON path) instead of a bare 400.
         builder.Services.Configure<Microsoft.AspNetCore.Routing.RouteHandlerOptions>(o => o.ThrowOnBadRequest = true);
-        builder.Services.AddOpenApi();
+        // The document declares the bearer token every operation takes, so Scalar's "try it" sends one
+        // and its code samples show the Authorization header.
+        builder.Services.AddOpenApi(o => o.AddDocumentTransformer((document, _, _) =>
+        {
+            document.Components ??= new Microsoft.OpenApi.OpenApiComponents();
+            document.Components.SecuritySchemes ??= new Dictionary<string, Microsoft.OpenApi.IOpenApiSecurityScheme>();
+            document.Components.SecuritySchemes["bearer"] = new Microsoft.OpenApi.OpenApiSecurityScheme
+            {
+                Type = Microsoft.OpenApi.SecuritySchemeType.Http, Scheme = "bearer", BearerFormat = "JWT",
+                Description = "A catalog token (catalog token issue, or ./run.sh's .data/auth/admin.token); reads under Catalog:Auth:PublicReadRoots need none",
+            };
+            document.Security = [new Microsoft.OpenApi.OpenApiSecurityRequirement { [new Microsoft.OpenApi.OpenApiSecuritySchemeReference("bearer", document)] = [] }];
+            return Task.CompletedTask;
+        }));
         return builder;
     }
 
