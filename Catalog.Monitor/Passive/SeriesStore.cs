@@ -217,17 +217,6 @@ public sealed partial class SeriesStore(NpgsqlDataSource db)
             "select distinct labels ->> @label from series where name = @name and labels ->> @label is not null order by 1", new { name, label }, cancellationToken: ct))).AsList();
     }
 
-    /// <summary>The last value of each series of a name (gauges now: jobs by state, catalog size).</summary>
-    public async Task<IReadOnlyList<(Dictionary<string, string> Labels, double Value, DateTime At)>> LatestAsync(string name, CancellationToken ct)
-    {
-        await using var conn = await db.OpenConnectionAsync(ct);
-        var rows = await conn.QueryAsync<(string Labels, double V, DateTime T)>(new CommandDefinition("""
-            select s.labels::text, p.v, p.t from series s cross join lateral (select v, t from point where series_id = s.id order by t desc limit 1) p
-            where s.name = @name
-            """, new { name }, cancellationToken: ct));
-        return rows.Select(r => (JsonSerializer.Deserialize<Dictionary<string, string>>(r.Labels)!, r.V, r.T)).ToList();
-    }
-
     public async Task<string?> CursorAsync(string name, CancellationToken ct)
     {
         await using var conn = await db.OpenConnectionAsync(ct);

@@ -259,14 +259,6 @@ public static class Targets
     public static string Service(string name) => "service:" + name;
     public static string Site(string name) => "site:" + name;
 
-    public static TargetKind KindOf(string target) => target switch
-    {
-        Catalog => TargetKind.Catalog,
-        _ when target.StartsWith("se:", StringComparison.Ordinal) => TargetKind.StorageElement,
-        _ when target.StartsWith("site:", StringComparison.Ordinal) => TargetKind.Site,
-        _ => TargetKind.Service,
-    };
-
     /// <summary>The SE a target switches in the catalog (an SE target's own name), or null.</summary>
     public static string? SeOf(string target) => target.StartsWith("se:", StringComparison.Ordinal) ? target[3..] : null;
 }
