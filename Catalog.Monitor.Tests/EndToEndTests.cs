@@ -116,6 +116,12 @@ public class EndToEndTests(MonitorGrid grid)
         var errors = new List<string>();
         page.PageError += (_, e) => errors.Add(e);
 
+        // From the catalog's front page to the dashboard.
+        await page.GotoAsync(grid.CatalogUrl.ToString());
+        Assert.Equal("answers", await page.InnerTextAsync("#postgres"));
+        await page.ScreenshotAsync(new PageScreenshotOptions { Path = Path.Combine(Artifacts, "catalog-front.png"), FullPage = true });
+        await page.ClickAsync("#monitor");
+        await Rendered(page);
         await page.GotoAsync(grid.MonitorUrl + "?range=6h");
         await Rendered(page);
         await page.ScreenshotAsync(new PageScreenshotOptions { Path = Path.Combine(Artifacts, "overview.png"), FullPage = true });

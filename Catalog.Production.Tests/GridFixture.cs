@@ -49,6 +49,7 @@ public class GridFixture : IAsyncLifetime
         CatalogUrl = new Uri($"http://127.0.0.1:{FreePort()}/");
         ProductionUrl = new Uri($"http://127.0.0.1:{FreePort()}/");
         TransferUrl = new Uri($"http://127.0.0.1:{FreePort()}/");
+        if (WithMonitor) MonitorUrl = new Uri($"http://127.0.0.1:{FreePort()}/");
         var api = CatalogEnv(redis);
         await RunAsync("dotnet", [CatalogDll, "migrate", "--contentRoot", Path.GetDirectoryName(CatalogDll)!], api);
         AdminToken = (await RunAsync("dotnet", [CatalogDll, "token", "issue", "--subject", "admin", "--role", "admin", "--scope", "storage.read:/",
@@ -88,7 +89,6 @@ public class GridFixture : IAsyncLifetime
                 "--scope", "storage.modify:/", "--lifetime", "1d", "--contentRoot", Path.GetDirectoryName(CatalogDll)!], api)).Trim();
             await File.WriteAllTextAsync(Path.Combine(Dir, "monitor.token"), watcher);
             File.SetUnixFileMode(Path.Combine(Dir, "monitor.token"), UnixFileMode.UserRead | UnixFileMode.UserWrite);
-            MonitorUrl = new Uri($"http://127.0.0.1:{FreePort()}/");
             await StartMonitorAsync();
             Monitor = MonitorClient.Create(MonitorUrl, AdminToken);
         }
@@ -132,6 +132,8 @@ public class GridFixture : IAsyncLifetime
             ["ConnectionStrings__Catalog"] = postgres,
             ["Catalog__Auth__KeyFile"] = Path.Combine(Dir, "jwks.json"),
         };
+        // The catalog's front page links the dashboard where there is one.
+        if (MonitorUrl is not null) env["Catalog__MonitorUrl"] = MonitorUrl.ToString();
         if (redis is not null) { env["ConnectionStrings__Redis"] = redis; File.WriteAllText(Path.Combine(Dir, "redis"), redis); }
         else env["ConnectionStrings__Redis"] = File.ReadAllText(Path.Combine(Dir, "redis"));
         return env;

@@ -51,6 +51,27 @@ public class ApprovedContractTests(CatalogFixture fx)
         Assert.Equal(1 << 16, (await http.GetByteArrayAsync("api/v1/bench/constant?bytes=5000000")).Length);
     }
 
+    [Fact]
+    public async Task The_front_page_says_what_the_server_is_and_where_to_go()
+    {
+        var se = $"FRONT-{Guid.NewGuid():N}"[..14].ToUpperInvariant();
+        await fx.Client.PutStorageElementAsync(se, new Catalog.Contracts.StorageElementSpec("FRONT", "root", "root://front.example:1094/", WriteEnabled: false));
+        // Anyone may open it, without a token; its figures are at most 30 s old.
+        await using var anonymous = fx.CreateFactory(new Dictionary<string, string?> { ["Catalog:MonitorUrl"] = "http://127.0.0.1:5092/" });
+        using var http = anonymous.CreateClient();
+        var response = await http.GetAsync("/");
+        Assert.Equal("text/html", response.Content.Headers.ContentType?.MediaType);
+        var page = await response.Content.ReadAsStringAsync();
+        Assert.Contains("Version ", page);
+        Assert.Contains("<span id=\"postgres\" class=\"ok\">answers</span>", page);
+        Assert.Matches(@"<p id=""size"">[\d,]+ files, [\d,]+ bytes under /belle", page);
+        Assert.Matches($@"<td>{se}</td><td>FRONT</td><td>online</td><td>closed</td>", page);
+        Assert.Contains("<a id=\"monitor\" href=\"http://127.0.0.1:5092/\">", page);
+        Assert.Contains("href=\"scalar/v1\"", page);
+        // Without Catalog:MonitorUrl there is no dashboard to link.
+        Assert.DoesNotContain("id=\"monitor\"", await fx.Http.GetStringAsync("/"));
+    }
+
     private static JsonNode? Canonical(JsonNode? node) => node switch
     {
         JsonObject o => new JsonObject(o.OrderBy(p => p.Key, StringComparer.Ordinal)
