@@ -58,6 +58,24 @@ public static class ModuleHosting
     }
 
     /// <summary>
+    /// The service's OpenAPI document (/openapi/v1.json), declaring the catalog's bearer token that
+    /// every operation takes, so a client generator or an API browser sends it.
+    /// </summary>
+    public static IServiceCollection AddModuleOpenApi(this IServiceCollection services) =>
+        services.AddOpenApi(o => o.AddDocumentTransformer((document, _, _) =>
+        {
+            document.Components ??= new Microsoft.OpenApi.OpenApiComponents();
+            document.Components.SecuritySchemes ??= new Dictionary<string, Microsoft.OpenApi.IOpenApiSecurityScheme>();
+            document.Components.SecuritySchemes["bearer"] = new Microsoft.OpenApi.OpenApiSecurityScheme
+            {
+                Type = Microsoft.OpenApi.SecuritySchemeType.Http, Scheme = "bearer", BearerFormat = "JWT",
+                Description = "A catalog token: the catalog identifies the callers of its module services",
+            };
+            document.Security = [new Microsoft.OpenApi.OpenApiSecurityRequirement { [new Microsoft.OpenApi.OpenApiSecuritySchemeReference("bearer", document)] = [] }];
+            return Task.CompletedTask;
+        }));
+
+    /// <summary>
     /// /healthz (the process answers), /readyz (its database answers too) and /metrics (Prometheus
     /// text: requests by route and status with their durations, the process and the runtime).
     /// </summary>

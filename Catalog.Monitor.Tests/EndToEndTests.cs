@@ -61,6 +61,13 @@ public class EndToEndTests(MonitorGrid grid)
         Assert.Contains($"monitor_jobs{{production=\"{name}\",site=\"KEK\",state=\"registered\"}} 6", metrics);
         foreach (var service in new[] { grid.ProductionUrl, grid.TransferUrl })
             Assert.Contains("http_request_duration_seconds", await http.GetStringAsync(new Uri(service, "metrics")));
+        // Every module's OpenAPI document declares the catalog's bearer token.
+        foreach (var service in new[] { grid.ProductionUrl, grid.TransferUrl, grid.MonitorUrl })
+        {
+            var document = System.Text.Json.Nodes.JsonNode.Parse(await http.GetStringAsync(new Uri(service, "openapi/v1.json")))!;
+            Assert.Equal("bearer", (string?)document["components"]?["securitySchemes"]?["bearer"]?["scheme"]);
+            Assert.NotNull(document["security"]?[0]?["bearer"]);
+        }
 
         // A production at PNNL, defined (checked, planned) while PNNL-DISK takes writes, held for now.
         var failover = $"fo{Guid.NewGuid():N}"[..16];

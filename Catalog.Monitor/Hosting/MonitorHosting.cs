@@ -53,7 +53,7 @@ public static class MonitorHosting
         builder.Services.AddHostedService(sp => sp.GetRequiredService<ActiveMonitor>());
         builder.Services.AddSingleton<Sampler>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<Sampler>());
-        builder.Services.AddOpenApi();
+        builder.Services.AddModuleOpenApi();
         return builder;
     }
 }

@@ -37,7 +37,7 @@ public static class ProductionHosting
         builder.Services.AddSingleton<Submitter>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<Submitter>());
         builder.Services.AddHostedService<Watcher>();
-        builder.Services.AddOpenApi();
+        builder.Services.AddModuleOpenApi();
         return builder;
     }
 }

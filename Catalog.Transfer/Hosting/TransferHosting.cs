@@ -45,7 +45,7 @@ public static class TransferHosting
         builder.Services.AddHostedService(sp => sp.GetRequiredService<Conveyor>());
         builder.Services.AddHostedService<FeedFollower>();
         builder.Services.AddHostedService<Reaper>();
-        builder.Services.AddOpenApi();
+        builder.Services.AddModuleOpenApi();
         return builder;
     }
 }
