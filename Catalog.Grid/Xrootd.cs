@@ -59,7 +59,12 @@ public static class Xrootd
     {
         var (server, path) = Split(pfn);
         var (code, output) = await RunAsync("xrdfs", [server, "stat", path], ct);
-        if (code != 0) return null;
+        return code == 0 ? StatSize(output) : null;
+    }
+
+    /// <summary>The size in the output of <c>xrdfs stat</c> ("Size:   4096"), or null when it says none.</summary>
+    public static long? StatSize(string output)
+    {
         foreach (var line in output.Split('\n'))
             if (line.Trim().StartsWith("Size:", StringComparison.Ordinal) && long.TryParse(line.Trim()[5..].Trim(), out var size)) return size;
         return null;

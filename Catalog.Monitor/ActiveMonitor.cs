@@ -60,9 +60,11 @@ public sealed class ActiveMonitor(
         foreach (var (result, kind) in await Task.WhenAll(probes)) await RecordAsync(result, kind, ct);
 
         foreach (var change in await store.ApplyScheduleAsync(CurrentDowntime, ct))
+        {
             logger.LogWarning("{Target}: {From} -> {To} ({Reason})", change.Target, change.From, change.To, change.Reason);
+            metrics.Status(change.Target, change.To);
+        }
         await SwitchAsync(ct);
-        foreach (var t in await store.TargetsAsync(ct)) metrics.Status(t.Name, t.Status);
         if (DateTimeOffset.UtcNow - lastPrune > TimeSpan.FromHours(1))
         {
             // Probe results are kept as long as the one-minute series; their hourly averages stay.

@@ -75,21 +75,21 @@ public static class FrontPage
             try
             {
                 if (last is { } again && DateTime.UtcNow - again.At < TimeSpan.FromSeconds(30)) return again;
-                var roots1 = roots.Count > 0 ? roots : ["/belle"];
+                var paths = roots.Count > 0 ? roots : ["/belle"];
                 try
                 {
                     await using var conn = await db.OpenConnectionAsync();
                     long files = 0, bytes = 0;
-                    foreach (var root in roots1)
+                    foreach (var root in paths)
                         foreach (var u in (await DirectoryStore.UsageAsync(conn, root, CancellationToken.None)).Usage.Where(u => u.SeId == 0))
                             (files, bytes) = (files + u.Files, bytes + u.Bytes);
                     var ses = await StorageElementStore.ListAsync(conn, null, CancellationToken.None);
-                    last = new Snapshot(DateTime.UtcNow, null, redis.IsConnected, files, bytes, roots1, ses);
+                    last = new Snapshot(DateTime.UtcNow, null, redis.IsConnected, files, bytes, paths, ses);
                 }
                 catch (NpgsqlException e)
                 {
                     // Not cached: the next visit asks again.
-                    return new Snapshot(DateTime.UtcNow, $"does not answer ({e.Message})", redis.IsConnected, 0, 0, roots1, []);
+                    return new Snapshot(DateTime.UtcNow, $"does not answer ({e.Message})", redis.IsConnected, 0, 0, paths, []);
                 }
                 return last;
             }

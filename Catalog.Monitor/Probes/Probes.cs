@@ -54,6 +54,7 @@ public sealed class SeProbe(IOptions<MonitorOptions> options)
         var local = Path.Combine(Path.GetTempPath(), $"catalog-probe-{Guid.NewGuid():N}");
         var back = local + ".back";
         var pfn = Xrootd.Absolute(Xrootd.Pfn(se.BaseUrl, $"{o.ProbeDirectory.TrimEnd('/')}/{se.Name}/{DateTime.UtcNow:yyyyMMddTHHmmss}-{Guid.NewGuid():N}"));
+        var (server, path) = Xrootd.Split(pfn);
         var uploaded = false;
         try
         {
@@ -63,14 +64,13 @@ public sealed class SeProbe(IOptions<MonitorOptions> options)
                 var (code, output) = await XrdAsync("xrdcp", ["--nopbar", "--posc", local, pfn], ct);
                 uploaded = code == 0;
                 // Name the server: "[FATAL] Invalid address" alone does not say which.
-                return code == 0 ? null : $"{Short(output)} ({Xrootd.Split(pfn).Server})";
+                return code == 0 ? null : $"{Short(output)} ({server})";
             });
             await run.StepAsync("stat", async () =>
             {
-                var (code, output) = await XrdAsync("xrdfs", [Xrootd.Split(pfn).Server, "stat", Xrootd.Split(pfn).Path], ct);
+                var (code, output) = await XrdAsync("xrdfs", [server, "stat", path], ct);
                 if (code != 0) return Short(output);
-                return output.Contains($"Size:   {content.Length}", StringComparison.Ordinal) || output.Contains($"Size: {content.Length}", StringComparison.Ordinal)
-                    ? null : $"the SE reports another size than {content.Length} bytes";
+                return Xrootd.StatSize(output) is var size && size == content.Length ? null : $"the SE reports {size?.ToString() ?? "no"} size, wrote {content.Length} bytes";
             });
             await run.StepAsync("read", async () =>
             {
@@ -81,13 +81,13 @@ public sealed class SeProbe(IOptions<MonitorOptions> options)
             });
             await run.StepAsync("checksum", async () =>
             {
-                var (code, output) = await XrdAsync("xrdfs", [Xrootd.Split(pfn).Server, "query", "checksum", Xrootd.Split(pfn).Path], ct);
+                var (code, output) = await XrdAsync("xrdfs", [server, "query", "checksum", path], ct);
                 if (code != 0) return Short(output);
                 return output.Trim().Split(' ') is ["adler32", var hex] && hex == adler ? null : $"the SE's Adler-32 is '{output.Trim()}', wrote {adler}";
             });
             await run.StepAsync("delete", async () =>
             {
-                var (code, output) = await XrdAsync("xrdfs", [Xrootd.Split(pfn).Server, "rm", Xrootd.Split(pfn).Path], ct);
+                var (code, output) = await XrdAsync("xrdfs", [server, "rm", path], ct);
                 if (code == 0) uploaded = false;
                 return code == 0 ? null : Short(output);
             });
@@ -96,7 +96,7 @@ public sealed class SeProbe(IOptions<MonitorOptions> options)
         {
             run.Stopping = ct.IsCancellationRequested;
             // A probe that failed after its upload still removes its file (best effort, not a step).
-            if (uploaded && !ct.IsCancellationRequested) await XrdAsync("xrdfs", [Xrootd.Split(pfn).Server, "rm", Xrootd.Split(pfn).Path], CancellationToken.None);
+            if (uploaded && !ct.IsCancellationRequested) await XrdAsync("xrdfs", [server, "rm", path], CancellationToken.None);
             File.Delete(local);
             File.Delete(back);
         }

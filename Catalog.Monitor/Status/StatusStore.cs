@@ -38,16 +38,21 @@ public sealed class StatusStore(NpgsqlDataSource db)
         var changes = new List<StatusChange>();
         await using var conn = await db.OpenConnectionAsync(ct);
         var downtimes = await ActiveDowntimesAsync(conn, ct);
-        foreach (var name in await conn.QueryAsync<string>(new CommandDefinition("select name from target", cancellationToken: ct)))
+        // One read of every target; only those the schedule moves are locked and written (the rest,
+        // nearly always all of them, cost nothing more).
+        var now = DateTimeOffset.UtcNow;
+        var due = (await conn.QueryAsync<Row>(new CommandDefinition("select name, kind, status, failures, passes, reason, since, catalog from target", cancellationToken: ct)))
+            .Where(r => StatusMachine.Schedule(State(r), current(r.Name, downtimes), now) is not null).Select(r => r.Name).ToList();
+        foreach (var name in due)
         {
             await using var tx = await conn.BeginTransactionAsync(ct);
             var row = await conn.QuerySingleAsync<Row>(new CommandDefinition(
                 "select name, kind, status, failures, passes, reason, since, catalog from target where name = @name for update", new { name }, tx, cancellationToken: ct));
             var before = State(row);
-            if (StatusMachine.Schedule(before, current(name, downtimes), DateTimeOffset.UtcNow) is { } after)
+            if (StatusMachine.Schedule(before, current(name, downtimes), now) is { } after)
             {
                 await SaveAsync(conn, tx, name, before, after, ct);
-                changes.Add(new StatusChange(name, DateTimeOffset.UtcNow, before.Status, after.Status, after.Reason ?? ""));
+                changes.Add(new StatusChange(name, now, before.Status, after.Status, after.Reason ?? ""));
             }
             await tx.CommitAsync(ct);
         }
