@@ -32,15 +32,17 @@ public static class CollectionStore
             """, new { id }, tx, cancellationToken: ct));
 
     /// <summary>The collection at <paramref name="path"/> (or, with <paramref name="subtree"/>, every one at or below it) with members.</summary>
-    public static async Task<IReadOnlyList<CollectionRow>> ReadAsync(NpgsqlConnection conn, string path, bool subtree, CancellationToken ct) =>
+    /// <remarks>With a <paramref name="viewer"/>, collections and members it may not see are left out.</remarks>
+    public static async Task<IReadOnlyList<CollectionRow>> ReadAsync(NpgsqlConnection conn, string path, bool subtree, Viewer? viewer, CancellationToken ct) =>
         (await conn.QueryAsync<CollectionRow>(new CommandDefinition($"""
             select c.path, c.metadata::text as metadata, c.created,
                    array(select d.path from collection_member m join directory d on d.id = m.member_id
-                         where m.collection_id = c.id order by d.path) as members
+                         where m.collection_id = c.id and {Viewer.DirectoryVisible(viewer, "d")} order by d.path) as members
             from directory c
             where c.kind = 3 and {(subtree ? "(c.path = @path or (c.path > @path || '/' and c.path < @path || '0'))" : "c.path = @path")}
+              and {Viewer.DirectoryVisible(viewer, "c")}
             order by c.path limit 10000
-            """, new { path }, cancellationToken: ct))).AsList();
+            """, Viewer.With(viewer, new { path }), cancellationToken: ct))).AsList();
 
     /// <summary>Path and kind of a collection and everything it holds, through nested collections; empty when not a collection.</summary>
     public static async Task<IReadOnlyList<(string Path, short Kind)>> ClosureAsync(NpgsqlConnection conn, string path, CancellationToken ct) =>

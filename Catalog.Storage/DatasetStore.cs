@@ -46,18 +46,18 @@ public static class DatasetStore
     /// one set unavailable, bad or still being copied does not make a dataset complete on an SE).
     /// </summary>
     public static async Task<(DatasetTotals Totals, IReadOnlyList<(string Se, long Files, long Bytes)> PerSe)> SummaryAsync(
-        NpgsqlConnection conn, string path, long datasetId, CancellationToken ct)
+        NpgsqlConnection conn, string path, long datasetId, Viewer? viewer, CancellationToken ct)
     {
-        const string sql = """
+        var sql = $"""
             with f as (
                 select f.id, f.size, f.metadata, d.eff_metadata
                 from file f join directory d on d.id = f.dir_id
-                where d.path > @path || '/' and d.path < @path || '0'
+                where d.path > @path || '/' and d.path < @path || '0' and {Viewer.FileVisible(viewer, "f", "d")}
             )
             select count(*) as Files, coalesce(sum(size), 0)::bigint as Bytes,
                    sum(coalesce(num(f.metadata, 'nEvents'), num(f.eff_metadata, 'nEvents')))::bigint as Events,
                    min(v.exp_low)::bigint as ExpLow, max(v.exp_high)::bigint as ExpHigh, min(v.run_low)::bigint as RunLow, max(v.run_high)::bigint as RunHigh,
-                   (select count(*) from directory b where b.parent_id = @id and b.kind = 2)::int as Datablocks
+                   (select count(*) from directory b where b.parent_id = @id and b.kind = 2 and {Viewer.DirectoryVisible(viewer, "b")})::int as Datablocks
             from f, lateral (select
                     coalesce(num(f.metadata, 'experimentLow'), num(f.metadata, 'experiment'), num(f.eff_metadata, 'experimentLow'), num(f.eff_metadata, 'experiment')) as exp_low,
                     coalesce(num(f.metadata, 'experimentHigh'), num(f.metadata, 'experiment'), num(f.eff_metadata, 'experimentHigh'), num(f.eff_metadata, 'experiment')) as exp_high,
@@ -65,23 +65,23 @@ public static class DatasetStore
                     coalesce(num(f.metadata, 'runHigh'), num(f.metadata, 'run'), num(f.eff_metadata, 'runHigh'), num(f.eff_metadata, 'run')) as run_high) v;
             select s.name as Se, count(distinct r.file_id) as Files, coalesce(sum(fl.size), 0) as Bytes
             from directory d join file fl on fl.dir_id = d.id join replica r on r.file_id = fl.id join storage_element s on s.id = r.se_id
-            where d.path > @path || '/' and d.path < @path || '0' and r.state = 0
+            where d.path > @path || '/' and d.path < @path || '0' and r.state = 0 and {Viewer.FileVisible(viewer, "fl", "d")}
             group by s.name order by s.name;
             """;
-        await using var multi = await conn.QueryMultipleAsync(new CommandDefinition(sql, new { path, id = datasetId }, cancellationToken: ct));
+        await using var multi = await conn.QueryMultipleAsync(new CommandDefinition(sql, Viewer.With(viewer, new { path, id = datasetId }), cancellationToken: ct));
         var totals = await multi.ReadSingleAsync<DatasetTotals>();
         return (totals, (await multi.ReadAsync<(string, long, long)>()).AsList());
     }
 
     /// <summary>Datasets at or below <paramref name="path"/>, by path, after <paramref name="after"/>.</summary>
     public static async Task<IReadOnlyList<(string Path, int MaxFiles, int CurrentBlock, string? Metadata)>> ListAsync(
-        NpgsqlConnection conn, string path, string after, int limit, CancellationToken ct) =>
-        (await conn.QueryAsync<(string, int, int, string?)>(new CommandDefinition("""
+        NpgsqlConnection conn, string path, string after, int limit, Viewer? viewer, CancellationToken ct) =>
+        (await conn.QueryAsync<(string, int, int, string?)>(new CommandDefinition($"""
             select d.path, s.max_files, s.current_block, d.metadata::text
             from directory d join dataset s on s.dir_id = d.id
-            where (d.path = @path or (d.path > @path || '/' and d.path < @path || '0')) and d.path > @after
+            where (d.path = @path or (d.path > @path || '/' and d.path < @path || '0')) and d.path > @after and {Viewer.DirectoryVisible(viewer, "d")}
             order by d.path limit @limit
-            """, new { path, after, limit }, cancellationToken: ct))).AsList();
+            """, Viewer.With(viewer, new { path, after, limit }), cancellationToken: ct))).AsList();
 
     public static Task CreateAsync(NpgsqlConnection conn, NpgsqlTransaction tx, long dirId, int maxFiles, CancellationToken ct) =>
         conn.ExecuteAsync(new CommandDefinition("""

@@ -93,26 +93,29 @@ public static class DirectoryStore
     /// <summary>
     /// One page of a listing, subdirectories and files merged by name (byte order). Each side
     /// reads at most <paramref name="limit"/> rows through its (parent, name) index, so a page
-    /// costs the same in a directory of ten entries or of a million.
+    /// costs the same in a directory of ten entries or of a million. With a
+    /// <paramref name="viewer"/>, entries it may not see are left out before the limit: files it
+    /// may not read, directories it may not read or search.
     /// </summary>
-    public static async Task<IReadOnlyList<EntryRow>> ListAsync(NpgsqlConnection conn, long dirId, string after, int limit, CancellationToken ct)
+    public static async Task<IReadOnlyList<EntryRow>> ListAsync(NpgsqlConnection conn, long dirId, string after, int limit, Viewer? viewer, CancellationToken ct)
     {
-        const string sql = """
+        var (dirs, files) = viewer is null ? ("true", "true") : ($"{Viewer.Permits("d", 4)} and {Viewer.Permits("d", 1)}", Viewer.Permits("f", 4));
+        var sql = $"""
             select * from (
                 (select 0::smallint as kind, d.name, d.owner, d.grp, d.mode, d.created, d.modified,
                         null::uuid as guid, null::bigint as size, null::integer as adler32
-                 from directory d where d.parent_id = @dirId and d.name > @after
+                 from directory d where d.parent_id = @dirId and d.name > @after and {dirs}
                  order by d.name limit @limit)
                 union all
                 (select 1::smallint, f.name, f.owner, f.grp, f.mode::integer, f.created, f.modified,
                         f.guid, f.size, f.adler32
-                 from file f where f.dir_id = @dirId and f.name > @after
+                 from file f where f.dir_id = @dirId and f.name > @after and {files}
                  order by f.name limit @limit)
             ) e
             order by e.name
             limit @limit
             """;
-        var rows = await conn.QueryAsync<EntryRow>(new CommandDefinition(sql, new { dirId, after, limit }, cancellationToken: ct));
+        var rows = await conn.QueryAsync<EntryRow>(new CommandDefinition(sql, Viewer.With(viewer, new { dirId, after, limit }), cancellationToken: ct));
         return rows.AsList();
     }
 
@@ -170,17 +173,32 @@ public static class DirectoryStore
         return (files, directories);
     }
 
-    /// <summary>Files, bytes and replicas per SE (se_id 0: the files themselves) under a subtree, and its directory count.</summary>
-    public static async Task<(IReadOnlyList<UsageRow> Usage, long Directories)> UsageAsync(NpgsqlConnection conn, string path, CancellationToken ct)
+    /// <summary>
+    /// Files, bytes and replicas per SE (se_id 0: the files themselves) under a subtree, and its
+    /// directory count. With a <paramref name="viewer"/>, what it may not see is not counted:
+    /// subtrees behind a gate closed to it, and files it may not read (found through the small
+    /// index of files not everyone may read, and taken off the counters).
+    /// </summary>
+    public static async Task<(IReadOnlyList<UsageRow> Usage, long Directories)> UsageAsync(NpgsqlConnection conn, string path, Viewer? viewer, CancellationToken ct)
     {
-        const string sql = """
-            select count(*) from directory where path = @path or (path >= @path || '/' and path < @path || '0');
-            select u.se_id as SeId, sum(u.files)::bigint as files, sum(u.bytes)::bigint as bytes
-            from directory d join directory_usage u on u.dir_id = d.id
-            where d.path = @path or (d.path >= @path || '/' and d.path < @path || '0')
-            group by u.se_id order by u.se_id;
+        const string range = "(d.path = @path or (d.path >= @path || '/' and d.path < @path || '0'))";
+        var counted = viewer is null ? "" : $"""
+            union all
+            select x.se_id, -1, -f.size
+            from file f join directory d on d.id = f.dir_id
+            cross join lateral (select 0::smallint as se_id union all select r.se_id from replica r where r.file_id = f.id) x
+            where (f.mode & 292) <> 292 and {range} and {Viewer.Searchable("d")} and not {Viewer.Permits("f", 4)}
             """;
-        await using var multi = await conn.QueryMultipleAsync(new CommandDefinition(sql, new { path }, cancellationToken: ct));
+        var sql = $"""
+            select count(*) from directory d where {range} and {Viewer.DirectoryVisible(viewer, "d")};
+            select se_id as SeId, sum(files)::bigint as files, sum(bytes)::bigint as bytes from (
+                select u.se_id, u.files, u.bytes
+                from directory d join directory_usage u on u.dir_id = d.id
+                where {range} {(viewer is null ? "" : "and " + Viewer.Searchable("d"))}
+                {counted}) u
+            group by se_id order by se_id;
+            """;
+        await using var multi = await conn.QueryMultipleAsync(new CommandDefinition(sql, Viewer.With(viewer, new { path }), cancellationToken: ct));
         var directories = await multi.ReadSingleAsync<long>();
         var usage = (await multi.ReadAsync<UsageRow>()).AsList();
         return (usage, directories - 1);

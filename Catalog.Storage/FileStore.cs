@@ -119,14 +119,14 @@ public static class FileStore
     }
 
     /// <summary>Files by GUID, with the path of their directory.</summary>
-    public static async Task<List<(Guid Guid, string DirPath, string Name)>> GetByGuidsAsync(NpgsqlConnection conn, NpgsqlTransaction? tx, Guid[] guids, CancellationToken ct)
+    public static async Task<List<GuidHolder>> GetByGuidsAsync(NpgsqlConnection conn, NpgsqlTransaction? tx, Guid[] guids, CancellationToken ct)
     {
         const string sql = """
-            select f.guid, d.path, f.name
+            select f.guid, d.path as DirPath, f.name, f.owner, f.grp, f.mode
             from file f join directory d on d.id = f.dir_id
             where f.guid = any(@guids)
             """;
-        return (await conn.QueryAsync<(Guid, string, string)>(new CommandDefinition(sql, new { guids }, tx, cancellationToken: ct))).AsList();
+        return (await conn.QueryAsync<GuidHolder>(new CommandDefinition(sql, new { guids }, tx, cancellationToken: ct))).AsList();
     }
 
     /// <summary>Renames or moves one file.</summary>
@@ -153,3 +153,6 @@ public static class FileStore
             where id = @id
             """, new { id, owner, grp, mode }, tx, cancellationToken: ct));
 }
+
+/// <summary>The file holding a GUID, with what the read rule needs.</summary>
+public sealed record GuidHolder(Guid Guid, string DirPath, string Name, string Owner, string Grp, short Mode);

@@ -22,6 +22,12 @@ public enum CacheSpace
     Schema,
 }
 
+/// <summary>A cached value that holds other values (an entry with what its check needs): each is readied for sharing.</summary>
+public interface ICacheComposite
+{
+    IEnumerable<object> Parts { get; }
+}
+
 /// <summary>
 /// The Redis cache of hot reads, shared by every API process, with this guarantee: once a
 /// write is acknowledged, no reader on any process gets the value from before it.

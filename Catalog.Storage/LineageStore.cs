@@ -13,16 +13,22 @@ public static class LineageStore
             on conflict do nothing
             """, new { children, parents }, tx, cancellationToken: ct));
 
-    /// <summary>Edges reachable from a file up (ancestors) or down (descendants), to <paramref name="depth"/> steps.</summary>
-    public static async Task<IReadOnlyList<(string Child, string Parent, int Depth)>> WalkAsync(NpgsqlConnection conn, long fileId, bool up, int depth, int limit, CancellationToken ct)
+    /// <summary>
+    /// Edges reachable from a file up (ancestors) or down (descendants), to <paramref name="depth"/>
+    /// steps. With a <paramref name="viewer"/>, the walk never reaches (nor passes through) a file it may not see.
+    /// </summary>
+    public static async Task<IReadOnlyList<(string Child, string Parent, int Depth)>> WalkAsync(NpgsqlConnection conn, long fileId, bool up, int depth, int limit,
+        Viewer? viewer, CancellationToken ct)
     {
         var (from, to) = up ? ("child_id", "parent_id") : ("parent_id", "child_id");
+        var (reach, seen) = viewer is null ? ("", "true")
+            : ($"join file x on x.id = l.{to} join directory xd on xd.id = x.dir_id", Viewer.FileVisible(viewer, "x", "xd"));
         var sql = $"""
             with recursive walk (child_id, parent_id, depth) as (
-                select child_id, parent_id, 1 from file_parent where {from} = @fileId
+                select l.child_id, l.parent_id, 1 from file_parent l {reach} where l.{from} = @fileId and {seen}
                 union
-                select l.child_id, l.parent_id, w.depth + 1 from file_parent l join walk w on l.{from} = w.{to}
-                where w.depth < @depth
+                select l.child_id, l.parent_id, w.depth + 1 from file_parent l join walk w on l.{from} = w.{to} {reach}
+                where w.depth < @depth and {seen}
             )
             select distinct on (w.child_id, w.parent_id)
                    cd.path || '/' || c.name as Child, pd.path || '/' || p.name as Parent, w.depth
@@ -32,6 +38,6 @@ public static class LineageStore
             order by w.child_id, w.parent_id, w.depth
             limit @limit
             """;
-        return (await conn.QueryAsync<(string, string, int)>(new CommandDefinition(sql, new { fileId, depth, limit }, cancellationToken: ct))).AsList();
+        return (await conn.QueryAsync<(string, string, int)>(new CommandDefinition(sql, Viewer.With(viewer, new { fileId, depth, limit }), cancellationToken: ct))).AsList();
     }
 }

@@ -315,6 +315,8 @@ internal sealed class LocalTier : IDisposable
 
         public static T Prepare<T>(T value) where T : class
         {
+            if (value is ICacheComposite composite)
+                foreach (var part in composite.Parts) Prepare(part);
             foreach (var property in NodeProperties.GetOrAdd(value.GetType(), t => t.GetProperties()
                          .Where(p => typeof(JsonNode).IsAssignableFrom(p.PropertyType) && p.GetIndexParameters().Length == 0).ToArray()))
                 Fill(property.GetValue(value) as JsonNode);

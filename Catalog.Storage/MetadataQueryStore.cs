@@ -13,10 +13,11 @@ public sealed record Projection(string Name, bool BuiltIn, string Expression, st
 /// <summary>
 /// A metadata query compiled from a validated syntax tree: conditions on directories and on the
 /// rest (files, or datasets' own columns), each a parameterized SQL fragment over the aliases
-/// <c>d</c> (directory) and <c>f</c> (file), plus the scopes (paths) it runs under.
+/// <c>d</c> (directory) and <c>f</c> (file), plus the scopes (paths) it runs under and the
+/// <see cref="Viewer"/> whose read rule it obeys (null: a caller modes do not bind).
 /// </summary>
 public sealed record CompiledQuery(bool Datasets, string[] Scopes, string? DirectoryCondition, string? OtherCondition,
-    IReadOnlyList<NpgsqlParameter> Parameters, IReadOnlyList<Projection> Attributes);
+    IReadOnlyList<NpgsqlParameter> Parameters, IReadOnlyList<Projection> Attributes, Viewer? Viewer = null);
 
 /// <summary>
 /// The SQL shapes of metadata queries and facets: a bounded set of statements, each filled only
@@ -51,7 +52,7 @@ public static class MetadataQueryStore
     public static async Task<(long Total, List<(string Attribute, string? Value, long Count)> Values)> FacetsAsync(NpgsqlConnection conn,
         CompiledQuery query, int top, CancellationToken ct)
     {
-        var (sql, parameters) = Facets(query, top);
+        var (sql, parameters) = Facets(query, top, !query.Datasets && await Viewer.HidesFilesAsync(conn, query.Viewer, query.Scopes, ct));
         await using var tx = await CustomPlansAsync(conn, ct);
         await using var cmd = new NpgsqlCommand(sql, conn, tx);
         cmd.Parameters.AddRange(parameters.ToArray());
@@ -68,10 +69,10 @@ public static class MetadataQueryStore
     }
 
     /// <summary>EXPLAIN ANALYZE of what <see cref="FacetsAsync"/> would run.</summary>
-    public static Task<IReadOnlyList<string>> ExplainFacetsAsync(NpgsqlConnection conn, CompiledQuery query, int top, bool forceSequentialScan, CancellationToken ct)
+    public static async Task<IReadOnlyList<string>> ExplainFacetsAsync(NpgsqlConnection conn, CompiledQuery query, int top, bool forceSequentialScan, CancellationToken ct)
     {
-        var (sql, parameters) = Facets(query, top);
-        return ExplainSqlAsync(conn, sql, parameters, forceSequentialScan, ct);
+        var (sql, parameters) = Facets(query, top, !query.Datasets && await Viewer.HidesFilesAsync(conn, query.Viewer, query.Scopes, ct));
+        return await ExplainSqlAsync(conn, sql, parameters, forceSequentialScan, ct);
     }
 
     /// <summary>
@@ -97,6 +98,8 @@ public static class MetadataQueryStore
     {
         var parameters = q.Parameters.Select(p => p.Clone()).ToList();
         var scopeSql = ScopeSql("d.path", q.Scopes, parameters);
+        Viewer.AddTo(q.Viewer, parameters);
+        var (dirSeen, fileSeen) = (Viewer.DirectoryVisible(q.Viewer, "d"), Viewer.FileVisible(q.Viewer, "f", "d"));
         var json = q.Attributes.Count == 0 ? "null::jsonb" : "jsonb_build_object(" + string.Join(", ", q.Attributes.Select(a => $"'{a.Name}', {JsonOf(a)}")) + ")";
         var limitSql = limit is null ? "" : $" limit {limit.Value}";
         if (q.Datasets)
@@ -105,7 +108,7 @@ public static class MetadataQueryStore
             return ($"""
                 select d.path as cursor, d.path as path, {json}::text as attrs
                 from directory d
-                where d.kind = 1 and {scopeSql} and {Where(q.DirectoryCondition, q.OtherCondition)} and d.path > @after
+                where d.kind = 1 and {scopeSql} and {Where(q.DirectoryCondition, q.OtherCondition)} and {dirSeen} and d.path > @after
                 order by d.path{limitSql}
                 """, parameters);
         }
@@ -119,7 +122,7 @@ public static class MetadataQueryStore
             ? $"""
               select d.path || '/' || f.name as cursor, d.path || '/' || f.name as path, {json}::text as attrs
               from file f join directory d on d.id = f.dir_id
-              where {scopeSql} and {Where(null, q.OtherCondition)} and {keyset}
+              where {scopeSql} and {Where(null, q.OtherCondition)} and {fileSeen} and {keyset}
               order by d.path, f.name{limitSql}
               """
             // Directory conditions first (few rows: GIN and expression indexes), walked in path
@@ -127,9 +130,9 @@ public static class MetadataQueryStore
             // order, so a page stops at its limit instead of sorting every match.
             : $"""
               select d.path || '/' || f.name as cursor, d.path || '/' || f.name as path, {json}::text as attrs
-              from (select d.id, d.path, d.name, d.created, d.eff_metadata from directory d
+              from (select d.id, d.path, d.name, d.created, d.eff_metadata, d.gate_id from directory d
                     where {scopeSql} and {q.DirectoryCondition} and d.path >= @afterDir order by d.path) d
-              cross join lateral (select f.* from file f where f.dir_id = d.id and {Where(null, q.OtherCondition)} order by f.name) f
+              cross join lateral (select f.* from file f where f.dir_id = d.id and {Where(null, q.OtherCondition)} and {fileSeen} order by f.name) f
               where {keyset}
               order by d.path, f.name{limitSql}
               """, parameters);
@@ -139,26 +142,29 @@ public static class MetadataQueryStore
     /// When every condition and every faceted attribute sits on directories, files are counted
     /// from the per-directory usage counters instead of being scanned.
     /// </summary>
-    private static (string Sql, List<NpgsqlParameter> Parameters) Facets(CompiledQuery q, int top)
+    private static (string Sql, List<NpgsqlParameter> Parameters) Facets(CompiledQuery q, int top, bool hidesFiles)
     {
         var parameters = q.Parameters.Select(p => p.Clone()).ToList();
         var scopeSql = ScopeSql("d.path", q.Scopes, parameters);
+        Viewer.AddTo(q.Viewer, parameters);
+        var (dirSeen, fileSeen) = (Viewer.DirectoryVisible(q.Viewer, "d"), Viewer.FileVisible(q.Viewer, "f", "d"));
         string source;
         if (q.Datasets)
-            source = $"select d.eff_metadata, null::jsonb as metadata, 1::bigint as n from directory d where d.kind = 1 and {scopeSql} and {Where(q.DirectoryCondition, q.OtherCondition)}";
-        else if (q.OtherCondition is null && q.Attributes.All(a => a.DirectoryLevel))
+            source = $"select d.eff_metadata, null::jsonb as metadata, 1::bigint as n from directory d where d.kind = 1 and {scopeSql} and {Where(q.DirectoryCondition, q.OtherCondition)} and {dirSeen}";
+        else if (q.OtherCondition is null && q.Attributes.All(a => a.DirectoryLevel) && !hidesFiles)
+            // The counters count every file; a viewer some files are hidden from reads the files instead.
             source = $"""
                 select d.eff_metadata, null::jsonb as metadata, u.files as n
                 from directory d join directory_usage u on u.dir_id = d.id and u.se_id = 0
-                where {scopeSql} and {q.DirectoryCondition ?? "true"} and u.files <> 0
+                where {scopeSql} and {q.DirectoryCondition ?? "true"} and {(q.Viewer is null ? "true" : Viewer.Searchable("d"))} and u.files <> 0
                 """;
         else
             source = q.DirectoryCondition is null
-                ? $"select d.eff_metadata, f.metadata, 1::bigint as n from file f join directory d on d.id = f.dir_id where {scopeSql} and {Where(null, q.OtherCondition)}"
+                ? $"select d.eff_metadata, f.metadata, 1::bigint as n from file f join directory d on d.id = f.dir_id where {scopeSql} and {Where(null, q.OtherCondition)} and {fileSeen}"
                 : $"""
                   select d.eff_metadata, f.metadata, 1::bigint as n
-                  from (select d.id, d.path, d.name, d.created, d.eff_metadata from directory d where {scopeSql} and {q.DirectoryCondition} offset 0) d
-                  join file f on f.dir_id = d.id where {Where(null, q.OtherCondition)}
+                  from (select d.id, d.path, d.name, d.created, d.eff_metadata, d.gate_id from directory d where {scopeSql} and {q.DirectoryCondition} offset 0) d
+                  join file f on f.dir_id = d.id where {Where(null, q.OtherCondition)} and {fileSeen}
                   """;
         // One pass over the matches: every faceted key/value pair (own values merged with inherited
         // ones: an attribute lives at one level only, so they never clash), counted, top N per key.

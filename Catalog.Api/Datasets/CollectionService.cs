@@ -66,7 +66,7 @@ public sealed class CollectionService(Db db, IOptions<CatalogOptions> options, A
         var p = Lfn.Parse(path, options.Value.Roots, "path");
         access.Demand(caller, Operation.Read, p.Path, "path");
         await using var conn = await db.OpenAsync(ct);
-        return (await ReadAsync(conn, p.Path, subtree: false, ct)).SingleOrDefault()
+        return (await ReadAsync(conn, p.Path, subtree: false, caller, ct)).SingleOrDefault()
             ?? throw CatalogException.NotFound($"collection '{p.Path}'", "path");
     }
 
@@ -75,11 +75,12 @@ public sealed class CollectionService(Db db, IOptions<CatalogOptions> options, A
         var p = Lfn.Parse(under, options.Value.Roots, "under");
         access.Demand(caller, Operation.Read, p.Path, "under");
         await using var conn = await db.OpenAsync(ct);
-        return await ReadAsync(conn, p.Path, subtree: true, ct);
+        return await ReadAsync(conn, p.Path, subtree: true, caller, ct);
     }
 
-    private static async Task<IReadOnlyList<CollectionInfo>> ReadAsync(NpgsqlConnection conn, string path, bool subtree, CancellationToken ct) =>
-        (await CollectionStore.ReadAsync(conn, path, subtree, ct)).Select(r => new CollectionInfo(r.Path, r.Members,
+    /// <summary>Collections and members the caller may see (members live anywhere: the viewer covers the whole namespace).</summary>
+    private async Task<IReadOnlyList<CollectionInfo>> ReadAsync(NpgsqlConnection conn, string path, bool subtree, Caller caller, CancellationToken ct) =>
+        (await CollectionStore.ReadAsync(conn, path, subtree, await access.ViewerAsync(conn, null, caller, ["/"], ct), ct)).Select(r => new CollectionInfo(r.Path, r.Members,
             r.Metadata is null ? null : JsonNode.Parse(r.Metadata)!.AsObject(), Mapping.Utc(r.Created))).ToList();
 
     /// <summary>The datasets a collection holds, through nested collections; null when the path is not a collection.</summary>

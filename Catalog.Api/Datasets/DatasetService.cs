@@ -87,24 +87,40 @@ public sealed class DatasetService(Db db, IOptions<CatalogOptions> options, Acce
         var path = Lfn.Parse(lpn, options.Value.Roots, "path");
         access.Demand(caller, Operation.Read, path.Path, "path");
         await using var conn = await db.OpenAsync(ct);
-        var (row, dataset) = await FindAsync(conn, path.Path, ct);
+        var (row, dataset) = await FindAsync(conn, path.Path, caller, ct);
         return new DatasetInfo(path.Path, dataset.MaxFiles, dataset.CurrentBlock, Parse(row.Own));
     }
 
-    /// <summary>Files, bytes, events, experiment and run ranges, and per SE how many of its files have a replica there.</summary>
+    /// <summary>
+    /// Files, bytes, events, experiment and run ranges, and per SE how many of its files have a
+    /// replica there. Cached for every caller who sees the whole dataset; one from whom part of it
+    /// is hidden gets its own figures, read past the cache.
+    /// </summary>
     public async Task<DatasetSummary> SummaryAsync(string? lpn, Caller caller, CancellationToken ct)
     {
         var path = Lfn.Parse(lpn, options.Value.Roots, "path");
         access.Demand(caller, Operation.Read, path.Path, "path");
-        return (await cache.GetOrLoadAsync(CacheSpace.Dataset, path.Path, async () =>
-        {
-            await using var conn = await db.OpenAsync(CancellationToken.None);
-            var (row, _) = await FindAsync(conn, path.Path, CancellationToken.None);
-            var (sum, perSeRows) = await DatasetStore.SummaryAsync(conn, path.Path, row.Id, CancellationToken.None);
-            var perSe = perSeRows.Select(x => new SeUsage(x.Se, x.Files, x.Bytes)).ToList();
-            return new DatasetSummary(path.Path, sum.Files, sum.Bytes, sum.Events, sum.ExpLow, sum.ExpHigh, sum.RunLow, sum.RunHigh, sum.Datablocks, perSe, Parse(row.Effective));
-        }, ct))!;
+        Viewer? viewer = null;
+        if (!caller.BypassesModes)
+            await using (var conn = await db.OpenAsync(ct))
+            {
+                await FindAsync(conn, path.Path, caller, ct);
+                viewer = await access.ViewerAsync(conn, null, caller, [path.Path], ct);
+                if (viewer.Closed.Length == 0 && !await Viewer.HidesFilesAsync(conn, viewer, [path.Path], ct)) viewer = null;
+            }
+        if (viewer is not null) return await ReadSummaryAsync(path.Path, caller, viewer, ct);
+        return (await cache.GetOrLoadAsync(CacheSpace.Dataset, path.Path, () => ReadSummaryAsync(path.Path, Caller.System, null, CancellationToken.None), ct))!;
     }
+
+    private async Task<DatasetSummary> ReadSummaryAsync(string path, Caller caller, Viewer? viewer, CancellationToken ct)
+    {
+        await using var conn = await db.OpenAsync(ct);
+        var (row, _) = await FindAsync(conn, path, caller, ct);
+        var (sum, perSeRows) = await DatasetStore.SummaryAsync(conn, path, row.Id, viewer, ct);
+        var perSe = perSeRows.Select(x => new SeUsage(x.Se, x.Files, x.Bytes)).ToList();
+        return new DatasetSummary(path, sum.Files, sum.Bytes, sum.Events, sum.ExpLow, sum.ExpHigh, sum.RunLow, sum.RunHigh, sum.Datablocks, perSe, Parse(row.Effective));
+    }
+
     /// <summary>Datasets at or below a path, by path, keyset paged.</summary>
     public async Task<IReadOnlyList<DatasetInfo>> ListAsync(string? under, string? after, int? limit, Caller caller, CancellationToken ct)
     {
@@ -112,15 +128,18 @@ public sealed class DatasetService(Db db, IOptions<CatalogOptions> options, Acce
         access.Demand(caller, Operation.Read, path.Path, "under");
         var size = options.Value.PageSize(limit, 1000);
         await using var conn = await db.OpenAsync(ct);
-        var rows = await DatasetStore.ListAsync(conn, path.Path, after ?? "", size, ct);
+        var rows = await DatasetStore.ListAsync(conn, path.Path, after ?? "", size, await access.ViewerAsync(conn, null, caller, [path.Path], ct), ct);
         return rows.Select(r => new DatasetInfo(r.Path, r.MaxFiles, r.CurrentBlock, Parse(r.Metadata))).ToList();
     }
 
+    /// <summary>The dataset at <paramref name="path"/>, if the caller may see it (else 404, as if missing).</summary>
     private static async Task<((string Path, long Id, short Kind, string? Own, string? Effective) Row, DatasetRow Dataset)> FindAsync(
-        Npgsql.NpgsqlConnection conn, string path, CancellationToken ct)
+        Npgsql.NpgsqlConnection conn, string path, Caller caller, CancellationToken ct)
     {
         var rows = await MetadataStore.DirectoryValuesAsync(conn, null, [path], ct);
-        if (rows.Count == 0 || rows[0].Kind != DatasetStore.DatasetKind) throw CatalogException.NotFound($"dataset '{path}'", "path");
+        if (rows.Count == 0 || rows[0].Kind != DatasetStore.DatasetKind
+            || !await Access.CanSeeAsync(conn, caller, (await DirectoryStore.GetAsync(conn, null, path, ct))!, ct))
+            throw CatalogException.NotFound($"dataset '{path}'", "path");
         return (rows[0], (await DatasetStore.GetAsync(conn, null, rows[0].Id, ct))!);
     }
 

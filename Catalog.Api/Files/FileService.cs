@@ -16,19 +16,29 @@ public sealed class FileService(Db db, IOptions<CatalogOptions> options, Access 
     {
         var path = Lfn.Parse(lfn, options.Value.Roots);
         access.Demand(caller, Operation.Read, path.Path, "lfn");
-        // Served from Redis when it holds the file; the mode check runs per caller either way.
-        var file = await cache.GetOrLoadAsync(CacheSpace.File, path.Path, () => LoadAsync(path), ct)
-            ?? throw CatalogException.NotFound($"file '{path.Path}'", "lfn");
-        access.DemandMode(caller, Operation.Read, file.Owner, file.Group, file.Mode, path.Path, "lfn");
-        return file;
+        // Served from Redis when it holds the file; the read rule runs per caller either way, on
+        // the file's modes and the gates above it, cached with it (a chmod or chown of a directory
+        // drops every cached file, DESIGN.md).
+        var cached = await cache.GetOrLoadAsync(CacheSpace.File, path.Path, () => LoadAsync(path), ct);
+        if (cached is null || !Access.CanSee(caller, new Gates(cached.Gates), path.Parent, cached.File.Owner, cached.File.Group, cached.File.Mode))
+            throw CatalogException.NotFound($"file '{path.Path}'", "lfn");
+        return cached.File;
     }
 
-    private async Task<Contracts.FileInfo?> LoadAsync(LfnPath path)
+    /// <summary>A file's cached entry: the file with its replicas, and the gates above it.</summary>
+    public sealed record Cached(Contracts.FileInfo File, IReadOnlyList<GateRow> Gates) : ICacheComposite
+    {
+        public IEnumerable<object> Parts => [File];
+    }
+
+    private async Task<Cached?> LoadAsync(LfnPath path)
     {
         if (path.IsRoot) return null;
         await using var conn = await db.OpenAsync(CancellationToken.None);
         var (file, replicas) = await FileStore.GetWithReplicasAsync(conn, path.Parent, path.Name, CancellationToken.None);
-        return file is null ? null : Mapping.ToFileInfo(file, path.Path, replicas.Select(Mapping.ToReplica).ToList());
+        if (file is null) return null;
+        var gates = await Viewer.GatesAsync(conn, null, Viewer.Ancestry(path.Parent).ToArray(), CancellationToken.None);
+        return new Cached(Mapping.ToFileInfo(file, path.Path, replicas.Select(Mapping.ToReplica).ToList()), gates);
     }
 
     public async Task<GuidLookup> ByGuidAsync(Guid guid, Caller caller, CancellationToken ct)
@@ -38,8 +48,10 @@ public sealed class FileService(Db db, IOptions<CatalogOptions> options, Access 
         var found = await FileStore.GetByGuidsAsync(conn, null, [guid], ct);
         if (found.Count == 0) throw CatalogException.NotFound($"file with guid {guid}", "guid");
         var lfn = found[0].DirPath + "/" + found[0].Name;
-        // Out of scope answers like unknown, so GUIDs do not leak where files live.
-        if (access.Check(caller, Operation.Read, lfn) is not null) throw CatalogException.NotFound($"file with guid {guid}", "guid");
+        // Out of scope or out of sight answers like unknown, so GUIDs do not leak where files live.
+        if (access.Check(caller, Operation.Read, lfn) is not null
+            || !Access.CanSee(caller, await Access.GatesAsync(conn, null, caller, [found[0].DirPath], ct), found[0].DirPath, found[0].Owner, found[0].Grp, found[0].Mode))
+            throw CatalogException.NotFound($"file with guid {guid}", "guid");
         return new GuidLookup(guid, lfn);
     }
 }

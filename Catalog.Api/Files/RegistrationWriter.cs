@@ -339,9 +339,11 @@ public sealed class RegistrationWriter(Db db, Access access, HotCache cache)
     {
         var wanted = candidates.SelectMany(c => c.Parents).DistinctBy(p => p.Path).ToList();
         if (wanted.Count == 0) return [];
-        var ids = (await FileStore.GetByLfnsAsync(conn, tx, wanted.Select(p => p.Parent).ToArray(), wanted.Select(p => p.Name).ToArray(), ct))
+        var found = await FileStore.GetByLfnsAsync(conn, tx, wanted.Select(p => p.Parent).ToArray(), wanted.Select(p => p.Name).ToArray(), ct);
+        var gates = await Access.GatesAsync(conn, tx, caller, found.Keys.Select(ParentOf).Distinct(StringComparer.Ordinal), ct);
+        var ids = found
             .Where(kv => access.Check(caller, Operation.Read, kv.Key) is null
-                && access.CheckMode(caller, Operation.Read, kv.Value.Owner, kv.Value.Grp, kv.Value.Mode, kv.Key) is null)
+                && Access.CanSee(caller, gates, ParentOf(kv.Key), kv.Value.Owner, kv.Value.Grp, kv.Value.Mode))
             .ToDictionary(kv => kv.Key, kv => kv.Value.Id, StringComparer.Ordinal);
         foreach (var c in candidates)
         {
@@ -352,6 +354,8 @@ public sealed class RegistrationWriter(Db db, Access access, HotCache cache)
         }
         return ids;
     }
+
+    private static string ParentOf(string lfn) => lfn[..lfn.LastIndexOf('/')];
 
     private static Task LinkParentsAsync(NpgsqlConnection conn, NpgsqlTransaction tx, List<ValidFile> stored, Dictionary<string, long> parentIds, CancellationToken ct)
     {
@@ -385,13 +389,14 @@ public sealed class RegistrationWriter(Db db, Access access, HotCache cache)
         }
         if (guidClashes.Count > 0)
         {
-            var holders = (await FileStore.GetByGuidsAsync(conn, tx, guidClashes.Select(c => c.Guid).ToArray(), ct))
-                .ToDictionary(h => h.Guid, h => h.DirPath + "/" + h.Name);
+            var holders = (await FileStore.GetByGuidsAsync(conn, tx, guidClashes.Select(c => c.Guid).ToArray(), ct)).ToDictionary(h => h.Guid);
+            var gates = await Access.GatesAsync(conn, tx, caller, holders.Values.Select(h => h.DirPath).Distinct(StringComparer.Ordinal), ct);
             foreach (var c in guidClashes)
-                results[c.Index] = Failed(c, holders.TryGetValue(c.Guid, out var lfn)
-                    // The holder is named only to a caller who may read it: a GUID must not tell where a hidden file lives.
-                    ? new ItemError(ErrorCode.Conflict, access.Check(caller, Operation.Read, lfn) is null
-                        ? $"guid {c.Guid} is already used by '{lfn}'" : $"guid {c.Guid} is already used by another file", "guid")
+                results[c.Index] = Failed(c, holders.TryGetValue(c.Guid, out var h)
+                    // The holder is named only to a caller who may see it: a GUID must not tell where a hidden file lives.
+                    ? new ItemError(ErrorCode.Conflict, access.Check(caller, Operation.Read, h.DirPath + "/" + h.Name) is null
+                        && Access.CanSee(caller, gates, h.DirPath, h.Owner, h.Grp, h.Mode)
+                        ? $"guid {c.Guid} is already used by '{h.DirPath}/{h.Name}'" : $"guid {c.Guid} is already used by another file", "guid")
                     : new ItemError(ErrorCode.Conflict, "a concurrent change touched this file; retry", "lfn"));
         }
         return guids;

@@ -79,9 +79,10 @@ public static class FrontPage
                 try
                 {
                     await using var conn = await db.OpenConnectionAsync();
+                    // The totals of the whole catalog, like df: no entry, name or subtree of anyone's is shown.
                     long files = 0, bytes = 0;
                     foreach (var root in paths)
-                        foreach (var u in (await DirectoryStore.UsageAsync(conn, root, CancellationToken.None)).Usage.Where(u => u.SeId == 0))
+                        foreach (var u in (await DirectoryStore.UsageAsync(conn, root, viewer: null, CancellationToken.None)).Usage.Where(u => u.SeId == 0))
                             (files, bytes) = (files + u.Files, bytes + u.Bytes);
                     var ses = await StorageElementStore.ListAsync(conn, null, CancellationToken.None);
                     last = new Snapshot(DateTime.UtcNow, null, redis.IsConnected, files, bytes, paths, ses);

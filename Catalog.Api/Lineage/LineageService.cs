@@ -21,8 +21,11 @@ public sealed class LineageService(Db db, IOptions<CatalogOptions> options, Acce
         var steps = depth ?? 1;
         if (steps is < 1 or > MaxDepth) throw new CatalogException(ErrorCode.LimitExceeded, $"depth must be between 1 and {MaxDepth}", "depth");
         await using var conn = await db.OpenAsync(ct);
-        var file = await NamespaceService.FindFileAsync(conn, null, path, ct) ?? throw CatalogException.NotFound($"file '{path.Path}'", "lfn");
-        var edges = await LineageStore.WalkAsync(conn, file.Id, direction == LineageDirection.Ancestors, steps, MaxEdges, ct);
+        var file = await NamespaceService.FindFileAsync(conn, null, path, ct);
+        if (!await Access.CanSeeAsync(conn, null, caller, path.Parent, file, ct))
+            throw CatalogException.NotFound($"file '{path.Path}'", "lfn");
+        var edges = await LineageStore.WalkAsync(conn, file.Id, direction == LineageDirection.Ancestors, steps, MaxEdges,
+            await access.ViewerAsync(conn, null, caller, ["/"], ct), ct);
         return new LineageResponse(path.Path, direction, steps, edges
             .Where(e => access.Check(caller, Operation.Read, e.Child) is null && access.Check(caller, Operation.Read, e.Parent) is null)
             .Select(e => new LineageEdge(e.Child, e.Parent, e.Depth)).ToList());

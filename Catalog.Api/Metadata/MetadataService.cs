@@ -49,7 +49,7 @@ public sealed class MetadataService(Db db, IOptions<CatalogOptions> options, Acc
         await db.WriteAsync(async (conn, tx) =>
         {
             var pending = targets.Where(t => results[t.Index] is null).ToList();
-            await ResolveAsync(conn, tx, pending, results, ct);
+            await ResolveAsync(conn, tx, pending, results, caller, ct);
             pending = pending.Where(t => results[t.Index] is null).ToList();
             var schemas = await AttributeSchema.LoadAsync(conn, tx, pending.Select(t => t.FileId == 0 ? t.Path.Path : t.Path.Parent), ct);
             foreach (var t in pending)
@@ -105,7 +105,7 @@ public sealed class MetadataService(Db db, IOptions<CatalogOptions> options, Acc
             targets.Add(new Target(i, path, []));
         }
         await using var conn = await db.OpenAsync(ct);
-        var dirs = await ResolveAsync(conn, null, targets, results, ct);
+        var dirs = await ResolveAsync(conn, null, targets, results, caller, ct);
         var fileValues = targets.Any(t => t.FileId != 0)
             ? await MetadataStore.FileValuesAsync(conn, targets.Where(t => t.FileId != 0).Select(t => t.FileId).ToArray(), ct)
             : [];
@@ -127,19 +127,33 @@ public sealed class MetadataService(Db db, IOptions<CatalogOptions> options, Acc
         return new MetadataResponse(results!);
     }
 
-    /// <summary>Finds each target as a directory or a file (by its directory); unknown ones fail their item.</summary>
+    /// <summary>
+    /// Finds each target as a directory or a file (by its directory); unknown ones fail their
+    /// item, and so do those the caller may not see, with the same answer.
+    /// </summary>
     private static async Task<Dictionary<string, (string Path, long Id, short Kind, string? Own, string? Effective)>> ResolveAsync(
-        NpgsqlConnection conn, NpgsqlTransaction? tx, List<Target> targets, MetadataResult?[] results, CancellationToken ct)
+        NpgsqlConnection conn, NpgsqlTransaction? tx, List<Target> targets, MetadataResult?[] results, Caller caller, CancellationToken ct)
     {
         var wanted = targets.SelectMany(t => new[] { t.Path.Path, t.Path.IsRoot ? t.Path.Path : t.Path.Parent }).Distinct().ToArray();
         var dirs = (await MetadataStore.DirectoryValuesAsync(conn, tx, wanted, ct)).ToDictionary(d => d.Path, StringComparer.Ordinal);
         var fileTargets = targets.Where(t => !dirs.ContainsKey(t.Path.Path) && !t.Path.IsRoot && dirs.ContainsKey(t.Path.Parent)).ToList();
         var files = fileTargets.Count == 0 ? [] : await FileStore.GetByLfnsAsync(conn, tx,
             fileTargets.Select(t => t.Path.Parent).ToArray(), fileTargets.Select(t => t.Path.Name).ToArray(), ct);
+        Func<Target, bool> visible = _ => true;
+        if (!caller.BypassesModes)
+        {
+            var gates = await Access.GatesAsync(conn, tx, caller, wanted, ct);
+            var modes = (await DirectoryStore.GetManyAsync(conn, tx, targets.Where(t => dirs.ContainsKey(t.Path.Path)).Select(t => t.Path.Path).Distinct().ToArray(), ct))
+                .ToDictionary(d => d.Path, StringComparer.Ordinal);
+            visible = t => modes.TryGetValue(t.Path.Path, out var d)
+                ? Access.CanSee(caller, gates, d.Path, d.Owner, d.Grp, d.Mode)
+                : files.TryGetValue(t.Path.Path, out var f) && Access.CanSee(caller, gates, t.Path.Parent, f.Owner, f.Grp, f.Mode);
+        }
         foreach (var t in targets)
         {
-            if (dirs.TryGetValue(t.Path.Path, out var d)) { t.DirId = d.Id; continue; }
-            if (files.TryGetValue(t.Path.Path, out var file))
+            var seen = visible(t);
+            if (seen && dirs.TryGetValue(t.Path.Path, out var d)) { t.DirId = d.Id; continue; }
+            if (seen && files.TryGetValue(t.Path.Path, out var file))
             {
                 t.DirId = file.DirId;
                 t.FileId = file.Id;

@@ -98,7 +98,7 @@ public sealed class QueryService(Db db, IOptions<CatalogOptions> options, Access
     private async Task<(CompiledQuery Query, string After)> CompileAsync(NpgsqlConnection conn, QueryRequest request, Caller caller,
         CancellationToken ct, Node? tree = null)
     {
-        var (scopes, attributes) = await PrepareAsync(conn, request.Under, caller, ct);
+        var (scopes, attributes, viewer) = await PrepareAsync(conn, request.Under, caller, ct);
         tree ??= Filters.TreeOf(request.Query, request.Filters);
         var compiler = new Compiler(attributes, request.Target);
         string? dirPart = null, others = null;
@@ -113,7 +113,7 @@ public sealed class QueryService(Db db, IOptions<CatalogOptions> options, Access
         var after = Cursor.Decode(request.After);
         if (request.Target == QueryTarget.Files && after.Length > 0 && after.LastIndexOf('/') < 0)
             throw CatalogException.Invalid("after", "is not a cursor from a previous page");
-        return (new CompiledQuery(request.Target == QueryTarget.Datasets, scopes, dirPart, others, compiler.Parameters.ToList(), selected), after);
+        return (new CompiledQuery(request.Target == QueryTarget.Datasets, scopes, dirPart, others, compiler.Parameters.ToList(), selected, viewer), after);
     }
 
     private async Task<(CompiledQuery Query, int Top)> CompileFacetsAsync(NpgsqlConnection conn, FacetRequest request, Caller caller, CancellationToken ct)
@@ -121,7 +121,7 @@ public sealed class QueryService(Db db, IOptions<CatalogOptions> options, Access
         var names = request.Attributes ?? throw CatalogException.Invalid("attributes", "is required");
         if (names.Count is 0 or > 20) throw new CatalogException(ErrorCode.LimitExceeded, "attributes: 1 to 20 attributes", "attributes");
         var top = options.Value.PageSize(request.Limit, 100);
-        var (scopes, attributes) = await PrepareAsync(conn, request.Under, caller, ct);
+        var (scopes, attributes, viewer) = await PrepareAsync(conn, request.Under, caller, ct);
         var compiler = new Compiler(attributes, request.Target);
         string? dirPart = null, others = null;
         List<Projection> facets;
@@ -133,20 +133,24 @@ public sealed class QueryService(Db db, IOptions<CatalogOptions> options, Access
         catch (QueryException e) { throw e.ToCatalogException(); }
         foreach (var f in facets)
             if (f.BuiltIn) throw CatalogException.Invalid("attributes", $"'{f.Name}' is built in; facets are over declared attributes");
-        return (new CompiledQuery(request.Target == QueryTarget.Datasets, scopes, dirPart, others, compiler.Parameters.ToList(), facets), top);
+        return (new CompiledQuery(request.Target == QueryTarget.Datasets, scopes, dirPart, others, compiler.Parameters.ToList(), facets, viewer), top);
     }
 
-    /// <summary>Scope (a path, or the datasets a collection holds), permission, and the attributes usable there.</summary>
-    internal async Task<(string[] Scopes, Dictionary<string, AttributeDefinition> Attributes)> PrepareAsync(
+    /// <summary>
+    /// Scope (a path, or the datasets a collection holds), permission, the attributes usable there,
+    /// and the viewer that keeps out of the answer what the caller may not see.
+    /// </summary>
+    internal async Task<(string[] Scopes, Dictionary<string, AttributeDefinition> Attributes, Viewer? Viewer)> PrepareAsync(
         NpgsqlConnection conn, string? under, Caller caller, CancellationToken ct)
     {
         var path = Lfn.Parse(under ?? options.Value.Roots[0], options.Value.Roots, "under");
         access.Demand(caller, Operation.Read, path.Path, "under");
-        var scopes = await Datasets.CollectionService.ExpandAsync(conn, path.Path, ct);
-        // A path that does not exist is a 404, not an empty answer (which would read as "nothing matches").
-        if (scopes is null && await DirectoryStore.GetAsync(conn, null, path.Path, ct) is null)
+        // A path that does not exist, or that the caller may not see, is a 404, not an empty
+        // answer (which would read as "nothing matches").
+        var dir = await DirectoryStore.GetAsync(conn, null, path.Path, ct);
+        if (dir is null || !await Access.CanSeeAsync(conn, caller, dir, ct))
             throw CatalogException.NotFound($"directory or collection '{path.Path}'", "under");
-        scopes ??= [path.Path];
+        var scopes = await Datasets.CollectionService.ExpandAsync(conn, path.Path, ct) ?? [path.Path];
         foreach (var scope in scopes)
             if (access.Check(caller, Operation.Read, scope) is { } refused) throw new CatalogException(refused.Code, refused.Message, "under");
         var attributes = new Dictionary<string, AttributeDefinition>(StringComparer.Ordinal);
@@ -154,7 +158,7 @@ public sealed class QueryService(Db db, IOptions<CatalogOptions> options, Access
         foreach (var d in await MetadataStore.DefinitionsOnAsync(conn, null, ancestors, ct)) attributes.TryAdd(d.Name, AttributeSchema.ToContract(d));
         foreach (var d in await MetadataStore.DefinitionsBelowAsync(conn, null, scopes, null, ct))
             attributes.TryAdd(d.Name, AttributeSchema.ToContract(d));
-        return (scopes, attributes);
+        return (scopes, attributes, await access.ViewerAsync(conn, null, caller, scopes, ct));
     }
 
     private static List<Projection> Select(IReadOnlyList<string>? names, Compiler compiler)

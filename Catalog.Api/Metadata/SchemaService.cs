@@ -64,6 +64,11 @@ public sealed class SchemaService(Db db, IOptions<CatalogOptions> options, Acces
     {
         var dir = Lfn.Parse(path, options.Value.Roots, "path");
         access.Demand(caller, Operation.Read, dir.Path, "path");
+        // The schema in force is shared by every caller who may see the directory; the rest are told it does not exist.
+        if (!caller.BypassesModes)
+            await using (var conn = await db.OpenAsync(ct))
+                if (await DirectoryStore.GetAsync(conn, null, dir.Path, ct) is not { } row || !await Access.CanSeeAsync(conn, caller, row, ct))
+                    throw CatalogException.NotFound($"directory '{dir.Path}'", "path");
         return (await cache.GetOrLoadAsync(CacheSpace.Schema, dir.Path, async () =>
         {
             await using var conn = await db.OpenAsync(CancellationToken.None);

@@ -9,8 +9,8 @@ namespace Catalog.Api.Namespace;
 public static class DirectoryTree
 {
     /// <summary>
-    /// Creating under a directory needs w on it: for each of <paramref name="dirs"/>, checks the
-    /// nearest directory that exists (the directory itself, or the ancestor where creation would
+    /// Creating under a directory needs w on it and x on it and every directory above: for each of
+    /// <paramref name="dirs"/>, checks the nearest directory that exists (the directory itself, or the ancestor where creation would
     /// start), in one query. Admins and data managers are not bound by modes and skip the query.
     /// </summary>
     public static async Task DemandWritableAsync(NpgsqlConnection conn, NpgsqlTransaction tx, IReadOnlyCollection<LfnPath> dirs,
@@ -34,9 +34,15 @@ public static class DirectoryTree
         if (caller.BypassesModes) return;
         foreach (var dir in dirs.Distinct())
         {
-            // The chain runs from the directory up to the root; the first that exists decides.
-            var nearest = Lfn.Ancestry(dir.Path).Select(p => rows.GetValueOrDefault(p)).FirstOrDefault(r => r is not null);
-            if (nearest is not null) access.DemandMode(caller, Operation.Create, nearest.Owner, nearest.Grp, nearest.Mode, nearest.Path, field);
+            // The chain runs from the directory up to the root; the first that exists decides, and
+            // the caller must be able to search it and every directory above it: what it may not
+            // see it cannot write in either, and is told it does not exist.
+            var chain = Lfn.Ancestry(dir.Path).Select(p => rows.GetValueOrDefault(p)).OfType<DirectoryRow>().ToList();
+            if (chain.Count == 0) continue;
+            var nearest = chain[0];
+            if (chain.Any(r => !Access.Grants(caller, r.Owner, r.Grp, r.Mode, 1)))
+                throw CatalogException.NotFound($"directory '{nearest.Path}'", field);
+            access.DemandMode(caller, Operation.Create, nearest.Owner, nearest.Grp, nearest.Mode, nearest.Path, field);
         }
     }
 

@@ -28,7 +28,8 @@ public sealed class NamespaceService(Db db, IOptions<CatalogOptions> options, Ac
 
         var (entry, created) = await db.WriteAsync(async (conn, tx) =>
         {
-            if (await DirectoryStore.GetAsync(conn, tx, path.Path, ct) is { } existing) return (Mapping.ToEntry(existing), false);
+            if (await DirectoryStore.GetAsync(conn, tx, path.Path, ct) is { } existing)
+                return await Access.CanSeeAsync(conn, caller, existing, ct) ? (Mapping.ToEntry(existing), false) : throw CatalogException.NotFound($"directory '{path.Path}'", "path");
             if (!request.Parents && await DirectoryStore.GetAsync(conn, tx, path.Parent, ct) is null)
                 throw new CatalogException(ErrorCode.NotFound, $"parent directory '{path.Parent}' does not exist (use parents)", "path");
             await DirectoryTree.DemandWritableAsync(conn, tx, [path], caller, access, "path", ct);
@@ -49,10 +50,9 @@ public sealed class NamespaceService(Db db, IOptions<CatalogOptions> options, Ac
         var afterName = Cursor.Decode(after);
 
         await using var conn = await db.OpenAsync(ct);
-        var row = await DirectoryStore.GetAsync(conn, null, dir.Path, ct)
-            ?? throw CatalogException.NotFound($"directory '{dir.Path}'", "path");
-        access.DemandMode(caller, Operation.Read, row.Owner, row.Grp, row.Mode, dir.Path, "path");
-        var entries = await DirectoryStore.ListAsync(conn, row.Id, afterName, pageSize, ct);
+        var row = await DirectoryStore.GetAsync(conn, null, dir.Path, ct);
+        if (row is null || !await Access.CanSeeAsync(conn, caller, row, ct)) throw CatalogException.NotFound($"directory '{dir.Path}'", "path");
+        var entries = await DirectoryStore.ListAsync(conn, row.Id, afterName, pageSize, Access.ModesOnly(caller), ct);
         var next = entries.Count == pageSize ? Cursor.Encode(entries[^1].Name) : null;
         return new DirectoryPage(dir.Path, entries.Select(e => Mapping.ToEntry(e, dir.Path)).ToList(), next);
     }
@@ -63,13 +63,10 @@ public sealed class NamespaceService(Db db, IOptions<CatalogOptions> options, Ac
         access.Demand(caller, Operation.Read, target.Path, "path");
         await using var conn = await db.OpenAsync(ct);
         if (await DirectoryStore.GetAsync(conn, null, target.Path, ct) is { } dir)
-        {
-            access.DemandMode(caller, Operation.Read, dir.Owner, dir.Grp, dir.Mode, target.Path, "path");
-            return Mapping.ToEntry(dir);
-        }
-        var file = await FindFileAsync(conn, null, target, ct)
-            ?? throw CatalogException.NotFound($"'{target.Path}'", "path");
-        access.DemandMode(caller, Operation.Read, file.Owner, file.Grp, file.Mode, target.Path, "path");
+            return await Access.CanSeeAsync(conn, caller, dir, ct) ? Mapping.ToEntry(dir) : throw CatalogException.NotFound($"'{target.Path}'", "path");
+        var file = await FindFileAsync(conn, null, target, ct);
+        if (!await Access.CanSeeAsync(conn, null, caller, target.Parent, file, ct))
+            throw CatalogException.NotFound($"'{target.Path}'", "path");
         return Mapping.ToEntry(file, target.Path);
     }
 
@@ -205,8 +202,10 @@ public sealed class NamespaceService(Db db, IOptions<CatalogOptions> options, Ac
 
     private async Task ChangeAsync(LfnPath path, Caller caller, bool ownerOnly, string? owner, string? group, int? mode, CancellationToken ct)
     {
-        // A file's owner, group and mode are part of its cached entry (the read check uses them).
+        // A file's owner, group and mode are part of its cached entry (the read check uses them), and
+        // a directory's are part of the cached entry of every file below it (as a gate above them).
         if (await ChangeEntryAsync(path, caller, ownerOnly, owner, group, mode, ct)) await cache.InvalidateAsync(CacheSpace.File, [path.Path]);
+        else await cache.InvalidateAllAsync(CacheSpace.File);
     }
 
     /// <summary>Answers whether the entry was a file.</summary>
@@ -215,12 +214,15 @@ public sealed class NamespaceService(Db db, IOptions<CatalogOptions> options, Ac
         {
             if (await DirectoryStore.GetAsync(conn, tx, path.Path, ct, forUpdate: true) is { } dir)
             {
+                if (!await Access.CanSeeAsync(conn, caller, dir, ct)) throw CatalogException.NotFound($"'{path.Path}'", "path");
                 if (ownerOnly && !caller.BypassesModes && dir.Owner != caller.Subject)
                     throw new CatalogException(ErrorCode.Forbidden, $"only the owner ({dir.Owner}) may change the mode of '{path.Path}'", "path");
                 await DirectoryStore.SetOwnershipAsync(conn, tx, dir.Id, owner, group, mode, ct);
                 return false;
             }
-            var file = await FindFileAsync(conn, tx, path, ct, forUpdate: true) ?? throw CatalogException.NotFound($"'{path.Path}'", "path");
+            var file = await FindFileAsync(conn, tx, path, ct, forUpdate: true);
+            if (!await Access.CanSeeAsync(conn, tx, caller, path.Parent, file, ct))
+                throw CatalogException.NotFound($"'{path.Path}'", "path");
             if (ownerOnly && !caller.BypassesModes && file.Owner != caller.Subject)
                 throw new CatalogException(ErrorCode.Forbidden, $"only the owner ({file.Owner}) may change the mode of '{path.Path}'", "path");
             await FileStore.SetOwnershipAsync(conn, tx, file.Id, owner, group, mode, ct);
@@ -233,9 +235,9 @@ public sealed class NamespaceService(Db db, IOptions<CatalogOptions> options, Ac
         var dir = Lfn.Parse(path, Roots, "path");
         access.Demand(caller, Operation.Read, dir.Path, "path");
         await using var conn = await db.OpenAsync(ct);
-        if (await DirectoryStore.GetAsync(conn, null, dir.Path, ct) is null)
+        if (await DirectoryStore.GetAsync(conn, null, dir.Path, ct) is not { } row || !await Access.CanSeeAsync(conn, caller, row, ct))
             throw CatalogException.NotFound($"directory '{dir.Path}'", "path");
-        var (usage, directories) = await DirectoryStore.UsageAsync(conn, dir.Path, ct);
+        var (usage, directories) = await DirectoryStore.UsageAsync(conn, dir.Path, await access.ViewerAsync(conn, null, caller, [dir.Path], ct), ct);
         var ses = await SeRegistry.ReadAsync(conn, null, ct);
         var logical = usage.FirstOrDefault(u => u.SeId == 0);
         var perSe = usage.Where(u => u.SeId != 0 && u.Files != 0)

@@ -101,9 +101,16 @@ public sealed class ReplicaService(Db db, FileService files, IOptions<CatalogOpt
 
             var known = parsed.DistinctBy(p => p.Path.Path).ToList();
             var fileRows = await FileStore.GetByLfnsAsync(conn, tx, known.Select(p => p.Path.Parent).ToArray(), known.Select(p => p.Path.Name).ToArray(), ct);
-            // Readers and producers also need w on the file itself (its owner, group and mode).
+            // Readers and producers also need w on the file itself (its owner, group and mode);
+            // a file they may not see is, to them, not registered.
             if (!caller.BypassesModes)
+            {
+                var gates = await Access.GatesAsync(conn, tx, caller, known.Select(p => p.Path.Parent).Distinct(StringComparer.Ordinal), ct);
+                foreach (var p in known)
+                    if (fileRows.TryGetValue(p.Path.Path, out var f) && !Access.CanSee(caller, gates, p.Path.Parent, f.Owner, f.Grp, f.Mode))
+                        fileRows.Remove(p.Path.Path);
                 foreach (var (lfn, f) in fileRows) access.DemandMode(caller, op, f.Owner, f.Grp, f.Mode, lfn, "replicas");
+            }
 
             var items = new List<Item>();
             foreach (var p in parsed)
@@ -174,11 +181,13 @@ public sealed class ReplicaService(Db db, FileService files, IOptions<CatalogOpt
         var parallelism = Math.Max(1, options.Value.LookupParallelism);
         var dirIds = new Dictionary<string, long>(StringComparer.Ordinal);
         SeRegistry? ses = null;
+        var gates = Gates.None;
         if (valid.Count > 0)
             await using (var conn = await db.OpenAsync(ct))
             {
                 dirIds = await DirectoryStore.GetIdsAsync(conn, null, valid.Select(i => paths[i]!.Value.Parent).Distinct(StringComparer.Ordinal).ToArray(), ct);
                 ses = await SeRegistry.ReadAsync(conn, null, ct);
+                gates = await Access.GatesAsync(conn, null, caller, dirIds.Keys, ct);
             }
         var chunks = valid.Chunk(Math.Clamp((valid.Count + 2 * parallelism - 1) / (2 * parallelism), 500, 5000)).ToList();
         var reads = new Queue<Task<List<ReplicaStore.LookupRow>>>();
@@ -212,11 +221,10 @@ public sealed class ReplicaService(Db db, FileService files, IOptions<CatalogOpt
                         replicas.Add(new Replica(se.Name, rows[r].Pfn ?? se.BaseUrl + lfn, (ReplicaState)rows[r].State!, Mapping.Utc(rows[r].Created!.Value)));
                     }
                     if (replicas.Count > 1) replicas.Sort((a, b) => string.CompareOrdinal(a.Se, b.Se));
-                    yield return first?.FileId is null
+                    // What the caller may not see is answered exactly like what is not registered.
+                    yield return first?.FileId is null || !Access.CanSee(caller, gates, paths[i]!.Value.Parent, first.Owner!, first.Grp!, first.Mode!.Value)
                         ? new LookupResult(lfn, Error: new ItemError(ErrorCode.NotFound, $"file '{lfn}' is not registered", $"lfns[{i}]"))
-                        : access.CheckMode(caller, Operation.Read, first.Owner!, first.Grp!, first.Mode!.Value, lfn) is { } refused
-                            ? new LookupResult(lfn, Error: refused with { Field = $"lfns[{i}]" })
-                            : new LookupResult(lfn, first.Guid, first.Size, Mapping.Adler32(first.Adler32!.Value), replicas);
+                        : new LookupResult(lfn, first.Guid, first.Size, Mapping.Adler32(first.Adler32!.Value), replicas);
                 }
             }
         }

@@ -1,5 +1,7 @@
 using Catalog.Api.Errors;
 using Catalog.Contracts;
+using Catalog.Storage;
+using Npgsql;
 using Microsoft.Extensions.Options;
 
 namespace Catalog.Api.Security;
@@ -12,7 +14,9 @@ public enum Operation { Read, Create, Modify, Delete }
 /// the services ask here before they touch anything. A request is allowed when
 /// (1) one of the caller's roles permits the operation,
 /// (2) one of its scopes covers the path for that operation (admins need none), and
-/// (3) for readers and producers, the mode bits of the directory (or file) involved permit it.
+/// (3) for readers and producers, the mode bits of the directory (or file) involved permit it,
+/// and (for reads) every directory above it lets the caller search it: what a caller may not see
+/// answers like what does not exist.
 /// Anonymous callers may only read under <see cref="AuthOptions.PublicReadRoots"/>.
 /// </summary>
 public sealed class Access(IOptions<AuthOptions> options)
@@ -60,22 +64,63 @@ public sealed class Access(IOptions<AuthOptions> options)
 
     /// <summary>
     /// Unix mode bits: owner bits when the caller owns the entry, group bits when it is in the
-    /// entry's group, other bits otherwise. Reading needs r; creating and removing entries in a
-    /// directory need w on it.
+    /// entry's group, other bits otherwise (anonymous callers always get the other bits).
+    /// <paramref name="bit"/> is 4 (r), 2 (w) or 1 (x). <see cref="Viewer.Permits"/> is this rule in SQL.
+    /// </summary>
+    public static bool Grants(Caller caller, string owner, string group, int mode, int bit)
+    {
+        var bits = caller.IsAuthenticated && caller.Subject == owner ? mode >> 6 : caller.Groups.Contains(group) ? mode >> 3 : mode;
+        return (bits & bit) != 0;
+    }
+
+    /// <summary>
+    /// Reading needs r on the entry; creating and removing entries in a directory need w on it.
+    /// A read refused by modes answers like a missing entry (404), so modes never reveal what exists.
     /// </summary>
     public ItemError? CheckMode(Caller caller, Operation op, string owner, string group, int mode, string path)
     {
-        if (caller.BypassesModes || (!caller.IsAuthenticated && op == Operation.Read)) return null;
-        var bits = caller.Subject == owner ? (mode >> 6) & 7 : caller.Groups.Contains(group) ? (mode >> 3) & 7 : mode & 7;
-        var want = op == Operation.Read ? 4 : 2;
-        return (bits & want) != 0 ? null : new ItemError(ErrorCode.Forbidden,
-            $"'{caller.Subject}' may not {Verb(op)} in '{path}' (owner {owner}, group {group}, mode {Convert.ToString(mode, 8)})");
+        if (caller.BypassesModes || Grants(caller, owner, group, mode, op == Operation.Read ? 4 : 2)) return null;
+        return op == Operation.Read
+            ? new ItemError(ErrorCode.NotFound, $"'{path}' not found")
+            : new ItemError(ErrorCode.Forbidden, $"'{caller.Subject}' may not {Verb(op)} in '{path}' (owner {owner}, group {group}, mode {Convert.ToString(mode, 8)})");
     }
 
     public void DemandMode(Caller caller, Operation op, string owner, string group, int mode, string path, string field)
     {
         if (CheckMode(caller, op, owner, group, mode, path) is { } error) throw new CatalogException(error.Code, error.Message, field);
     }
+
+    /// <summary>
+    /// The read rule's set-valued form: the viewer whose SQL keeps only what the caller may see
+    /// below and above <paramref name="roots"/> (["/"]: anywhere); null for callers modes do not bind.
+    /// </summary>
+    public async Task<Viewer?> ViewerAsync(NpgsqlConnection conn, NpgsqlTransaction? tx, Caller caller, IEnumerable<string> roots, CancellationToken ct) =>
+        caller.BypassesModes ? null : await Viewer.ForAsync(conn, tx, ViewerSubject(caller), caller.Groups.ToArray(), roots.ToArray(), ct);
+
+    /// <summary>The viewer of a single directory's entries, whose own gate the caller has passed: modes only.</summary>
+    public static Viewer? ModesOnly(Caller caller) => caller.BypassesModes ? null : new Viewer(ViewerSubject(caller), caller.Groups.ToArray(), []);
+
+    private static string ViewerSubject(Caller caller) => caller.IsAuthenticated ? caller.Subject : "";
+
+    /// <summary>The gates at or above <paramref name="dirs"/>, read once, for the rule on single entries.</summary>
+    public static async Task<Gates> GatesAsync(NpgsqlConnection conn, NpgsqlTransaction? tx, Caller caller, IEnumerable<string> dirs, CancellationToken ct) =>
+        caller.BypassesModes ? Gates.None : new Gates(await Viewer.GatesAsync(conn, tx, dirs.SelectMany(Viewer.Ancestry).Distinct(StringComparer.Ordinal).ToArray(), ct));
+
+    /// <summary>
+    /// The read rule for one entry: the caller may read it (r on <paramref name="owner"/>,
+    /// <paramref name="group"/>, <paramref name="mode"/>) and search every directory at or above
+    /// <paramref name="searched"/> (a file's directory, or a directory itself).
+    /// </summary>
+    public static bool CanSee(Caller caller, Gates gates, string searched, string owner, string group, int mode) =>
+        caller.BypassesModes || (Grants(caller, owner, group, mode, 4) && gates.Pass(caller, searched));
+
+    /// <summary>The read rule for a directory: the caller may read it, and search it and every directory above it.</summary>
+    public static async Task<bool> CanSeeAsync(NpgsqlConnection conn, Caller caller, DirectoryRow dir, CancellationToken ct) =>
+        caller.BypassesModes || CanSee(caller, await GatesAsync(conn, null, caller, [dir.Path], ct), dir.Path, dir.Owner, dir.Grp, dir.Mode);
+
+    /// <summary>The read rule for a file in directory <paramref name="dir"/> (false for no file).</summary>
+    public static async Task<bool> CanSeeAsync(NpgsqlConnection conn, NpgsqlTransaction? tx, Caller caller, string dir, FileRow? file, CancellationToken ct) =>
+        file is not null && (caller.BypassesModes || CanSee(caller, await GatesAsync(conn, tx, caller, [dir], ct), dir, file.Owner, file.Grp, file.Mode));
 
     private static bool RolePermits(Caller caller, Operation op) => caller.Roles.Any(r => r switch
     {
@@ -88,4 +133,21 @@ public sealed class Access(IOptions<AuthOptions> options)
     {
         Operation.Read => "read", Operation.Create => "create", Operation.Modify => "modify", _ => "delete",
     };
+}
+
+/// <summary>The gates (directories not everyone may search) on some paths' chains, by path.</summary>
+public sealed class Gates(IReadOnlyList<GateRow> rows)
+{
+    public static Gates None { get; } = new([]);
+
+    private readonly Dictionary<string, GateRow> byPath = rows.ToDictionary(r => r.Path, StringComparer.Ordinal);
+
+    /// <summary>Whether the caller may search every directory at or above <paramref name="dir"/>.</summary>
+    public bool Pass(Caller caller, string dir)
+    {
+        if (byPath.Count == 0 || caller.BypassesModes) return true;
+        foreach (var p in Viewer.Ancestry(dir))
+            if (byPath.TryGetValue(p, out var g) && !Access.Grants(caller, g.Owner, g.Grp, g.Mode, 1)) return false;
+        return true;
+    }
 }
