@@ -41,9 +41,19 @@ public sealed class CollectionService(Db db, IOptions<CatalogOptions> options, A
         await db.WriteAsync(async (conn, tx) =>
         {
             var found = (await MetadataStore.DirectoryValuesAsync(conn, tx, memberPaths.Distinct().ToArray(), ct)).ToDictionary(d => d.Path, StringComparer.Ordinal);
+            // A member is pinned for as long as the collection lives (it can no longer be removed):
+            // readers and producers may pin only what they may write, and never what they may not see.
+            var modes = caller.BypassesModes ? [] : (await DirectoryStore.GetManyAsync(conn, tx, memberPaths.Distinct().ToArray(), ct)).ToDictionary(d => d.Path, StringComparer.Ordinal);
+            var gates = await Access.GatesAsync(conn, tx, caller, memberPaths.Distinct(), ct);
             for (var i = 0; i < memberPaths.Count; i++)
-                if (!found.TryGetValue(memberPaths[i], out var m) || m.Kind is not (DatasetStore.DatasetKind or DatasetStore.CollectionKind))
+            {
+                if (!found.TryGetValue(memberPaths[i], out var m) || m.Kind is not (DatasetStore.DatasetKind or DatasetStore.CollectionKind)
+                    || (modes.TryGetValue(memberPaths[i], out var d) && !Access.CanSee(caller, gates, d.Path, d.Owner, d.Grp, d.Mode)))
                     throw new CatalogException(ErrorCode.NotFound, $"members[{i}]: '{memberPaths[i]}' is not a dataset or collection", $"members[{i}]");
+                if (modes.TryGetValue(memberPaths[i], out d) && access.CheckMode(caller, Operation.Create, d.Owner, d.Grp, d.Mode, d.Path) is not null)
+                    throw new CatalogException(ErrorCode.Forbidden,
+                        $"members[{i}]: '{caller.Subject}' may not pin '{memberPaths[i]}' in a collection: that needs w on it (it belongs to {d.Owner}) or the data-manager role", $"members[{i}]");
+            }
             if (await DirectoryStore.GetAsync(conn, tx, path.Path, ct) is not null || await NamespaceService.FindFileAsync(conn, tx, path, ct) is not null)
                 throw new CatalogException(ErrorCode.Conflict, $"'{path.Path}' already exists; collections are created once and never changed", "path");
             await DirectoryTree.DemandWritableAsync(conn, tx, [path], caller, access, "path", ct);

@@ -31,6 +31,12 @@ public sealed class DatasetService(Db db, IOptions<CatalogOptions> options, Acce
         var created = await db.WriteAsync(async (conn, tx) =>
         {
             var dir = await DirectoryStore.GetAsync(conn, tx, path.Path, ct, forUpdate: true);
+            // Values on a directory that is someone else's are a metadata change (POST /metadata),
+            // which needs the data-manager role: a producer sets them only on its own directories.
+            if (dir is not null && request.Metadata is { Count: > 0 } && !caller.BypassesModes && dir.Owner != caller.Subject
+                && await Access.CanSeeAsync(conn, caller, dir, ct))
+                throw new CatalogException(ErrorCode.Forbidden,
+                    $"'{caller.Subject}' may not set metadata on '{path.Path}', which belongs to {dir.Owner}: that needs the data-manager role", "metadata");
             if (dir is null)
             {
                 if (await NamespaceService.FindFileAsync(conn, tx, path, ct) is not null)

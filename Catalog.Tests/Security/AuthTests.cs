@@ -383,6 +383,15 @@ public class AuthTests(CatalogFixture fx)
         using var tooCostly = await fx.Client.GraphQLAsync(costly);
         Assert.Contains("complexity", tooCostly.RootElement.GetProperty("errors")[0].GetProperty("message").GetString(), StringComparison.OrdinalIgnoreCase);
 
+        // Cheap in the answer, costly in the database: every root field is a database read, so
+        // 100 aliased usage fields (100 queries) are refused, while 20 run.
+        string Usages(int n) => "{ " + string.Join(' ', Enumerable.Range(0, n).Select(i => $"u{i}: usage(path: \"/belle\") {{ files }}")) + " }";
+        using var manyReads = await fx.Client.GraphQLAsync(Usages(100));
+        Assert.Contains("complexity", manyReads.RootElement.GetProperty("errors")[0].GetProperty("message").GetString(), StringComparison.OrdinalIgnoreCase);
+        using var someReads = await fx.Client.GraphQLAsync(Usages(20));
+        Assert.False(someReads.RootElement.TryGetProperty("errors", out _));
+        Assert.Equal(20, someReads.RootElement.GetProperty("data").EnumerateObject().Count());
+
         // Large in tokens: refused before it is parsed (30,000 fields once took 26 s of CPU in validation).
         var huge = "{ " + string.Concat(Enumerable.Repeat("__typename ", 30_000)) + "}";
         var refused = await Assert.ThrowsAsync<CatalogValidationException>(() => fx.Client.GraphQLAsync(huge));

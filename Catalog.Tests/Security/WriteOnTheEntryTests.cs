@@ -44,6 +44,35 @@ public class WriteOnTheEntryTests(CatalogFixture fx)
     }
 
     [Fact]
+    public async Task A_producer_pins_in_a_collection_only_what_it_may_write_and_sets_metadata_only_on_its_own_directories()
+    {
+        var root = TestData.Dir("pinning");
+        await fx.Client.MakeDirectoryAsync(root, parents: true);
+        await fx.Client.ChangeModeAsync(root, Convert.ToInt32("777", 8));
+        await fx.Client.CreateDatasetAsync(new DatasetRequest($"{root}/theirs"));
+        await fx.Client.ChangeModeAsync($"{root}/theirs", Convert.ToInt32("755", 8));
+        var producer = fx.ClientWith(await fx.IssueTokenAsync("pinner", ["producer"], [$"storage.create:{root}", $"storage.read:{root}"]));
+        await producer.CreateDatasetAsync(new DatasetRequest($"{root}/mine"));
+
+        // Pinning someone else's dataset would keep its owner from ever removing it.
+        var pinned = await Assert.ThrowsAsync<Catalog.Client.CatalogForbiddenException>(() =>
+            producer.CreateCollectionAsync(new CollectionRequest($"{root}/coll", [$"{root}/mine", $"{root}/theirs"])));
+        Assert.Contains("members[1]", pinned.Message);
+        await Assert.ThrowsAsync<Catalog.Client.CatalogNotFoundException>(() => fx.Client.StatAsync($"{root}/coll"));
+        Assert.Equal([$"{root}/mine"], (await producer.CreateCollectionAsync(new CollectionRequest($"{root}/coll", [$"{root}/mine"]))).Members);
+
+        // A writable directory of someone else's may become a dataset, but not take the producer's values.
+        await fx.Client.MakeDirectoryAsync($"{root}/shared", mode: Convert.ToInt32("777", 8));
+        var values = await Assert.ThrowsAsync<Catalog.Client.CatalogForbiddenException>(() =>
+            producer.CreateDatasetAsync(new DatasetRequest($"{root}/shared", new System.Text.Json.Nodes.JsonObject { ["campaign"] = "mine" })));
+        Assert.Contains("data-manager", values.Message);
+        Assert.Empty(await fx.Client.ListDatasetsAsync($"{root}/shared"));
+        Assert.Equal($"{root}/shared", (await producer.CreateDatasetAsync(new DatasetRequest($"{root}/shared"))).Path);
+        await producer.MakeDirectoryAsync($"{root}/own");
+        Assert.Equal("mine", (await producer.CreateDatasetAsync(new DatasetRequest($"{root}/own", new System.Text.Json.Nodes.JsonObject { ["campaign"] = "mine" }))).Metadata!["campaign"]!.GetValue<string>());
+    }
+
+    [Fact]
     public async Task What_a_caller_cannot_read_is_neither_linked_nor_named()
     {
         var root = TestData.Dir("hidden");
