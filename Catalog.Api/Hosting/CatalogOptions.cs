@@ -32,6 +32,13 @@ public sealed class CatalogOptions
     [Range(1, 1_000_000)]
     public int MaxConnections { get; set; } = 10_000;
 
+    /// <summary>
+    /// Most connections open at once from one client address: a quarter of the server's, so a few
+    /// clients holding idle sockets leave room for the rest, while a site's NAT full of jobs still fits.
+    /// </summary>
+    [Range(1, 1_000_000)]
+    public int MaxConnectionsPerAddress { get; set; } = 2_500;
+
     /// <summary>Most entries per listing page.</summary>
     [Range(1, 100_000)]
     public int MaxPageSize { get; set; } = 10_000;

@@ -1,5 +1,7 @@
 using Catalog.Api.Hosting;
 using System.Buffers;
+using System.Collections.Concurrent;
+using System.Net;
 using System.Diagnostics.Metrics;
 using System.Text;
 using System.Text.Json.Nodes;
@@ -10,7 +12,8 @@ using Microsoft.AspNetCore.Connections;
 namespace Catalog.Api.Http;
 
 /// <summary>
-/// Caps the open connections of each endpoint at <c>Catalog:MaxConnections</c>. Kestrel's own
+/// Caps the open connections of each endpoint at <c>Catalog:MaxConnections</c>, and those of each
+/// client address at <c>Catalog:MaxConnectionsPerAddress</c>. Kestrel's own
 /// limit closes an excess connection without a word, which a grid job's client can only take for
 /// a network fault; here the excess connection reads its request head, gets the same 503 with
 /// <c>Retry-After</c> that a full queue or pool answers, and is closed. It runs before HTTP
@@ -32,24 +35,38 @@ public static class ConnectionCap
             // soon: with Kestrel's 130 s keep-alive, a few clients holding silent sockets could fill
             // the connection cap (defaults in appsettings.json: keep-alive 15 s, request head 10 s).
             context.Configuration.GetSection("Kestrel:Limits").Bind(kestrel.Limits);
-            var max = context.Configuration.GetValue($"{CatalogOptions.Section}:{nameof(CatalogOptions.MaxConnections)}", new CatalogOptions().MaxConnections);
-            kestrel.ConfigureEndpointDefaults(endpoint => Cap(endpoint, max));
+            var defaults = new CatalogOptions();
+            var max = context.Configuration.GetValue($"{CatalogOptions.Section}:{nameof(CatalogOptions.MaxConnections)}", defaults.MaxConnections);
+            var perAddress = context.Configuration.GetValue($"{CatalogOptions.Section}:{nameof(CatalogOptions.MaxConnectionsPerAddress)}", defaults.MaxConnectionsPerAddress);
+            kestrel.ConfigureEndpointDefaults(endpoint => Cap(endpoint, max, perAddress));
         });
 
-    private static void Cap(Microsoft.AspNetCore.Server.Kestrel.Core.ListenOptions endpoint, int max)
+    /// <summary>
+    /// The endpoint's cap, and each client address's share of it: a few clients holding sockets
+    /// open cannot fill the server's places for everyone else.
+    /// </summary>
+    private static void Cap(Microsoft.AspNetCore.Server.Kestrel.Core.ListenOptions endpoint, int max, int perAddress)
     {
-        var refusal = Refusal(max);
+        var (full, fullForAddress) = (Refusal(max, nameof(CatalogOptions.MaxConnections)), Refusal(perAddress, nameof(CatalogOptions.MaxConnectionsPerAddress)));
         var open = 0;
+        var byAddress = new ConcurrentDictionary<IPAddress, int>();
         endpoint.Use(next => async connection =>
         {
+            var address = (connection.RemoteEndPoint as IPEndPoint)?.Address;
             try
             {
-                if (Interlocked.Increment(ref open) <= max) await next(connection);
-                else await RefuseAsync(connection, refusal);
+                var total = Interlocked.Increment(ref open);
+                var mine = address is null ? 0 : byAddress.AddOrUpdate(address, 1, (_, n) => n + 1);
+                if (total > max) await RefuseAsync(connection, full);
+                else if (mine > perAddress) await RefuseAsync(connection, fullForAddress);
+                else await next(connection);
             }
             finally
             {
                 Interlocked.Decrement(ref open);
+                // Dropped at zero, so the table holds only addresses with connections open.
+                if (address is not null && byAddress.AddOrUpdate(address, 0, (_, n) => n - 1) == 0)
+                    byAddress.TryRemove(new KeyValuePair<IPAddress, int>(address, 0));
             }
         });
     }
@@ -91,14 +108,16 @@ public static class ConnectionCap
     }
 
     /// <summary>The whole answer, built once: a ProblemDetails body like every other 503 of the catalog.</summary>
-    private static byte[] Refusal(int max)
+    private static byte[] Refusal(int max, string setting)
     {
         var body = new JsonObject
         {
             ["type"] = "https://tools.ietf.org/html/rfc9110#section-15.6.4",
             ["title"] = ErrorMapping.TitleOf(503),
             ["status"] = 503,
-            ["detail"] = $"the server has its most connections open ({max}, Catalog:MaxConnections); retry after {ErrorMapping.RetryAfterSeconds} s",
+            ["detail"] = setting == nameof(CatalogOptions.MaxConnections)
+                ? $"the server has its most connections open ({max}, Catalog:{setting}); retry after {ErrorMapping.RetryAfterSeconds} s"
+                : $"this client address has its most connections open ({max}, Catalog:{setting}); close some or retry after {ErrorMapping.RetryAfterSeconds} s",
             ["code"] = ErrorCode.Overloaded.ToWire(),
         }.ToJsonString();
         var bodyBytes = Encoding.UTF8.GetByteCount(body);

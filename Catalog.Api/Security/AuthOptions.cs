@@ -46,6 +46,12 @@ public sealed class X509Options
     /// <summary>PEM file of the CAs whose certificates are accepted; without it, certificates are ignored.</summary>
     public string? TrustedCaFile { get; set; }
 
+    /// <summary>
+    /// CRL files (PEM or DER) of the trusted CAs, as fetch-crl keeps them: a certificate they list is
+    /// refused. Each must be signed by a trusted CA; they are read again when they change.
+    /// </summary>
+    public List<string> CrlFiles { get; set; } = [];
+
     /// <summary>Certificate subjects and the identities they map to.</summary>
     public List<IdentityOptions> Identities { get; set; } = [];
 }

@@ -37,6 +37,8 @@ public static class AuthSetup
         services.AddSingleton<Access>();
         services.AddSingleton<RevocationList>();
         services.AddHostedService<RevocationList.Refresher>();
+        services.AddSingleton<CertificateRevocations>();
+        services.AddHostedService(sp => sp.GetRequiredService<CertificateRevocations>());
         services.AddSingleton<TokenService>();
         services.AddHttpContextAccessor();
         services.AddScoped(sp => sp.GetRequiredService<IHttpContextAccessor>().HttpContext is { } http
@@ -72,6 +74,8 @@ public static class AuthSetup
             .AddCertificate(o =>
             {
                 o.AllowedCertificateTypes = CertificateTypes.Chained;
+                // Revocation comes from the CRL files the site keeps (CertificateRevocations): this
+                // server reaches no CA's distribution point, so the chain itself checks none.
                 o.RevocationMode = X509RevocationMode.NoCheck;
                 o.ChainTrustValidationMode = X509ChainTrustMode.CustomRootTrust;
                 o.Events = new CertificateAuthenticationEvents
@@ -80,6 +84,11 @@ public static class AuthSetup
                     {
                         var x509 = context.HttpContext.RequestServices.GetRequiredService<IOptions<AuthOptions>>().Value.X509;
                         var dn = context.ClientCertificate.Subject;
+                        if (context.HttpContext.RequestServices.GetRequiredService<CertificateRevocations>().IsRevoked(context.ClientCertificate))
+                        {
+                            context.Fail($"certificate '{dn}' (serial {context.ClientCertificate.SerialNumber}) is revoked by its CA's CRL");
+                            return Task.CompletedTask;
+                        }
                         var identity = x509.Identities.FirstOrDefault(i => i.Dn is not null && SameDn(i.Dn, dn));
                         if (identity?.Subject is null)
                         {

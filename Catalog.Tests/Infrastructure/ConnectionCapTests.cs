@@ -53,9 +53,55 @@ public class ConnectionCapTests(CatalogFixture fx)
         Assert.Contains("catalog_connections_refused", answer);
     }
 
-    private static async Task<TcpClient> ConnectAsync(Uri address)
+    [Fact]
+    public async Task One_client_address_gets_its_share_of_connections_and_another_address_still_gets_in()
     {
-        var tcp = new TcpClient();
+        await using var server = fx.CreateFactory(new Dictionary<string, string?>
+            { ["Catalog:MaxConnections"] = "100", ["Catalog:MaxConnectionsPerAddress"] = "2" });
+        server.UseKestrel(0);
+        server.StartServer();
+        var address = new Uri(server.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First());
+
+        using var first = await ConnectAsync(address, "127.0.0.2");
+        using var second = await ConnectAsync(address, "127.0.0.2");
+        Assert.StartsWith("HTTP/1.1 200", await AskAsync(first, "GET /healthz HTTP/1.1\r\nHost: catalog\r\n\r\n"));
+        Assert.StartsWith("HTTP/1.1 200", await AskAsync(second, "GET /healthz HTTP/1.1\r\nHost: catalog\r\n\r\n"));
+        using var third = await ConnectAsync(address, "127.0.0.2");
+        var refused = await AskAsync(third, "GET /healthz HTTP/1.1\r\nHost: catalog\r\n\r\n", toEnd: true);
+        Assert.StartsWith("HTTP/1.1 503", refused);
+        Assert.Contains("Catalog:MaxConnectionsPerAddress", refused);
+
+        // Another address is not held up by the first one's sockets.
+        using var other = await ConnectAsync(address, "127.0.0.3");
+        Assert.StartsWith("HTTP/1.1 200", await AskAsync(other, "GET /healthz HTTP/1.1\r\nHost: catalog\r\n\r\n"));
+    }
+
+    [Fact]
+    public async Task A_connection_that_sends_nothing_is_closed_and_its_place_freed()
+    {
+        await using var server = fx.CreateFactory(new Dictionary<string, string?>
+        {
+            ["Catalog:MaxConnectionsPerAddress"] = "1",
+            ["Kestrel:Limits:KeepAliveTimeout"] = "00:00:02",
+            ["Kestrel:Limits:RequestHeadersTimeout"] = "00:00:02",
+        });
+        server.UseKestrel(0);
+        server.StartServer();
+        var address = new Uri(server.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First());
+
+        using var silent = await ConnectAsync(address, "127.0.0.4");
+        var started = DateTime.UtcNow;
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(20));
+        Assert.Equal(0, await silent.GetStream().ReadAsync(new byte[256], timeout.Token)); // closed by the server
+        Assert.InRange(DateTime.UtcNow - started, TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(15));
+        await Task.Delay(200);
+        using var next = await ConnectAsync(address, "127.0.0.4");
+        Assert.StartsWith("HTTP/1.1 200", await AskAsync(next, "GET /healthz HTTP/1.1\r\nHost: catalog\r\n\r\n"));
+    }
+
+    private static async Task<TcpClient> ConnectAsync(Uri address, string? from = null)
+    {
+        var tcp = from is null ? new TcpClient() : new TcpClient(new System.Net.IPEndPoint(System.Net.IPAddress.Parse(from), 0));
         await tcp.ConnectAsync(address.Host, address.Port);
         return tcp;
     }

@@ -81,6 +81,45 @@ public class DoorTests(CatalogFixture fx)
     }
 
     [Fact]
+    public async Task A_certificate_its_CA_revoked_is_refused_and_a_CRL_nobody_trusted_signed_stops_the_server()
+    {
+        var ca = CreateCa("CN=Revoking CA, O=Belle");
+        var (revoked, kept) = (CreateUser(ca, "CN=Alice, O=Belle"), CreateUser(ca, "CN=Alice, O=Belle"));
+        var caFile = Path.Combine(Path.GetTempPath(), $"catalog-test-ca-{Guid.NewGuid():N}.pem");
+        var crlFile = Path.Combine(Path.GetTempPath(), $"catalog-test-crl-{Guid.NewGuid():N}.pem");
+        await File.WriteAllTextAsync(caFile, ca.ExportCertificatePem());
+        var crl = new CertificateRevocationListBuilder();
+        crl.AddEntry(revoked, Now.AddMinutes(-5), X509RevocationReason.KeyCompromise);
+        await File.WriteAllTextAsync(crlFile, PemEncoding.WriteString("X509 CRL",
+            crl.Build(ca, 1, Now.AddDays(7), HashAlgorithmName.SHA256)));
+        var settings = new Dictionary<string, string?>
+        {
+            ["Catalog:Auth:X509:TrustedCaFile"] = caFile,
+            ["Catalog:Auth:X509:CrlFiles:0"] = crlFile,
+            ["Catalog:Auth:X509:Identities:0:Dn"] = "CN=Alice, O=Belle",
+            ["Catalog:Auth:X509:Identities:0:Subject"] = "alice",
+            ["Catalog:Auth:X509:Identities:0:Roles:0"] = "reader",
+        };
+        await using (var server = fx.CreateFactory(settings))
+        {
+            Assert.Equal(200, (await SendWithCertificate(server, kept, "/api/v1/whoami")).Status);
+            var (status, body) = await SendWithCertificate(server, revoked, "/api/v1/whoami");
+            Assert.Equal(401, status);
+            Assert.Contains("revoked", body.GetProperty("detail").GetString());
+        }
+
+        // A CRL signed by another key (same CA name) is not believed: the server refuses to start.
+        var forger = CreateCa("CN=Revoking CA, O=Belle");
+        await File.WriteAllTextAsync(crlFile, PemEncoding.WriteString("X509 CRL",
+            new CertificateRevocationListBuilder().Build(forger, 2, Now.AddDays(7), HashAlgorithmName.SHA256)));
+        await using var forged = fx.CreateFactory(settings);
+        var refused = Assert.ThrowsAny<Exception>(() => forged.CreateClient());
+        Assert.Contains("signature", refused.ToString());
+        File.Delete(caFile);
+        File.Delete(crlFile);
+    }
+
+    [Fact]
     public async Task An_oversized_request_body_is_refused_naming_the_limit()
     {
         await using var server = fx.CreateFactory(new Dictionary<string, string?>());
