@@ -88,6 +88,17 @@ public sealed class RegistrationWriter(Db db, Access access, HotCache cache)
             skip[i] = true;
             outcomes[i] = Replay(stored, works[i].Hash!);
         }
+        // A replay answers only a caller who may still write where the first answer stored: modes
+        // may have changed since (its scopes were checked before it got here).
+        var replayed = earlier.Keys.Select(k => holder[k]).Where(i => !works[i].Caller.BypassesModes).ToList();
+        if (replayed.Count > 0)
+        {
+            static IEnumerable<LfnPath> DirsOf(Work w) => w.Parsed.OfType<ParsedFile>().Select(p => p.Dataset ?? p.Path.ParentPath());
+            var replayChains = await DirectoryTree.LoadChainsAsync(conn, tx, replayed.SelectMany(i => DirsOf(works[i])), ct);
+            foreach (var i in replayed)
+                try { DirectoryTree.DemandWritable(replayChains, DirsOf(works[i]), works[i].Caller, access, "files"); }
+                catch (CatalogException e) { outcomes[i] = new Outcome(null, e); }
+        }
 
         // w on the target directories, per request, against chains read once for the whole batch.
         var candidatesOf = new List<ValidFile>?[works.Count];

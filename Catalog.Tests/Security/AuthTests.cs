@@ -328,12 +328,20 @@ public class AuthTests(CatalogFixture fx)
         var anonymous = new CatalogClient(server.CreateClient());
         var dir = "/test/public-" + Guid.NewGuid().ToString("N");
         await fx.Client.MakeDirectoryAsync(dir);
+        await fx.NewStorageElementAsync(); // so the registry has something to show, whichever test ran first
 
         Assert.Equal(dir, (await anonymous.StatAsync(dir)).Path);
         Assert.NotEmpty(await anonymous.ListStorageElementsAsync());
         await Assert.ThrowsAsync<CatalogUnauthorizedException>(() => anonymous.StatAsync("/belle"));
         await Assert.ThrowsAsync<CatalogUnauthorizedException>(() => anonymous.MakeDirectoryAsync(dir + "/x"));
         Assert.False(await ExistsAsync(dir + "/x"));
+
+        // Public means readable by "other", not beyond the modes: a closed directory stays closed to anonymous readers.
+        await fx.Client.MakeDirectoryAsync(dir + "/private/inner", parents: true);
+        await fx.Client.ChangeModeAsync(dir + "/private", Convert.ToInt32("700", 8));
+        await Assert.ThrowsAsync<CatalogNotFoundException>(() => anonymous.StatAsync(dir + "/private/inner"));
+        await Assert.ThrowsAsync<CatalogNotFoundException>(() => anonymous.ListPageAsync(dir + "/private"));
+        Assert.DoesNotContain("private", (await anonymous.ListPageAsync(dir)).Entries.Select(e => e.Name));
     }
 
     [Fact]

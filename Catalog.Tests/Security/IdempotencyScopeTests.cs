@@ -32,4 +32,21 @@ public class IdempotencyScopeTests(CatalogFixture fx)
         Assert.Equal(ItemStatus.Created, (await job.RegisterAsync(body, $"{key}-{root}-b")).Results[0].Status);
         Assert.Equal(ItemStatus.Exists, (await squatter.RegisterAsync(body, $"{key}-{root}-b")).Results[0].Status);
     }
+
+    [Fact]
+    public async Task A_replay_is_refused_once_the_caller_may_no_longer_write_there()
+    {
+        var root = TestData.Dir("replay-modes");
+        await fx.Client.MakeDirectoryAsync($"{root}/out", parents: true);
+        await fx.Client.ChangeModeAsync($"{root}/out", Convert.ToInt32("777", 8));
+        var se = await fx.NewStorageElementAsync();
+        var job = fx.ClientWith(await fx.IssueTokenAsync("replayer", ["producer"], [$"storage.create:{root}", $"storage.read:{root}"]));
+        var body = new[] { TestData.File($"{root}/out/a.root", se) };
+        Assert.Equal(ItemStatus.Created, (await job.RegisterAsync(body, "try-1")).Results[0].Status);
+        Assert.Equal(ItemStatus.Created, (await job.RegisterAsync(body, "try-1")).Results[0].Status); // the stored answer, replayed
+
+        // The directory closes to others: the same key no longer replays the answer to this caller.
+        await fx.Client.ChangeModeAsync($"{root}/out", Convert.ToInt32("755", 8));
+        await Assert.ThrowsAsync<Catalog.Client.CatalogForbiddenException>(() => job.RegisterAsync(body, "try-1"));
+    }
 }
