@@ -45,6 +45,7 @@ if (args.Length > 0 && args[0] == "token")
 app.UseCatalogErrors();
 app.UseCatalogAuth();
 app.UseIdentityFirst();
+app.UseNoControlCharacters();
 app.MapHealthApi();
 app.MapFrontPage();
 var rest = app.MapGroup("").AddEndpointFilterFactory(BufferedJson.Filter);

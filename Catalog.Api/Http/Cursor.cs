@@ -17,7 +17,9 @@ public static class Cursor
         {
             var base64 = cursor.Replace('-', '+').Replace('_', '/');
             base64 += new string('=', (4 - base64.Length % 4) % 4);
-            return new UTF8Encoding(false, true).GetString(Convert.FromBase64String(base64));
+            var value = new UTF8Encoding(false, true).GetString(Convert.FromBase64String(base64));
+            // Cursors are made of stored names, which never hold control characters.
+            return ControlCharacters.Find(value) is null ? value : throw new FormatException();
         }
         catch (Exception e) when (e is FormatException or ArgumentException)
         {

@@ -80,9 +80,12 @@ public sealed class Access(IOptions<AuthOptions> options)
     public ItemError? CheckMode(Caller caller, Operation op, string owner, string group, int mode, string path)
     {
         if (caller.BypassesModes || Grants(caller, owner, group, mode, op == Operation.Read ? 4 : 2)) return null;
+        // The owner, group and mode are named only to a caller who may read the entry (as ls -l would show them).
         return op == Operation.Read
             ? new ItemError(ErrorCode.NotFound, $"'{path}' not found")
-            : new ItemError(ErrorCode.Forbidden, $"'{caller.Subject}' may not {Verb(op)} in '{path}' (owner {owner}, group {group}, mode {Convert.ToString(mode, 8)})");
+            : new ItemError(ErrorCode.Forbidden, Grants(caller, owner, group, mode, 4)
+                ? $"'{caller.Subject}' may not {Verb(op)} in '{path}' (owner {owner}, group {group}, mode {Convert.ToString(mode, 8)})"
+                : $"'{caller.Subject}' may not {Verb(op)} in '{path}'");
     }
 
     public void DemandMode(Caller caller, Operation op, string owner, string group, int mode, string path, string field)

@@ -37,3 +37,37 @@ public class AuditSafetyTests(CatalogFixture fx)
         Assert.Equal(["/belle/a", "/belle/b", "/belle/c", "/belle/d"], rows.Select(r => r.Path).Order());
     }
 }
+
+/// <summary>A NUL (or another control character) in any string a request carries is a 400 naming it, never a database error.</summary>
+[Collection(CatalogCollection.Name)]
+public class NulAnywhereTests(CatalogFixture fx)
+{
+    private static string CursorOf(string value) =>
+        Convert.ToBase64String(System.Text.Encoding.UTF8.GetBytes(value)).TrimEnd('=').Replace('+', '-').Replace('/', '_');
+
+    [Theory]
+    [InlineData("GET", "api/v1/namespace/stat?path=/belle/a%00b", null)]
+    [InlineData("GET", "api/v1/directories?path=/belle&after={cursor}", null)]
+    [InlineData("GET", "api/v1/datasets?under=/belle&after=%00", null)]
+    [InlineData("GET", "api/v1/collections?under=/belle%00", null)]
+    [InlineData("GET", "api/v1/audit?path=/belle/a%00b", null)]
+    [InlineData("GET", "api/v1/audit?subject=a%00b", null)]
+    [InlineData("GET", "api/v1/changes?prefix=/belle%00", null)]
+    [InlineData("GET", "api/v1/lineage?lfn=/belle/a%00b", null)]
+    [InlineData("GET", "api/v1/tokens?subject=a%00b", null)]
+    [InlineData("GET", "api/v1/storage-elements/a%01b", null)]
+    [InlineData("POST", "api/v1/query", """{"query":"nEvents > 0","under":"/belle","after":"{cursor}"}""")]
+    [InlineData("POST", "api/v1/query", """{"query":"name = 'a\u0000b'","under":"/belle"}""")]
+    public async Task Is_refused_as_bad_input(string method, string uri, string? body)
+    {
+        uri = uri.Replace("{cursor}", CursorOf("/belle/a\0b"));
+        body = body?.Replace("{cursor}", CursorOf("/belle/a\0b/c"));
+        using var http = fx.Factory.CreateClient();
+        http.DefaultRequestHeaders.Authorization = new("Bearer", fx.AdminToken);
+        using var request = new HttpRequestMessage(new HttpMethod(method), uri);
+        if (body is not null) request.Content = new StringContent(body, System.Text.Encoding.UTF8, "application/json");
+        using var response = await http.SendAsync(request);
+        var text = await response.Content.ReadAsStringAsync();
+        Assert.True(response.StatusCode == System.Net.HttpStatusCode.BadRequest, $"{(int)response.StatusCode}: {text}");
+    }
+}

@@ -170,6 +170,14 @@ public class ReadRuleTests(CatalogFixture fx) : MetadataTestBase(fx)
         await Assert.ThrowsAsync<CatalogNotFoundException>(() => bob.RegisterAsync([TestData.File($"{w.AliceDataset}/planted.root", w.Se)]));
         await Assert.ThrowsAsync<CatalogNotFoundException>(() => bob.MakeDirectoryAsync($"{w.AliceDataset}/x"));
         Assert.DoesNotContain("planted.root", (await Fx.Client.ListPageAsync(w.AliceDataset)).Entries.Select(e => e.Name));
+
+        // A refusal names owner, group and mode only to whoever may read the directory (as ls -l would).
+        await Fx.Client.MakeDirectoryAsync($"{w.Area}/unlisted", mode: Convert.ToInt32("711", 8));
+        await Fx.Client.MakeDirectoryAsync($"{w.Area}/listed", mode: Convert.ToInt32("755", 8));
+        var unlisted = await Assert.ThrowsAsync<CatalogForbiddenException>(() => bob.MakeDirectoryAsync($"{w.Area}/unlisted/x"));
+        Assert.DoesNotContain("owner", unlisted.Message);
+        var listed = await Assert.ThrowsAsync<CatalogForbiddenException>(() => bob.MakeDirectoryAsync($"{w.Area}/listed/x"));
+        Assert.Contains("mode 755", listed.Message);
     }
 
     /// <summary>The C# rule (single entries) and the SQL rule (sets) give the same answer for every mode, owner and group.</summary>
