@@ -46,6 +46,10 @@ public static class Cli
                   one-minute history for --sites (50) sites; then its SE probe beside the same
                   xrdcp/xrdfs calls made directly, and CPU per probe cycle. --keep 1 keeps the
                   database, --reuse 1 measures a kept one again. --data (.data).
+          readrule what the read rule costs a reader (bound by modes) against an admin on the
+                  same --files (100,000) files, a tenth of their directories closed: a query's
+                  first page and its whole stream, usage, a bulk lookup and cached single lookups
+                  (median of --runs, default here 11), each answer checked.
         Every scenario writes --json PATH and, beside it, PATH.md (a report) and, for storm,
         mixed and lookup, PATH.svg (throughput and latency over time).
         """;
@@ -80,6 +84,7 @@ public static class Cli
                 },
                 new Uri(Value(args, "--transfer-url") ?? (File.Exists(".data/transfer-url") ? File.ReadAllText(".data/transfer-url").Trim() : "http://127.0.0.1:5091")),
                 Path.GetFullPath(Value(args, "--data") ?? ".data"), int.Parse(Value(args, "--eval-files") ?? "1000000"), int.Parse(Value(args, "--size") ?? "65536")),
+            "readrule" => await ReadRuleBench.RunAsync(options with { Runs = args.Contains("--runs") ? options.Runs : 11 }),
             "monitor" => await MonitorBench.RunAsync(options with { Runs = args.Contains("--runs") ? options.Runs : 5 }, Path.GetFullPath(Value(args, "--data") ?? ".data"),
                 int.Parse(Value(args, "--sites") ?? "50"), Value(args, "--keep") == "1", Value(args, "--reuse") == "1"),
             _ => Fail($"unknown scenario '{args[0]}'"),
