@@ -22,6 +22,9 @@ public sealed record GateRow(long Id, string Path, string Owner, string Grp, int
 /// <param name="Subject">The caller; "" for anonymous callers, which get the "other" bits.</param>
 public sealed record Viewer(string Subject, string[] Groups, long[] Closed)
 {
+    /// <summary>Whether a directory of this mode is a gate: it does not grant x to owner, group and other alike (schema/008).</summary>
+    public static bool IsGate(int mode) => (mode & 73) != 73;
+
     /// <summary>SQL: the caller's bits of <paramref name="alias"/>'s mode grant <paramref name="bit"/> (4 r, 2 w, 1 x).</summary>
     public static string Permits(string alias, int bit)
     {
@@ -65,7 +68,7 @@ public sealed record Viewer(string Subject, string[] Groups, long[] Closed)
     /// </summary>
     public static async Task<Viewer> ForAsync(NpgsqlConnection conn, NpgsqlTransaction? tx, string subject, string[] groups, string[] roots, CancellationToken ct)
     {
-        var above = roots.SelectMany(Ancestry).Distinct(StringComparer.Ordinal).ToArray();
+        var above = roots.SelectMany(Paths.Ancestry).Distinct(StringComparer.Ordinal).ToArray();
         var anywhere = roots.Contains("/");
         var sql = $"""
             with g as (
@@ -97,18 +100,9 @@ public sealed record Viewer(string Subject, string[] Groups, long[] Closed)
 
     /// <summary>The gates among <paramref name="paths"/> (directory paths), for the rule on single entries.</summary>
     public static async Task<IReadOnlyList<GateRow>> GatesAsync(NpgsqlConnection conn, NpgsqlTransaction? tx, string[] paths, CancellationToken ct) =>
-        (await conn.QueryAsync<GateRow>(new CommandDefinition(
-            "select id, path, owner, grp, mode from directory where path = any(@paths) and (mode & 73) <> 73",
-            new { paths }, tx, cancellationToken: ct))).AsList();
+        (await conn.QueryAsync<GateRow>(new CommandDefinition(GatesSql, new { paths }, tx, cancellationToken: ct))).AsList();
 
-    /// <summary>A directory path and every directory above it, nearest first ("/a/b": "/a/b", "/a").</summary>
-    public static IEnumerable<string> Ancestry(string path)
-    {
-        if (path == "/") yield break;
-        for (var p = path; ; p = p[..p.LastIndexOf('/')])
-        {
-            yield return p;
-            if (p.LastIndexOf('/') <= 0) yield break;
-        }
-    }
+    /// <summary>The statement of <see cref="GatesAsync"/> (parameter <c>@paths</c>), for stores that read gates beside other rows.</summary>
+    public const string GatesSql = "select id, path, owner, grp, mode from directory where path = any(@paths) and (mode & 73) <> 73";
+
 }

@@ -34,7 +34,7 @@ public sealed class DatasetService(Db db, IOptions<CatalogOptions> options, Acce
             // Values on a directory that is someone else's are a metadata change (POST /metadata),
             // which needs the data-manager role: a producer sets them only on its own directories.
             if (dir is not null && request.Metadata is { Count: > 0 } && !caller.BypassesModes && dir.Owner != caller.Subject
-                && await Access.CanSeeAsync(conn, caller, dir, ct))
+                && await Access.CanSeeAsync(conn, tx, caller, dir, ct))
                 throw new CatalogException(ErrorCode.Forbidden,
                     $"'{caller.Subject}' may not set metadata on '{path.Path}', which belongs to {dir.Owner}: that needs the data-manager role", "metadata");
             if (dir is null)
@@ -144,7 +144,7 @@ public sealed class DatasetService(Db db, IOptions<CatalogOptions> options, Acce
     {
         var rows = await MetadataStore.DirectoryValuesAsync(conn, null, [path], ct);
         if (rows.Count == 0 || rows[0].Kind != DatasetStore.DatasetKind
-            || !await Access.CanSeeAsync(conn, caller, (await DirectoryStore.GetAsync(conn, null, path, ct))!, ct))
+            || !await Access.CanSeeAsync(conn, null, caller, (await DirectoryStore.GetAsync(conn, null, path, ct))!, ct))
             throw CatalogException.NotFound($"dataset '{path}'", "path");
         return (rows[0], (await DatasetStore.GetAsync(conn, null, rows[0].Id, ct))!);
     }

@@ -35,9 +35,8 @@ public sealed class FileService(Db db, IOptions<CatalogOptions> options, Access 
     {
         if (path.IsRoot) return null;
         await using var conn = await db.OpenAsync(CancellationToken.None);
-        var (file, replicas) = await FileStore.GetWithReplicasAsync(conn, path.Parent, path.Name, CancellationToken.None);
+        var (file, replicas, gates) = await FileStore.GetWithReplicasAsync(conn, path.Parent, path.Name, CancellationToken.None);
         if (file is null) return null;
-        var gates = await Viewer.GatesAsync(conn, null, Viewer.Ancestry(path.Parent).ToArray(), CancellationToken.None);
         return new Cached(Mapping.ToFileInfo(file, path.Path, replicas.Select(Mapping.ToReplica).ToList()), gates);
     }
 

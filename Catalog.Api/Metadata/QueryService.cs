@@ -148,7 +148,7 @@ public sealed class QueryService(Db db, IOptions<CatalogOptions> options, Access
         // A path that does not exist, or that the caller may not see, is a 404, not an empty
         // answer (which would read as "nothing matches").
         var dir = await DirectoryStore.GetAsync(conn, null, path.Path, ct);
-        if (dir is null || !await Access.CanSeeAsync(conn, caller, dir, ct))
+        if (dir is null || !await Access.CanSeeAsync(conn, null, caller, dir, ct))
             throw CatalogException.NotFound($"directory or collection '{path.Path}'", "under");
         var scopes = await Datasets.CollectionService.ExpandAsync(conn, path.Path, ct) ?? [path.Path];
         foreach (var scope in scopes)

@@ -67,7 +67,7 @@ public sealed class SchemaService(Db db, IOptions<CatalogOptions> options, Acces
         // The schema in force is shared by every caller who may see the directory; the rest are told it does not exist.
         if (!caller.BypassesModes)
             await using (var conn = await db.OpenAsync(ct))
-                if (await DirectoryStore.GetAsync(conn, null, dir.Path, ct) is not { } row || !await Access.CanSeeAsync(conn, caller, row, ct))
+                if (await DirectoryStore.GetAsync(conn, null, dir.Path, ct) is not { } row || !await Access.CanSeeAsync(conn, null, caller, row, ct))
                     throw CatalogException.NotFound($"directory '{dir.Path}'", "path");
         return (await cache.GetOrLoadAsync(CacheSpace.Schema, dir.Path, async () =>
         {

@@ -2,6 +2,8 @@ using System.Text;
 using Catalog.Api.Errors;
 using Catalog.Contracts;
 
+using Catalog.Storage;
+
 namespace Catalog.Api.Namespace;
 
 /// <summary>A validated, normalized path in the namespace: the root itself or something under it.</summary>
@@ -37,14 +39,7 @@ public static class Lfn
 
     /// <summary>A valid path and every ancestor of it, itself first, its root (or "/x") last.</summary>
     /// <summary>The directories holding <paramref name="lfns"/> and all their ancestors, once each (the dataset summaries a file write can change).</summary>
-    public static IEnumerable<string> Ancestry(string path)
-    {
-        for (var p = path; ; p = p[..p.LastIndexOf('/')])
-        {
-            yield return p;
-            if (p.LastIndexOf('/') <= 0) yield break;
-        }
-    }
+    public static IEnumerable<string> Ancestry(string path) => Paths.Ancestry(path);
 
     public static LfnPath Parse(string? value, IReadOnlyList<string> roots, string field = "lfn") =>
         TryParse(value, roots, out var path, out var error, field)

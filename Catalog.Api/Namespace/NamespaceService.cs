@@ -29,7 +29,7 @@ public sealed class NamespaceService(Db db, IOptions<CatalogOptions> options, Ac
         var (entry, created) = await db.WriteAsync(async (conn, tx) =>
         {
             if (await DirectoryStore.GetAsync(conn, tx, path.Path, ct) is { } existing)
-                return await Access.CanSeeAsync(conn, caller, existing, ct) ? (Mapping.ToEntry(existing), false) : throw CatalogException.NotFound($"directory '{path.Path}'", "path");
+                return await Access.CanSeeAsync(conn, tx, caller, existing, ct) ? (Mapping.ToEntry(existing), false) : throw CatalogException.NotFound($"directory '{path.Path}'", "path");
             if (!request.Parents && await DirectoryStore.GetAsync(conn, tx, path.Parent, ct) is null)
                 throw new CatalogException(ErrorCode.NotFound, $"parent directory '{path.Parent}' does not exist (use parents)", "path");
             await DirectoryTree.DemandWritableAsync(conn, tx, [path], caller, access, "path", ct);
@@ -51,7 +51,7 @@ public sealed class NamespaceService(Db db, IOptions<CatalogOptions> options, Ac
 
         await using var conn = await db.OpenAsync(ct);
         var row = await DirectoryStore.GetAsync(conn, null, dir.Path, ct);
-        if (row is null || !await Access.CanSeeAsync(conn, caller, row, ct)) throw CatalogException.NotFound($"directory '{dir.Path}'", "path");
+        if (row is null || !await Access.CanSeeAsync(conn, null, caller, row, ct)) throw CatalogException.NotFound($"directory '{dir.Path}'", "path");
         var entries = await DirectoryStore.ListAsync(conn, row.Id, afterName, pageSize, Access.ModesOnly(caller), ct);
         var next = entries.Count == pageSize ? Cursor.Encode(entries[^1].Name) : null;
         return new DirectoryPage(dir.Path, entries.Select(e => Mapping.ToEntry(e, dir.Path)).ToList(), next);
@@ -63,7 +63,7 @@ public sealed class NamespaceService(Db db, IOptions<CatalogOptions> options, Ac
         access.Demand(caller, Operation.Read, target.Path, "path");
         await using var conn = await db.OpenAsync(ct);
         if (await DirectoryStore.GetAsync(conn, null, target.Path, ct) is { } dir)
-            return await Access.CanSeeAsync(conn, caller, dir, ct) ? Mapping.ToEntry(dir) : throw CatalogException.NotFound($"'{target.Path}'", "path");
+            return await Access.CanSeeAsync(conn, null, caller, dir, ct) ? Mapping.ToEntry(dir) : throw CatalogException.NotFound($"'{target.Path}'", "path");
         var file = await FindFileAsync(conn, null, target, ct);
         if (!await Access.CanSeeAsync(conn, null, caller, target.Parent, file, ct))
             throw CatalogException.NotFound($"'{target.Path}'", "path");
@@ -204,21 +204,29 @@ public sealed class NamespaceService(Db db, IOptions<CatalogOptions> options, Ac
     {
         // A file's owner, group and mode are part of its cached entry (the read check uses them), and
         // a directory's are part of the cached entry of every file below it (as a gate above them).
-        if (await ChangeEntryAsync(path, caller, ownerOnly, owner, group, mode, ct)) await cache.InvalidateAsync(CacheSpace.File, [path.Path]);
-        else await cache.InvalidateAllAsync(CacheSpace.File);
+        switch (await ChangeEntryAsync(path, caller, ownerOnly, owner, group, mode, ct))
+        {
+            case Changed.File: await cache.InvalidateAsync(CacheSpace.File, [path.Path]); break;
+            case Changed.Gate: await cache.InvalidateAllAsync(CacheSpace.File); break;
+        }
     }
 
-    /// <summary>Answers whether the entry was a file.</summary>
-    private Task<bool> ChangeEntryAsync(LfnPath path, Caller caller, bool ownerOnly, string? owner, string? group, int? mode, CancellationToken ct) =>
+    private enum Changed { File, Directory, Gate }
+
+    /// <summary>
+    /// Answers what changed: a file, a directory that is no gate before or after (no cached entry
+    /// holds its modes), or a gate (a directory not everyone may search, before or after).
+    /// </summary>
+    private Task<Changed> ChangeEntryAsync(LfnPath path, Caller caller, bool ownerOnly, string? owner, string? group, int? mode, CancellationToken ct) =>
         db.WriteAsync(async (conn, tx) =>
         {
             if (await DirectoryStore.GetAsync(conn, tx, path.Path, ct, forUpdate: true) is { } dir)
             {
-                if (!await Access.CanSeeAsync(conn, caller, dir, ct)) throw CatalogException.NotFound($"'{path.Path}'", "path");
+                if (!await Access.CanSeeAsync(conn, tx, caller, dir, ct)) throw CatalogException.NotFound($"'{path.Path}'", "path");
                 if (ownerOnly && !caller.BypassesModes && dir.Owner != caller.Subject)
                     throw new CatalogException(ErrorCode.Forbidden, $"only the owner ({dir.Owner}) may change the mode of '{path.Path}'", "path");
                 await DirectoryStore.SetOwnershipAsync(conn, tx, dir.Id, owner, group, mode, ct);
-                return false;
+                return Viewer.IsGate(dir.Mode) || Viewer.IsGate(mode ?? dir.Mode) ? Changed.Gate : Changed.Directory;
             }
             var file = await FindFileAsync(conn, tx, path, ct, forUpdate: true);
             if (!await Access.CanSeeAsync(conn, tx, caller, path.Parent, file, ct))
@@ -226,7 +234,7 @@ public sealed class NamespaceService(Db db, IOptions<CatalogOptions> options, Ac
             if (ownerOnly && !caller.BypassesModes && file.Owner != caller.Subject)
                 throw new CatalogException(ErrorCode.Forbidden, $"only the owner ({file.Owner}) may change the mode of '{path.Path}'", "path");
             await FileStore.SetOwnershipAsync(conn, tx, file.Id, owner, group, mode, ct);
-            return true;
+            return Changed.File;
         }, ct);
 
     /// <summary>Files and bytes under a directory (its whole subtree), logical and per SE; exact, from the sharded counters.</summary>
@@ -235,7 +243,7 @@ public sealed class NamespaceService(Db db, IOptions<CatalogOptions> options, Ac
         var dir = Lfn.Parse(path, Roots, "path");
         access.Demand(caller, Operation.Read, dir.Path, "path");
         await using var conn = await db.OpenAsync(ct);
-        if (await DirectoryStore.GetAsync(conn, null, dir.Path, ct) is not { } row || !await Access.CanSeeAsync(conn, caller, row, ct))
+        if (await DirectoryStore.GetAsync(conn, null, dir.Path, ct) is not { } row || !await Access.CanSeeAsync(conn, null, caller, row, ct))
             throw CatalogException.NotFound($"directory '{dir.Path}'", "path");
         var (usage, directories) = await DirectoryStore.UsageAsync(conn, dir.Path, await access.ViewerAsync(conn, null, caller, [dir.Path], ct), ct);
         var ses = await SeRegistry.ReadAsync(conn, null, ct);

@@ -107,7 +107,7 @@ public sealed class Access(IOptions<AuthOptions> options)
 
     /// <summary>The gates at or above <paramref name="dirs"/>, read once, for the rule on single entries.</summary>
     public static async Task<Gates> GatesAsync(NpgsqlConnection conn, NpgsqlTransaction? tx, Caller caller, IEnumerable<string> dirs, CancellationToken ct) =>
-        caller.BypassesModes ? Gates.None : new Gates(await Viewer.GatesAsync(conn, tx, dirs.SelectMany(Viewer.Ancestry).Distinct(StringComparer.Ordinal).ToArray(), ct));
+        caller.BypassesModes ? Gates.None : new Gates(await Viewer.GatesAsync(conn, tx, dirs.SelectMany(Paths.Ancestry).Distinct(StringComparer.Ordinal).ToArray(), ct));
 
     /// <summary>
     /// The read rule for one entry: the caller may read it (r on <paramref name="owner"/>,
@@ -118,8 +118,8 @@ public sealed class Access(IOptions<AuthOptions> options)
         caller.BypassesModes || (Grants(caller, owner, group, mode, 4) && gates.Pass(caller, searched));
 
     /// <summary>The read rule for a directory: the caller may read it, and search it and every directory above it.</summary>
-    public static async Task<bool> CanSeeAsync(NpgsqlConnection conn, Caller caller, DirectoryRow dir, CancellationToken ct) =>
-        caller.BypassesModes || CanSee(caller, await GatesAsync(conn, null, caller, [dir.Path], ct), dir.Path, dir.Owner, dir.Grp, dir.Mode);
+    public static async Task<bool> CanSeeAsync(NpgsqlConnection conn, NpgsqlTransaction? tx, Caller caller, DirectoryRow dir, CancellationToken ct) =>
+        caller.BypassesModes || CanSee(caller, await GatesAsync(conn, tx, caller, [dir.Path], ct), dir.Path, dir.Owner, dir.Grp, dir.Mode);
 
     /// <summary>The read rule for a file in directory <paramref name="dir"/> (false for no file).</summary>
     public static async Task<bool> CanSeeAsync(NpgsqlConnection conn, NpgsqlTransaction? tx, Caller caller, string dir, FileRow? file, CancellationToken ct) =>
@@ -149,7 +149,7 @@ public sealed class Gates(IReadOnlyList<GateRow> rows)
     public bool Pass(Caller caller, string dir)
     {
         if (byPath.Count == 0 || caller.BypassesModes) return true;
-        foreach (var p in Viewer.Ancestry(dir))
+        foreach (var p in Paths.Ancestry(dir))
             if (byPath.TryGetValue(p, out var g) && !Access.Grants(caller, g.Owner, g.Grp, g.Mode, 1)) return false;
         return true;
     }
