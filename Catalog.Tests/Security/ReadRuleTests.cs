@@ -82,6 +82,19 @@ public class ReadRuleTests(CatalogFixture fx) : MetadataTestBase(fx)
         Assert.Equal(visible, data.GetProperty("search").GetProperty("rows").EnumerateArray().Select(r => r.GetProperty("path").GetString()!).Order(StringComparer.Ordinal));
         Assert.Equal(2, data.GetProperty("facets").GetProperty("total").GetInt64());
 
+        // GraphQL's single entries and usage go by the same rule.
+        foreach (var (doc, path) in new[]
+        {
+            ("query($p: String!) { file(lfn: $p) { lfn } }", w.Secret), ("query($p: String!) { stat(path: $p) { name } }", w.Private),
+            ("query($p: String!) { directory(path: $p) { entries { name } } }", w.AliceDir),
+        })
+        {
+            using var hidden = await eve.GraphQLAsync(doc, new { p = path });
+            Assert.Equal("NOT_FOUND", hidden.RootElement.GetProperty("errors")[0].GetProperty("extensions").GetProperty("code").GetString());
+        }
+        using (var graphUsage = await eve.GraphQLAsync("query($p: String!) { usage(path: $p) { files } }", new { p = w.Area }))
+            Assert.Equal(2, graphUsage.RootElement.GetProperty("data").GetProperty("usage").GetProperty("files").GetInt64());
+
         // Usage: what it may not see is not counted, logically or per SE.
         var usage = await eve.UsageAsync(w.Area);
         Assert.Equal(2, usage.Files);
