@@ -115,16 +115,21 @@ internal sealed partial class Commands
         var se = new Argument<string>("se") { Description = "The SE to check" };
         var repair = new Option<bool>("--repair") { Description = "Mark lost replicas bad (rules then copy them again) and delete dark files older than --grace" };
         var grace = new Option<string>("--grace") { Description = "Dark files younger than this are left alone (uploads in flight)", DefaultValueFactory = _ => "1d" };
-        return Define("consistency", "Compare an SE's files with the catalog's replicas there: dark (SE only) and lost (catalog only, or another size).",
-            "catalog consistency DESY-DISK --repair", async (run, ct) =>
+        var checksums = new Option<bool>("--checksums") { Description = "Also ask the SE for each file's Adler-32 and compare it with the catalog's (the SE reads every file)" };
+        var sample = new Option<int?>("--checksum-sample") { Description = "Compare the checksums of this many files, chosen at random, instead of all" };
+        return Define("consistency", "Compare an SE's files with the catalog's replicas there: dark (SE only) and lost (catalog only, or another size or checksum).",
+            "catalog consistency DESY-DISK --checksum-sample 1000 --repair", async (run, ct) =>
             {
-                var r = await run.Transfer.CheckConsistencyAsync(run.Get(se)!, new ConsistencyRequest(run.Get(repair), (long)ParseLifetime(run.Get(grace)!, "--grace").TotalSeconds), ct);
+                var r = await run.Transfer.CheckConsistencyAsync(run.Get(se)!, new ConsistencyRequest(run.Get(repair),
+                    (long)ParseLifetime(run.Get(grace)!, "--grace").TotalSeconds, run.Get(checksums), run.Get(sample)), ct);
                 if (run.Json) { Output.WriteJson(run.Out, r); return CatalogCli.Ok; }
                 run.Out.WriteLine($"{r.Se}: {Output.Count(r.SeFiles)} files on the SE, {Output.Count(r.CatalogReplicas)} replicas in the catalog, checked in {r.Seconds:0.0} s");
                 run.Out.WriteLine($"  dark (on the SE only): {Output.Count(r.Dark.Count)}" + (r.Dark.Count > 0 ? ", e.g. " + string.Join(", ", r.Dark.Take(3)) : ""));
-                run.Out.WriteLine($"  lost (in the catalog only, or another size): {Output.Count(r.Lost.Count)}" + (r.Lost.Count > 0 ? ", e.g. " + string.Join(", ", r.Lost.Take(3).Select(l => $"{l.Lfn} ({l.Reason})")) : ""));
+                run.Out.WriteLine($"  lost (in the catalog only, or another size or checksum): {Output.Count(r.Lost.Count)}" + (r.Lost.Count > 0 ? ", e.g. " + string.Join(", ", r.Lost.Take(3).Select(l => $"{l.Lfn} ({l.Reason})")) : ""));
+                if (r.ChecksumsCompared + r.ChecksumsUnreadable > 0)
+                    run.Out.WriteLine($"  checksums compared: {Output.Count(r.ChecksumsCompared)}" + (r.ChecksumsUnreadable > 0 ? $" ({Output.Count(r.ChecksumsUnreadable)} the SE did not give)" : ""));
                 if (run.Get(repair)) run.Out.WriteLine($"  repaired: {r.DarkDeleted} dark files deleted, {r.LostMarkedBad} lost replicas marked bad, {r.LostRequeued} to copy again for rules");
                 return CatalogCli.Ok;
-            }, se, repair, grace);
+            }, se, repair, grace, checksums, sample);
     }
 }

@@ -51,8 +51,13 @@ public sealed record LinkStats(
 
 public sealed record LinkStatsResponse(DateTimeOffset Since, IReadOnlyList<LinkStats> Links);
 
-/// <summary>Asks for a consistency check of an SE; repair acts on what it finds.</summary>
-public sealed record ConsistencyRequest(bool Repair = false, long? DarkGraceSeconds = null);
+/// <summary>
+/// Asks for a consistency check of an SE; repair acts on what it finds. With
+/// <paramref name="Checksums"/> the SE is also asked for the Adler-32 of every file whose size
+/// matches (or of <paramref name="ChecksumSample"/> of them, chosen at random): a slower, deeper
+/// check, since the SE reads each file to answer.
+/// </summary>
+public sealed record ConsistencyRequest(bool Repair = false, long? DarkGraceSeconds = null, bool Checksums = false, int? ChecksumSample = null);
 
 /// <summary>
 /// What an SE holds against what the catalog says it holds: dark files (on the SE only), lost
@@ -60,6 +65,7 @@ public sealed record ConsistencyRequest(bool Repair = false, long? DarkGraceSeco
 /// </summary>
 public sealed record ConsistencyReport(
     string Se, DateTimeOffset Started, double Seconds, long SeFiles, long CatalogReplicas,
-    IReadOnlyList<string> Dark, IReadOnlyList<LostReplica> Lost, long DarkDeleted, long LostMarkedBad, long LostRequeued);
+    IReadOnlyList<string> Dark, IReadOnlyList<LostReplica> Lost, long DarkDeleted, long LostMarkedBad, long LostRequeued,
+    long ChecksumsCompared = 0, long ChecksumsUnreadable = 0);
 
 public sealed record LostReplica(string Lfn, string Reason);

@@ -226,10 +226,25 @@ public class TransferTests(GridFixture grid)
         await WaitRuleAsync(kek.Id, r => r.State == RuleState.Ok, TimeSpan.FromSeconds(60));
         File.Delete(Path.Combine(grid.SeData("DESY-DISK"), lfns[0].TrimStart('/')));
 
+        // Corrupt: the same size, another content (silent corruption only a checksum sees).
+        var corrupt = Path.Combine(grid.SeData("DESY-DISK"), lfns[1].TrimStart('/'));
+        var bytes = await File.ReadAllBytesAsync(corrupt);
+        bytes[0] ^= 0xFF;
+        await File.WriteAllBytesAsync(corrupt, bytes);
+
         var report = await grid.Transfer.CheckConsistencyAsync("DESY-DISK");
         Assert.Contains(dark, report.Dark);
         Assert.Equal(lfns[0], Assert.Single(report.Lost, l => l.Lfn.StartsWith(dataset, StringComparison.Ordinal)).Lfn);
         Assert.DoesNotContain(report.Dark, d => lfns.Contains(d));
+        Assert.Equal(0, report.ChecksumsCompared);
+
+        // The deeper check asks the SE for each file's Adler-32 and finds the corrupted one too.
+        var deep = await grid.Transfer.CheckConsistencyAsync("DESY-DISK", new ConsistencyRequest(Checksums: true));
+        var found = deep.Lost.Where(l => l.Lfn.StartsWith(dataset, StringComparison.Ordinal)).OrderBy(l => l.Lfn, StringComparer.Ordinal).ToList();
+        Assert.Equal(lfns.Take(2).Order(StringComparer.Ordinal), found.Select(l => l.Lfn));
+        Assert.Contains("Adler-32", found.Single(l => l.Lfn == lfns[1]).Reason);
+        Assert.True(deep.ChecksumsCompared >= 1);
+        await Assert.ThrowsAsync<CatalogValidationException>(() => grid.Transfer.CheckConsistencyAsync("DESY-DISK", new ConsistencyRequest(ChecksumSample: 0)));
 
         // The repair: the dark file goes, the lost replica is marked bad, and the rule has it copied back from KEK.
         var repaired = await grid.Transfer.CheckConsistencyAsync("DESY-DISK", new ConsistencyRequest(Repair: true, DarkGraceSeconds: 0));
