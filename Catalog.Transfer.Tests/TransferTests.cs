@@ -211,6 +211,23 @@ public class TransferTests(GridFixture grid)
     }
 
     [Fact]
+    public async Task A_rule_over_a_metadata_query_takes_matching_new_files_from_the_feed_within_seconds()
+    {
+        var dataset = $"/belle/Raw/t/{Unique("query")}";
+        var small = await PlantDatasetAsync(dataset, 2, size: 64 * 1024);
+        var rule = await grid.Transfer.AddRuleAsync(new RuleSpec(Query: "size > 100000", Under: dataset, Copies: 1, SeExpression: "DESY-DISK"));
+        Assert.Equal(0, rule.Files);
+
+        // Files that match arrive; the ten-minute re-evaluation is far away, the feed is not.
+        var big = await PlantDatasetAsync(dataset, 2, size: 150_000);
+        rule = await WaitRuleAsync(rule.Id, r => r.Files == 2 && r.State == RuleState.Ok, TimeSpan.FromSeconds(60));
+        foreach (var lfn in big)
+            Assert.Equal(ReplicaState.Available, (await grid.Catalog.GetFileAsync(lfn)).Replicas.Single(r => r.Se == "DESY-DISK").State);
+        foreach (var lfn in small)
+            Assert.DoesNotContain((await grid.Catalog.GetFileAsync(lfn)).Replicas, r => r.Se == "DESY-DISK");
+    }
+
+    [Fact]
     public async Task A_consistency_check_finds_planted_dark_and_lost_files_and_repairs_them()
     {
         var dataset = $"/belle/Raw/t/{Unique("cc")}";

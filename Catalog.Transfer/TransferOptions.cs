@@ -33,7 +33,11 @@ public sealed class TransferOptions
     /// <summary>How often the dispatcher looks for work when nothing wakes it, and the reaper and expiry run.</summary>
     public TimeSpan PollInterval { get; set; } = TimeSpan.FromSeconds(1);
 
-    /// <summary>Rules over a metadata query are evaluated again this often (the feed cannot say which new file a query matches).</summary>
+    /// <summary>
+    /// Rules over a metadata query take new files from the feed within seconds; they are also
+    /// evaluated whole this often, for files whose metadata changed after they were registered
+    /// (the feed carries no metadata changes).
+    /// </summary>
     public TimeSpan QueryRuleInterval { get; set; } = TimeSpan.FromMinutes(10);
 
     /// <summary>The copy tool (xrdcp by default; a test puts a recording wrapper in front of it).</summary>

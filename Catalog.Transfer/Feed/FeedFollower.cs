@@ -10,7 +10,8 @@ namespace Catalog.Transfer.Feed;
 
 /// <summary>
 /// Follows the catalog's change feed (long-polled, so a new file is seen within a second or so):
-/// files registered under a rule get their locks and requests; a locked replica that is removed
+/// files registered under a rule get their locks and requests (for a metadata-query rule, those
+/// of them the catalog says match); a locked replica that is removed
 /// or goes bad is copied again from another replica (one made unavailable, an SE's downtime, is not); a file that appears on a source lets its
 /// source-less requests try again; removed files drop their locks; moves follow the LFN. The
 /// cursor is stored after a page is applied, and applying is idempotent, so a restart re-reads at
@@ -79,9 +80,12 @@ public sealed class FeedFollower(NpgsqlDataSource db, CatalogClient catalog, Eva
 
     private async Task ApplyAsync(IReadOnlyList<Change> changes, CancellationToken ct)
     {
-        List<RuleRow> rules;
+        List<RuleRow> active;
         await using (var conn = await db.OpenConnectionAsync(ct))
-            rules = (await RuleStore.ListAsync(conn, null, ct)).Where(r => r.State != (short)RuleState.Suspended && r.Kind != SelectorKind.Query).ToList();
+            active = (await RuleStore.ListAsync(conn, null, ct)).Where(r => r.State != (short)RuleState.Suspended).ToList();
+        var rules = active.Where(r => r.Kind != SelectorKind.Query).ToList();
+        var queryRules = active.Where(r => r.Kind == SelectorKind.Query).ToList();
+        var registered = new List<string>();
 
         var newFiles = new Dictionary<long, HashSet<string>>();
         var lost = new List<(string Lfn, string Se)>();
@@ -95,6 +99,7 @@ public sealed class FeedFollower(NpgsqlDataSource db, CatalogClient catalog, Eva
                 case ChangeKind.FileRegistered:
                     foreach (var rule in rules.Where(r => r.Covers(c.Lfn, c.Dataset)))
                         (newFiles.TryGetValue(rule.Id, out var set) ? set : newFiles[rule.Id] = new(StringComparer.Ordinal)).Add(c.Lfn);
+                    if (queryRules.Count > 0) registered.Add(c.Lfn);
                     break;
                 // Removed or bad: gone for good, copied again. Unavailable (an SE in downtime) is waited out.
                 case ChangeKind.ReplicaRemoved:
@@ -126,7 +131,33 @@ public sealed class FeedFollower(NpgsqlDataSource db, CatalogClient catalog, Eva
         }
         foreach (var (ruleId, lfns) in newFiles)
             await evaluator.ApplyAsync(rules.Single(r => r.Id == ruleId), await evaluator.LookupAsync(lfns, ct), ct);
-        if (newFiles.Count > 0 || lost.Count > 0 || arrived.Count > 0) conveyor.Wake();
+        var queried = registered.Count > 0 && await QueryNewFilesAsync(queryRules, registered, ct);
+        if (newFiles.Count > 0 || lost.Count > 0 || arrived.Count > 0 || queried) conveyor.Wake();
+    }
+
+    /// <summary>
+    /// New files under a metadata-query rule: the feed does not say whether a file matches the
+    /// query, so the catalog is asked, once per rule and directory that received files (the
+    /// directories of a page are few: a job writes into its datablock), and the matches among the
+    /// new files get their locks. Answers whether any rule took a file.
+    /// </summary>
+    private async Task<bool> QueryNewFilesAsync(List<RuleRow> queryRules, List<string> registered, CancellationToken ct)
+    {
+        var taken = false;
+        foreach (var rule in queryRules)
+        {
+            var under = rule.Under ?? "/";
+            var mine = registered.Where(l => under == "/" || l.StartsWith(under + "/", StringComparison.Ordinal)).ToHashSet(StringComparer.Ordinal);
+            if (mine.Count == 0) continue;
+            var matched = new List<string>();
+            foreach (var dir in mine.Select(l => l[..l.LastIndexOf('/')]).Distinct(StringComparer.Ordinal))
+                await foreach (var row in catalog.QueryAllAsync(new QueryRequest(rule.Selector, dir, Limit: 10_000), ct))
+                    if (mine.Remove(row.Path)) matched.Add(row.Path);
+            if (matched.Count == 0) continue;
+            await evaluator.ApplyAsync(rule, await evaluator.LookupAsync(matched, ct), ct);
+            taken = true;
+        }
+        return taken;
     }
 
     /// <summary>A locked replica that went away (removed, bad, unavailable): its locks replicate again, from another copy.</summary>
