@@ -15,12 +15,11 @@ public static class ErrorMapping
     public static ItemError Classify(Exception exception) => exception switch
     {
         CatalogException c => c.ToItemError(),
-        BadHttpRequestException { InnerException: JsonException json } =>
-            new ItemError(ErrorCode.InvalidArgument, $"malformed JSON at {json.Path ?? "$"}: {FirstSentence(json.Message)}", json.Path),
+        BadHttpRequestException { InnerException: JsonException json } => Json(json),
         BadHttpRequestException bad when bad.StatusCode == 413 =>
             new ItemError(ErrorCode.LimitExceeded, $"{bad.Message.TrimEnd('.')} (Kestrel:Limits:MaxRequestBodySize)"),
         BadHttpRequestException bad => new ItemError(ErrorCode.InvalidArgument, bad.Message),
-        JsonException json => new ItemError(ErrorCode.InvalidArgument, $"malformed JSON at {json.Path ?? "$"}", json.Path),
+        JsonException json => Json(json),
         _ when IsOverload(exception) => new ItemError(ErrorCode.Overloaded, "the catalog is at capacity; retry after the advertised delay"),
         _ => new ItemError(ErrorCode.Internal, "internal error"),
     };
@@ -43,9 +42,10 @@ public static class ErrorMapping
         _ => false,
     };
 
-    public static IResult Problem(ItemError error, HttpContext? http = null)
+    /// <param name="statusOverride">A status the server itself decided (413 for a body over Kestrel's limit).</param>
+    public static IResult Problem(ItemError error, HttpContext? http = null, int? statusOverride = null)
     {
-        var status = error.Code.HttpStatus();
+        var status = statusOverride ?? error.Code.HttpStatus();
         if (status == 503 && http is not null)
             http.Response.Headers.RetryAfter = RetryAfterSeconds.ToString();
         if (status == 401 && http is not null && http.Response.Headers.WWWAuthenticate.Count == 0)
@@ -68,7 +68,7 @@ public static class ErrorMapping
             if (error.Code is ErrorCode.Forbidden or ErrorCode.Unauthorized && !HttpMethods.IsGet(http.Request.Method) && !HttpMethods.IsHead(http.Request.Method))
                 await http.RequestServices.GetRequiredService<Audit.AuditLog>().RecordAsync(http.RequestServices.GetRequiredService<Security.Caller>(),
                     $"{http.Request.Method} {http.Request.Path}", null, "denied", new() { ["code"] = error.Code.ToWire(), ["reason"] = error.Message });
-            await Problem(error, http).ExecuteAsync(http);
+            await Problem(error, http, exception is BadHttpRequestException { StatusCode: 413 } ? 413 : null).ExecuteAsync(http);
         }));
         // Empty-bodied 4xx answers (404 for an unknown route, 405, a body over Kestrel's limit) get a ProblemDetails body too.
         app.UseStatusCodePages(async context =>
@@ -92,6 +92,55 @@ public static class ErrorMapping
         400 => "Bad request", 401 => "Unauthorized", 403 => "Forbidden", 404 => "Not found",
         409 => "Conflict", 413 => "Too large", 422 => "Unprocessable", 429 => "Too many requests", 503 => "Overloaded", _ => "Error",
     };
+
+    /// <summary>
+    /// A request body the JSON reader refused, in plain words with the field it stopped at: an
+    /// unknown field by name, a value of the wrong kind by what was expected, never a .NET type name.
+    /// </summary>
+    public static ItemError Json(JsonException json)
+    {
+        var path = json.Path ?? "$";
+        var field = path.StartsWith("$.", StringComparison.Ordinal) ? path[2..] : path == "$" ? null : path;
+        var unknown = System.Text.RegularExpressions.Regex.Match(json.Message, "The JSON property '([^']*)' could not be mapped");
+        if (unknown.Success)
+        {
+            var name = unknown.Groups[1].Value;
+            var at = field is null ? name : field.EndsWith(name, StringComparison.Ordinal) ? field : $"{field}.{name}";
+            return new ItemError(ErrorCode.InvalidArgument, $"{at}: unknown field '{name}' (check its spelling)", at);
+        }
+        if (json.Message.Contains("could not be converted to", StringComparison.Ordinal))
+            return new ItemError(ErrorCode.InvalidArgument, $"{field ?? "the body"}: expected {ExpectedAt(field)}", field);
+        return new ItemError(ErrorCode.InvalidArgument, $"malformed JSON at {path}: {FirstSentence(json.Message)}", field);
+    }
+
+    /// <summary>
+    /// What the field at a JSON path holds, in wire words, from the contracts' own property of that
+    /// name (the reader's message names the record being built, not the field's type).
+    /// </summary>
+    private static string ExpectedAt(string? field)
+    {
+        var name = field is null ? null : System.Text.RegularExpressions.Regex.Replace(field, @"\[\d+\]$", "").Split('.')[^1];
+        return name is not null && WireKinds.Value.TryGetValue(name, out var kind) ? kind : "a value of another kind";
+    }
+
+    private static readonly Lazy<Dictionary<string, string>> WireKinds = new(() =>
+        typeof(ErrorCode).Assembly.GetExportedTypes().SelectMany(t => t.GetProperties())
+            .GroupBy(p => System.Text.Json.JsonNamingPolicy.CamelCase.ConvertName(p.Name))
+            // A name used with several types (rare) reads as its most common one.
+            .ToDictionary(g => g.Key, g => g.GroupBy(p => Kind(p.PropertyType)).OrderByDescending(k => k.Count()).First().Key, StringComparer.Ordinal));
+
+    private static string Kind(Type type)
+    {
+        type = Nullable.GetUnderlyingType(type) ?? type;
+        return type == typeof(string) ? "a string"
+            : type == typeof(bool) ? "true or false"
+            : type == typeof(Guid) ? "a UUID in a string"
+            : type == typeof(DateTimeOffset) || type == typeof(DateTime) ? "an ISO-8601 time in a string"
+            : type.IsEnum ? "one of " + string.Join(", ", Enum.GetNames(type).Select(n => System.Text.Json.JsonNamingPolicy.SnakeCaseLower.ConvertName(n)))
+            : type.IsPrimitive || type == typeof(decimal) ? "a number"
+            : typeof(System.Collections.IEnumerable).IsAssignableFrom(type) && !typeof(System.Text.Json.Nodes.JsonObject).IsAssignableFrom(type) ? "a list"
+            : "an object";
+    }
 
     private static string FirstSentence(string message)
     {

@@ -10,8 +10,14 @@ public static class FilesApi
     public static IEndpointRouteBuilder MapFilesApi(this IEndpointRouteBuilder app)
     {
         var api = app.MapGroup("/api/v1/files").WithTags("Files");
-        api.MapPost("/", (RegisterRequest request, [FromHeader(Name = "Idempotency-Key")] string? idempotencyKey,
-                RegistrationService s, Caller caller, CancellationToken ct) => s.RegisterAsync(request, idempotencyKey, caller, ct))
+        // The body is read item by item (RegisterBody): one mistyped item fails alone.
+        api.MapPost("/", async (HttpRequest http, [FromHeader(Name = "Idempotency-Key")] string? idempotencyKey,
+                RegistrationService s, Caller caller, Microsoft.Extensions.Options.IOptions<Microsoft.AspNetCore.Http.Json.JsonOptions> json, CancellationToken ct) =>
+            {
+                var (request, errors) = await RegisterBody.ReadAsync(http, json.Value.SerializerOptions, ct);
+                return await s.RegisterAsync(request, idempotencyKey, caller, ct, errors);
+            })
+            .Accepts<RegisterRequest>("application/json")
             .WithName("RegisterFiles")
             .WithSummary("Registers a batch of files with replicas and metadata, answered per item. Idempotent per file; an Idempotency-Key replays the first answer.")
             .ProducesProblem(400).ProducesProblem(422).ProducesProblem(503);

@@ -20,7 +20,9 @@ public sealed class RegistrationService(IOptions<CatalogOptions> options, IOptio
 {
     public const int MaxIdempotencyKeyLength = 200;
 
-    public async Task<RegisterResponse> RegisterAsync(RegisterRequest request, string? idempotencyKey, Caller caller, CancellationToken ct)
+    /// <param name="typingErrors">Items the body reader could not read as files (null when it read them all), failed with these.</param>
+    public async Task<RegisterResponse> RegisterAsync(RegisterRequest request, string? idempotencyKey, Caller caller, CancellationToken ct,
+        ItemError?[]? typingErrors = null)
     {
         var limits = options.Value;
         var files = request.Files ?? throw CatalogException.Invalid("files", "is required");
@@ -32,6 +34,8 @@ public sealed class RegistrationService(IOptions<CatalogOptions> options, IOptio
         if (idempotencyKey is not null && (idempotencyKey.Length is 0 or > MaxIdempotencyKeyLength))
             throw CatalogException.Invalid("Idempotency-Key", $"must be 1 to {MaxIdempotencyKeyLength} characters");
         var parsed = RegistrationValidator.Parse(files, limits.Roots, out var parseErrors);
+        for (var i = 0; typingErrors is not null && i < typingErrors.Length; i++)
+            if (typingErrors[i] is { } typing) (parseErrors[i], parsed[i]) = (typing, null);
         // Permission is all or nothing: one file outside the caller's scopes and nothing is stored.
         foreach (var p in parsed)
             if (p is not null) access.Demand(caller, Operation.Create, p.PermissionPath, $"files[{p.Index}].lfn");

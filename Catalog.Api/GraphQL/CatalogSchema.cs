@@ -27,25 +27,29 @@ public sealed class CatalogSchema : Schema
     }
 }
 
+/// <summary>
+/// Root fields that name one entry are nullable: a document asking for several answers the ones
+/// that exist and an error (with its path) for each that does not, instead of data: null for all.
+/// </summary>
 public sealed class CatalogQuery : ObjectGraphType
 {
     public CatalogQuery()
     {
         Name = "Query";
-        Field<NonNullGraphType<DirectoryPageGraphType>>("directory")
+        Field<DirectoryPageGraphType>("directory")
             .Description("One page of a directory, sorted by name. Pass pageInfo.endCursor as 'after' for the next.")
             .Argument<NonNullGraphType<StringGraphType>>("path")
             .Argument<IntGraphType>("first")
             .Argument<StringGraphType>("after")
             .ResolveAsync(async c => await S<NamespaceService>(c).ListAsync(
                 c.GetArgument<string>("path"), c.GetArgument<string?>("after"), c.GetArgument<int?>("first"), CatalogQuery.S<Caller>(c), c.CancellationToken));
-        Field<NonNullGraphType<EntryGraphType>>("stat")
+        Field<EntryGraphType>("stat")
             .Argument<NonNullGraphType<StringGraphType>>("path")
             .ResolveAsync(async c => await S<NamespaceService>(c).StatAsync(c.GetArgument<string>("path"), CatalogQuery.S<Caller>(c), c.CancellationToken));
-        Field<NonNullGraphType<FileGraphType>>("file")
+        Field<FileGraphType>("file")
             .Argument<NonNullGraphType<StringGraphType>>("lfn")
             .ResolveAsync(async c => await S<FileService>(c).GetAsync(c.GetArgument<string>("lfn"), CatalogQuery.S<Caller>(c), c.CancellationToken));
-        Field<NonNullGraphType<StringGraphType>>("lfnByGuid")
+        Field<StringGraphType>("lfnByGuid")
             .Argument<NonNullGraphType<IdGraphType>>("guid")
             .ResolveAsync(async c => (await S<FileService>(c).ByGuidAsync(ParseGuid(c.GetArgument<string>("guid")), CatalogQuery.S<Caller>(c), c.CancellationToken)).Lfn);
         Field<NonNullGraphType<ListGraphType<NonNullGraphType<LookupResultGraphType>>>>("lookup")
@@ -60,10 +64,10 @@ public sealed class CatalogQuery : ObjectGraphType
             });
         Field<NonNullGraphType<ListGraphType<NonNullGraphType<StorageElementGraphType>>>>("storageElements")
             .ResolveAsync(async c => await S<StorageElementService>(c).ListAsync(CatalogQuery.S<Caller>(c), c.CancellationToken));
-        Field<NonNullGraphType<StorageElementGraphType>>("storageElement")
+        Field<StorageElementGraphType>("storageElement")
             .Argument<NonNullGraphType<StringGraphType>>("name")
             .ResolveAsync(async c => await S<StorageElementService>(c).GetAsync(c.GetArgument<string>("name"), CatalogQuery.S<Caller>(c), c.CancellationToken));
-        Field<NonNullGraphType<UsageGraphType>>("usage")
+        Field<UsageGraphType>("usage")
             .Argument<NonNullGraphType<StringGraphType>>("path")
             .ResolveAsync(async c => await S<NamespaceService>(c).UsageAsync(c.GetArgument<string>("path"), CatalogQuery.S<Caller>(c), c.CancellationToken));
         SearchFields.Add(this);

@@ -94,7 +94,7 @@ public static class SearchFields
 {
     public static void Add(ObjectGraphType query)
     {
-        query.Field<NonNullGraphType<QueryPageGraphType>>("search")
+        query.Field<QueryPageGraphType>("search")
             .Description("Files or datasets under a path (or a collection) matching a query and/or typed filters.")
             .Argument<StringGraphType>("under")
             .Argument<EnumerationGraphType<QueryTarget>>("target")
@@ -113,7 +113,7 @@ public static class SearchFields
 
     public static void AddFacets(ObjectGraphType query)
     {
-        query.Field<NonNullGraphType<FacetResponseGraphType>>("facets")
+        query.Field<FacetResponseGraphType>("facets")
             .Description("Distinct values with counts of chosen attributes over a query's matches.")
             .Argument<StringGraphType>("under")
             .Argument<EnumerationGraphType<QueryTarget>>("target")

@@ -46,7 +46,13 @@ public static class CatalogServices
         // lanes (and their requests queue their audit events) before the audit writer drains.
         builder.Services.AddHostedService(sp => sp.GetRequiredService<RegistrationCoalescer>());
 
-        builder.Services.ConfigureHttpJsonOptions(o => CatalogJson.Configure(o.SerializerOptions));
+        // Requests name only fields the catalog knows: a misspelled one ("replica" for "replicas") is
+        // refused with its name instead of silently ignored. (Clients keep reading answers leniently.)
+        builder.Services.ConfigureHttpJsonOptions(o =>
+        {
+            CatalogJson.Configure(o.SerializerOptions);
+            o.SerializerOptions.UnmappedMemberHandling = System.Text.Json.Serialization.JsonUnmappedMemberHandling.Disallow;
+        });
         builder.Services.AddProblemDetails();
         // Malformed JSON and unbindable parameters reach the one error mapping (with the JSON path) instead of a bare 400.
         builder.Services.Configure<Microsoft.AspNetCore.Routing.RouteHandlerOptions>(o => o.ThrowOnBadRequest = true);
