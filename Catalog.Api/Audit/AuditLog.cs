@@ -32,6 +32,20 @@ public sealed class AuditLog
 
     internal ChannelReader<AuditEvent> Reader => _queue.Reader;
 
+    public const string MeterName = "Catalog.Audit";
+
+    /// <summary>
+    /// What a crash would lose is in view: the events waiting for the writer (<c>catalog_audit_queued</c>)
+    /// and those the database refused and were set aside (<c>catalog_audit_quarantined_total</c>).
+    /// </summary>
+    private readonly System.Diagnostics.Metrics.Meter _meter = new(MeterName);
+
+    public AuditLog()
+    {
+        _meter.CreateObservableGauge("queued", () => _queue.Reader.Count, description: "Audit events waiting to be written (lost if the process is killed)");
+        _meter.CreateObservableCounter("quarantined", () => Interlocked.Read(ref Quarantined), description: "Audit events the database refused, logged and set aside");
+    }
+
     public ValueTask RecordAsync(Caller caller, string action, string? path, string outcome, Dictionary<string, string?>? detail = null) =>
         EnqueueAsync(new AuditEvent(DateTimeOffset.UtcNow, caller.Subject, caller.TokenId, caller.Remote, caller.RequestId, action, path, outcome,
             detail is null ? null : JsonSerializer.Serialize(detail)));
