@@ -143,6 +143,7 @@ internal sealed partial class Commands(CliConsole console, GlobalOptions globals
             var made = new List<Entry>();
             foreach (var p in run.Get(paths)!) made.Add(await run.Client.MakeDirectoryAsync(p, run.Get(parents), m, ct));
             if (run.Json) Output.WriteJson(run.Out, made);
+            else foreach (var e in made) run.Out.WriteLine(Output.Changed(e));
             return CatalogCli.Ok;
         }, paths, parents, mode);
     }
@@ -232,6 +233,8 @@ internal sealed partial class Commands(CliConsole console, GlobalOptions globals
                     ReadEnabled: true, WriteEnabled: !run.Get(readOnly), State: run.Get(state));
                 var stored = await run.Client.PutStorageElementAsync(run.Get(name)!, spec, ct);
                 if (run.Json) Output.WriteJson(run.Out, stored);
+                else run.Out.WriteLine($"storage element {stored.Name}: site {stored.Site}, {stored.BaseUrl}, {CatalogJson.Name(stored.State)}, " +
+                                       $"{(stored.ReadEnabled ? "reads" : "no reads")}, {(stored.WriteEnabled ? "writes" : "no writes")}");
                 return CatalogCli.Ok;
             }, name, url, site, protocol, state, readOnly));
         return se;

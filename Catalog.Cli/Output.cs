@@ -54,6 +54,10 @@ internal static class Output
 
     public static string Count(long n) => n.ToString("N0", CultureInfo.InvariantCulture);
 
+    /// <summary>What a command that changed an entry says it is now: <c>/belle/x: directory, owner alice, group belle, mode 755</c>.</summary>
+    public static string Changed(Entry e) =>
+        $"{e.Path}: {(e.Type == EntryType.Directory ? "directory" : "file")}, owner {e.Owner}, group {e.Group}, mode {Convert.ToString(e.Mode, 8)}";
+
     /// <summary>The <c>ls -l</c> mode column: <c>drwxr-xr-x</c>.</summary>
     public static string Mode(EntryType type, int mode)
     {

@@ -28,6 +28,7 @@ internal sealed partial class Commands
             {
                 var entry = await run.Client.ChangeModeAsync(run.Get(path)!, ParseMode(run.Get(mode)!, "mode"), ct);
                 if (run.Json) Output.WriteJson(run.Out, entry);
+                else run.Out.WriteLine(Output.Changed(entry));
                 return CatalogCli.Ok;
             }, mode, path);
     }
@@ -44,6 +45,7 @@ internal sealed partial class Commands
                 var (user, group) = colon < 0 ? (spec, null) : (spec[..colon], spec[(colon + 1)..]);
                 var entry = await run.Client.ChangeOwnerAsync(run.Get(path)!, user is "" ? null : user, group is "" ? null : group, ct);
                 if (run.Json) Output.WriteJson(run.Out, entry);
+                else run.Out.WriteLine(Output.Changed(entry));
                 return CatalogCli.Ok;
             }, owner, path);
     }
@@ -89,6 +91,7 @@ internal sealed partial class Commands
             {
                 var revoked = await run.Client.RevokeTokenAsync(run.Get(id), ct);
                 if (run.Json) Output.WriteJson(run.Out, revoked);
+                else run.Out.WriteLine($"revoked token {revoked.Id} of {revoked.Subject}: every server refuses it within seconds");
                 return CatalogCli.Ok;
             }, id));
         return token;

@@ -90,6 +90,7 @@ public class CliTests(CatalogFixture fx)
         var name = $"CLI-{Guid.NewGuid():N}"[..16];
         var add = await Run("se", "add", name, "--site", "TEST", "--base-url", "root://cli.test:1094//data", "--read-only");
         Assert.Equal(0, add.Exit);
+        Assert.Equal($"storage element {name}: site TEST, root://cli.test:1094//data, online, reads, no writes", add.Out.Trim());
 
         var table = await Run("se", "ls");
         Assert.Equal(0, table.Exit);
@@ -360,9 +361,16 @@ public class CliTests(CatalogFixture fx)
             new() { ["CATALOG_URL"] = "http://localhost", ["CATALOG_TOKEN"] = token });
         Assert.Equal(who, JsonDocument.Parse(me.Out).RootElement.GetProperty("subject").GetString());
 
-        Assert.Equal(0, (await Run("mkdir", "-p", dir)).Exit);
-        Assert.Equal(0, (await Run("chown", $"{who}:prod", dir)).Exit);
-        Assert.Equal(0, (await Run("chmod", "750", dir)).Exit);
+        // Commands that change something say what the entry is now.
+        var mkdir = await Run("mkdir", "-p", dir);
+        Assert.Equal(0, mkdir.Exit);
+        Assert.StartsWith($"{dir}: directory, owner ", mkdir.Out);
+        var chown = await Run("chown", $"{who}:prod", dir);
+        Assert.Equal(0, chown.Exit);
+        Assert.Contains($"owner {who}, group prod", chown.Out);
+        var chmod = await Run("chmod", "750", dir);
+        Assert.Equal(0, chmod.Exit);
+        Assert.Contains("mode 750", chmod.Out);
         var stat = JsonDocument.Parse((await Run("stat", "--json", dir)).Out).RootElement;
         Assert.Equal((who, "prod", 0x1E8), (stat.GetProperty("owner").GetString(), stat.GetProperty("group").GetString(), stat.GetProperty("mode").GetInt32()));
         Assert.Equal(2, (await Run("chmod", "rwx", dir)).Exit);
@@ -376,7 +384,9 @@ public class CliTests(CatalogFixture fx)
         Assert.Contains("FORBIDDEN", outside.Err);
 
         var id = JsonDocument.Parse((await Run("token", "ls", "--json", "--subject", who)).Out).RootElement[0].GetProperty("id").GetString()!;
-        Assert.Equal(0, (await Run("token", "revoke", id)).Exit);
+        var revoke = await Run("token", "revoke", id);
+        Assert.Equal(0, revoke.Exit);
+        Assert.Contains($"revoked token {id} of {who}", revoke.Out);
         var revoked = await RunWith(fx.Factory.Server.CreateHandler(), null, ["whoami"], new() { ["CATALOG_URL"] = "http://localhost", ["CATALOG_TOKEN"] = token });
         Assert.Equal(1, revoked.Exit);
         Assert.Contains("revoked", revoked.Err);
