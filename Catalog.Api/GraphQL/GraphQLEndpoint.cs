@@ -98,13 +98,20 @@ public static class GraphQLEndpoint
         return count;
     }
 
-    /// <summary>Turns service errors into GraphQL errors carrying the same code REST sends.</summary>
-    private static void MapError(UnhandledExceptionContext context)
+    /// <summary>
+    /// Turns service errors into GraphQL errors carrying the same code REST sends. A mutation
+    /// refused for who is asking (401/403) is audited as denied, as a refused REST write is.
+    /// </summary>
+    private static async Task MapError(UnhandledExceptionContext context)
     {
         var error = ErrorMapping.Classify(context.OriginalException);
         var graphError = new ExecutionError(error.Message) { Code = error.Code.ToWire() };
         if (error.Field is not null) graphError.Data["field"] = error.Field;
         context.Exception = graphError;
         context.ErrorMessage = error.Message;
+        if (error.Code is ErrorCode.Forbidden or ErrorCode.Unauthorized
+            && context.FieldContext is { ParentType.Name: "Mutation", RequestServices: { } services } field)
+            await services.GetRequiredService<Audit.AuditLog>().RecordAsync(services.GetRequiredService<Caller>(),
+                $"graphql {field.FieldDefinition.Name}", null, "denied", new() { ["code"] = error.Code.ToWire(), ["reason"] = error.Message });
     }
 }

@@ -288,12 +288,19 @@ public class AuthTests(CatalogFixture fx)
     public async Task A_refused_write_is_audited_as_denied()
     {
         var who = "intruder-" + Guid.NewGuid().ToString("N")[..8];
-        var intruder = fx.ClientWith(await fx.IssueTokenAsync(who, ["reader"], ["storage.read:/belle"]));
+        var token = await fx.IssueTokenAsync(who, ["reader"], ["storage.read:/belle"]);
+        var intruder = fx.ClientWith(token);
         await Assert.ThrowsAsync<CatalogForbiddenException>(() => intruder.MakeDirectoryAsync("/belle/t/not-yours"));
         var records = await PollAuditAsync(who, 1);
         var denied = Assert.Single(records);
         Assert.Equal(("POST /api/v1/directories", "denied"), (denied.Action, denied.Outcome));
         Assert.Equal("FORBIDDEN", (string)denied.Detail!["code"]!);
+
+        // The same refusal through GraphQL leaves the same trace.
+        using var graph = await Http(token).PostAsJsonAsync("graphql", new { query = """mutation { makeDirectory(path: "/belle/t/not-yours-either") { path } }""" });
+        Assert.Equal(HttpStatusCode.Forbidden, graph.StatusCode);
+        var both = await PollAuditAsync(who, 2);
+        Assert.Contains(both, r => r is { Action: "graphql makeDirectory", Outcome: "denied" });
     }
 
     [Fact]
