@@ -12,6 +12,7 @@ namespace Catalog.Api.Files;
 /// </summary>
 public static class RegisterBody
 {
+    /// <summary>The request, and per item the error of one the reader could not read as a file (an empty array when it read them all).</summary>
     public static async Task<(RegisterRequest Request, ItemError?[] Errors)> ReadAsync(HttpRequest http, JsonSerializerOptions options, CancellationToken ct)
     {
         if (!http.HasJsonContentType())
@@ -23,7 +24,7 @@ public static class RegisterBody
         try
         {
             if (JsonSerializer.Deserialize<RegisterRequest>(body.Memory.Span, options) is { Files: not null } whole)
-                return (whole, new ItemError?[whole.Files.Count]);
+                return (whole, []);
         }
         catch (JsonException) { }
         JsonDocument document;
@@ -75,5 +76,4 @@ public static class RegisterBody
         JsonValueKind.Array => "a list", JsonValueKind.String => "a string", JsonValueKind.Number => "a number",
         JsonValueKind.True or JsonValueKind.False => "true or false", _ => "null",
     };
-
 }
