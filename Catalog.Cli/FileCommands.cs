@@ -58,7 +58,8 @@ internal sealed partial class Commands
                     files = ReadJsonItems<NewFile>(source!, ct);
                 }
 
-                var progress = new ProgressBar(console.Error, console.Interactive && total is null, total, "files");
+                var progress = new ProgressBar(console.Error, console.Interactive && total is null, total, "files",
+                    TimeSpan.FromSeconds(double.TryParse(console.Environment("CATALOG_PROGRESS_SECONDS"), out var seconds) ? seconds : 10));
                 var failures = new List<RegisterResult>();
                 long created = 0, existing = 0, done = 0;
                 try

@@ -77,10 +77,11 @@ internal static class Output
 }
 
 /// <summary>
-/// A one-line progress bar on standard error, redrawn at most ten times a second, drawn only
-/// when standard error is a terminal.
+/// Progress on standard error: on a terminal a one-line bar redrawn at most ten times a second;
+/// otherwise (a job's log, a pipe) one line every <paramref name="every"/>, so a long run shows it is
+/// alive without filling the log.
 /// </summary>
-internal sealed class ProgressBar(TextWriter writer, bool enabled, long? total, string unit)
+internal sealed class ProgressBar(TextWriter writer, bool terminal, long? total, string unit, TimeSpan every)
 {
     private readonly System.Diagnostics.Stopwatch _clock = System.Diagnostics.Stopwatch.StartNew();
     // Null before the first draw: MinValue here made now - _lastDraw overflow on the first report,
@@ -89,8 +90,15 @@ internal sealed class ProgressBar(TextWriter writer, bool enabled, long? total, 
 
     public void Report(long done, bool final = false)
     {
-        if (!enabled) return;
         var now = _clock.Elapsed;
+        if (!terminal)
+        {
+            // Lines only while running: the command's own summary ends the run.
+            if (final || now - (_lastDraw ?? TimeSpan.Zero) < every) return;
+            _lastDraw = now;
+            writer.WriteLine($"{Output.Count(done)}{(total is > 0 ? $"/{Output.Count(total.Value)}" : "")} {unit} after {now:hh\\:mm\\:ss} ({done / Math.Max(now.TotalSeconds, 0.001):N0}/s)");
+            return;
+        }
         if (!final && _lastDraw is { } last && now - last < TimeSpan.FromMilliseconds(100)) return;
         _lastDraw = now;
         var rate = done / Math.Max(now.TotalSeconds, 0.001);

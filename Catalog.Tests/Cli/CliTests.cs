@@ -65,6 +65,33 @@ public class CliTests(CatalogFixture fx)
     }
 
     [Fact]
+    public async Task Registering_without_a_terminal_prints_progress_lines_not_a_bar()
+    {
+        var dir = Dir();
+        var se = await fx.NewStorageElementAsync();
+        var lines = string.Join('\n', Enumerable.Range(0, 3000).Select(i =>
+            $"{{\"lfn\":\"{dir}/f{i}.root\",\"size\":1,\"adler32\":\"0000000{i % 10}\",\"replicas\":[{{\"se\":\"{se}\"}}]}}"));
+        var (output, error) = (new StringWriter(), new StringWriter());
+        var console = new CliConsole
+        {
+            Out = output, Error = error, In = new MemoryStream(Encoding.UTF8.GetBytes(lines)), InputRedirected = true,
+            Interactive = false, // a job's log: lines, never carriage returns
+            Environment = name => name switch
+            {
+                "CATALOG_URL" => "http://localhost", "CATALOG_TOKEN" => fx.AdminToken, "HOME" => _home, "CATALOG_PROGRESS_SECONDS" => "0", _ => null,
+            },
+            Transport = fx.Factory.Server.CreateHandler(),
+        };
+        var exit = await CatalogCli.RunAsync(["register", "--file", "-", "--batch-size", "500"], console);
+        Assert.True(exit == 0, error.ToString());
+        var progress = error.ToString().Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.NotEmpty(progress);
+        Assert.All(progress, l => Assert.Matches(@"^[\d,]+ files after \d\d:\d\d:\d\d \([\d,]+/s\)$", l));
+        Assert.DoesNotContain('\r', error.ToString());
+        Assert.Contains("created 3,000", output.ToString());
+    }
+
+    [Fact]
     public async Task A_token_with_a_trailing_carriage_return_or_spaces_works_and_no_error_prints_a_stack_trace()
     {
         var ok = await RunWith(fx.Factory.Server.CreateHandler(), null, ["whoami"],
