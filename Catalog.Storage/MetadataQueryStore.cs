@@ -52,7 +52,7 @@ public static class MetadataQueryStore
     public static async Task<(long Total, List<(string Attribute, string? Value, long Count)> Values)> FacetsAsync(NpgsqlConnection conn,
         CompiledQuery query, int top, CancellationToken ct)
     {
-        var (sql, parameters) = Facets(query, top, !query.Datasets && await Viewer.HidesFilesAsync(conn, query.Viewer, query.Scopes, ct));
+        var (sql, parameters) = Facets(query, top, await CountersServeAsync(conn, query, ct));
         await using var tx = await CustomPlansAsync(conn, ct);
         await using var cmd = new NpgsqlCommand(sql, conn, tx);
         cmd.Parameters.AddRange(parameters.ToArray());
@@ -71,7 +71,7 @@ public static class MetadataQueryStore
     /// <summary>EXPLAIN ANALYZE of what <see cref="FacetsAsync"/> would run.</summary>
     public static async Task<IReadOnlyList<string>> ExplainFacetsAsync(NpgsqlConnection conn, CompiledQuery query, int top, bool forceSequentialScan, CancellationToken ct)
     {
-        var (sql, parameters) = Facets(query, top, !query.Datasets && await Viewer.HidesFilesAsync(conn, query.Viewer, query.Scopes, ct));
+        var (sql, parameters) = Facets(query, top, await CountersServeAsync(conn, query, ct));
         return await ExplainSqlAsync(conn, sql, parameters, forceSequentialScan, ct);
     }
 
@@ -139,10 +139,15 @@ public static class MetadataQueryStore
     }
 
     /// <summary>
-    /// When every condition and every faceted attribute sits on directories, files are counted
-    /// from the per-directory usage counters instead of being scanned.
+    /// Whether the per-directory usage counters can count the files (instead of scanning them): every condition and faceted
+    /// attribute sits on directories, and no file in scope is hidden from the query's viewer (the
+    /// counters count every file). Only then is the (small) hidden-file index asked.
     /// </summary>
-    private static (string Sql, List<NpgsqlParameter> Parameters) Facets(CompiledQuery q, int top, bool hidesFiles)
+    private static async Task<bool> CountersServeAsync(NpgsqlConnection conn, CompiledQuery q, CancellationToken ct) =>
+        !q.Datasets && q.OtherCondition is null && q.Attributes.All(a => a.DirectoryLevel)
+        && !await Viewer.HidesFilesAsync(conn, q.Viewer, q.Scopes, ct);
+
+    private static (string Sql, List<NpgsqlParameter> Parameters) Facets(CompiledQuery q, int top, bool counters)
     {
         var parameters = q.Parameters.Select(p => p.Clone()).ToList();
         var scopeSql = ScopeSql("d.path", q.Scopes, parameters);
@@ -151,8 +156,7 @@ public static class MetadataQueryStore
         string source;
         if (q.Datasets)
             source = $"select d.eff_metadata, null::jsonb as metadata, 1::bigint as n from directory d where d.kind = 1 and {scopeSql} and {Where(q.DirectoryCondition, q.OtherCondition)} and {dirSeen}";
-        else if (q.OtherCondition is null && q.Attributes.All(a => a.DirectoryLevel) && !hidesFiles)
-            // The counters count every file; a viewer some files are hidden from reads the files instead.
+        else if (counters)
             source = $"""
                 select d.eff_metadata, null::jsonb as metadata, u.files as n
                 from directory d join directory_usage u on u.dir_id = d.id and u.se_id = 0

@@ -43,52 +43,51 @@ public class CliTests(CatalogFixture fx)
         return new Result(exit, output.ToString(), error.ToString());
     }
 
-    [Fact]
-    public async Task Registering_from_a_terminal_draws_progress_and_stores_every_file()
+    /// <summary>
+    /// <c>register --file -</c> of <paramref name="files"/> files into <paramref name="dir"/>, with
+    /// standard error a terminal or not; the exit code and both streams.
+    /// </summary>
+    private async Task<Result> RegisterFromInputAsync(string dir, int files, int batch, bool terminal, string? progressSeconds = null)
     {
-        var dir = Dir();
         var se = await fx.NewStorageElementAsync();
-        var lines = string.Join('\n', Enumerable.Range(0, 2500).Select(i =>
+        var lines = string.Join('\n', Enumerable.Range(0, files).Select(i =>
             $"{{\"lfn\":\"{dir}/f{i}.root\",\"size\":1,\"adler32\":\"0000000{i % 10}\",\"replicas\":[{{\"se\":\"{se}\"}}]}}"));
         var (output, error) = (new StringWriter(), new StringWriter());
         var console = new CliConsole
         {
             Out = output, Error = error, In = new MemoryStream(Encoding.UTF8.GetBytes(lines)), InputRedirected = true,
-            Interactive = true, // standard error is a terminal: the progress bar draws
-            Environment = name => name switch { "CATALOG_URL" => "http://localhost", "CATALOG_TOKEN" => fx.AdminToken, "HOME" => _home, _ => null },
+            Interactive = terminal,
+            Environment = name => name switch
+            {
+                "CATALOG_URL" => "http://localhost", "CATALOG_TOKEN" => fx.AdminToken, "HOME" => _home, "CATALOG_PROGRESS_SECONDS" => progressSeconds, _ => null,
+            },
             Transport = fx.Factory.Server.CreateHandler(),
         };
-        var exit = await CatalogCli.RunAsync(["register", "--file", "-", "--batch-size", "1000"], console);
-        Assert.True(exit == 0, error.ToString());
-        Assert.Contains("2,500 files", error.ToString());
+        var exit = await CatalogCli.RunAsync(["register", "--file", "-", "--batch-size", batch.ToString()], console);
+        return new Result(exit, output.ToString(), error.ToString());
+    }
+
+    [Fact]
+    public async Task Registering_from_a_terminal_draws_progress_and_stores_every_file()
+    {
+        var dir = Dir();
+        var (exit, _, error) = await RegisterFromInputAsync(dir, 2500, 1000, terminal: true); // standard error is a terminal: the progress bar draws
+        Assert.True(exit == 0, error);
+        Assert.Contains("2,500 files", error);
         Assert.Equal(2500, (await fx.Client.UsageAsync(dir)).Files);
     }
 
     [Fact]
     public async Task Registering_without_a_terminal_prints_progress_lines_not_a_bar()
     {
-        var dir = Dir();
-        var se = await fx.NewStorageElementAsync();
-        var lines = string.Join('\n', Enumerable.Range(0, 3000).Select(i =>
-            $"{{\"lfn\":\"{dir}/f{i}.root\",\"size\":1,\"adler32\":\"0000000{i % 10}\",\"replicas\":[{{\"se\":\"{se}\"}}]}}"));
-        var (output, error) = (new StringWriter(), new StringWriter());
-        var console = new CliConsole
-        {
-            Out = output, Error = error, In = new MemoryStream(Encoding.UTF8.GetBytes(lines)), InputRedirected = true,
-            Interactive = false, // a job's log: lines, never carriage returns
-            Environment = name => name switch
-            {
-                "CATALOG_URL" => "http://localhost", "CATALOG_TOKEN" => fx.AdminToken, "HOME" => _home, "CATALOG_PROGRESS_SECONDS" => "0", _ => null,
-            },
-            Transport = fx.Factory.Server.CreateHandler(),
-        };
-        var exit = await CatalogCli.RunAsync(["register", "--file", "-", "--batch-size", "500"], console);
-        Assert.True(exit == 0, error.ToString());
-        var progress = error.ToString().Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        // A job's log: lines, never carriage returns.
+        var (exit, output, error) = await RegisterFromInputAsync(Dir(), 3000, 500, terminal: false, progressSeconds: "0");
+        Assert.True(exit == 0, error);
+        var progress = error.Split('\n', StringSplitOptions.RemoveEmptyEntries);
         Assert.NotEmpty(progress);
         Assert.All(progress, l => Assert.Matches(@"^[\d,]+ files after \d\d:\d\d:\d\d \([\d,]+/s\)$", l));
-        Assert.DoesNotContain('\r', error.ToString());
-        Assert.Contains("created 3,000", output.ToString());
+        Assert.DoesNotContain('\r', error);
+        Assert.Contains("created 3,000", output);
     }
 
     [Fact]
