@@ -10,7 +10,7 @@ public sealed record GateRow(long Id, string Path, string Owner, string Grp, int
 /// <summary>
 /// The read rule in SQL, for set-valued answers (queries, facets, listings, summaries, usage,
 /// lineage): an entry is visible only if the caller may read it and search every directory above
-/// it. The same rule for single entries is <c>Access.CheckVisible</c> in the API; a test holds the
+/// it. The same rule for single entries is <c>Access.CanSee</c> in the API; a test holds the
 /// two to the same answers. Callers whom modes do not bind (admins, data managers) have no viewer:
 /// their SQL carries no condition.
 /// <para>
@@ -24,6 +24,9 @@ public sealed record Viewer(string Subject, string[] Groups, long[] Closed)
 {
     /// <summary>Whether a directory of this mode is a gate: it does not grant x to owner, group and other alike (schema/008).</summary>
     public static bool IsGate(int mode) => (mode & 73) != 73;
+
+    /// <summary><see cref="IsGate"/> in SQL, word for word the predicate of the partial index <c>directory_gate</c>.</summary>
+    private const string GateSql = "(mode & 73) <> 73";
 
     /// <summary>SQL: the caller's bits of <paramref name="alias"/>'s mode grant <paramref name="bit"/> (4 r, 2 w, 1 x).</summary>
     public static string Permits(string alias, int bit)
@@ -73,7 +76,7 @@ public sealed record Viewer(string Subject, string[] Groups, long[] Closed)
         var sql = $"""
             with g as (
                 select id, path, owner, grp, mode from directory
-                where (mode & 73) <> 73 and ({(anywhere ? "true" : "path = any(@above) or exists (select 1 from unnest(@roots) r where path > r || '/' and path < r || '0')")})
+                where {GateSql} and ({(anywhere ? "true" : "path = any(@above) or exists (select 1 from unnest(@roots) r where path > r || '/' and path < r || '0')")})
             ), refused as (select g.path from g where not {Permits("g", 1)})
             select g.id from g where exists (select 1 from refused x where g.path = x.path or g.path > x.path || '/' and g.path < x.path || '0')
             """;
@@ -103,6 +106,6 @@ public sealed record Viewer(string Subject, string[] Groups, long[] Closed)
         (await conn.QueryAsync<GateRow>(new CommandDefinition(GatesSql, new { paths }, tx, cancellationToken: ct))).AsList();
 
     /// <summary>The statement of <see cref="GatesAsync"/> (parameter <c>@paths</c>), for stores that read gates beside other rows.</summary>
-    public const string GatesSql = "select id, path, owner, grp, mode from directory where path = any(@paths) and (mode & 73) <> 73";
+    public const string GatesSql = "select id, path, owner, grp, mode from directory where path = any(@paths) and " + GateSql;
 
 }
