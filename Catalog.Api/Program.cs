@@ -46,6 +46,8 @@ app.UseCatalogErrors();
 app.UseCatalogAuth();
 app.UseIdentityFirst();
 app.UseNoControlCharacters();
+// The GraphQL IDE's scripts and styles (wwwroot/graphiql), public like the pages that use them.
+app.UseStaticFiles();
 app.MapHealthApi();
 app.MapFrontPage();
 var rest = app.MapGroup("").AddEndpointFilterFactory(BufferedJson.Filter);
@@ -62,7 +64,9 @@ rest.MapCollectionsApi();
 rest.MapLineageApi();
 app.MapGraphQL();
 app.MapOpenApi();
-app.MapScalarApiReference();
+// The reference works offline (a grid site's service host often has no internet): no web fonts,
+// no AI chat, no telemetry; operations are listed by their short summaries.
+app.MapScalarApiReference(o => o.WithTitle("Belle II file catalog · REST API").DisableDefaultFonts().DisableTelemetry().DisableAgent().HideDeveloperTools());
 await app.MigrateOnStartAsync();
 app.Run();
 return 0;

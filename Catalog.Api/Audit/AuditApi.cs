@@ -8,8 +8,9 @@ public static class AuditApi
     {
         app.MapGet("/api/v1/audit", (string? path, string? subject, DateTimeOffset? from, DateTimeOffset? to, long? after, int? limit,
                 AuditService s, Caller caller, CancellationToken ct) => s.QueryAsync(path, subject, from, to, after, limit, caller, ct))
-            .WithTags("Audit")
-            .WithSummary("Audited writes at or under a path, by an identity, in a time range (admin only); oldest first, paged by id.");
+            .WithTags("Audit").WithName("ReadAudit")
+            .WithSummary("Read the audit log")
+            .WithDescription("Audited writes at or under a path, by an identity, in a time range (admin only); oldest first, paged by id.");
         return app;
     }
 }

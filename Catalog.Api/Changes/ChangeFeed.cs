@@ -111,7 +111,8 @@ public static class ChangesApi
         app.MapGet("/api/v1/changes", (string? after, int? limit, string? prefix, double? wait, ChangeFeed feed, Caller caller, CancellationToken ct) =>
                 feed.ReadAsync(after, limit, prefix, wait, caller, ct))
             .WithTags("Changes").WithName("ReadChanges")
-            .WithSummary("The catalog's changes in commit-safe order after a cursor ('latest' for the head), optionally under a path prefix; wait (seconds, up to 60) long-polls for the first change.")
+            .WithSummary("Read the change feed")
+            .WithDescription("The catalog's changes in commit-safe order after a cursor ('latest' for the head), optionally under a path prefix; wait (seconds, up to 60) long-polls for the first change.")
             .ProducesProblem(400).ProducesProblem(403).ProducesProblem(410);
         return app;
     }

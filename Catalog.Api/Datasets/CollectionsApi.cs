@@ -10,14 +10,16 @@ public static class CollectionsApi
     {
         var collections = app.MapGroup("/api/v1/collections").WithTags("Datasets");
         collections.MapPost("/", (CollectionRequest request, CollectionService s, Caller caller, CancellationToken ct) => s.CreateAsync(request, caller, ct))
-            .WithName("CreateCollection").WithSummary("Creates a frozen collection of datasets or collections, whole or not at all.").ProducesProblem(409);
+            .WithName("CreateCollection").WithSummary("Create collection")
+            .WithDescription("Creates a frozen collection of datasets or collections, whole or not at all.").ProducesProblem(409);
         collections.MapGet("/", (string? under, CollectionService s, Caller caller, CancellationToken ct) => s.ListAsync(under, caller, ct))
             .WithName("ListCollections");
         collections.MapGet("/info", (string? path, CollectionService s, Caller caller, CancellationToken ct) => s.GetAsync(path, caller, ct))
             .WithName("GetCollection");
         collections.MapGet("/files", (string? path, string? after, int? limit, QueryService s, Caller caller, CancellationToken ct) =>
                 s.PageAsync(new QueryRequest(null, path, QueryTarget.Files, ["size", "guid"], after, limit), caller, ct, new QueryService.Everything()))
-            .WithName("ListCollectionFiles").WithSummary("The files of a collection's datasets, paged (query them with /query and under = the collection).");
+            .WithName("ListCollectionFiles").WithSummary("List collection files")
+            .WithDescription("The files of a collection's datasets, paged (query them with /query and under = the collection).");
         return app;
     }
 }

@@ -9,13 +9,16 @@ public static class DatasetsApi
     {
         var datasets = app.MapGroup("/api/v1/datasets").WithTags("Datasets");
         datasets.MapPost("/", (DatasetRequest request, DatasetService s, Caller caller, CancellationToken ct) => s.CreateAsync(request, caller, ct))
-            .WithName("CreateDataset").WithSummary("Marks a directory (created if needed) as a dataset, with its own metadata and datablock size.");
+            .WithName("CreateDataset").WithSummary("Create dataset")
+            .WithDescription("Marks a directory (created if needed) as a dataset, with its own metadata and datablock size.");
         datasets.MapGet("/", (string? under, string? after, int? limit, DatasetService s, Caller caller, CancellationToken ct) => s.ListAsync(under, after, limit, caller, ct))
-            .WithName("ListDatasets").WithSummary("Datasets at or below a path, by path (pass the last path as after).");
+            .WithName("ListDatasets").WithSummary("List datasets")
+            .WithDescription("Datasets at or below a path, by path (pass the last path as after).");
         datasets.MapGet("/info", (string? path, DatasetService s, Caller caller, CancellationToken ct) => s.InfoAsync(path, caller, ct))
             .WithName("GetDataset");
         datasets.MapGet("/summary", (string? path, DatasetService s, Caller caller, CancellationToken ct) => s.SummaryAsync(path, caller, ct))
-            .WithName("GetDatasetSummary").WithSummary("Files, bytes, events, experiment and run ranges, datablocks, and per SE the files with an available replica there.");
+            .WithName("GetDatasetSummary").WithSummary("Get dataset summary")
+            .WithDescription("Files, bytes, events, experiment and run ranges, datablocks, and per SE the files with an available replica there.");
         return app;
     }
 }

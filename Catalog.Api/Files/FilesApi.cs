@@ -19,13 +19,16 @@ public static class FilesApi
             })
             .Accepts<RegisterRequest>("application/json")
             .WithName("RegisterFiles")
-            .WithSummary("Registers a batch of files with replicas and metadata, answered per item. Idempotent per file; an Idempotency-Key replays the first answer.")
+            .WithSummary("Register files")
+            .WithDescription("Registers a batch of files with replicas and metadata, answered per item. Idempotent per file; an Idempotency-Key replays the first answer.")
             .ProducesProblem(400).ProducesProblem(422).ProducesProblem(503);
         api.MapGet("/", (string? lfn, FileService s, Caller caller, CancellationToken ct) => s.GetAsync(lfn, caller, ct))
-            .WithName("GetFile").WithSummary("A file with its replicas and metadata.").ProducesProblem(400).ProducesProblem(404);
+            .WithName("GetFile").WithSummary("Get file")
+            .WithDescription("A file with its replicas and metadata.").ProducesProblem(400).ProducesProblem(404);
         api.MapGet("/by-guid/{guid}", (string guid, FileService s, Caller caller, CancellationToken ct) =>
                 Guid.TryParse(guid, out var g) ? s.ByGuidAsync(g, caller, ct) : throw CatalogException.Invalid("guid", "must be a GUID"))
-            .WithName("GetFileByGuid").WithSummary("GUID to LFN.").ProducesProblem(400).ProducesProblem(404);
+            .WithName("GetFileByGuid").WithSummary("Get a file by GUID")
+            .WithDescription("GUID to LFN.").ProducesProblem(400).ProducesProblem(404);
         return app;
     }
 }

@@ -19,11 +19,21 @@ public sealed class CatalogSchema : Schema
     /// </summary>
     public const double DatabaseFieldImpact = 250;
 
+    /// <summary>
+    /// Introspection reads the schema held in memory, not the database, but its lists nest deeply
+    /// (types, fields, arguments, ofType chains), and the default multiplier prices the IDE's standard
+    /// introspection query at about 800,000. Scaled by this it costs about 8,000: the IDE and
+    /// code generators load the schema in one request, while a document repeating it many times
+    /// is still refused.
+    /// </summary>
+    public const double IntrospectionImpact = 0.01;
+
     public CatalogSchema(IServiceProvider services, CatalogQuery query, CatalogMutation mutation) : base(services)
     {
         Query = query;
         Mutation = mutation;
         foreach (var field in query.Fields.Concat(mutation.Fields)) field.WithComplexityImpact(DatabaseFieldImpact);
+        this.WithIntrospectionComplexityImpact(IntrospectionImpact);
     }
 }
 

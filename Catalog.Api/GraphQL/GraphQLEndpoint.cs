@@ -20,7 +20,7 @@ public static class GraphQLEndpoint
             .AddGraphTypes(typeof(CatalogSchema).Assembly)
             .AddSystemTextJson()
             .AddUnhandledExceptionHandler(MapError)
-            // Depth and cost are checked before anything runs; introspection counts like any query.
+            // Depth and cost are checked before anything runs; introspection is priced by CatalogSchema.IntrospectionImpact.
             .AddComplexityAnalyzer(o =>
             {
                 o.MaxDepth = maxDepth;
@@ -69,7 +69,26 @@ public static class GraphQLEndpoint
             http.Response.ContentType = "application/json";
             await serializer.WriteAsync(http.Response.Body, result, http.RequestAborted);
         }).ExcludeFromDescription().ReadOnly();
+        // A browser's GET gets the IDE (GraphiQL, served from wwwroot/graphiql, no internet needed);
+        // anything else is told how to ask.
+        var ide = ReadIde();
+        app.MapGet("/graphql", (HttpContext http) =>
+        {
+            if (http.Request.Headers.Accept.Any(a => a?.Contains("text/html", StringComparison.OrdinalIgnoreCase) == true))
+                return Results.Content(ide, "text/html; charset=utf-8");
+            http.Response.Headers.Allow = "POST";
+            return Results.Problem(statusCode: 405, title: "Method not allowed",
+                detail: "POST a GraphQL document as JSON ({\"query\": \"...\"}) to /graphql; a browser opening /graphql gets the GraphQL IDE");
+        })
+            .ExcludeFromDescription();
         return app;
+    }
+
+    private static string ReadIde()
+    {
+        using var stream = typeof(GraphQLEndpoint).Assembly.GetManifestResourceStream("graphql-ide.html")
+            ?? throw new InvalidOperationException("the GraphQL IDE page is not embedded in the build");
+        return new StreamReader(stream).ReadToEnd();
     }
 
     /// <summary>

@@ -67,6 +67,13 @@ public static class CatalogServices
                 Type = Microsoft.OpenApi.SecuritySchemeType.Http, Scheme = "bearer", BearerFormat = "JWT",
                 Description = "A catalog token (catalog token issue, or ./run.sh's .data/auth/admin.token); reads under Catalog:Auth:PublicReadRoots need none",
             };
+            // No server list: clients (Scalar's "try it") use the address the document was read from,
+            // which stays right behind a proxy or on another port.
+            document.Servers?.Clear();
+            document.Info.Title = "Belle II file, replica and metadata catalog";
+            document.Info.Description = "REST under /api/v1: the namespace, files, replicas, storage elements, metadata and queries, datasets, "
+                + "collections, lineage, the change feed, tokens and the audit log. Errors are ProblemDetails with a stable `code` and the field "
+                + "they concern. The same operations are in GraphQL at /graphql (open it in a browser for the IDE).";
             document.Security = [new Microsoft.OpenApi.OpenApiSecurityRequirement { [new Microsoft.OpenApi.OpenApiSecuritySchemeReference("bearer", document)] = [] }];
             return Task.CompletedTask;
         }));

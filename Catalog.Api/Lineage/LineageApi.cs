@@ -10,7 +10,8 @@ public static class LineageApi
         // The direction is spelled as documented (ancestors, descendants), as the JSON answers spell it.
         app.MapGet("/api/v1/lineage", (string? lfn, string? direction, int? depth, LineageService s, Caller caller, CancellationToken ct) =>
                 s.WalkAsync(lfn, ParseDirection(direction), depth, caller, ct))
-            .WithTags("Datasets").WithName("Lineage").WithSummary("Ancestors or descendants of a file to a given depth (parents recorded at registration).");
+            .WithTags("Datasets").WithName("Lineage").WithSummary("Walk lineage")
+            .WithDescription("Ancestors or descendants of a file to a given depth (parents recorded at registration).");
         return app;
     }
 

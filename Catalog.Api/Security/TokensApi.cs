@@ -8,14 +8,18 @@ public static class TokensApi
     {
         var api = app.MapGroup("/api/v1").WithTags("Security");
         api.MapGet("/whoami", (Caller caller) => caller.ToWhoAmI())
-            .WithName("WhoAmI").WithSummary("The identity, roles, scopes and groups the server sees for this request.");
+            .WithName("WhoAmI").WithSummary("Who am I")
+            .WithDescription("The identity, roles, scopes and groups the server sees for this request.");
         api.MapPost("/tokens", (TokenRequest request, TokenService tokens, Caller caller, CancellationToken ct) => tokens.IssueAsync(request, caller, ct))
-            .WithName("IssueToken").WithSummary("Issues a token for an identity with roles, scopes, groups and a lifetime (admin only). The token is shown once.")
+            .WithName("IssueToken").WithSummary("Issue token")
+            .WithDescription("Issues a token for an identity with roles, scopes, groups and a lifetime (admin only). The token is shown once.")
             .ProducesProblem(400).ProducesProblem(401).ProducesProblem(403);
         api.MapGet("/tokens", (string? subject, TokenService tokens, Caller caller, CancellationToken ct) => tokens.ListAsync(subject, caller, ct))
-            .WithName("ListTokens").WithSummary("Tokens this catalog issued, without the tokens themselves (admin only).");
+            .WithName("ListTokens").WithSummary("List tokens")
+            .WithDescription("Tokens this catalog issued, without the tokens themselves (admin only).");
         api.MapDelete("/tokens/{id:guid}", (Guid id, TokenService tokens, Caller caller, CancellationToken ct) => tokens.RevokeAsync(id, caller, ct))
-            .WithName("RevokeToken").WithSummary("Revokes a token by id; every server refuses it within Catalog:Auth:RevocationRefresh (admin only).")
+            .WithName("RevokeToken").WithSummary("Revoke token")
+            .WithDescription("Revokes a token by id; every server refuses it within Catalog:Auth:RevocationRefresh (admin only).")
             .ProducesProblem(404);
         return app;
     }

@@ -9,22 +9,27 @@ public static class StorageElementsApi
     {
         var api = app.MapGroup("/api/v1/storage-elements").WithTags("Storage elements");
         api.MapGet("/", (StorageElementService s, Caller caller, CancellationToken ct) => s.ListAsync(caller, ct))
-            .WithName("ListStorageElements").WithSummary("All storage elements with their usage.");
+            .WithName("ListStorageElements").WithSummary("List storage elements")
+            .WithDescription("All storage elements with their usage.");
         api.MapGet("/{name}", (string name, StorageElementService s, Caller caller, CancellationToken ct) => s.GetAsync(name, caller, ct))
-            .WithName("GetStorageElement").WithSummary("One storage element.").ProducesProblem(404);
+            .WithName("GetStorageElement").WithSummary("Get storage element")
+            .WithDescription("One storage element.").ProducesProblem(404);
         api.MapGet("/{name}/replicas", (string name, StorageElementService s, Caller caller, CancellationToken ct) =>
                 new Http.JsonArrayStream<SeReplica>(s.DumpAsync(name, caller, ct)))
             .Produces<IAsyncEnumerable<SeReplica>>(200, "application/json")
-            .WithName("DumpStorageElement").WithSummary("Every replica on the SE, streamed (data managers): the catalog's side of a consistency check.")
+            .WithName("DumpStorageElement").WithSummary("Dump an SE's replicas")
+            .WithDescription("Every replica on the SE, streamed (data managers): the catalog's side of a consistency check.")
             .ProducesProblem(403).ProducesProblem(404);
         api.MapPut("/{name}", (string name, StorageElementSpec spec, StorageElementService s, Caller caller, CancellationToken ct) => s.PutAsync(name, spec, caller, ct))
-            .WithName("PutStorageElement").WithSummary("Creates or replaces a storage element.").ProducesProblem(400);
+            .WithName("PutStorageElement").WithSummary("Add or change a storage element")
+            .WithDescription("Creates or replaces a storage element.").ProducesProblem(400);
         api.MapDelete("/{name}", async (string name, StorageElementService s, Caller caller, CancellationToken ct) =>
             {
                 await s.DeleteAsync(name, caller, ct);
                 return Results.NoContent();
             })
-            .WithName("DeleteStorageElement").WithSummary("Removes an SE that holds no replicas.").ProducesProblem(409);
+            .WithName("DeleteStorageElement").WithSummary("Delete storage element")
+            .WithDescription("Removes an SE that holds no replicas.").ProducesProblem(409);
         return app;
     }
 }

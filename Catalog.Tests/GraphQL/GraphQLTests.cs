@@ -100,4 +100,65 @@ public class GraphQLTests(CatalogFixture fx)
 
     private static string? Code(JsonDocument doc) =>
         doc.RootElement.GetProperty("errors")[0].GetProperty("extensions").GetProperty("code").GetString();
+
+    /// <summary>The standard introspection query (as GraphiQL and code generators send it, nested ofType chains and all).</summary>
+    private const string Introspection = """
+        __schema {
+          queryType { name } mutationType { name } subscriptionType { name }
+          types { ...FullType }
+          directives { name description locations args { ...InputValue } }
+        }
+        """;
+
+    private const string IntrospectionFragments = """
+        fragment FullType on __Type {
+          kind name description
+          fields(includeDeprecated: true) { name description args { ...InputValue } type { ...TypeRef } isDeprecated deprecationReason }
+          inputFields { ...InputValue }
+          interfaces { ...TypeRef }
+          enumValues(includeDeprecated: true) { name description isDeprecated deprecationReason }
+          possibleTypes { ...TypeRef }
+        }
+        fragment InputValue on __InputValue { name description type { ...TypeRef } defaultValue }
+        fragment TypeRef on __Type { kind name ofType { kind name ofType { kind name ofType { kind name ofType { kind name ofType { kind name ofType { kind name ofType { kind name } } } } } } } }
+        """;
+
+    [Fact]
+    public async Task The_IDE_loads_the_schema_in_one_request_and_a_document_repeating_introspection_is_refused()
+    {
+        using var once = await fx.Client.GraphQLAsync($"query IntrospectionQuery {{ {Introspection} }} {IntrospectionFragments}");
+        Assert.False(once.RootElement.TryGetProperty("errors", out _), once.RootElement.ToString());
+        var types = once.RootElement.GetProperty("data").GetProperty("__schema").GetProperty("types").EnumerateArray().Select(t => t.GetProperty("name").GetString());
+        Assert.Contains("Query", types);
+        Assert.Contains("Mutation", types);
+
+        var many = string.Concat(Enumerable.Range(0, 4).Select(i => $"s{i}: {Introspection} "));
+        using var refused = await fx.Client.GraphQLAsync($"query {{ {many} }} {IntrospectionFragments}");
+        Assert.False(refused.RootElement.TryGetProperty("data", out var data) && data.ValueKind != JsonValueKind.Null);
+        Assert.Equal("COMPLEXITY", refused.RootElement.GetProperty("errors")[0].GetProperty("extensions").GetProperty("code").GetString());
+    }
+
+    [Fact]
+    public async Task A_browser_GET_of_graphql_gets_the_IDE_and_any_other_GET_is_told_to_POST()
+    {
+        var anonymous = fx.Factory.CreateClient();
+        using var page = new HttpRequestMessage(HttpMethod.Get, "graphql");
+        page.Headers.Accept.ParseAdd("text/html,application/xhtml+xml");
+        using var ide = await anonymous.SendAsync(page);
+        Assert.Equal(System.Net.HttpStatusCode.OK, ide.StatusCode);
+        Assert.Equal("text/html", ide.Content.Headers.ContentType?.MediaType);
+        var html = await ide.Content.ReadAsStringAsync();
+        Assert.Contains("graphiql/lib/graphiql.min.js", html);
+        // The scripts it names are served by the catalog itself (bundled from npm at build time).
+        foreach (var script in new[] { "graphiql/lib/graphiql.min.js", "graphiql/lib/react.production.min.js", "graphiql/lib/react-dom.production.min.js", "graphiql/ide.js" })
+        {
+            using var asset = await anonymous.GetAsync(script);
+            Assert.True(asset.IsSuccessStatusCode, script);
+        }
+
+        using var api = await anonymous.GetAsync("graphql");
+        Assert.Equal(System.Net.HttpStatusCode.MethodNotAllowed, api.StatusCode);
+        Assert.Equal("POST", api.Content.Headers.Allow.Single());
+        Assert.Contains("POST a GraphQL document", await api.Content.ReadAsStringAsync());
+    }
 }
