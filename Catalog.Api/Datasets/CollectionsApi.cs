@@ -13,9 +13,11 @@ public static class CollectionsApi
             .WithName("CreateCollection").WithSummary("Create collection")
             .WithDescription("Creates a frozen collection of datasets or collections, whole or not at all.").ProducesProblem(409);
         collections.MapGet("/", (string? under, CollectionService s, Caller caller, CancellationToken ct) => s.ListAsync(under, caller, ct))
-            .WithName("ListCollections");
+            .WithName("ListCollections").WithSummary("List collections")
+            .WithDescription("Collections at or below a path, with their members.");
         collections.MapGet("/info", (string? path, CollectionService s, Caller caller, CancellationToken ct) => s.GetAsync(path, caller, ct))
-            .WithName("GetCollection");
+            .WithName("GetCollection").WithSummary("Get collection")
+            .WithDescription("A collection's members, metadata and creation time.");
         collections.MapGet("/files", (string? path, string? after, int? limit, QueryService s, Caller caller, CancellationToken ct) =>
                 s.PageAsync(new QueryRequest(null, path, QueryTarget.Files, ["size", "guid"], after, limit), caller, ct, new QueryService.Everything()))
             .WithName("ListCollectionFiles").WithSummary("List collection files")

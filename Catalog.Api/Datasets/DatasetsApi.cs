@@ -15,7 +15,8 @@ public static class DatasetsApi
             .WithName("ListDatasets").WithSummary("List datasets")
             .WithDescription("Datasets at or below a path, by path (pass the last path as after).");
         datasets.MapGet("/info", (string? path, DatasetService s, Caller caller, CancellationToken ct) => s.InfoAsync(path, caller, ct))
-            .WithName("GetDataset");
+            .WithName("GetDataset").WithSummary("Get dataset")
+            .WithDescription("A dataset's own metadata, datablock size and current datablock.");
         datasets.MapGet("/summary", (string? path, DatasetService s, Caller caller, CancellationToken ct) => s.SummaryAsync(path, caller, ct))
             .WithName("GetDatasetSummary").WithSummary("Get dataset summary")
             .WithDescription("Files, bytes, events, experiment and run ranges, datablocks, and per SE the files with an available replica there.");

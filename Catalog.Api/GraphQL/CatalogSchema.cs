@@ -82,6 +82,7 @@ public sealed class CatalogQuery : ObjectGraphType
             .ResolveAsync(async c => await S<NamespaceService>(c).UsageAsync(c.GetArgument<string>("path"), CatalogQuery.S<Caller>(c), c.CancellationToken));
         SearchFields.Add(this);
         SearchFields.AddFacets(this);
+        DatasetFields.AddQueries(this);
     }
 
     internal static T S<T>(IResolveFieldContext c) where T : notnull => c.RequestServices!.GetRequiredService<T>();
@@ -161,6 +162,7 @@ public sealed class CatalogMutation : ObjectGraphType
                 await CatalogQuery.S<StorageElementService>(c).DeleteAsync(c.GetArgument<string>("name"), CatalogQuery.S<Caller>(c), c.CancellationToken);
                 return true;
             });
+        DatasetFields.AddMutations(this);
     }
 
     private static List<ReplicaRef?> Refs(IResolveFieldContext c) => c.GetArgument<List<ReplicaRef>>("replicas").ToList<ReplicaRef?>();

@@ -42,12 +42,7 @@ public sealed class NewFileInputType : InputObjectGraphType<NewFile>
     {
         var guidText = value.Get<object>("guid")?.ToString();
         Guid? guid = guidText is null ? null : Guid.TryParse(guidText, out var g) ? g : throw CatalogException.Invalid("guid", "must be a GUID");
-        JsonObject? metadata = null;
-        if (value.Get<string>("metadata") is { } json)
-        {
-            try { metadata = JsonNode.Parse(json) as JsonObject ?? throw CatalogException.Invalid("metadata", "must be a JSON object"); }
-            catch (JsonException) { throw CatalogException.Invalid("metadata", "must be a JSON object"); }
-        }
+        var metadata = JsonText.Object(value.Get<string>("metadata"), "metadata");
         var replicas = value.Get<IEnumerable<object>>("replicas")?.Cast<NewReplica>().ToList();
         return new NewFile(value.Get<string>("lfn"), value.Get<long?>("size"), value.Get<string>("adler32"), guid,
             value.Get<string>("md5"), replicas, metadata, value.Get<string>("dataset"),
