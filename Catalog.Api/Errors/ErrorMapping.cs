@@ -60,7 +60,12 @@ public static class ErrorMapping
         app.UseExceptionHandler(handler => handler.Run(async http =>
         {
             var exception = http.Features.Get<IExceptionHandlerFeature>()?.Error;
-            var error = exception is null ? new ItemError(ErrorCode.Internal, "internal error") : Classify(exception);
+            var error = exception switch
+            {
+                null => new ItemError(ErrorCode.Internal, "internal error"),
+                BadHttpRequestException { StatusCode: 415 } => new ItemError(ErrorCode.InvalidArgument, ContentTypeMessage(http.Request.ContentType), "Content-Type"),
+                _ => Classify(exception),
+            };
             if (error.Code == ErrorCode.Internal)
                 http.RequestServices.GetRequiredService<ILoggerFactory>().CreateLogger("Catalog.Errors")
                     .LogError(exception, "Unhandled error on {Path}", http.Request.Path);
@@ -68,7 +73,7 @@ public static class ErrorMapping
             if (error.Code is ErrorCode.Forbidden or ErrorCode.Unauthorized && !HttpMethods.IsGet(http.Request.Method) && !HttpMethods.IsHead(http.Request.Method))
                 await http.RequestServices.GetRequiredService<Audit.AuditLog>().RecordAsync(http.RequestServices.GetRequiredService<Security.Caller>(),
                     $"{http.Request.Method} {http.Request.Path}", null, "denied", new() { ["code"] = error.Code.ToWire(), ["reason"] = error.Message });
-            await Problem(error, http, exception is BadHttpRequestException { StatusCode: 413 } ? 413 : null).ExecuteAsync(http);
+            await Problem(error, http, exception is BadHttpRequestException { StatusCode: 413 or 415 } bad ? bad.StatusCode : null).ExecuteAsync(http);
         }));
         // Empty-bodied 4xx answers (404 for an unknown route, 405, a body over Kestrel's limit) get a ProblemDetails body too.
         app.UseStatusCodePages(async context =>
@@ -82,15 +87,31 @@ public static class ErrorMapping
                     extensions: new Dictionary<string, object?> { ["code"] = ErrorCode.LimitExceeded.ToWire() }).ExecuteAsync(http);
                 return;
             }
-            await Results.Problem(statusCode: http.Response.StatusCode, title: TitleOf(http.Response.StatusCode)).ExecuteAsync(http);
+            // The framework answers these with no words; say what to send instead.
+            var request = http.Request;
+            var (detail, code, field) = http.Response.StatusCode switch
+            {
+                415 => (ContentTypeMessage(request.ContentType), ErrorCode.InvalidArgument, "Content-Type"),
+                405 => ($"{request.Method} is not an operation of {request.Path}; the API reference at /scalar/v1 lists what is", ErrorCode.InvalidArgument, null),
+                404 => ($"no endpoint {request.Method} {request.Path}: the REST API is under /api/v1 (the API reference at /scalar/v1 lists it), GraphQL at /graphql",
+                    ErrorCode.NotFound, null),
+                _ => ((string?)null, (ErrorCode?)null, (string?)null),
+            };
+            var extensions = new Dictionary<string, object?>();
+            if (code is { } c) extensions["code"] = c.ToWire();
+            if (field is not null) extensions["field"] = field;
+            await Results.Problem(detail: detail, statusCode: http.Response.StatusCode, title: TitleOf(http.Response.StatusCode), extensions: extensions).ExecuteAsync(http);
         });
         return app;
     }
 
+    private static string ContentTypeMessage(string? sent) =>
+        $"send Content-Type: application/json (this request's was {(string.IsNullOrEmpty(sent) ? "missing" : $"'{sent}'")})";
+
     internal static string TitleOf(int status) => status switch
     {
         400 => "Bad request", 401 => "Unauthorized", 403 => "Forbidden", 404 => "Not found",
-        409 => "Conflict", 413 => "Too large", 422 => "Unprocessable", 429 => "Too many requests", 503 => "Overloaded", _ => "Error",
+        405 => "Method not allowed", 409 => "Conflict", 413 => "Too large", 415 => "Unsupported media type", 422 => "Unprocessable", 429 => "Too many requests", 503 => "Overloaded", _ => "Error",
     };
 
     /// <summary>

@@ -197,9 +197,8 @@ public static class AuthSetup
             if (http.Request.Headers.Authorization.Count > 0 && http.User.Identity?.IsAuthenticated != true)
             {
                 var result = await http.AuthenticateAsync();
-                var reason = result.Failure?.Message ?? "no valid bearer token";
                 http.Response.Headers.WWWAuthenticate = "Bearer error=\"invalid_token\"";
-                await ErrorMapping.Problem(new ItemError(ErrorCode.Unauthorized, $"invalid token: {FirstSentence(reason)}"), http).ExecuteAsync(http);
+                await ErrorMapping.Problem(new ItemError(ErrorCode.Unauthorized, $"invalid token: {TokenRefusal(result.Failure, http)}"), http).ExecuteAsync(http);
                 return;
             }
             if (http.Connection.ClientCertificate is not null && http.User.Identity?.IsAuthenticated != true
@@ -238,9 +237,33 @@ public static class AuthSetup
     private static Caller CallerOf(HttpContext http) =>
         TokenService.CallerFrom(http.User, http.Connection.RemoteIpAddress?.ToString(), http.TraceIdentifier);
 
-    private static string FirstSentence(string message)
+    /// <summary>
+    /// Why a bearer token was refused, in words a person can act on: the token library's own
+    /// messages (IDX10223 ... [PII of type ... is hidden]) name neither the time nor the fix.
+    /// </summary>
+    internal static string TokenRefusal(Exception? failure, HttpContext http)
     {
-        var end = message.IndexOf(". ", StringComparison.Ordinal);
-        return end < 0 ? message : message[..(end + 1)];
+        var auth = http.RequestServices.GetRequiredService<IOptions<AuthOptions>>().Value;
+        static string At(DateTime t) => t.ToUniversalTime().ToString("yyyy-MM-dd'T'HH:mm:ss'Z'", System.Globalization.CultureInfo.InvariantCulture);
+        return failure switch
+        {
+            null => "no valid bearer token",
+            SecurityTokenExpiredException e => $"token expired at {At(e.Expires)}; get a new one (catalog token issue, or ./run.sh's .data/auth/*.token)",
+            SecurityTokenNotYetValidException e => $"token not valid before {At(e.NotBefore)} (is this machine's clock right?)",
+            SecurityTokenNoExpirationException => "token has no expiry time (exp); this catalog accepts only tokens that expire",
+            SecurityTokenInvalidAudienceException => $"token is for another audience; this catalog accepts audience '{auth.Audience}'",
+            SecurityTokenInvalidIssuerException => $"token was issued by someone else; this catalog accepts issuer '{auth.Issuer}'",
+            SecurityTokenInvalidAlgorithmException => "token is signed with an algorithm this catalog does not accept (ES256, ES384, RS256, PS256)",
+            SecurityTokenSignatureKeyNotFoundException => "token is not signed by any of this catalog's keys (was it issued by another catalog?)",
+            SecurityTokenInvalidSignatureException e when e.Message.StartsWith("the ", StringComparison.Ordinal) => e.Message,
+            SecurityTokenInvalidSignatureException when http.Request.Headers.Authorization.ToString().EndsWith('.') =>
+                "token is not signed (alg none, or no signature part); this catalog accepts only signed tokens",
+            SecurityTokenInvalidSignatureException => "token signature does not verify with this catalog's keys (was it issued by another catalog, or altered?)",
+            SecurityTokenMalformedException or ArgumentException => "not a token: a catalog token is a JWT, three base64url parts separated by dots",
+            SecurityTokenException e when e.Message.StartsWith("IDX", StringComparison.Ordinal) => "token could not be validated",
+            // Our own refusals (revoked, no jti) are already plain.
+            _ when failure.Message.StartsWith("IDX", StringComparison.Ordinal) => "token could not be validated",
+            _ => failure.Message,
+        };
     }
 }

@@ -120,6 +120,32 @@ public class AuthTests(CatalogFixture fx)
         Assert.False(await ExistsAsync(lfn));
     }
 
+    [Theory]
+    [InlineData("expired", "token expired at 20")]
+    [InlineData("wrong-key", "not signed by any of this catalog's keys")]
+    [InlineData("wrong-audience", "this catalog accepts audience 'catalog'")]
+    [InlineData("wrong-issuer", "this catalog accepts issuer 'catalog'")]
+    [InlineData("alg-none", "token is not signed")]
+    [InlineData("garbage", "not a token")]
+    public async Task A_refused_token_is_explained_in_plain_words(string kind, string expected)
+    {
+        var http = fx.Factory.CreateClient();
+        http.DefaultRequestHeaders.Authorization = new("Bearer", MakeBadToken(kind));
+        using var response = await http.GetAsync("api/v1/whoami");
+        Assert.Equal(HttpStatusCode.Unauthorized, response.StatusCode);
+        var detail = JsonDocument.Parse(await response.Content.ReadAsStringAsync()).RootElement.GetProperty("detail").GetString()!;
+        Assert.StartsWith("invalid token: ", detail);
+        Assert.Contains(expected, detail);
+        Assert.DoesNotContain("IDX", detail);
+        Assert.DoesNotContain("PII", detail);
+        if (kind == "expired")
+        {
+            // The time named is the token's own expiry (an hour ago, to the second).
+            var at = DateTimeOffset.Parse(detail["invalid token: token expired at ".Length..].Split(';')[0], System.Globalization.CultureInfo.InvariantCulture);
+            Assert.InRange(DateTimeOffset.UtcNow - at, TimeSpan.FromMinutes(55), TimeSpan.FromMinutes(65));
+        }
+    }
+
     /// <summary>Admin-strength claims, spoiled one way each.</summary>
     private string MakeBadToken(string kind)
     {
@@ -135,14 +161,16 @@ public class AuthTests(CatalogFixture fx)
             Issuer = issuer, Audience = audience, Claims = claims, SigningCredentials = key,
             IssuedAt = now.AddHours(-2), NotBefore = now.AddHours(-2), Expires = expires ?? now.AddHours(1),
         };
+        // Signed in low-S form, as the catalog signs: each token is refused for its one fault only.
         var handler = new JsonWebTokenHandler();
+        string Create(SecurityTokenDescriptor d) => Catalog.Api.Security.VerifiedTokenCache.Canonical(handler.CreateToken(d));
         static string B64(string json) => Base64UrlEncoder.Encode(Encoding.UTF8.GetBytes(json));
         return kind switch
         {
-            "expired" => handler.CreateToken(Descriptor(serverKey, expires: now.AddHours(-1))),
-            "wrong-key" => handler.CreateToken(Descriptor(otherKey)),
-            "wrong-audience" => handler.CreateToken(Descriptor(serverKey, audience: "someone-else")),
-            "wrong-issuer" => handler.CreateToken(Descriptor(serverKey, issuer: "https://evil.example")),
+            "expired" => Create(Descriptor(serverKey, expires: now.AddHours(-1))),
+            "wrong-key" => Create(Descriptor(otherKey)),
+            "wrong-audience" => Create(Descriptor(serverKey, audience: "someone-else")),
+            "wrong-issuer" => Create(Descriptor(serverKey, issuer: "https://evil.example")),
             "alg-none" => B64("""{"alg":"none","typ":"JWT"}""") + "." +
                 B64(JsonSerializer.Serialize(new Dictionary<string, object>(claims)
                 {
