@@ -41,24 +41,39 @@ public sealed class SchemaService(Db db, IOptions<CatalogOptions> options, Acces
             allowed = normalized.ToJsonString();
         }
 
-        await db.WriteAsync(async (conn, tx) =>
+        var changed = await db.WriteAsync(async (conn, tx) =>
         {
             var row = await DirectoryStore.GetAsync(conn, tx, dir.Path, ct, forUpdate: true)
                 ?? throw CatalogException.NotFound($"directory '{dir.Path}'", "path");
             var inForce = (await AttributeSchema.LoadAsync(conn, tx, [dir.Path], ct))[dir.Path];
             if (inForce.Attributes.TryGetValue(name, out var existing))
-                throw new CatalogException(ErrorCode.Conflict, $"attribute '{name}' is already declared at {existing.DefinedAt}", "name");
+            {
+                // Declaring again exactly what is declared here succeeds and changes nothing (setup
+                // scripts and READMEs can be run twice); anything else is a conflict naming the difference.
+                if (existing.DefinedAt == dir.Path && existing.Type == type && existing.Target == target && existing.Indexed == spec.Indexed
+                    && (existing.Allowed is null ? allowed is null : allowed == new JsonArray(existing.Allowed.Select(v => v?.DeepClone()).ToArray()).ToJsonString()))
+                    return false;
+                throw new CatalogException(ErrorCode.Conflict, existing.DefinedAt == dir.Path
+                    ? $"attribute '{name}' is already declared at {existing.DefinedAt} as {Describe(existing)}; this asks for {Describe(type, target, allowed is not null, spec.Indexed)}"
+                    : $"attribute '{name}' is already declared at {existing.DefinedAt}", "name");
+            }
             if ((await MetadataStore.DefinitionsBelowAsync(conn, tx, [dir.Path], name, ct)).FirstOrDefault() is { } below)
                 throw new CatalogException(ErrorCode.Conflict, $"attribute '{name}' is already declared below, at {below.Path}", "name");
             await MetadataStore.InsertDefinitionAsync(conn, tx, row.Id, name, (short)target, (short)type, allowed, spec.Indexed, ct);
             return true;
         }, ct);
+        if (!changed) return await InForceAsync(dir.Path, caller, ct);
         if (spec.Indexed) await EnsureIndexAsync(name, type, target, ct);
         await cache.InvalidateAllAsync(CacheSpace.Schema); // a declaration holds for a whole subtree
         await audit.RecordAsync(caller, "attribute.declare", dir.Path, "declared",
             new() { ["name"] = name, ["type"] = Mapping.Wire(type), ["target"] = Mapping.Wire(target) });
         return await InForceAsync(dir.Path, caller, ct);
     }
+
+    private static string Describe(AttributeDefinition d) => Describe(d.Type, d.Target, d.Allowed is not null, d.Indexed);
+
+    private static string Describe(AttributeType type, AttributeTarget target, bool allowedList, bool indexed) =>
+        $"{Mapping.Wire(type)} on {Mapping.Wire(target)}{(allowedList ? " with allowed values" : "")}{(indexed ? ", indexed" : "")}";
 
     public async Task<SchemaInForce> InForceAsync(string? path, Caller caller, CancellationToken ct)
     {

@@ -13,6 +13,40 @@ namespace Catalog.Tests.Metadata;
 public class SchemaAndValueTests(CatalogFixture fx) : MetadataTestBase(fx)
 {
     [Fact]
+    public async Task Declaring_again_exactly_what_is_declared_succeeds_and_changes_nothing_anything_else_conflicts()
+    {
+        var area = Area();
+        await Fx.Client.MakeDirectoryAsync(area, parents: true);
+        var spec = new AttributeSpec(area, "beam", AttributeType.String, AttributeTarget.Directories, [JsonValue.Create("4S"), JsonValue.Create("5S")], Indexed: true);
+        var first = await Fx.Client.DeclareAttributeAsync(spec);
+
+        var again = await Fx.Client.DeclareAttributeAsync(spec with { Allowed = [JsonValue.Create("4S"), JsonValue.Create("5S")] });
+        Assert.Equal(System.Text.Json.JsonSerializer.Serialize(first, CatalogJson.Options), System.Text.Json.JsonSerializer.Serialize(again, CatalogJson.Options));
+        // Nothing was written: the audit log (kept in order, written off the request path) holds one
+        // declaration before a later write's record appears.
+        await Fx.Client.MakeDirectoryAsync($"{area}/later");
+        IReadOnlyList<AuditRecord> records = [];
+        for (var until = DateTime.UtcNow.AddSeconds(30); !records.Any(r => r.Action == "mkdir" && r.Path == $"{area}/later") && DateTime.UtcNow < until; await Task.Delay(100))
+            records = (await Fx.Client.AuditAsync(path: area)).Records;
+        Assert.Contains(records, r => r.Action == "mkdir" && r.Path == $"{area}/later");
+        Assert.Single(records, r => r.Action == "attribute.declare");
+
+        foreach (var other in new[]
+        {
+            spec with { Type = AttributeType.Integer, Allowed = null },
+            spec with { Target = AttributeTarget.Files },
+            spec with { Indexed = false },
+            spec with { Allowed = [JsonValue.Create("4S")] },
+            spec with { Allowed = null },
+        })
+        {
+            var conflict = await Assert.ThrowsAsync<CatalogConflictException>(() => Fx.Client.DeclareAttributeAsync(other));
+            Assert.Contains($"already declared at {area} as string on directories with allowed values, indexed", conflict.Message);
+        }
+        Assert.Equal(["4S", "5S"], (await Fx.Client.GetSchemaAsync(area)).Attributes.Single(a => a.Name == "beam").Allowed!.Select(v => v!.GetValue<string>()));
+    }
+
+    [Fact]
     public async Task Attributes_are_inherited_and_a_redefinition_says_where_the_first_is()
     {
         var area = Area();
