@@ -85,15 +85,24 @@ internal sealed partial class Commands
             return CatalogCli.Ok;
         }, of));
 
-        var id = new Argument<Guid>("id") { Description = "The token id (see token ls)" };
-        token.Subcommands.Add(Define("revoke", "Revoke a token by id; every server refuses it within seconds.", "catalog token revoke 662126ad-eaf3-4238-aa28-c9596ad391b1",
-            async (run, ct) =>
+        var ids = new Argument<Guid[]>("ids") { Description = "Token ids (see token ls)", Arity = ArgumentArity.ZeroOrMore };
+        var whose = new Option<string?>("--subject") { Description = "Every live token of this identity (a leaked production account, a user who left)" };
+        token.Subcommands.Add(Define("revoke", "Revoke tokens by id, or every live token of an identity; every server refuses them within seconds.",
+            "catalog token revoke --subject prod-mc15", async (run, ct) =>
             {
-                var revoked = await run.Client.RevokeTokenAsync(run.Get(id), ct);
-                if (run.Json) Output.WriteJson(run.Out, revoked);
-                else run.Out.WriteLine($"revoked token {revoked.Id} of {revoked.Subject}: every server refuses it within seconds");
+                var chosen = run.Get(ids) ?? [];
+                var subject = run.Get(whose);
+                if (chosen.Length == 0 == (subject is null))
+                    throw new CliUsageException("token revoke: give token ids or --subject, not both, not neither");
+                if (subject is not null)
+                    chosen = (await run.Client.ListTokensAsync(subject, ct)).Where(t => t.Revoked is null && t.Expires > DateTimeOffset.UtcNow).Select(t => t.Id).ToArray();
+                var revoked = new List<IssuedToken>();
+                foreach (var one in chosen) revoked.Add(await run.Client.RevokeTokenAsync(one, ct));
+                if (run.Json) { Output.WriteJson(run.Out, revoked); return CatalogCli.Ok; }
+                foreach (var r in revoked) run.Out.WriteLine($"revoked token {r.Id} of {r.Subject}: every server refuses it within seconds");
+                if (revoked.Count == 0) run.Out.WriteLine($"{subject} has no live token: nothing revoked");
                 return CatalogCli.Ok;
-            }, id));
+            }, ids, whose));
         return token;
     }
 

@@ -418,6 +418,18 @@ public class CliTests(CatalogFixture fx)
         Assert.Contains("revoked", revoked.Err);
         Assert.Contains("--token, CATALOG_TOKEN", revoked.Err);
 
+        // Every live token of an identity at once; ids and --subject together (or neither) are a usage error.
+        var second = (await Run("token", "issue", who, "--role", "reader", "--lifetime", "1h")).Out.Trim();
+        var third = (await Run("token", "issue", who, "--role", "reader", "--lifetime", "1h")).Out.Trim();
+        Assert.Equal(2, (await Run("token", "revoke")).Exit);
+        Assert.Equal(2, (await Run("token", "revoke", id, "--subject", who)).Exit);
+        var all = await Run("token", "revoke", "--subject", who);
+        Assert.Equal(0, all.Exit);
+        Assert.Equal(2, all.Out.Split('\n').Count(l => l.StartsWith($"revoked token ", StringComparison.Ordinal) && l.Contains($" of {who}:"))); // one per live token
+        foreach (var t in new[] { second, third })
+            Assert.Equal(1, (await RunWith(fx.Factory.Server.CreateHandler(), null, ["whoami"], new() { ["CATALOG_URL"] = "http://localhost", ["CATALOG_TOKEN"] = t })).Exit);
+        Assert.Contains("has no live token", (await Run("token", "revoke", "--subject", who)).Out);
+
         for (var i = 0; i < 50; i++)
         {
             var audit = await Run("audit", "--json", "--subject", who);
