@@ -6,8 +6,8 @@ namespace Catalog.Tests.Cli;
 /// <summary>
 /// ./run.sh from a clone inside a private (0700) folder, as in root's home: it starts the whole
 /// system (catalog, local grid, production and transfer services), ./catalog in that clone reaches the
-/// catalog and both services, and ./run.sh stop leaves nothing running and gives back the huge pages it
-/// reserved. Runs where the suite runs as root (CI), as run.sh itself expects.
+/// catalog and both services, the README's walkthrough runs verbatim against it, and ./run.sh stop
+/// leaves nothing running and gives back the huge pages it reserved. Runs where the suite runs as root (CI), as run.sh itself expects.
 /// </summary>
 public class RunScriptTests
 {
@@ -72,6 +72,13 @@ public class RunScriptTests
             Assert.Contains("uPlot", await http.GetStringAsync(dashboard + "/"));
             Assert.True((await http.GetAsync(dashboard + "/lib/uPlot.iife.min.js")).IsSuccessStatusCode);
 
+            // The README's walkthrough, verbatim: every sh block, in order, in one shell in the clone.
+            var walkthrough = ReadmeScript(await File.ReadAllTextAsync(Path.Combine(clone, "README.md")));
+            Assert.True(walkthrough.Blocks >= 7, $"only {walkthrough.Blocks} README blocks found");
+            var readme = await Run("bash", ["-c", walkthrough.Script], clone, TimeSpan.FromMinutes(8));
+            Assert.True(readme.Exit == 0, $"the README's walkthrough failed (exit {readme.Exit}); its output:\n{Tail(readme.Output, 6000)}");
+            Assert.Contains(">>> README block " + walkthrough.Blocks, readme.Output);
+
             // What run.sh added to the kernel's pool is recorded, and stop gives exactly that back.
             var record = Path.Combine(clone, ".data", "hugepages");
             var reserved = File.Exists(record) ? long.Parse((await File.ReadAllTextAsync(record)).Trim()) : 0;
@@ -104,6 +111,36 @@ public class RunScriptTests
         }
     }
 
+    /// <summary>
+    /// The README's <c>sh</c> blocks as one bash script (errexit, pipefail), each announced by its line
+    /// number; a block right after a <c>&lt;!-- readme-test: skip ... --&gt;</c> comment is left out (the
+    /// first one: ./run.sh itself, which this test runs around the walkthrough).
+    /// </summary>
+    internal static (string Script, int Blocks) ReadmeScript(string readme)
+    {
+        var lines = readme.Split('\n');
+        var script = new System.Text.StringBuilder("set -eo pipefail\n");
+        var (blocks, skip) = (0, false);
+        for (var i = 0; i < lines.Length; i++)
+        {
+            var line = lines[i].TrimEnd('\r');
+            if (line.StartsWith("<!-- readme-test: skip", StringComparison.Ordinal)) { skip = true; continue; }
+            if (line.Trim() != "```sh") { if (line.Trim().Length > 0) skip = false; continue; }
+            var start = i + 1;
+            var end = Array.FindIndex(lines, start, l => l.TrimEnd('\r').Trim() == "```");
+            Assert.True(end > 0, $"README line {i + 1}: a sh block is never closed");
+            if (!skip)
+            {
+                script.Append($"echo '>>> README block {++blocks} (line {i + 1})'\n");
+                foreach (var body in lines[start..end]) script.Append(body.TrimEnd('\r')).Append('\n');
+            }
+            (skip, i) = (false, end);
+        }
+        return (script.ToString(), blocks);
+    }
+
+    private static string Tail(string text, int chars) => text.Length <= chars ? text : "..." + text[^chars..];
+
     private static long HugePages() => long.Parse(File.ReadAllText("/proc/sys/vm/nr_hugepages").Trim());
 
     private static int FreePort()
@@ -113,13 +150,25 @@ public class RunScriptTests
         return ((System.Net.IPEndPoint)socket.LocalEndpoint).Port;
     }
 
-    private static async Task<(int Exit, string Output)> Run(string file, string[] args, string dir)
+    private static async Task<(int Exit, string Output)> Run(string file, string[] args, string dir, TimeSpan? limit = null)
     {
         var psi = new ProcessStartInfo(file, args) { WorkingDirectory = dir, RedirectStandardOutput = true, RedirectStandardError = true };
-        using var p = Process.Start(psi)!;
-        var output = p.StandardOutput.ReadToEndAsync();
-        var error = p.StandardError.ReadToEndAsync();
-        await p.WaitForExitAsync();
-        return (p.ExitCode, await output + await error);
+        // Output and errors interleaved as they come, so a failure is seen after what led to it.
+        var output = new System.Text.StringBuilder();
+        using var p = new Process { StartInfo = psi };
+        p.OutputDataReceived += (_, e) => { if (e.Data is not null) lock (output) output.AppendLine(e.Data); };
+        p.ErrorDataReceived += (_, e) => { if (e.Data is not null) lock (output) output.AppendLine(e.Data); };
+        p.Start();
+        p.BeginOutputReadLine();
+        p.BeginErrorReadLine();
+        using var timeout = new CancellationTokenSource(limit ?? TimeSpan.FromMinutes(5));
+        try { await p.WaitForExitAsync(timeout.Token); }
+        catch (OperationCanceledException)
+        {
+            p.Kill(entireProcessTree: true);
+            lock (output) output.AppendLine($"(killed after {limit ?? TimeSpan.FromMinutes(5)})");
+        }
+        p.WaitForExit(); // the last lines of output
+        lock (output) return (p.HasExited ? p.ExitCode : -1, output.ToString());
     }
 }
