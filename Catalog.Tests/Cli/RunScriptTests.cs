@@ -111,6 +111,21 @@ public class RunScriptTests
         }
     }
 
+    [Fact]
+    public async Task The_README_runner_skips_only_marked_blocks_and_fails_on_the_first_failing_command()
+    {
+        var readme = "# T\n<!-- readme-test: skip (started by the test) -->\n```sh\nexit 7\n```\ntext\n```sh\nX=1\n```\n```console\nexit 9\n```\n"
+            + "```sh\necho \"x=$X\"\ntrue | cat\n```\n";
+        var (script, blocks) = ReadmeScript(readme);
+        Assert.Equal(2, blocks);
+        var ok = await Run("bash", ["-c", script], Path.GetTempPath());
+        Assert.Equal(0, ok.Exit);
+        Assert.Contains("x=1", ok.Output); // one shell: a variable set in one block is there in the next
+        var failing = await Run("bash", ["-c", ReadmeScript(readme.Replace("true | cat", "false | cat\necho after")).Script], Path.GetTempPath());
+        Assert.NotEqual(0, failing.Exit);
+        Assert.DoesNotContain("after", failing.Output);
+    }
+
     /// <summary>
     /// The README's <c>sh</c> blocks as one bash script (errexit, pipefail), each announced by its line
     /// number; a block right after a <c>&lt;!-- readme-test: skip ... --&gt;</c> comment is left out (the
