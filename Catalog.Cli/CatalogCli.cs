@@ -65,6 +65,19 @@ public static class CatalogCli
         }
     }
 
+    /// <summary>
+    /// A token the parser took as an argument although it reads like an option: `catalog ls
+    /// --no-such-option` would otherwise list a path named "--no-such-option" (and ask the server).
+    /// After a "--" everything is an argument, as usual.
+    /// </summary>
+    internal static string? OptionLikeArgument(ParseResult parse)
+    {
+        if (parse.Tokens.Any(t => t.Type == System.CommandLine.Parsing.TokenType.DoubleDash)) return null;
+        return parse.CommandResult.Children.OfType<System.CommandLine.Parsing.ArgumentResult>()
+            .SelectMany(a => a.Tokens).Select(t => t.Value)
+            .FirstOrDefault(v => v.Length > 1 && v[0] == '-' && !double.TryParse(v, System.Globalization.CultureInfo.InvariantCulture, out _));
+    }
+
     /// <summary>"Usage: catalog ls [options] &lt;path&gt;" and where to find more.</summary>
     internal static void WriteUsage(TextWriter writer, Command command)
     {
@@ -85,6 +98,8 @@ public static class CatalogCli
         var err = run.Console.Error;
         try
         {
+            if (OptionLikeArgument(run.Parse) is { } stray)
+                throw new CliUsageException($"unknown option '{stray}' (a path or name never starts with '-'; put '--' before one that does)");
             return await body(run, ct);
         }
         catch (CliUsageException e)

@@ -11,7 +11,7 @@ internal sealed partial class Commands(CliConsole console, GlobalOptions globals
 {
     public IEnumerable<Command> All() =>
         [Ls(), Stat(), Mkdir(), Mv(), Rm(), Du(), Chmod(), Chown(), Register(), Replicas(), AddReplica(), RmReplica(), ReplicaState(), Se(),
-         Meta(), Attr(), Query(), Facets(), Dataset(), Collection(), LineageCommand(), WhoAmI(), Token(), AuditLog(), ProductionCommand(), RuleCommand(), TransferCommand(), ConsistencyCommand(), MonitorCommand(), DowntimeCommand()];
+         Meta(), Attr(), Query(), Facets(), Dataset(), Collection(), LineageCommand(), WhoAmI(), Token(), AuditLog(), ProductionCommand(), RuleCommand(), TransferCommand(), ConsistencyCommand(), MonitorCommand(), DowntimeCommand(), Find(), Completion()];
 
     /// <summary>The example each command's --help ends with.</summary>
     public Dictionary<Command, string> Examples { get; } = [];
@@ -34,23 +34,54 @@ internal sealed partial class Commands(CliConsole console, GlobalOptions globals
 
     private Command Ls()
     {
-        var path = new Argument<string>("path") { Description = "Directory (or file) to list" };
-        var longFormat = new Option<bool>("--long", "-l") { Description = "Mode, owner, group, size, modification time" };
+        var path = new Argument<string>("path") { Description = "Directory or file to list; * ? [..] in the last component match names (quote them from the shell)" };
+        var longFormat = new Option<bool>("--long", "-l") { Description = "Mode, replicas, owner, group, size, modification time" };
+        var recursive = new Option<bool>("--recursive", "-R") { Description = "List subdirectories too, each under its path" };
+        var directory = new Option<bool>("--directory", "-d") { Description = "Show a directory itself, not its entries" };
         var limit = new Option<int?>("--limit", "-n") { Description = "Print at most this many entries" };
         var after = new Option<string?>("--after") { Description = "Continue where a run with --limit stopped (the cursor it printed)" };
         var pageSize = new Option<int>("--page-size") { Description = "Entries fetched per request", DefaultValueFactory = _ => 1000 };
         return Define("ls", "List a directory, page by page, directories and files merged by name (like lfc-ls).",
-            "catalog ls -l /belle/MC/release-08-01-00", async (run, ct) =>
+            "catalog ls -l /belle/MC/release-08-01-00/DB00002100/mixed/sub0*", async (run, ct) =>
             {
                 var target = run.Get(path)!;
                 var max = run.Get(limit);
                 if (max is < 1) throw new CliUsageException("--limit must be at least 1");
                 var size = run.Get(pageSize);
                 if (size is < 1 or > 10_000) throw new CliUsageException("--page-size must be 1 to 10000");
-                var entry = await run.Client.StatAsync(target, ct);
-                if (entry.Type == EntryType.File)
+                var listing = new Listing(run, size, run.Get(longFormat), run.Get(recursive));
+                var glob = Glob.Of(target);
+                if ((glob is not null || listing.Recursive) && (max is not null || run.Get(after) is not null))
+                    throw new CliUsageException("--limit and --after page one directory; not with -R or a pattern");
+
+                if (glob is not null)
                 {
-                    Print(run, entry);
+                    // The parent's entries whose names match, then (without -d) the matching directories' entries.
+                    var matches = new List<Entry>();
+                    await foreach (var e in run.Client.ListAsync(glob.Parent, size, ct))
+                        if (glob.Matches(e.Name)) matches.Add(e);
+                    if (matches.Count == 0)
+                    {
+                        console.Error.WriteLine($"catalog: nothing in {glob.Parent} matches '{glob.Pattern}'");
+                        return CatalogCli.Failed;
+                    }
+                    var files = run.Get(directory) ? matches : matches.Where(e => e.Type == EntryType.File).ToList();
+                    await listing.PrintAsync(files, ct);
+                    if (!run.Get(directory))
+                        foreach (var d in matches.Where(e => e.Type == EntryType.Directory))
+                            await listing.DirectoryAsync(d.Path, heading: true, ct);
+                    return CatalogCli.Ok;
+                }
+
+                var entry = await run.Client.StatAsync(target, ct);
+                if (entry.Type == EntryType.File || run.Get(directory))
+                {
+                    await listing.PrintAsync([entry], ct);
+                    return CatalogCli.Ok;
+                }
+                if (listing.Recursive)
+                {
+                    await listing.DirectoryAsync(entry.Path, heading: true, ct);
                     return CatalogCli.Ok;
                 }
                 // Pages end exactly at --limit, so the server's cursor is where the next run continues.
@@ -60,7 +91,7 @@ internal sealed partial class Commands(CliConsole console, GlobalOptions globals
                 {
                     var want = max is null ? size : (int)Math.Min(size, max.Value - printed);
                     var page = await run.Client.ListPageAsync(target, cursor, want, ct);
-                    foreach (var e in page.Entries) Print(run, e);
+                    await listing.PrintAsync(page.Entries, ct);
                     printed += page.Entries.Count;
                     cursor = page.Next;
                 } while (cursor is not null && (max is null || printed < max));
@@ -68,16 +99,163 @@ internal sealed partial class Commands(CliConsole console, GlobalOptions globals
                 if (cursor is not null && (await run.Client.ListPageAsync(target, cursor, 1, ct)).Entries.Count > 0)
                     console.Error.WriteLine($"catalog: stopped at --limit {max}; continue with --after '{cursor}'");
                 return CatalogCli.Ok;
+            }, path, longFormat, recursive, directory, limit, after, pageSize);
+    }
 
-                void Print(CommandRun run, Entry e)
+    private Command Find()
+    {
+        var path = new Argument<string>("path") { Description = "Where to start (a directory)" };
+        var name = new Option<string?>("--name") { Description = "Names matching this pattern: * ? [..] (quote it from the shell)" };
+        var owner = new Option<string?>("--owner") { Description = "Entries of this owner" };
+        var type = new Option<string?>("--type") { Description = "f for files, d for directories" };
+        return Define("find", "Every file (and directory) below a path by name pattern, owner and type, one LFN per line (like dirac-dms-user-lfns).",
+            "catalog find /belle/user/alice --name '*.root' --type f", async (run, ct) =>
+            {
+                var start = run.Get(path)!;
+                var named = run.Get(name);
+                if (named?.Contains('/') == true) throw new CliUsageException("--name matches names, not paths: no '/'");
+                var pattern = named is null ? null : Glob.Of("/" + named); // null for a plain name: then equal
+                EntryType? only = run.Get(type) switch
+                {
+                    null => null, "f" => EntryType.File, "d" => EntryType.Directory,
+                    var t => throw new CliUsageException($"--type: '{t}' is not f or d"),
+                };
+                var who = run.Get(owner);
+                bool Wanted(Entry e) => (only is null || e.Type == only) && (who is null || e.Owner == who)
+                    && (named is null || (pattern?.Matches(e.Name) ?? e.Name == named));
+                var root = await run.Client.StatAsync(start, ct);
+                if (root.Type == EntryType.File)
+                {
+                    if (Wanted(root)) Print(root);
+                    return CatalogCli.Ok;
+                }
+                var pending = new Stack<string>([root.Path]);
+                while (pending.TryPop(out var dir))
+                {
+                    var below = new List<string>();
+                    await foreach (var e in run.Client.ListAsync(dir, 1000, ct))
+                    {
+                        if (Wanted(e)) Print(e);
+                        if (e.Type == EntryType.Directory) below.Add(e.Path);
+                    }
+                    for (var i = below.Count - 1; i >= 0; i--) pending.Push(below[i]); // depth first, in name order
+                }
+                return CatalogCli.Ok;
+
+                void Print(Entry e)
                 {
                     if (run.Json) Output.WriteJsonLine(run.Out, e);
-                    else run.Out.WriteLine(run.Get(longFormat) ? LongLine(e) : e.Name + (e.Type == EntryType.Directory ? "/" : ""));
+                    else run.Out.WriteLine(e.Path);
                 }
-            }, path, longFormat, limit, after, pageSize);
+            }, path, name, owner, type);
+    }
 
-        static string LongLine(Entry e) =>
-            $"{Output.Mode(e.Type, e.Mode)} {e.Owner,-8} {e.Group,-8} {(e.Size ?? 0),14} {Output.Time(e.Modified)} {e.Name}{(e.Type == EntryType.Directory ? "/" : "")}";
+    private Command Completion()
+    {
+        var shell = new Argument<string>("shell") { Description = "bash (zsh: run 'autoload -U +X bashcompinit && bashcompinit' first)" };
+        return Define("completion", "Print a shell completion script: source <(catalog completion bash), or add that line to ~/.bashrc.",
+            "catalog completion bash >> ~/.bashrc", (run, ct) =>
+            {
+                if (run.Get(shell) != "bash") throw new CliUsageException($"completion: '{run.Get(shell)}' is not supported; bash is (and zsh through bashcompinit)");
+                // Completions come from the command itself ([suggest:N] is System.CommandLine's directive),
+                // so they always match the installed version: commands, subcommands and options.
+                run.Out.Write("""
+                    _catalog_complete() {
+                      local IFS=$'\n'
+                      COMPREPLY=( $(compgen -W "$("${COMP_WORDS[0]}" "[suggest:${COMP_POINT}]" "${COMP_LINE}" 2>/dev/null)" -- "${COMP_WORDS[COMP_CWORD]}") )
+                    }
+                    complete -o default -F _catalog_complete catalog ./catalog
+
+                    """);
+                return Task.FromResult(CatalogCli.Ok);
+            }, shell);
+    }
+
+    /// <summary>
+    /// How ls prints: names, or with -l aligned columns per page (mode, replicas of each file from one
+    /// bulk lookup per page, owner, group, size with thousands separators, time, name); with -R every
+    /// directory below, each under a "path:" heading, as ls -R does.
+    /// </summary>
+    private sealed class Listing(CommandRun run, int pageSize, bool longFormat, bool recursive)
+    {
+        public bool Recursive => recursive;
+        private bool _first = true;
+
+        public async Task DirectoryAsync(string path, bool heading, CancellationToken ct)
+        {
+            if (!run.Json && heading)
+            {
+                if (!_first) run.Out.WriteLine();
+                run.Out.WriteLine($"{path}:");
+            }
+            _first = false;
+            var below = new List<string>();
+            string? cursor = null;
+            do
+            {
+                var page = await run.Client.ListPageAsync(path, cursor, pageSize, ct);
+                await PrintAsync(page.Entries, ct);
+                if (recursive) below.AddRange(page.Entries.Where(e => e.Type == EntryType.Directory).Select(e => e.Path));
+                cursor = page.Next;
+            } while (cursor is not null);
+            foreach (var sub in below) await DirectoryAsync(sub, heading: true, ct);
+        }
+
+        public async Task PrintAsync(IReadOnlyList<Entry> entries, CancellationToken ct)
+        {
+            _first = false;
+            if (run.Json) { foreach (var e in entries) Output.WriteJsonLine(run.Out, e); return; }
+            if (!longFormat) { foreach (var e in entries) run.Out.WriteLine(e.Name + (e.Type == EntryType.Directory ? "/" : "")); return; }
+            var replicas = new Dictionary<string, int>(StringComparer.Ordinal);
+            var files = entries.Where(e => e.Type == EntryType.File).Select(e => e.Path).ToList();
+            if (files.Count > 0)
+                await foreach (var r in run.Client.LookupAsync(files, all: true, ct))
+                    if (r.Lfn is not null && r.Replicas is not null) replicas[r.Lfn] = r.Replicas.Count;
+            var rows = entries.Select(e => (IReadOnlyList<string>)[Output.Mode(e.Type, e.Mode),
+                e.Type == EntryType.File ? (replicas.TryGetValue(e.Path, out var n) ? n.ToString(CultureInfo.InvariantCulture) : "?") : "-",
+                e.Owner, e.Group, Output.Count(e.Size ?? 0), Output.Time(e.Modified), e.Name + (e.Type == EntryType.Directory ? "/" : "")]).ToList();
+            Output.WriteTable(run.Out, ["mode", "replicas", "owner", "group", "size", "modified", "name"], rows, header: false, 1, 4);
+        }
+    }
+
+    /// <summary>A name pattern in the last component of a path (* any run, ? one character, [abc] or [a-z] one of).</summary>
+    private sealed class Glob
+    {
+        public required string Parent { get; init; }
+        public required string Pattern { get; init; }
+        private System.Text.RegularExpressions.Regex _regex = null!;
+
+        public static Glob? Of(string path)
+        {
+            var slash = path.LastIndexOf('/');
+            var name = path[(slash + 1)..];
+            if (slash > 0 && path[..slash].IndexOfAny(['*', '?']) >= 0)
+                throw new CliUsageException($"'{path}': only the last component may hold * ? or [..]");
+            if (slash < 0 || name.IndexOfAny(['*', '?', '[']) < 0) return null;
+            var regex = new System.Text.StringBuilder("^");
+            for (var i = 0; i < name.Length; i++)
+            {
+                var c = name[i];
+                if (c == '*') regex.Append(".*");
+                else if (c == '?') regex.Append('.');
+                else if (c == '[' && name.IndexOf(']', i + 1) is var close and > 0)
+                {
+                    var set = name[(i + 1)..close];
+                    regex.Append('[').Append(set.StartsWith('!') ? "^" + Escape(set[1..]) : Escape(set)).Append(']');
+                    i = close;
+                }
+                else regex.Append(System.Text.RegularExpressions.Regex.Escape(c.ToString()));
+            }
+            return new Glob
+            {
+                Parent = slash == 0 ? "/" : path[..slash], Pattern = name,
+                _regex = new System.Text.RegularExpressions.Regex(regex.Append('$').ToString(), System.Text.RegularExpressions.RegexOptions.CultureInvariant),
+            };
+
+            static string Escape(string set) => set.Replace("\\", "\\\\").Replace("^", "\\^").Replace("[", "\\[");
+        }
+
+        public bool Matches(string name) => _regex.IsMatch(name);
     }
 
     private Command Stat()
@@ -115,7 +293,7 @@ internal sealed partial class Commands(CliConsole console, GlobalOptions globals
             o.WriteLine($"Adler32:   {f.Adler32}");
             if (f.Md5 is not null) o.WriteLine($"MD5:       {f.Md5}");
             o.WriteLine($"Status:    {Lower(f.Status)}");
-            o.WriteLine($"Mode:      {Output.Mode(EntryType.File, f.Mode)} {f.Owner}:{f.Group}");
+            o.WriteLine($"Mode:      {Output.Mode(EntryType.File, f.Mode)} ({Output.Octal(f.Mode)}) {f.Owner}:{f.Group}");
             o.WriteLine($"Created:   {f.Created:u}");
             o.WriteLine($"Modified:  {f.Modified:u}");
             if (f.Metadata is { Count: > 0 }) o.WriteLine($"Metadata:  {f.Metadata.ToJsonString()}");
@@ -126,7 +304,7 @@ internal sealed partial class Commands(CliConsole console, GlobalOptions globals
         static void PrintDirectory(TextWriter o, Entry d)
         {
             o.WriteLine($"Directory: {d.Path}");
-            o.WriteLine($"Mode:      {Output.Mode(d.Type, d.Mode)} {d.Owner}:{d.Group}");
+            o.WriteLine($"Mode:      {Output.Mode(d.Type, d.Mode)} ({Output.Octal(d.Mode)}) {d.Owner}:{d.Group}");
             o.WriteLine($"Created:   {d.Created:u}");
             o.WriteLine($"Modified:  {d.Modified:u}");
         }

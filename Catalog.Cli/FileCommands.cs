@@ -94,31 +94,44 @@ internal sealed partial class Commands
     {
         var lfns = new Argument<string[]>("lfns") { Arity = ArgumentArity.ZeroOrMore, Description = "LFNs; '-' or none with a pipe reads them from standard input, one per line" };
         var all = new Option<bool>("--all", "-a") { Description = "Every replica whatever its state and SE (default: the usable ones, available on a read-enabled SE)" };
+        var se = new Option<string?>("--se") { Description = "Only replicas on SEs matching this expression: a name, or site=KEK, tier=1&region!=asia, ... (as rules take)" };
+        var state = new Option<string?>("--state") { Description = "Only replicas in this state: available, unavailable, bad or being_copied (implies --all)" };
+        var pfnOnly = new Option<bool>("--pfn-only") { Description = "Print only the PFNs, one per line (for xrdcp, gfal-copy)" };
         return Define("replicas", "Show the usable replicas of files (like dirac-dms-lfn-replicas, rucio list-file-replicas); bulk lookups stream.",
-            "catalog replicas /belle/MC/release-08-01-00/DB00002100/mixed/sub00/mdst_000001_prod00012345_task10020000001.root",
+            "catalog replicas --se 'tier=1&region!=asia' --pfn-only /belle/MC/release-08-01-00/DB00002100/mixed/sub00/mdst_000001_prod00012345_task10020000001.root",
             async (run, ct) =>
             {
+                IReadOnlySet<string>? onSes = null;
+                if (run.Get(se) is { } expression)
+                {
+                    try { onSes = SeExpression.Evaluate(expression, await run.Client.ListStorageElementsAsync(ct), "--se"); }
+                    catch (SeExpressionException e) { throw new CliUsageException(e.Message); }
+                }
+                ReplicaState? only = run.Get(state) is { } s ? ParseState(s) : null;
+                bool Wanted(Replica r) => (onSes is null || onSes.Contains(r.Se)) && (only is null || r.State == only);
                 var failed = 0;
                 var first = true;
                 await foreach (var chunk in ValuesOrStdin(run.Get(lfns), console).Chunk(LookupChunk).WithCancellation(ct))
                 {
                     var rows = new List<IReadOnlyList<string>>();
-                    await foreach (var r in run.Client.LookupAsync(chunk, run.Get(all), ct))
+                    await foreach (var r in run.Client.LookupAsync(chunk, run.Get(all) || only is not null, ct))
                     {
                         if (r.Error is not null)
                         {
                             failed++;
                             console.Error.WriteLine($"catalog: {r.Lfn}: {Output.Error(r.Error)}");
                         }
-                        if (run.Json) { Output.WriteJsonLine(run.Out, r); continue; }
-                        if (r.Error is null && r.Replicas is { Count: 0 }) rows.Add([r.Lfn ?? "", "-", "no replicas", ""]);
-                        foreach (var rep in r.Replicas ?? []) rows.Add([r.Lfn ?? "", rep.Se, Lower(rep.State), rep.Pfn]);
+                        var replicas = (r.Replicas ?? []).Where(Wanted).ToList();
+                        if (run.Json) { Output.WriteJsonLine(run.Out, r with { Replicas = r.Replicas is null ? null : replicas }); continue; }
+                        if (run.Get(pfnOnly)) { foreach (var rep in replicas) run.Out.WriteLine(rep.Pfn); continue; }
+                        if (r.Error is null && replicas.Count == 0) rows.Add([r.Lfn ?? "", "-", r.Replicas is { Count: > 0 } ? "none matching" : "no replicas", ""]);
+                        foreach (var rep in replicas) rows.Add([r.Lfn ?? "", rep.Se, Lower(rep.State), rep.Pfn]);
                     }
-                    if (!run.Json) Output.WriteTable(run.Out, ["lfn", "se", "state", "pfn"], rows, header: first);
+                    if (!run.Json && !run.Get(pfnOnly)) Output.WriteTable(run.Out, ["lfn", "se", "state", "pfn"], rows, header: first);
                     first = false;
                 }
                 return failed == 0 ? CatalogCli.Ok : CatalogCli.Partial;
-            }, lfns, all);
+            }, lfns, all, se, state, pfnOnly);
     }
 
     private Command AddReplica() => ReplicaCommand("add-replica", "Add a replica of a registered file on a storage element.",

@@ -56,7 +56,7 @@ internal static class Output
 
     /// <summary>What a command that changed an entry says it is now: <c>/belle/x: directory, owner alice, group belle, mode 755</c>.</summary>
     public static string Changed(Entry e) =>
-        $"{e.Path}: {(e.Type == EntryType.Directory ? "directory" : "file")}, owner {e.Owner}, group {e.Group}, mode {Convert.ToString(e.Mode, 8)}";
+        $"{e.Path}: {(e.Type == EntryType.Directory ? "directory" : "file")}, owner {e.Owner}, group {e.Group}, mode {Octal(e.Mode)}";
 
     /// <summary>The <c>ls -l</c> mode column: <c>drwxr-xr-x</c>.</summary>
     public static string Mode(EntryType type, int mode)
@@ -70,6 +70,9 @@ internal static class Output
         }
         return s.ToString();
     }
+
+    /// <summary>Permission bits in octal, as chmod takes them (755; the server's JSON carries the number, 493).</summary>
+    public static string Octal(int mode) => Convert.ToString(mode & 0xFFF, 8);
 
     public static string Time(DateTimeOffset t) => t.UtcDateTime.ToString("yyyy-MM-dd HH:mm", CultureInfo.InvariantCulture);
 

@@ -34,7 +34,9 @@ public sealed class RuleService(NpgsqlDataSource db, CatalogClient catalog, Eval
         if (spec.Comment is { Length: > 500 }) throw ServiceException.Invalid("comment", "must be at most 500 characters");
 
         var ses = await catalog.ListStorageElementsAsync(ct);
-        var targets = SeExpression.Evaluate(spec.SeExpression, ses).Order(StringComparer.Ordinal).ToArray();
+        string[] targets;
+        try { targets = SeExpression.Evaluate(spec.SeExpression, ses).Order(StringComparer.Ordinal).ToArray(); }
+        catch (SeExpressionException e) { throw new ServiceException(ErrorCode.InvalidArgument, e.Message, e.Field); }
         if (targets.Length == 0) throw ServiceException.Invalid("seExpression", $"'{spec.SeExpression}' matches no SE");
         if (copies > targets.Length)
             throw ServiceException.Invalid("copies", $"is {copies}, but '{spec.SeExpression}' matches only {targets.Length} SE(s): {string.Join(", ", targets)}");

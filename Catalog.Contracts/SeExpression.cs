@@ -1,8 +1,6 @@
 using System.Globalization;
-using Catalog.Contracts;
-using Catalog.Modules;
 
-namespace Catalog.Transfer.Rules;
+namespace Catalog.Contracts;
 
 /// <summary>
 /// Expressions over SEs, as Rucio's RSE expressions: <c>key=value</c>, <c>key!=value</c>, numeric
@@ -10,7 +8,8 @@ namespace Catalog.Transfer.Rules;
 /// combined with <c>&amp;</c> (and), <c>\</c> (and not), <c>|</c> (or; lowest) and parentheses.
 /// Keys are <c>name</c>, <c>site</c>, <c>protocol</c> and the SEs' free-form attributes
 /// (tier, region, ...). A key no SE carries is an error, not an empty set: a typo must not make a
-/// rule over nothing.
+/// rule over nothing. Shared by the transfer service's rules and the command line (<c>catalog
+/// replicas --se</c>), so an expression means the same SEs everywhere.
 /// </summary>
 public static class SeExpression
 {
@@ -19,8 +18,8 @@ public static class SeExpression
     /// <summary>The names of the SEs <paramref name="expression"/> matches; refusals name <paramref name="field"/>.</summary>
     public static IReadOnlySet<string> Evaluate(string? expression, IReadOnlyList<StorageElement> ses, string field = "seExpression")
     {
-        if (string.IsNullOrWhiteSpace(expression)) throw ServiceException.Invalid(field, "is required (e.g. tier=1&region!=asia, or an SE name)");
-        if (expression.Length > 500) throw ServiceException.Invalid(field, "must be at most 500 characters");
+        if (string.IsNullOrWhiteSpace(expression)) throw new SeExpressionException($"{field} is required (e.g. tier=1&region!=asia, or an SE name)", field);
+        if (expression.Length > 500) throw new SeExpressionException($"{field} must be at most 500 characters", field);
         var parser = new Parser(expression, ses, field);
         var result = parser.Or();
         if (!parser.AtEnd) throw parser.Error($"unexpected '{expression[parser.Position]}'");
@@ -32,8 +31,7 @@ public static class SeExpression
         public int Position;
         public bool AtEnd { get { Skip(); return Position >= text.Length; } }
 
-        public ServiceException Error(string what) =>
-            new(ErrorCode.InvalidArgument, $"{field}: {what} at position {Position + 1} of '{text}'", field);
+        public SeExpressionException Error(string what) => new($"{field}: {what} at position {Position + 1} of '{text}'", field);
 
         private void Skip() { while (Position < text.Length && text[Position] == ' ') Position++; }
         private bool Eat(char c) { Skip(); if (Position < text.Length && text[Position] == c) { Position++; return true; } return false; }
@@ -115,4 +113,10 @@ public static class SeExpression
             return text[start..Position];
         }
     }
+}
+
+/// <summary>An SE expression that does not parse or names what no SE has; <see cref="Field"/> is the request field it came from.</summary>
+public sealed class SeExpressionException(string message, string field) : Exception(message)
+{
+    public string Field { get; } = field;
 }
