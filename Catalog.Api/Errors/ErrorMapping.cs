@@ -18,6 +18,7 @@ public static class ErrorMapping
         BadHttpRequestException { InnerException: JsonException json } => Json(json),
         BadHttpRequestException bad when bad.StatusCode == 413 =>
             new ItemError(ErrorCode.LimitExceeded, $"{bad.Message.TrimEnd('.')} (Kestrel:Limits:MaxRequestBodySize)"),
+        BadHttpRequestException bad when Binding(bad.Message) is { } binding => binding,
         BadHttpRequestException bad => new ItemError(ErrorCode.InvalidArgument, bad.Message),
         JsonException json => Json(json),
         _ when IsOverload(exception) => new ItemError(ErrorCode.Overloaded, "the catalog is at capacity; retry after the advertised delay"),
@@ -103,6 +104,28 @@ public static class ErrorMapping
             await Results.Problem(detail: detail, statusCode: http.Response.StatusCode, title: TitleOf(http.Response.StatusCode), extensions: extensions).ExecuteAsync(http);
         });
         return app;
+    }
+
+    /// <summary>
+    /// A query-string or route value of the wrong kind, said without .NET's type names: the
+    /// framework's "Failed to bind parameter "Nullable&lt;int&gt; limit" from "abc"" becomes
+    /// "limit: 'abc' is not a whole number".
+    /// </summary>
+    internal static ItemError? Binding(string message)
+    {
+        var m = System.Text.RegularExpressions.Regex.Match(message, "^Failed to bind parameter \"(?:Nullable<)?([A-Za-z0-9_.]+)>? ([A-Za-z0-9_]+)\" from \"(.*)\"\\.?$");
+        if (!m.Success) return null;
+        var (type, name, value) = (m.Groups[1].Value, m.Groups[2].Value, m.Groups[3].Value);
+        var expected = type switch
+        {
+            "int" or "long" or "short" or "Int32" or "Int64" => "a whole number",
+            "double" or "decimal" or "float" or "Double" or "Decimal" => "a number",
+            "bool" or "Boolean" => "true or false",
+            "DateTimeOffset" or "DateTime" => "a time (ISO 8601, e.g. 2026-11-01 or 2026-11-01T08:00:00Z)",
+            "Guid" => "a GUID",
+            _ => $"a valid {name}",
+        };
+        return new ItemError(ErrorCode.InvalidArgument, $"{name}: '{value}' is not {expected}", name);
     }
 
     private static string ContentTypeMessage(string? sent) =>

@@ -53,4 +53,21 @@ public class PlainMessageTests(CatalogFixture fx)
         Assert.Equal("NOT_FOUND", missing.GetProperty("code").GetString());
         Assert.Contains("no endpoint GET /api/v1/no-such-thing", missing.GetProperty("detail").GetString());
     }
+
+    [Theory]
+    [InlineData("api/v1/directories?path=/belle&limit=abc", "limit: 'abc' is not a whole number", "limit")]
+    [InlineData("api/v1/datasets?under=/belle&limit=1.5", "limit: '1.5' is not a whole number", "limit")]
+    [InlineData("api/v1/audit?from=yesterday", "from: 'yesterday' is not a time (ISO 8601", "from")]
+    [InlineData("api/v1/changes?wait=soon", "wait: 'soon' is not a number", "wait")]
+    [InlineData("api/v1/replicas?lfn=/belle/x&all=maybe", "all: 'maybe' is not true or false", "all")]
+    [InlineData("api/v1/files/by-guid/xyz", "guid: must be a GUID", "guid")]
+    public async Task A_query_value_of_the_wrong_kind_is_named_without_type_names(string uri, string expected, string field)
+    {
+        using var response = await fx.Http.GetAsync(uri);
+        Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
+        var problem = await ProblemAsync(response);
+        Assert.StartsWith(expected, problem.GetProperty("detail").GetString());
+        Assert.DoesNotContain("Nullable", problem.GetProperty("detail").GetString());
+        Assert.Equal(field, problem.GetProperty("field").GetString());
+    }
 }
