@@ -113,6 +113,10 @@ public static class ErrorMapping
     /// </summary>
     internal static ItemError? Binding(string message)
     {
+        // A POST or PUT that needs a JSON body and came without one.
+        if (message.StartsWith("Implicit body inferred for parameter", StringComparison.Ordinal)
+            || (message.StartsWith("Required parameter", StringComparison.Ordinal) && message.Contains("from body", StringComparison.Ordinal)))
+            return new ItemError(ErrorCode.InvalidArgument, "the request has no body: send a JSON object (the API reference at /scalar/v1 shows its fields)");
         var m = System.Text.RegularExpressions.Regex.Match(message, "^Failed to bind parameter \"(?:Nullable<)?([A-Za-z0-9_.]+)>? ([A-Za-z0-9_]+)\" from \"(.*)\"\\.?$");
         if (!m.Success) return null;
         var (type, name, value) = (m.Groups[1].Value, m.Groups[2].Value, m.Groups[3].Value);

@@ -70,4 +70,17 @@ public class PlainMessageTests(CatalogFixture fx)
         Assert.DoesNotContain("Nullable", problem.GetProperty("detail").GetString());
         Assert.Equal(field, problem.GetProperty("field").GetString());
     }
+
+    [Theory]
+    [InlineData("api/v1/datasets")]
+    [InlineData("api/v1/metadata")]
+    [InlineData("api/v1/query")]
+    public async Task A_write_without_a_body_is_told_to_send_one(string uri)
+    {
+        using var response = await fx.Http.PostAsync(uri, new StringContent("", Encoding.UTF8, "application/json"));
+        Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
+        var detail = (await ProblemAsync(response)).GetProperty("detail").GetString()!;
+        Assert.StartsWith("the request has no body: send a JSON object", detail);
+        Assert.DoesNotContain("Service", detail);
+    }
 }

@@ -33,6 +33,8 @@ public class BrowserTests(CatalogFixture fx)
             Args = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"],
         });
         var page = await browser.NewPageAsync(new BrowserNewPageOptions { ViewportSize = new ViewportSize { Width = 1400, Height = 900 } });
+        // Generous waits: the suite shares two cores with ./run.sh's builds (RunScriptTests) at times.
+        page.SetDefaultTimeout(120_000);
         var errors = new List<string>();
         page.PageError += (_, e) => errors.Add(e);
         // Everything the pages need is served by the catalog itself: nothing may be asked of the internet.
@@ -55,12 +57,12 @@ public class BrowserTests(CatalogFixture fx)
         await page.FillAsync("#token", fx.AdminToken);
         await page.ClickAsync("#use");
         await page.WaitForFunctionAsync("() => document.querySelector('#who')?.innerText === 'as test-admin'");
-        await page.WaitForSelectorAsync(".graphiql-container");
+        // The IDE was mounted afresh with the token: its result pane no longer holds the refusal.
+        await page.WaitForFunctionAsync("() => document.querySelector('.result-window') && !document.querySelector('.result-window').innerText.includes('send a token')");
         await page.ClickAsync(".graphiql-execute-button");
-        await page.WaitForFunctionAsync("() => document.querySelector('.result-window')?.innerText.includes('\"stat\"')");
+        await page.WaitForFunctionAsync("() => /\"(stat|errors)\"/.test(document.querySelector('.result-window')?.innerText ?? '')");
         var result = await page.InnerTextAsync(".result-window");
-        Assert.Contains("\"path\": \"/belle\"", result);
-        Assert.DoesNotContain("\"errors\"", result);
+        Assert.True(result.Contains("\"path\": \"/belle\"") && !result.Contains("\"errors\""), result);
         await page.ClickAsync("[aria-label='Show Documentation Explorer']");
         await page.WaitForSelectorAsync(".graphiql-doc-explorer >> text=Query");
         await page.ScreenshotAsync(new PageScreenshotOptions { Path = Path.Combine(Artifacts, "graphql.png") });
