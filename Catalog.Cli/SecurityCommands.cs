@@ -23,31 +23,33 @@ internal sealed partial class Commands
     {
         var mode = new Argument<string>("mode") { Description = "Octal mode, e.g. 775" };
         var path = new Argument<string>("path");
+        var recursive = new Option<bool>("--recursive", "-R") { Description = "The directory and everything below it (data managers and admins); files get the mode without x" };
         return Define("chmod", "Set the permission bits of a file or directory (its owner, a data manager or an admin).",
             "catalog chmod 775 /belle/MC/prod1", async (run, ct) =>
             {
-                var entry = await run.Client.ChangeModeAsync(run.Get(path)!, ParseMode(run.Get(mode)!, "mode"), ct);
+                var entry = await run.Client.ChangeModeAsync(run.Get(path)!, ParseMode(run.Get(mode)!, "mode"), run.Get(recursive), ct);
                 if (run.Json) Output.WriteJson(run.Out, entry);
-                else run.Out.WriteLine(Output.Changed(entry));
+                else run.Out.WriteLine(Output.Changed(entry) + (run.Get(recursive) ? ", and everything below it" : ""));
                 return CatalogCli.Ok;
-            }, mode, path);
+            }, mode, path, recursive);
     }
 
     private Command Chown()
     {
         var owner = new Argument<string>("owner") { Description = "OWNER, OWNER:GROUP or :GROUP" };
         var path = new Argument<string>("path");
+        var recursive = new Option<bool>("--recursive", "-R") { Description = "The directory and everything below it" };
         return Define("chown", "Give a file or directory another owner and/or group (data managers and admins).",
             "catalog chown prod-mc15:belle-prod /belle/MC/prod1", async (run, ct) =>
             {
                 var spec = run.Get(owner)!;
                 var colon = spec.IndexOf(':');
                 var (user, group) = colon < 0 ? (spec, null) : (spec[..colon], spec[(colon + 1)..]);
-                var entry = await run.Client.ChangeOwnerAsync(run.Get(path)!, user is "" ? null : user, group is "" ? null : group, ct);
+                var entry = await run.Client.ChangeOwnerAsync(run.Get(path)!, user is "" ? null : user, group is "" ? null : group, run.Get(recursive), ct);
                 if (run.Json) Output.WriteJson(run.Out, entry);
-                else run.Out.WriteLine(Output.Changed(entry));
+                else run.Out.WriteLine(Output.Changed(entry) + (run.Get(recursive) ? ", and everything below it" : ""));
                 return CatalogCli.Ok;
-            }, owner, path);
+            }, owner, path, recursive);
     }
 
     private Command Token()

@@ -116,6 +116,17 @@ public sealed class CatalogClient
     public Task<Entry> ChangeOwnerAsync(string path, string? owner, string? group, CancellationToken ct = default) =>
         SendAsync<Entry>(HttpMethod.Post, "api/v1/namespace/chown", new ChangeOwnerRequest(path, owner, group), ct, repeatable: true);
 
+    /// <summary>
+    /// chmod of a directory and everything below it (data managers and admins); files get the mode
+    /// without its x bits. Answers the directory.
+    /// </summary>
+    public Task<Entry> ChangeModeAsync(string path, int mode, bool recursive, CancellationToken ct = default) =>
+        SendAsync<Entry>(HttpMethod.Post, "api/v1/namespace/chmod", new ChangeModeRequest(path, mode, recursive), ct, repeatable: true);
+
+    /// <summary>chown of a directory and everything below it (data managers and admins). Answers the directory.</summary>
+    public Task<Entry> ChangeOwnerAsync(string path, string? owner, string? group, bool recursive, CancellationToken ct = default) =>
+        SendAsync<Entry>(HttpMethod.Post, "api/v1/namespace/chown", new ChangeOwnerRequest(path, owner, group, recursive), ct, repeatable: true);
+
     /// <summary>The identity, roles, scopes and groups the server sees for this client's token.</summary>
     public Task<WhoAmI> WhoAmIAsync(CancellationToken ct = default) => GetAsync<WhoAmI>("api/v1/whoami", ct);
 

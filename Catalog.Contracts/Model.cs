@@ -130,7 +130,7 @@ public sealed record LookupResult(string? Lfn, Guid? Guid = null, long? Size = n
 public sealed record GuidLookup(Guid Guid, string Lfn);
 
 /// <summary>Sets the permission bits of a file or directory (its owner, a data manager or an admin).</summary>
-public sealed record ChangeModeRequest(string? Path, int? Mode);
+public sealed record ChangeModeRequest(string? Path, int? Mode, bool Recursive = false);
 
 /// <summary>Gives a file or directory another owner and/or group (data managers and admins).</summary>
-public sealed record ChangeOwnerRequest(string? Path, string? Owner = null, string? Group = null);
+public sealed record ChangeOwnerRequest(string? Path, string? Owner = null, string? Group = null, bool Recursive = false);

@@ -205,6 +205,32 @@ public static class DirectoryStore
     }
 
     /// <summary>Sets owner, group and mode of one directory (null keeps the value).</summary>
+    /// <summary>
+    /// chmod -R / chown -R of a subtree in two set-based statements: every directory at or below
+    /// <paramref name="path"/> gets <paramref name="mode"/>, every file in them <paramref name="fileMode"/>
+    /// (the same bits without x). The gate trigger re-derives the gates of what changed.
+    /// </summary>
+    public static async Task<(long Directories, long Files)> SetOwnershipSubtreeAsync(NpgsqlConnection conn, NpgsqlTransaction tx, string path,
+        string? owner, string? grp, int? mode, int? fileMode, CancellationToken ct)
+    {
+        const string sql = """
+            with changed as (
+                update directory set owner = coalesce(@owner, owner), grp = coalesce(@grp, grp), mode = coalesce(@mode, mode), modified = now()
+                where path = @path or (path >= @path || '/' and path < @path || '0')
+                returning id)
+            select count(*) from changed;
+            with changed as (
+                update file f set owner = coalesce(@owner, f.owner), grp = coalesce(@grp, f.grp), mode = coalesce(@fileMode, f.mode), modified = now()
+                from directory d
+                where f.dir_id = d.id and (d.path = @path or (d.path >= @path || '/' and d.path < @path || '0'))
+                returning 1)
+            select count(*) from changed;
+            """;
+        await using var multi = await conn.QueryMultipleAsync(new CommandDefinition(sql,
+            new { path, owner, grp, mode = (short?)mode, fileMode = (short?)fileMode }, tx, cancellationToken: ct));
+        return (await multi.ReadSingleAsync<long>(), await multi.ReadSingleAsync<long>());
+    }
+
     public static Task SetOwnershipAsync(NpgsqlConnection conn, NpgsqlTransaction tx, long id, string? owner, string? grp, int? mode, CancellationToken ct) =>
         conn.ExecuteAsync(new CommandDefinition("""
             update directory set owner = coalesce(@owner, owner), grp = coalesce(@grp, grp), mode = coalesce(@mode, mode), modified = now()

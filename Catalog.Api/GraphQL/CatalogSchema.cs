@@ -117,15 +117,17 @@ public sealed class CatalogMutation : ObjectGraphType
             .Description("chmod: the entry's owner, a data manager or an admin.")
             .Argument<NonNullGraphType<StringGraphType>>("path")
             .Argument<NonNullGraphType<IntGraphType>>("mode")
+            .Argument<BooleanGraphType>("recursive", "The directory and everything below it (data managers and admins); files get the mode without x.")
             .ResolveAsync(async c => await CatalogQuery.S<NamespaceService>(c).ChangeModeAsync(
-                new ChangeModeRequest(c.GetArgument<string>("path"), c.GetArgument<int>("mode")), CatalogQuery.S<Caller>(c), c.CancellationToken));
+                new ChangeModeRequest(c.GetArgument<string>("path"), c.GetArgument<int>("mode"), c.GetArgument("recursive", false)), CatalogQuery.S<Caller>(c), c.CancellationToken));
         Field<NonNullGraphType<EntryGraphType>>("changeOwner")
             .Description("chown: data managers and admins.")
             .Argument<NonNullGraphType<StringGraphType>>("path")
             .Argument<StringGraphType>("owner")
             .Argument<StringGraphType>("group")
+            .Argument<BooleanGraphType>("recursive", "The directory and everything below it.")
             .ResolveAsync(async c => await CatalogQuery.S<NamespaceService>(c).ChangeOwnerAsync(
-                new ChangeOwnerRequest(c.GetArgument<string>("path"), c.GetArgument<string?>("owner"), c.GetArgument<string?>("group")),
+                new ChangeOwnerRequest(c.GetArgument<string>("path"), c.GetArgument<string?>("owner"), c.GetArgument<string?>("group"), c.GetArgument("recursive", false)),
                 CatalogQuery.S<Caller>(c), c.CancellationToken));
         Field<NonNullGraphType<EntryGraphType>>("move")
             .Argument<NonNullGraphType<StringGraphType>>("from")

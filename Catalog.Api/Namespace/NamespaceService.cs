@@ -180,8 +180,18 @@ public sealed class NamespaceService(Db db, IOptions<CatalogOptions> options, Ac
         var path = Lfn.Parse(request.Path, Roots, "path");
         if (request.Mode is not { } mode || mode is < 0 or > 0x1FF) throw CatalogException.Invalid("mode", "must be a permission mode between 0 and 0777");
         access.Demand(caller, Operation.Create, path.Path, "path");
-        await ChangeAsync(path, caller, ownerOnly: true, null, null, mode, ct);
-        await audit.RecordAsync(caller, "chmod", path.Path, "changed", new() { ["mode"] = Convert.ToString(mode, 8) });
+        if (request.Recursive)
+        {
+            access.DemandRole(caller, Role.DataManager, "change modes recursively");
+            var (dirs, files) = await ChangeSubtreeAsync(path, caller, null, null, mode, ct);
+            await audit.RecordAsync(caller, "chmod", path.Path, "changed",
+                new() { ["mode"] = Convert.ToString(mode, 8), ["recursive"] = "true", ["directories"] = dirs.ToString(), ["files"] = files.ToString() });
+        }
+        else
+        {
+            await ChangeAsync(path, caller, ownerOnly: true, null, null, mode, ct);
+            await audit.RecordAsync(caller, "chmod", path.Path, "changed", new() { ["mode"] = Convert.ToString(mode, 8) });
+        }
         return await StatAsync(path.Path, Caller.System, ct);
     }
 
@@ -195,9 +205,43 @@ public sealed class NamespaceService(Db db, IOptions<CatalogOptions> options, Ac
                 throw CatalogException.Invalid(name, "must be 1 to 128 characters of letters, digits and . _ @ -");
         access.DemandRole(caller, Role.DataManager, "change owners");
         access.Demand(caller, Operation.Modify, path.Path, "path");
-        await ChangeAsync(path, caller, ownerOnly: false, request.Owner, request.Group, null, ct);
-        await audit.RecordAsync(caller, "chown", path.Path, "changed", new() { ["owner"] = request.Owner, ["group"] = request.Group });
+        if (request.Recursive)
+        {
+            var (dirs, files) = await ChangeSubtreeAsync(path, caller, request.Owner, request.Group, null, ct);
+            await audit.RecordAsync(caller, "chown", path.Path, "changed", new()
+            {
+                ["owner"] = request.Owner, ["group"] = request.Group, ["recursive"] = "true", ["directories"] = dirs.ToString(), ["files"] = files.ToString(),
+            });
+        }
+        else
+        {
+            await ChangeAsync(path, caller, ownerOnly: false, request.Owner, request.Group, null, ct);
+            await audit.RecordAsync(caller, "chown", path.Path, "changed", new() { ["owner"] = request.Owner, ["group"] = request.Group });
+        }
         return await StatAsync(path.Path, Caller.System, ct);
+    }
+
+    /// <summary>
+    /// chmod -R / chown -R (data managers and admins): a directory and everything below it, in one
+    /// transaction. Files get the mode without its x bits (they mean nothing for a file), as
+    /// chmod -R u=rwX does. Every cached file entry is dropped: any of them may lie below.
+    /// </summary>
+    private async Task<(long Directories, long Files)> ChangeSubtreeAsync(LfnPath path, Caller caller, string? owner, string? group, int? mode, CancellationToken ct)
+    {
+        var counts = await db.WriteAsync(async (conn, tx) =>
+        {
+            var dir = await DirectoryStore.GetAsync(conn, tx, path.Path, ct, forUpdate: true);
+            if (dir is null)
+            {
+                if (await FindFileAsync(conn, tx, path, ct) is { } file && await Access.CanSeeAsync(conn, tx, caller, path.Parent, file, ct))
+                    throw CatalogException.Invalid("recursive", $"'{path.Path}' is a file; recursive applies to directories");
+                throw CatalogException.NotFound($"directory '{path.Path}'", "path");
+            }
+            if (!await Access.CanSeeAsync(conn, tx, caller, dir, ct)) throw CatalogException.NotFound($"directory '{path.Path}'", "path");
+            return await DirectoryStore.SetOwnershipSubtreeAsync(conn, tx, path.Path, owner, group, mode, mode & ~0x49, ct);
+        }, ct);
+        await cache.InvalidateAllAsync(CacheSpace.File);
+        return counts;
     }
 
     private async Task ChangeAsync(LfnPath path, Caller caller, bool ownerOnly, string? owner, string? group, int? mode, CancellationToken ct)

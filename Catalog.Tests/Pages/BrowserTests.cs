@@ -34,9 +34,26 @@ public class BrowserTests(CatalogFixture fx)
         });
         var page = await browser.NewPageAsync(new BrowserNewPageOptions { ViewportSize = new ViewportSize { Width = 1400, Height = 900 } });
         // Generous waits: the suite shares two cores with ./run.sh's builds (RunScriptTests) at times.
-        page.SetDefaultTimeout(120_000);
+        page.SetDefaultTimeout(60_000);
         var errors = new List<string>();
         page.PageError += (_, e) => errors.Add(e);
+        // What the page did, for the failure message: its console and every GraphQL answer.
+        var trace = new System.Collections.Concurrent.ConcurrentQueue<string>();
+        page.Console += (_, m) => trace.Enqueue($"console {m.Type}: {m.Text}");
+        page.Response += (_, r) => { if (r.Url.EndsWith("/graphql", StringComparison.Ordinal)) trace.Enqueue($"{r.Request.Method} /graphql: {r.Status}"); };
+        try
+        {
+            await WalkAsync(page, root, errors);
+        }
+        catch (Exception e) when (e is TimeoutException or Xunit.Sdk.XunitException)
+        {
+            await page.ScreenshotAsync(new PageScreenshotOptions { Path = Path.Combine(Artifacts, "failure.png") });
+            throw new Xunit.Sdk.XunitException($"{e.Message}\npage trace:\n{string.Join("\n", trace)}\nresult pane: {await page.InnerTextAsync(".result-window").WaitAsync(TimeSpan.FromSeconds(5)).ContinueWith(t => t.IsCompletedSuccessfully ? t.Result : "(none)")}");
+        }
+    }
+
+    private async Task WalkAsync(IPage page, string root, List<string> errors)
+    {
         // Everything the pages need is served by the catalog itself: nothing may be asked of the internet.
         var outside = new List<string>();
         page.Request += (_, r) => { if (!r.Url.StartsWith(root, StringComparison.Ordinal) && !r.Url.StartsWith("data:", StringComparison.Ordinal)) outside.Add(r.Url); };
@@ -60,6 +77,7 @@ public class BrowserTests(CatalogFixture fx)
         // The IDE was mounted afresh with the token: its result pane no longer holds the refusal.
         await page.WaitForFunctionAsync("() => document.querySelector('.result-window') && !document.querySelector('.result-window').innerText.includes('send a token')");
         await page.ClickAsync(".graphiql-execute-button");
+        // The answer's first lines (the result pane draws only what is in view: stat comes first).
         await page.WaitForFunctionAsync("() => /\"(stat|errors)\"/.test(document.querySelector('.result-window')?.innerText ?? '')");
         var result = await page.InnerTextAsync(".result-window");
         Assert.True(result.Contains("\"path\": \"/belle\"") && !result.Contains("\"errors\""), result);

@@ -38,8 +38,8 @@
   const defaultQuery = `# The catalog's GraphQL API. Ctrl-Enter runs; Ctrl-Space completes; the Docs
 # button (top left) lists every field. Paste a token above to act as yourself.
 {
-  storageElements { name site state readEnabled writeEnabled }
   stat(path: "/belle") { path type owner group mode }
+  storageElements { name site state readEnabled writeEnabled }
 }
 `;
 
