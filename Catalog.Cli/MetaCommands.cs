@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.CommandLine;
 using System.Text.Json.Nodes;
 using Catalog.Contracts;
@@ -59,7 +60,7 @@ internal sealed partial class Commands
 
     private Command Attr()
     {
-        var attr = new Command("attr", "Attribute schemas: ls (in force at a path), add, rm (admin).");
+        var attr = new Command("attr", "Attribute schemas: ls (in force at a path), add, extend, rm (admin).");
         Examples[attr] = "catalog attr add /belle/MC nEvents integer --indexed";
         var path = new Argument<string>("path");
         attr.Subcommands.Add(Define("ls", "The attributes in force at a path, where each is declared.", "catalog attr ls /belle/MC/release-08-01-00", async (run, ct) =>
@@ -68,7 +69,7 @@ internal sealed partial class Commands
             if (run.Json) { Output.WriteJson(run.Out, schema); return CatalogCli.Ok; }
             Output.WriteTable(run.Out, ["name", "type", "on", "indexed", "allowed", "declared at"],
                 schema.Attributes.Select(a => (IReadOnlyList<string>)[a.Name, Lower(a.Type), Lower(a.Target), a.Indexed ? "yes" : "no",
-                    a.Allowed is null ? "" : string.Join(",", a.Allowed.Select(v => v?.ToJsonString())), a.DefinedAt]));
+                    (a.Allowed is null ? "" : string.Join(",", a.Allowed.Select(v => v?.ToJsonString()))) + (a.Pattern is null ? "" : $"matching {a.Pattern}"), a.DefinedAt]));
             run.Out.WriteLine(schema.Permissive ? $"undeclared attributes allowed (policy at {schema.PolicySetAt})" : "undeclared attributes refused");
             return CatalogCli.Ok;
         }, path));
@@ -78,15 +79,28 @@ internal sealed partial class Commands
         var dirs = new Option<bool>("--directories") { Description = "Carried by directories (datasets) and inherited below, instead of by files" };
         var allowed = new Option<string[]>("--allowed") { Description = "An allowed value (repeatable; JSON when it parses)" };
         var indexed = new Option<bool>("--indexed") { Description = "Build an index for range and equality queries" };
+        var pattern = new Option<string?>("--pattern") { Description = "For strings: a regular expression every value must match in full" };
         attr.Subcommands.Add(Define("add", "Declare a typed attribute for a directory's subtree.", "catalog attr add /belle/MC mcEventType string --directories --allowed mixed --allowed charged",
             async (run, ct) =>
             {
                 var values = run.Get(allowed) is { Length: > 0 } a ? a.Select(v => ParseMeta([$"v={v}"])!["v"]?.DeepClone()).ToList() : null;
                 var schema = await run.Client.DeclareAttributeAsync(new AttributeSpec(run.Get(path), run.Get(name), run.Get(type),
-                    run.Get(dirs) ? AttributeTarget.Directories : AttributeTarget.Files, values, run.Get(indexed)), ct);
+                    run.Get(dirs) ? AttributeTarget.Directories : AttributeTarget.Files, values, run.Get(indexed), run.Get(pattern)), ct);
                 if (run.Json) Output.WriteJson(run.Out, schema);
+                else run.Out.WriteLine($"{run.Get(name)} is declared at {run.Get(path)}");
                 return CatalogCli.Ok;
-            }, path, name, type, dirs, allowed, indexed));
+            }, path, name, type, dirs, allowed, indexed, pattern));
+        var more = new Option<string[]>("--allowed") { Description = "A value to allow (repeatable; JSON when it parses)", Required = true };
+        attr.Subcommands.Add(Define("extend", "Add allowed values to a declaration made at a path (admin); stored values are never rechecked.",
+            "catalog attr extend /belle/MC mcEventType --allowed taupair", async (run, ct) =>
+            {
+                var values = run.Get(more)!.Select(v => ParseMeta([$"v={v}"])!["v"]?.DeepClone()).ToList();
+                var schema = await run.Client.ExtendAllowedValuesAsync(run.Get(path)!, run.Get(name)!, values, ct);
+                if (run.Json) { Output.WriteJson(run.Out, schema); return CatalogCli.Ok; }
+                var now = schema.Attributes.Single(a => a.Name == run.Get(name));
+                run.Out.WriteLine($"{now.Name} now allows {string.Join(", ", now.Allowed!.Select(v => v?.ToJsonString()))}");
+                return CatalogCli.Ok;
+            }, path, name, more));
         attr.Subcommands.Add(Define("rm", "Remove a declaration (once nothing carries the attribute).", "catalog attr rm /belle/MC nEvents", async (run, ct) =>
         {
             var schema = await run.Client.RemoveAttributeAsync(run.Get(path)!, run.Get(name)!, ct);
@@ -170,11 +184,7 @@ internal sealed partial class Commands
                 var s = await run.Client.GetDatasetSummaryAsync(run.Get(path)!, ct);
                 if (run.Json) { Output.WriteJson(run.Out, s); return CatalogCli.Ok; }
                 run.Out.WriteLine($"Dataset:     {s.Path}");
-                run.Out.WriteLine($"Files:       {Output.Count(s.Files)} in {s.Datablocks} datablocks, {Output.Bytes(s.Bytes)}");
-                run.Out.WriteLine($"Events:      {(s.Events is { } e ? Output.Count(e) : "-")}");
-                run.Out.WriteLine($"Experiments: {s.ExperimentLow?.ToString() ?? "-"} - {s.ExperimentHigh?.ToString() ?? "-"}   Runs: {s.RunLow?.ToString() ?? "-"} - {s.RunHigh?.ToString() ?? "-"}");
-                if (s.Metadata is { Count: > 0 }) run.Out.WriteLine($"Metadata:    {s.Metadata.ToJsonString()}");
-                foreach (var se in s.PerStorageElement) run.Out.WriteLine($"  {se.Se,-20} {Output.Count(se.Files),10} files  {Output.Bytes(se.Bytes)}");
+                PrintTotals(run.Out, s.Files, s.Datablocks, s.Bytes, s.Events, s.ExperimentLow, s.ExperimentHigh, s.RunLow, s.RunHigh, s.Metadata, s.PerStorageElement);
                 return CatalogCli.Ok;
             }, path));
 
@@ -202,13 +212,15 @@ internal sealed partial class Commands
             return CatalogCli.Ok;
         }, under));
         var path = new Argument<string>("path");
-        collection.Subcommands.Add(Define("info", "A collection's members and metadata.", "catalog collection info /belle/collection/skim-2026", async (run, ct) =>
+        collection.Subcommands.Add(Define("info", "A collection's members and metadata, and the totals of its datasets (files, bytes, events, ranges, per SE).", "catalog collection info /belle/collection/skim-2026", async (run, ct) =>
         {
             var c = await run.Client.GetCollectionAsync(run.Get(path)!, ct);
-            if (run.Json) { Output.WriteJson(run.Out, c); return CatalogCli.Ok; }
-            run.Out.WriteLine($"Collection: {c.Path}   created {c.Created:u}");
-            if (c.Metadata is { Count: > 0 }) run.Out.WriteLine($"Metadata:   {c.Metadata.ToJsonString()}");
-            foreach (var m in c.Members) run.Out.WriteLine($"  {m}");
+            var s = await run.Client.GetCollectionSummaryAsync(c.Path, ct);
+            if (run.Json) { Output.WriteJson(run.Out, new { collection = c, summary = s }); return CatalogCli.Ok; }
+            run.Out.WriteLine($"Collection:  {c.Path}   created {c.Created:u}");
+            run.Out.WriteLine($"Members:     {string.Join(", ", c.Members)}");
+            run.Out.WriteLine($"Datasets:    {Output.Count(s.Datasets)}");
+            PrintTotals(run.Out, s.Files, s.Datablocks, s.Bytes, s.Events, s.ExperimentLow, s.ExperimentHigh, s.RunLow, s.RunHigh, s.Metadata, s.PerStorageElement);
             return CatalogCli.Ok;
         }, path));
         var members = new Option<string[]>("--member") { Description = "A dataset or collection (repeatable)", Required = true };
@@ -221,6 +233,24 @@ internal sealed partial class Commands
                 return CatalogCli.Ok;
             }, path, members, meta));
         return collection;
+    }
+
+    /// <summary>The totals of a dataset or a collection, the way dataset info shows them.</summary>
+    private static void PrintTotals(TextWriter o, long files, int datablocks, long bytes, long? events, long? expLow, long? expHigh,
+        long? runLow, long? runHigh, JsonObject? metadata, IReadOnlyList<SeUsage> perSe)
+    {
+        o.WriteLine($"Files:       {Output.Count(files)} in {datablocks} datablocks, {Output.Bytes(bytes)}");
+        o.WriteLine($"Events:      {(events is { } e ? Output.Count(e) : "-")}");
+        o.WriteLine($"Experiments: {Range(expLow, expHigh)}   Runs: {Range(runLow, runHigh)}");
+        if (metadata is { Count: > 0 }) o.WriteLine($"Metadata:    {metadata.ToJsonString()}");
+        foreach (var se in perSe) o.WriteLine($"  {se.Se,-20} {Output.Count(se.Files),10} files  {Output.Bytes(se.Bytes)}");
+
+        static string Range(long? low, long? high) => (low, high) switch
+        {
+            (null, null) => "-",
+            var (l, h) when l == h => l!.Value.ToString(CultureInfo.InvariantCulture),
+            var (l, h) => $"{l?.ToString(CultureInfo.InvariantCulture) ?? "?"} - {h?.ToString(CultureInfo.InvariantCulture) ?? "?"}",
+        };
     }
 
     private Command LineageCommand()

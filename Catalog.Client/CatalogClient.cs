@@ -164,6 +164,10 @@ public sealed class CatalogClient
     public Task<SchemaInForce> DeclareAttributeAsync(AttributeSpec spec, CancellationToken ct = default) =>
         SendAsync<SchemaInForce>(HttpMethod.Post, "api/v1/schema", spec, ct);
 
+    /// <summary>Adds values to the allowed list of a declaration made at a path (admin); adding one already allowed changes nothing.</summary>
+    public Task<SchemaInForce> ExtendAllowedValuesAsync(string path, string name, IEnumerable<System.Text.Json.Nodes.JsonNode?> values, CancellationToken ct = default) =>
+        SendAsync<SchemaInForce>(HttpMethod.Post, "api/v1/schema/allowed", new AllowedValuesRequest(path, name, values.ToList()), ct, repeatable: true);
+
     /// <summary>The attributes in force at a path and its policy.</summary>
     public Task<SchemaInForce> GetSchemaAsync(string path, CancellationToken ct = default) =>
         GetAsync<SchemaInForce>($"api/v1/schema?path={Uri.EscapeDataString(path)}", ct);
@@ -220,6 +224,10 @@ public sealed class CatalogClient
     /// <summary>A dataset's files, bytes, events, experiment and run ranges, and replicas per SE.</summary>
     public Task<DatasetSummary> GetDatasetSummaryAsync(string path, CancellationToken ct = default) =>
         GetAsync<DatasetSummary>($"api/v1/datasets/summary?path={Uri.EscapeDataString(path)}", ct);
+
+    /// <summary>The totals of the datasets a collection holds: files, bytes, events, ranges, per SE.</summary>
+    public Task<CollectionSummary> GetCollectionSummaryAsync(string path, CancellationToken ct = default) =>
+        GetAsync<CollectionSummary>($"api/v1/collections/summary?path={Uri.EscapeDataString(path)}", ct);
 
     /// <summary>Creates a frozen collection, whole or not at all.</summary>
     public Task<CollectionInfo> CreateCollectionAsync(CollectionRequest request, CancellationToken ct = default) =>

@@ -13,12 +13,16 @@ public enum AttributeTarget { Files, Directories }
 /// <param name="Name">Letters, digits and '_', starting with a letter; unique along a path.</param>
 /// <param name="Allowed">If given, the only values allowed.</param>
 /// <param name="Indexed">Build an index so range and equality queries on it use it.</param>
+/// <param name="Pattern">For strings: a regular expression (.NET syntax) every value must match in full, e.g. <c>release-\d{2}-\d{2}-\d{2}</c>.</param>
 public sealed record AttributeSpec(string? Path, string? Name, AttributeType? Type, AttributeTarget? Target = AttributeTarget.Files,
-    IReadOnlyList<JsonNode?>? Allowed = null, bool Indexed = false);
+    IReadOnlyList<JsonNode?>? Allowed = null, bool Indexed = false, string? Pattern = null);
+
+/// <summary>Adds values to the allowed list of a declaration made at <see cref="Path"/>; values already allowed are fine.</summary>
+public sealed record AllowedValuesRequest(string? Path, string? Name, IReadOnlyList<JsonNode?>? Allowed);
 
 /// <summary>A declared attribute, with the directory that declares it.</summary>
 public sealed record AttributeDefinition(string Name, AttributeType Type, AttributeTarget Target, string DefinedAt,
-    IReadOnlyList<JsonNode?>? Allowed, bool Indexed);
+    IReadOnlyList<JsonNode?>? Allowed, bool Indexed, string? Pattern = null);
 
 /// <summary>The schema in force at a path: every attribute declared on it or an ancestor.</summary>
 public sealed record SchemaInForce(string Path, bool Permissive, string? PolicySetAt, IReadOnlyList<AttributeDefinition> Attributes);
@@ -115,6 +119,13 @@ public sealed record DatasetSummary(string Path, long Files, long Bytes, long? E
 public sealed record CollectionRequest(string? Path, IReadOnlyList<string?>? Members, JsonObject? Metadata = null);
 
 public sealed record CollectionInfo(string Path, IReadOnlyList<string> Members, JsonObject? Metadata, DateTimeOffset Created);
+
+/// <summary>
+/// A collection at a glance: the totals of the datasets it holds (through nested collections), as a
+/// dataset summary has them; datasets the caller may not see are left out, and counted in none.
+/// </summary>
+public sealed record CollectionSummary(string Path, int Datasets, long Files, long Bytes, long? Events, long? ExperimentLow, long? ExperimentHigh,
+    long? RunLow, long? RunHigh, int Datablocks, IReadOnlyList<SeUsage> PerStorageElement, JsonObject? Metadata);
 
 public enum LineageDirection { Ancestors, Descendants }
 

@@ -14,6 +14,7 @@ public sealed class AttributeDefRow
     public short Type { get; init; }
     public string? Allowed { get; init; }
     public bool Indexed { get; init; }
+    public string? Pattern { get; init; }
 }
 
 public sealed record PolicyRow(long DirId, string Path, bool Permissive);
@@ -24,7 +25,7 @@ public static class MetadataStore
     /// <summary>Declarations made on any of <paramref name="paths"/> (the ancestors of what is being checked).</summary>
     public static async Task<IReadOnlyList<AttributeDefRow>> DefinitionsOnAsync(NpgsqlConnection conn, NpgsqlTransaction? tx, string[] paths, CancellationToken ct) =>
         (await conn.QueryAsync<AttributeDefRow>(new CommandDefinition("""
-            select a.id, a.dir_id as DirId, d.path, a.name, a.target, a.type, a.allowed::text as allowed, a.indexed
+            select a.id, a.dir_id as DirId, d.path, a.name, a.target, a.type, a.allowed::text as allowed, a.indexed, a.pattern
             from attribute_def a join directory d on d.id = a.dir_id
             where d.path = any(@paths)
             """, new { paths }, tx, cancellationToken: ct))).AsList();
@@ -32,7 +33,7 @@ public static class MetadataStore
     /// <summary>Declarations anywhere below any of <paramref name="paths"/> (of <paramref name="name"/> only, when given).</summary>
     public static async Task<IReadOnlyList<AttributeDefRow>> DefinitionsBelowAsync(NpgsqlConnection conn, NpgsqlTransaction? tx, string[] paths, string? name, CancellationToken ct) =>
         (await conn.QueryAsync<AttributeDefRow>(new CommandDefinition("""
-            select a.id, a.dir_id as DirId, d.path, a.name, a.target, a.type, a.allowed::text as allowed, a.indexed
+            select a.id, a.dir_id as DirId, d.path, a.name, a.target, a.type, a.allowed::text as allowed, a.indexed, a.pattern
             from attribute_def a join directory d on d.id = a.dir_id, unnest(@paths::text[]) s
             where (@name::text is null or a.name = @name) and d.path > s || '/' and d.path < s || '0'
             """, new { paths, name }, tx, cancellationToken: ct))).AsList();
@@ -43,10 +44,16 @@ public static class MetadataStore
             """, new { paths }, tx, cancellationToken: ct))).AsList();
 
     public static Task InsertDefinitionAsync(NpgsqlConnection conn, NpgsqlTransaction tx, long dirId, string name, short target, short type,
-        string? allowed, bool indexed, CancellationToken ct) =>
+        string? allowed, bool indexed, string? pattern, CancellationToken ct) =>
         conn.ExecuteAsync(new CommandDefinition("""
-            insert into attribute_def (dir_id, name, target, type, allowed, indexed) values (@dirId, @name, @target, @type, @allowed::jsonb, @indexed)
-            """, new { dirId, name, target, type, allowed, indexed }, tx, cancellationToken: ct));
+            insert into attribute_def (dir_id, name, target, type, allowed, indexed, pattern)
+            values (@dirId, @name, @target, @type, @allowed::jsonb, @indexed, @pattern)
+            """, new { dirId, name, target, type, allowed, indexed, pattern }, tx, cancellationToken: ct));
+
+    /// <summary>Replaces the allowed-value list of the declaration of <paramref name="name"/> made on <paramref name="dirId"/>.</summary>
+    public static Task SetAllowedAsync(NpgsqlConnection conn, NpgsqlTransaction tx, long dirId, string name, string allowed, CancellationToken ct) =>
+        conn.ExecuteAsync(new CommandDefinition("update attribute_def set allowed = @allowed::jsonb where dir_id = @dirId and name = @name",
+            new { dirId, name, allowed }, tx, cancellationToken: ct));
 
     public static Task<int> DeleteDefinitionAsync(NpgsqlConnection conn, NpgsqlTransaction tx, long dirId, string name, CancellationToken ct) =>
         conn.ExecuteAsync(new CommandDefinition("delete from attribute_def where dir_id = @dirId and name = @name",

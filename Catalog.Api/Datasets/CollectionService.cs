@@ -19,7 +19,7 @@ namespace Catalog.Api.Datasets;
 /// created whole in one transaction or not at all. Membership is frozen, and members must exist
 /// before the collection does, so no collection can contain itself, directly or through another.
 /// </summary>
-public sealed class CollectionService(Db db, IOptions<CatalogOptions> options, Access access, AuditLog audit, MetadataService metadata)
+public sealed class CollectionService(Db db, IOptions<CatalogOptions> options, Access access, AuditLog audit, MetadataService metadata, DatasetService datasets)
 {
     public const int MaxMembers = 10_000;
 
@@ -78,6 +78,31 @@ public sealed class CollectionService(Db db, IOptions<CatalogOptions> options, A
         await using var conn = await db.OpenAsync(ct);
         return (await ReadAsync(conn, p.Path, subtree: false, caller, ct)).SingleOrDefault()
             ?? throw CatalogException.NotFound($"collection '{p.Path}'", "path");
+    }
+
+    /// <summary>
+    /// The totals of the datasets a collection holds, from each dataset's summary (cached, and read
+    /// past the cache for a caller from whom part of a dataset is hidden); datasets hidden from the
+    /// caller are left out. Datasets are disjoint directories, so their files add up.
+    /// </summary>
+    public async Task<CollectionSummary> SummaryAsync(string? path, Caller caller, CancellationToken ct)
+    {
+        var info = await GetAsync(path, caller, ct);
+        string[] members;
+        await using (var conn = await db.OpenAsync(ct))
+            members = (await ExpandAsync(conn, info.Path, ct) ?? []).Where(p => !p.EndsWith("/\u0001none", StringComparison.Ordinal)).ToArray();
+        var parts = new List<DatasetSummary>();
+        foreach (var member in members)
+        {
+            try { parts.Add(await datasets.SummaryAsync(member, caller, ct)); }
+            catch (CatalogException e) when (e.Code is ErrorCode.NotFound or ErrorCode.Forbidden) { } // not the caller's to see
+        }
+        var perSe = parts.SelectMany(p => p.PerStorageElement).GroupBy(u => u.Se, StringComparer.Ordinal)
+            .Select(g => new SeUsage(g.Key, g.Sum(u => u.Files), g.Sum(u => u.Bytes))).OrderBy(u => u.Se, StringComparer.Ordinal).ToList();
+        var events = parts.Where(p => p.Events is not null).Select(p => p.Events!.Value).ToList();
+        return new CollectionSummary(info.Path, parts.Count, parts.Sum(p => p.Files), parts.Sum(p => p.Bytes), events.Count == 0 ? null : events.Sum(),
+            parts.Min(p => p.ExperimentLow), parts.Max(p => p.ExperimentHigh), parts.Min(p => p.RunLow), parts.Max(p => p.RunHigh),
+            parts.Sum(p => p.Datablocks), perSe, info.Metadata);
     }
 
     public async Task<IReadOnlyList<CollectionInfo>> ListAsync(string? under, Caller caller, CancellationToken ct)

@@ -18,6 +18,9 @@ public static class CollectionsApi
         collections.MapGet("/info", (string? path, CollectionService s, Caller caller, CancellationToken ct) => s.GetAsync(path, caller, ct))
             .WithName("GetCollection").WithSummary("Get collection")
             .WithDescription("A collection's members, metadata and creation time.");
+        collections.MapGet("/summary", (string? path, CollectionService s, Caller caller, CancellationToken ct) => s.SummaryAsync(path, caller, ct))
+            .WithName("GetCollectionSummary").WithSummary("Get collection summary")
+            .WithDescription("Datasets, files, bytes, events, experiment and run ranges, datablocks, and per SE the files with an available replica there, over the datasets the collection holds.");
         collections.MapGet("/files", (string? path, string? after, int? limit, QueryService s, Caller caller, CancellationToken ct) =>
                 s.PageAsync(new QueryRequest(null, path, QueryTarget.Files, ["size", "guid"], after, limit), caller, ct, new QueryService.Everything()))
             .WithName("ListCollectionFiles").WithSummary("List collection files")

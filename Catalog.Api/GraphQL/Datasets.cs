@@ -64,6 +64,10 @@ public sealed class CollectionGraphType : ObjectGraphType<CollectionInfo>
         Field<NonNullGraphType<ListGraphType<NonNullGraphType<StringGraphType>>>>("members").Resolve(c => c.Source.Members);
         Field<StringGraphType>("metadata").Description("The collection's own values, as a JSON object.").Resolve(c => c.Source.Metadata?.ToJsonString());
         Field(x => x.Created);
+        Field<NonNullGraphType<CollectionSummaryGraphType>>("summary")
+            .Description("The totals of the datasets it holds (one more read per dataset).")
+            .ResolveAsync(async c => await S<CollectionService>(c).SummaryAsync(c.Source.Path, S<Caller>(c), c.CancellationToken))
+            .WithComplexityImpact(CatalogSchema.DatabaseFieldImpact);
         Field<NonNullGraphType<QueryPageGraphType>>("files")
             .Description("The files of its datasets, one page at a time (pass endCursor back as after).")
             .Argument<IntGraphType>("first")
@@ -73,6 +77,25 @@ public sealed class CollectionGraphType : ObjectGraphType<CollectionInfo>
                 new QueryRequest(null, c.Source.Path, QueryTarget.Files, c.GetArgument<List<string>?>("attributes") ?? ["size", "guid"],
                     c.GetArgument<string?>("after"), c.GetArgument<int?>("first")), S<Caller>(c), c.CancellationToken, new QueryService.Everything()))
             .WithComplexityImpact(CatalogSchema.DatabaseFieldImpact);
+    }
+}
+
+public sealed class CollectionSummaryGraphType : ObjectGraphType<CollectionSummary>
+{
+    public CollectionSummaryGraphType()
+    {
+        Name = "CollectionSummary";
+        Field(x => x.Path);
+        Field(x => x.Datasets).Description("The datasets counted (those the caller may see).");
+        Field(x => x.Files);
+        Field(x => x.Bytes);
+        Field(x => x.Events, nullable: true);
+        Field(x => x.ExperimentLow, nullable: true);
+        Field(x => x.ExperimentHigh, nullable: true);
+        Field(x => x.RunLow, nullable: true);
+        Field(x => x.RunHigh, nullable: true);
+        Field(x => x.Datablocks);
+        Field<NonNullGraphType<ListGraphType<NonNullGraphType<SeUsageGraphType>>>>("perStorageElement").Resolve(c => c.Source.PerStorageElement);
     }
 }
 
@@ -111,6 +134,7 @@ public sealed class AttributeDefinitionGraphType : ObjectGraphType<AttributeDefi
         Field<StringGraphType>("allowed").Description("The only values allowed, as a JSON array (null: any value of the type).")
             .Resolve(c => c.Source.Allowed is { } allowed ? new JsonArray(allowed.Select(v => v?.DeepClone()).ToArray()).ToJsonString() : null);
         Field(x => x.Indexed);
+        Field(x => x.Pattern, nullable: true).Description("For strings: the regular expression every value matches in full.");
     }
 }
 
@@ -165,12 +189,13 @@ public sealed class AttributeInputType : InputObjectGraphType<AttributeSpec>
         Field<EnumerationGraphType<AttributeTarget>>("target").Description("FILES when absent.");
         Field<StringGraphType>("allowed").Description("The only values allowed, as a JSON array.");
         Field<BooleanGraphType>("indexed");
+        Field<StringGraphType>("pattern").Description("For strings: a regular expression every value must match in full.");
     }
 
     public override object ParseDictionary(IDictionary<string, object?> value) =>
         new AttributeSpec(value.Get<string>("path"), value.Get<string>("name"), value.Get<AttributeType?>("type"),
             value.Get<AttributeTarget?>("target") ?? AttributeTarget.Files, JsonText.Array(value.Get<string>("allowed"), "allowed"),
-            value.Get<bool?>("indexed") ?? false);
+            value.Get<bool?>("indexed") ?? false, value.Get<string>("pattern"));
 }
 
 /// <summary>JSON values carried as GraphQL strings; malformed text is a 400 naming the field.</summary>
@@ -248,6 +273,13 @@ public static class DatasetFields
             .Description("Declares a typed attribute on a directory for its whole subtree (admin).")
             .Argument<NonNullGraphType<AttributeInputType>>("attribute")
             .ResolveAsync(async c => await S<SchemaService>(c).DeclareAsync(c.GetArgument<AttributeSpec>("attribute"), S<Caller>(c), c.CancellationToken));
+        mutation.Field<NonNullGraphType<SchemaInForceGraphType>>("extendAllowedValues")
+            .Description("Adds values to the allowed list of a declaration made at a path (admin).")
+            .Argument<NonNullGraphType<StringGraphType>>("path")
+            .Argument<NonNullGraphType<StringGraphType>>("name")
+            .Argument<NonNullGraphType<StringGraphType>>("allowed", "The values to add, as a JSON array.")
+            .ResolveAsync(async c => await S<SchemaService>(c).ExtendAllowedAsync(new AllowedValuesRequest(c.GetArgument<string>("path"), c.GetArgument<string>("name"),
+                JsonText.Array(c.GetArgument<string>("allowed"), "allowed")), S<Caller>(c), c.CancellationToken));
         mutation.Field<NonNullGraphType<SchemaInForceGraphType>>("removeAttribute")
             .Description("Removes a declaration made at a path, once no entry carries the attribute (admin).")
             .Argument<NonNullGraphType<StringGraphType>>("path")

@@ -49,6 +49,9 @@ public sealed class Schema(string path, IReadOnlyDictionary<string, AttributeDef
             if (AttributeSchema.Normalize(def.Type, value) is not { } n)
                 return new ItemError(ErrorCode.InvalidArgument,
                     $"{at}.{name}: {Describe(value)} is not a valid {Http.Mapping.Wire(def.Type)}", $"{at}.{name}");
+            if (def.Pattern is { } pattern && n.GetValueKind() == System.Text.Json.JsonValueKind.String && !AttributeSchema.MatchesPattern(pattern, n.GetValue<string>()))
+                return new ItemError(ErrorCode.InvalidArgument,
+                    $"{at}.{name}: {Describe(value)} does not match the pattern {pattern} (declared at {def.DefinedAt})", $"{at}.{name}");
             if (def.Allowed is { } allowed && !allowed.Any(a => JsonNode.DeepEquals(a, n)))
                 return new ItemError(ErrorCode.InvalidArgument,
                     $"{at}.{name}: {Describe(value)} is not one of the allowed values ({string.Join(", ", allowed.Select(Describe))})", $"{at}.{name}");
@@ -132,5 +135,30 @@ public static partial class AttributeSchema
     }
 
     public static AttributeDefinition ToContract(AttributeDefRow d) => new(d.Name, (AttributeType)d.Type, (AttributeTarget)d.Target, d.Path,
-        d.Allowed is null ? null : JsonNode.Parse(d.Allowed)!.AsArray().ToList(), d.Indexed);
+        d.Allowed is null ? null : JsonNode.Parse(d.Allowed)!.AsArray().ToList(), d.Indexed, d.Pattern);
+
+    private static readonly System.Collections.Concurrent.ConcurrentDictionary<string, Regex> Patterns = new(StringComparer.Ordinal);
+
+    /// <summary>
+    /// A declared pattern, matched against the whole value, with a time limit (a pattern that
+    /// backtracks badly fails its value instead of holding a thread). Null when it does not compile.
+    /// </summary>
+    public static Regex? CompilePattern(string pattern)
+    {
+        if (Patterns.TryGetValue(pattern, out var cached)) return cached;
+        try
+        {
+            var regex = new Regex($"^(?:{pattern})$", RegexOptions.CultureInvariant, TimeSpan.FromMilliseconds(100));
+            if (Patterns.Count < 10_000) Patterns[pattern] = regex;
+            return regex;
+        }
+        catch (ArgumentException) { return null; }
+    }
+
+    /// <summary>Whether <paramref name="value"/> (a string) matches <paramref name="pattern"/> in full; a time-out counts as no.</summary>
+    public static bool MatchesPattern(string pattern, string value)
+    {
+        try { return CompilePattern(pattern)?.IsMatch(value) == true; }
+        catch (RegexMatchTimeoutException) { return false; }
+    }
 }

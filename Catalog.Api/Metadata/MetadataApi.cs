@@ -19,6 +19,10 @@ public static class MetadataApi
             .WithName("RemoveAttribute").WithSummary("Remove an attribute")
             .WithDescription("Removes a declaration made at a path, once no entry carries the attribute (admin).")
             .ProducesProblem(404).ProducesProblem(409);
+        schema.MapPost("/allowed", (AllowedValuesRequest request, SchemaService s, Caller caller, CancellationToken ct) => s.ExtendAllowedAsync(request, caller, ct))
+            .WithName("ExtendAllowedValues").WithSummary("Add allowed values")
+            .WithDescription("Adds values to the allowed list of a declaration made at a path (admin); values are only ever added, so nothing stored is rechecked.")
+            .ProducesProblem(400).ProducesProblem(404).ProducesProblem(409);
         schema.MapPut("/policy", (PolicyRequest request, SchemaService s, Caller caller, CancellationToken ct) => s.SetPolicyAsync(request, caller, ct))
             .WithName("SetMetadataPolicy").WithSummary("Set the metadata policy")
             .WithDescription("Makes a subtree permissive (undeclared attributes allowed) or strict (admin).");

@@ -30,15 +30,18 @@ public sealed class SchemaService(Db db, IOptions<CatalogOptions> options, Acces
         if (spec.Type is not { } type || !Enum.IsDefined(type)) throw CatalogException.Invalid("type", "must be integer, float, string, boolean or timestamp");
         var target = spec.Target ?? AttributeTarget.Files;
         if (!Enum.IsDefined(target)) throw CatalogException.Invalid("target", "must be files or directories");
+        var pattern = spec.Pattern;
+        if (pattern is not null)
+        {
+            if (type != AttributeType.String) throw CatalogException.Invalid("pattern", "applies to string attributes only");
+            if (pattern.Length is 0 or > 500) throw CatalogException.Invalid("pattern", "must be 1 to 500 characters");
+            if (AttributeSchema.CompilePattern(pattern) is null) throw CatalogException.Invalid("pattern", $"'{pattern}' is not a valid regular expression");
+        }
         string? allowed = null;
         if (spec.Allowed is { } values)
         {
             if (values.Count is 0 or > 1000) throw CatalogException.Invalid("allowed", "must hold 1 to 1000 values");
-            var normalized = new JsonArray();
-            for (var i = 0; i < values.Count; i++)
-                normalized.Add(values[i] is { } v && AttributeSchema.Normalize(type, v) is { } n ? n
-                    : throw CatalogException.Invalid($"allowed[{i}]", $"{Schema.Describe(values[i])} is not a valid {Mapping.Wire(type)}"));
-            allowed = normalized.ToJsonString();
+            allowed = NormalizeAllowed(values, type, pattern, []).ToJsonString();
         }
 
         var changed = await db.WriteAsync(async (conn, tx) =>
@@ -51,6 +54,7 @@ public sealed class SchemaService(Db db, IOptions<CatalogOptions> options, Acces
                 // Declaring again exactly what is declared here succeeds and changes nothing (setup
                 // scripts and READMEs can be run twice); anything else is a conflict naming the difference.
                 if (existing.DefinedAt == dir.Path && existing.Type == type && existing.Target == target && existing.Indexed == spec.Indexed
+                    && existing.Pattern == pattern
                     && (existing.Allowed is null ? allowed is null : allowed == new JsonArray(existing.Allowed.Select(v => v?.DeepClone()).ToArray()).ToJsonString()))
                     return false;
                 throw new CatalogException(ErrorCode.Conflict, existing.DefinedAt == dir.Path
@@ -59,7 +63,7 @@ public sealed class SchemaService(Db db, IOptions<CatalogOptions> options, Acces
             }
             if ((await MetadataStore.DefinitionsBelowAsync(conn, tx, [dir.Path], name, ct)).FirstOrDefault() is { } below)
                 throw new CatalogException(ErrorCode.Conflict, $"attribute '{name}' is already declared below, at {below.Path}", "name");
-            await MetadataStore.InsertDefinitionAsync(conn, tx, row.Id, name, (short)target, (short)type, allowed, spec.Indexed, ct);
+            await MetadataStore.InsertDefinitionAsync(conn, tx, row.Id, name, (short)target, (short)type, allowed, spec.Indexed, pattern, ct);
             return true;
         }, ct);
         if (!changed) return await InForceAsync(dir.Path, caller, ct);
@@ -70,10 +74,64 @@ public sealed class SchemaService(Db db, IOptions<CatalogOptions> options, Acces
         return await InForceAsync(dir.Path, caller, ct);
     }
 
-    private static string Describe(AttributeDefinition d) => Describe(d.Type, d.Target, d.Allowed is not null, d.Indexed);
+    private static string Describe(AttributeDefinition d) => Describe(d.Type, d.Target, d.Allowed is not null, d.Indexed, d.Pattern);
 
-    private static string Describe(AttributeType type, AttributeTarget target, bool allowedList, bool indexed) =>
-        $"{Mapping.Wire(type)} on {Mapping.Wire(target)}{(allowedList ? " with allowed values" : "")}{(indexed ? ", indexed" : "")}";
+    private static string Describe(AttributeType type, AttributeTarget target, bool allowedList, bool indexed, string? pattern = null) =>
+        $"{Mapping.Wire(type)} on {Mapping.Wire(target)}{(allowedList ? " with allowed values" : "")}{(pattern is null ? "" : $" matching {pattern}")}{(indexed ? ", indexed" : "")}";
+
+    /// <summary>
+    /// Allowed values normalized to the type (and checked against the pattern), appended to
+    /// <paramref name="existing"/> without duplicates; refusals name the item.
+    /// </summary>
+    private static JsonArray NormalizeAllowed(IReadOnlyList<JsonNode?> values, AttributeType type, string? pattern, IEnumerable<JsonNode?> existing)
+    {
+        var result = new JsonArray(existing.Select(v => v?.DeepClone()).ToArray());
+        for (var i = 0; i < values.Count; i++)
+        {
+            var n = values[i] is { } v ? AttributeSchema.Normalize(type, v) : null;
+            if (n is null) throw CatalogException.Invalid($"allowed[{i}]", $"{Schema.Describe(values[i])} is not a valid {Mapping.Wire(type)}");
+            if (pattern is not null && !AttributeSchema.MatchesPattern(pattern, n.GetValue<string>()))
+                throw CatalogException.Invalid($"allowed[{i}]", $"{Schema.Describe(values[i])} does not match the pattern {pattern}");
+            if (!result.Any(a => JsonNode.DeepEquals(a, n))) result.Add(n);
+        }
+        return result;
+    }
+
+    /// <summary>
+    /// Adds values to the allowed list of a declaration made at the path (admin). Values are only
+    /// ever added: every stored value stays valid, so no row is checked or rewritten.
+    /// </summary>
+    public async Task<SchemaInForce> ExtendAllowedAsync(AllowedValuesRequest request, Caller caller, CancellationToken ct)
+    {
+        var dir = Lfn.Parse(request.Path, options.Value.Roots, "path");
+        access.DemandRole(caller, Role.Admin, "change attribute declarations");
+        if (request.Name is not { } name) throw CatalogException.Invalid("name", "is required");
+        if (request.Allowed is not { Count: > 0 } values) throw CatalogException.Invalid("allowed", "give at least one value to add");
+        var added = 0;
+        await db.WriteAsync(async (conn, tx) =>
+        {
+            var row = await DirectoryStore.GetAsync(conn, tx, dir.Path, ct, forUpdate: true)
+                ?? throw CatalogException.NotFound($"directory '{dir.Path}'", "path");
+            var inForce = (await AttributeSchema.LoadAsync(conn, tx, [dir.Path], ct))[dir.Path];
+            if (!inForce.Attributes.TryGetValue(name, out var def))
+                throw CatalogException.NotFound($"attribute '{name}' at '{dir.Path}'", "name");
+            if (def.DefinedAt != dir.Path)
+                throw new CatalogException(ErrorCode.Conflict, $"attribute '{name}' is declared at {def.DefinedAt}, not here", "path");
+            if (def.Allowed is null)
+                throw new CatalogException(ErrorCode.Conflict, $"attribute '{name}' has no allowed-value list: every {Mapping.Wire(def.Type)} is allowed already", "allowed");
+            var merged = NormalizeAllowed(values, def.Type, def.Pattern, def.Allowed);
+            if (merged.Count > 1000) throw CatalogException.Invalid("allowed", $"at most 1000 allowed values ({merged.Count} asked)");
+            added = merged.Count - def.Allowed.Count;
+            if (added > 0) await MetadataStore.SetAllowedAsync(conn, tx, row.Id, name, merged.ToJsonString(), ct);
+            return true;
+        }, ct);
+        if (added > 0)
+        {
+            await cache.InvalidateAllAsync(CacheSpace.Schema);
+            await audit.RecordAsync(caller, "attribute.extend", dir.Path, "changed", new() { ["name"] = name, ["added"] = added.ToString() });
+        }
+        return await InForceAsync(dir.Path, caller, ct);
+    }
 
     public async Task<SchemaInForce> InForceAsync(string? path, Caller caller, CancellationToken ct)
     {

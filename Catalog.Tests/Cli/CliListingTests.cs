@@ -153,4 +153,27 @@ public class CliListingTests(CatalogFixture fx)
         Assert.Contains("--recursive", LinesOf((await Run("[suggest:16]", "./catalog ls --r")).Out));
         Assert.Equal(2, (await Run("completion", "fish")).Exit);
     }
+
+    [Fact]
+    public async Task Attr_extend_pattern_and_collection_totals_from_the_command_line()
+    {
+        var area = TestData.Dir("cli-attr").Replace("/belle/t/", "/belle/m/");
+        var se = await fx.NewStorageElementAsync();
+        Assert.Equal(0, (await Run("mkdir", "-p", area)).Exit);
+        Assert.Equal(0, (await Run("attr", "add", area, "beam", "string", "--directories", "--allowed", "4S")).Exit);
+        Assert.Equal(0, (await Run("attr", "add", area, "tag", "string", "--directories", "--pattern", "v[0-9]+")).Exit);
+        var extended = await Run("attr", "extend", area, "beam", "--allowed", "5S", "--allowed", "offres");
+        Assert.Equal(0, extended.Exit);
+        Assert.Contains("beam now allows \"4S\", \"5S\", \"offres\"", extended.Out);
+        Assert.Contains("matching v[0-9]+", (await Run("attr", "ls", area)).Out);
+        Assert.Equal(1, (await Run("dataset", "create", $"{area}/ds", "--meta", "tag=x1")).Exit);
+        Assert.Equal(0, (await Run("dataset", "create", $"{area}/ds", "--meta", "tag=v2", "--meta", "beam=5S")).Exit);
+        await fx.Client.RegisterAsync([new NewFile("f.root", 2048, "0000000a", Replicas: [new NewReplica(se)], Dataset: $"{area}/ds")]);
+        Assert.Equal(0, (await Run("collection", "create", $"{area}/coll", "--member", $"{area}/ds")).Exit);
+        var info = await Run("collection", "info", $"{area}/coll");
+        Assert.Equal(0, info.Exit);
+        Assert.Contains("Datasets:    1", info.Out);
+        Assert.Contains("Files:       1 in 1 datablocks, 2.0 KiB", info.Out);
+        Assert.Matches($@"{se}\s+1 files", info.Out);
+    }
 }

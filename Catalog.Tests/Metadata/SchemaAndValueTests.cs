@@ -47,6 +47,63 @@ public class SchemaAndValueTests(CatalogFixture fx) : MetadataTestBase(fx)
     }
 
     [Fact]
+    public async Task A_string_attribute_with_a_pattern_refuses_values_that_do_not_match_it_in_full()
+    {
+        var area = Area();
+        await Fx.Client.MakeDirectoryAsync($"{area}/rel", parents: true);
+        var spec = new AttributeSpec(area, "release", AttributeType.String, AttributeTarget.Directories, Pattern: @"release-\d{2}-\d{2}-\d{2}");
+        var declared = await Fx.Client.DeclareAttributeAsync(spec);
+        Assert.Equal(@"release-\d{2}-\d{2}-\d{2}", declared.Attributes.Single(a => a.Name == "release").Pattern);
+        Assert.Equal(System.Text.Json.JsonSerializer.Serialize(declared, CatalogJson.Options),
+            System.Text.Json.JsonSerializer.Serialize(await Fx.Client.DeclareAttributeAsync(spec), CatalogJson.Options)); // identical: nothing changes
+        Assert.Contains("matching release-", (await Assert.ThrowsAsync<CatalogConflictException>(() =>
+            Fx.Client.DeclareAttributeAsync(spec with { Pattern = "release-.*" }))).Message);
+
+        var written = await Fx.Client.SetMetadataAsync([
+            new MetadataWrite($"{area}/rel", new JsonObject { ["release"] = "release-08-01-00" }),
+            new MetadataWrite(area, new JsonObject { ["release"] = "release-08-01-00-patch" }), // matches a prefix only: refused
+        ]);
+        Assert.True(written.Results[0].Ok);
+        Assert.False(written.Results[1].Ok);
+        Assert.Contains("does not match the pattern", written.Results[1].Error!.Message);
+        Assert.Equal("values.release", written.Results[1].Error!.Field?.Replace("items[1].", ""));
+        Assert.Null((await Fx.Client.GetMetadataAsync([area])).Results[0].Own?["release"]); // the refused value is not stored
+
+        foreach (var (bad, field) in new (AttributeSpec, string)[]
+        {
+            (new(area, "n", AttributeType.Integer, Pattern: "[0-9]+"), "pattern"),
+            (new(area, "p", AttributeType.String, Pattern: "(unclosed"), "pattern"),
+            (new(area, "q", AttributeType.String, AttributeTarget.Files, [JsonValue.Create("release-08-01-00"), JsonValue.Create("rel8")], Pattern: @"release-\d{2}-\d{2}-\d{2}"), "allowed[1]"),
+        })
+            Assert.Equal(field, (await Assert.ThrowsAsync<CatalogValidationException>(() => Fx.Client.DeclareAttributeAsync(bad))).Field);
+    }
+
+    [Fact]
+    public async Task Allowed_values_can_be_added_never_removed_and_only_where_declared()
+    {
+        var area = Area();
+        await Fx.Client.MakeDirectoryAsync($"{area}/below", parents: true);
+        await Fx.Client.DeclareAttributeAsync(new AttributeSpec(area, "mcEventType", AttributeType.String, AttributeTarget.Directories,
+            [JsonValue.Create("mixed"), JsonValue.Create("charged")]));
+        await Fx.Client.DeclareAttributeAsync(new AttributeSpec(area, "luminosity", AttributeType.Float, AttributeTarget.Directories));
+        Assert.False((await Fx.Client.SetMetadataAsync([new MetadataWrite($"{area}/below", new JsonObject { ["mcEventType"] = "taupair" })])).Results[0].Ok);
+
+        var extended = await Fx.Client.ExtendAllowedValuesAsync(area, "mcEventType", [JsonValue.Create("taupair"), JsonValue.Create("mixed")]);
+        Assert.Equal(["mixed", "charged", "taupair"], extended.Attributes.Single(a => a.Name == "mcEventType").Allowed!.Select(v => v!.GetValue<string>()));
+        Assert.True((await Fx.Client.SetMetadataAsync([new MetadataWrite($"{area}/below", new JsonObject { ["mcEventType"] = "taupair" })])).Results[0].Ok);
+
+        // Refused, and nothing changes: no list to extend, not declared here, a value of the wrong type, not an admin.
+        await Assert.ThrowsAsync<CatalogConflictException>(() => Fx.Client.ExtendAllowedValuesAsync(area, "luminosity", [JsonValue.Create(1.5)]));
+        await Assert.ThrowsAsync<CatalogConflictException>(() => Fx.Client.ExtendAllowedValuesAsync($"{area}/below", "mcEventType", [JsonValue.Create("x")]));
+        await Assert.ThrowsAsync<CatalogNotFoundException>(() => Fx.Client.ExtendAllowedValuesAsync(area, "nope", [JsonValue.Create("x")]));
+        Assert.Equal("allowed[0]", (await Assert.ThrowsAsync<CatalogValidationException>(() =>
+            Fx.Client.ExtendAllowedValuesAsync(area, "mcEventType", [JsonValue.Create(7)]))).Field);
+        var reader = Fx.ClientWith(await Fx.IssueTokenAsync("r-" + Guid.NewGuid().ToString("N")[..6], ["data-manager"], ["storage.read:/", "storage.modify:/"]));
+        await Assert.ThrowsAsync<CatalogForbiddenException>(() => reader.ExtendAllowedValuesAsync(area, "mcEventType", [JsonValue.Create("x")]));
+        Assert.Equal(3, (await Fx.Client.GetSchemaAsync(area)).Attributes.Single(a => a.Name == "mcEventType").Allowed!.Count);
+    }
+
+    [Fact]
     public async Task Attributes_are_inherited_and_a_redefinition_says_where_the_first_is()
     {
         var area = Area();
