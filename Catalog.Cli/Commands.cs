@@ -384,17 +384,28 @@ internal sealed partial class Commands(CliConsole console, GlobalOptions globals
 
     private Command Se()
     {
-        var se = new Command("se", "Storage elements: list and register.");
-        Examples[se] = "catalog se ls";
-        se.Subcommands.Add(Define("ls", "List storage elements with their usage.", "catalog se ls", async (run, ct) =>
+        var se = new Command("se", "Storage elements: list (by expression), register, rename.");
+        Examples[se] = "catalog se ls 'tier=1&region!=asia'";
+        var expression = new Argument<string?>("expression") { Arity = ArgumentArity.ZeroOrOne, Description = "Only the SEs it selects: a name, site=KEK, tier=1&region!=asia, ... (as rules take)" };
+        se.Subcommands.Add(Define("ls", "List storage elements with their usage and attributes.", "catalog se ls 'tier=1&region!=asia'", async (run, ct) =>
         {
-            var all = await run.Client.ListStorageElementsAsync(ct);
+            var all = run.Get(expression) is { } e ? await run.Client.ListStorageElementsAsync(e, ct) : await run.Client.ListStorageElementsAsync(ct);
             if (run.Json) { Output.WriteJson(run.Out, all); return CatalogCli.Ok; }
-            Output.WriteTable(run.Out, ["name", "site", "state", "read", "write", "files", "size", "base url"],
+            Output.WriteTable(run.Out, ["name", "site", "state", "read", "write", "files", "size", "base url", "attributes"],
                 all.Select(s => (IReadOnlyList<string>)[s.Name, s.Site, Lower(s.State), s.ReadEnabled ? "yes" : "no", s.WriteEnabled ? "yes" : "no",
-                    Output.Count(s.Files), Output.Bytes(s.Bytes), s.BaseUrl]), 5, 6);
+                    Output.Count(s.Files), Output.Bytes(s.Bytes), s.BaseUrl,
+                    string.Join(" ", (s.Attributes ?? new Dictionary<string, string>()).OrderBy(a => a.Key, StringComparer.Ordinal).Select(a => $"{a.Key}={a.Value}"))]), 5, 6);
             return CatalogCli.Ok;
-        }));
+        }, expression));
+        var from = new Argument<string>("name") { Description = "The SE's name now" };
+        var to = new Argument<string>("new-name") { Description = "Its new name" };
+        se.Subcommands.Add(Define("rename", "Rename a storage element; every replica stays on it (data managers).", "catalog se rename KEK-DISK KEK-DISK-OLD", async (run, ct) =>
+        {
+            var renamed = await run.Client.RenameStorageElementAsync(run.Get(from)!, run.Get(to)!, ct);
+            if (run.Json) Output.WriteJson(run.Out, renamed);
+            else run.Out.WriteLine($"storage element {run.Get(from)} is now {renamed.Name}, with its {Output.Count(renamed.Files)} replicas");
+            return CatalogCli.Ok;
+        }, from, to));
 
         var name = new Argument<string>("name") { Description = "SE name, e.g. KEK-DISK" };
         var url = new Option<string>("--base-url") { Description = "Base URL; a replica's default PFN is this + LFN", Required = true };
@@ -402,19 +413,23 @@ internal sealed partial class Commands(CliConsole console, GlobalOptions globals
         var protocol = new Option<string?>("--protocol") { Description = "Protocol (default: the base URL's scheme)" };
         var state = new Option<StorageElementState>("--state") { Description = "online, degraded or offline", DefaultValueFactory = _ => StorageElementState.Online };
         var readOnly = new Option<bool>("--read-only") { Description = "Refuse new replicas" };
+        var attrs = new Option<string[]>("--attr") { Description = "A free-form attribute key=value, e.g. tier=1 or region=asia (repeatable)" };
         se.Subcommands.Add(Define("add", "Register a storage element, or replace its settings.",
             "catalog se add KEK-DISK --site KEK --base-url root://kek-se.example:1094//belle", async (run, ct) =>
             {
                 var baseUrl = run.Get(url)!;
                 if (!Uri.TryCreate(baseUrl, UriKind.Absolute, out var uri)) throw new CliUsageException($"--base-url: '{baseUrl}' is not an absolute URL");
+                var attributes = new Dictionary<string, string>(StringComparer.Ordinal);
+                foreach (var kv in run.Get(attrs) ?? [])
+                    attributes[kv.Split('=', 2) is [var k, var v] ? k : throw new CliUsageException($"--attr: '{kv}' is not key=value")] = v;
                 var spec = new StorageElementSpec(run.Get(site), run.Get(protocol) ?? uri.Scheme, baseUrl,
-                    ReadEnabled: true, WriteEnabled: !run.Get(readOnly), State: run.Get(state));
+                    ReadEnabled: true, WriteEnabled: !run.Get(readOnly), State: run.Get(state), Attributes: attributes.Count == 0 ? null : attributes);
                 var stored = await run.Client.PutStorageElementAsync(run.Get(name)!, spec, ct);
                 if (run.Json) Output.WriteJson(run.Out, stored);
                 else run.Out.WriteLine($"storage element {stored.Name}: site {stored.Site}, {stored.BaseUrl}, {CatalogJson.Name(stored.State)}, " +
                                        $"{(stored.ReadEnabled ? "reads" : "no reads")}, {(stored.WriteEnabled ? "writes" : "no writes")}");
                 return CatalogCli.Ok;
-            }, name, url, site, protocol, state, readOnly));
+            }, name, url, site, protocol, state, readOnly, attrs));
         return se;
     }
 

@@ -52,6 +52,14 @@ public sealed class CatalogClient
     public Task<IReadOnlyList<StorageElement>> ListStorageElementsAsync(CancellationToken ct = default) =>
         GetAsync<IReadOnlyList<StorageElement>>("api/v1/storage-elements", ct);
 
+    /// <summary>The SEs an expression selects (tier=1&amp;region!=asia, site=KEK, a name, ...), as the server evaluates it.</summary>
+    public Task<IReadOnlyList<StorageElement>> ListStorageElementsAsync(string expression, CancellationToken ct = default) =>
+        GetAsync<IReadOnlyList<StorageElement>>($"api/v1/storage-elements?expression={Uri.EscapeDataString(expression)}", ct);
+
+    /// <summary>Renames an SE; every replica stays on it (data managers).</summary>
+    public Task<StorageElement> RenameStorageElementAsync(string name, string to, CancellationToken ct = default) =>
+        SendAsync<StorageElement>(HttpMethod.Post, $"api/v1/storage-elements/{Uri.EscapeDataString(name)}/rename", new RenameRequest(to), ct);
+
     /// <summary>Reads one storage element.</summary>
     public Task<StorageElement> GetStorageElementAsync(string name, CancellationToken ct = default) =>
         GetAsync<StorageElement>($"api/v1/storage-elements/{Uri.EscapeDataString(name)}", ct);

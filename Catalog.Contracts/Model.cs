@@ -120,7 +120,11 @@ public sealed record ReplicaResponse(IReadOnlyList<ReplicaResult> Results);
 
 /// <summary>A bulk replica lookup.</summary>
 /// <param name="All">Every replica whatever its state and SE; by default only the usable ones (available, on a read-enabled SE).</param>
-public sealed record LookupRequest(IReadOnlyList<string?>? Lfns, bool? All = null);
+/// <param name="Se">Only replicas on SEs this expression selects (tier=1&amp;region!=asia, a name, ...).</param>
+public sealed record LookupRequest(IReadOnlyList<string?>? Lfns, bool? All = null, string? Se = null);
+
+/// <summary>A new name for a storage element.</summary>
+public sealed record RenameRequest(string? To);
 
 /// <summary>One answer of a bulk lookup; <see cref="Error"/> is set for unknown or invalid LFNs.</summary>
 public sealed record LookupResult(string? Lfn, Guid? Guid = null, long? Size = null, string? Adler32 = null,

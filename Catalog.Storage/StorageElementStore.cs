@@ -77,6 +77,17 @@ public static class StorageElementStore
     /// some or is absent. The replica foreign key backs this up, at the price of a scan: SEs are
     /// deleted a few times a year.
     /// </summary>
+    /// <summary>Renames an SE; replicas point at its id, so each keeps it. False when <paramref name="to"/> is taken.</summary>
+    public static async Task<bool> RenameAsync(NpgsqlConnection conn, string from, string to, CancellationToken ct)
+    {
+        try
+        {
+            return await conn.ExecuteAsync(new CommandDefinition("update storage_element set name = @to where name = @from",
+                new { from, to }, cancellationToken: ct)) == 1;
+        }
+        catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.UniqueViolation) { return false; }
+    }
+
     public static async Task<bool> DeleteIfEmptyAsync(NpgsqlConnection conn, string name, CancellationToken ct)
     {
         const string sql = """

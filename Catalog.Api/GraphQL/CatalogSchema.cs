@@ -63,17 +63,21 @@ public sealed class CatalogQuery : ObjectGraphType
             .Argument<NonNullGraphType<IdGraphType>>("guid")
             .ResolveAsync(async c => (await S<FileService>(c).ByGuidAsync(ParseGuid(c.GetArgument<string>("guid")), CatalogQuery.S<Caller>(c), c.CancellationToken)).Lfn);
         Field<NonNullGraphType<ListGraphType<NonNullGraphType<LookupResultGraphType>>>>("lookup")
-            .Description("Bulk LFN -> replicas; unknown LFNs are answered per item.")
+            .Description("Bulk LFN -> usable replicas (all: every state); unknown LFNs are answered per item.")
             .Argument<NonNullGraphType<ListGraphType<NonNullGraphType<StringGraphType>>>>("lfns")
+            .Argument<BooleanGraphType>("all", "Every replica whatever its state and SE.")
+            .Argument<StringGraphType>("se", "Only replicas on the SEs this expression selects (tier=1&region!=asia, a name, ...).")
             .ResolveAsync(async c =>
             {
                 var results = new List<LookupResult>();
-                var lfns = c.GetArgument<List<string>>("lfns").ToList<string?>();
-                await foreach (var r in S<ReplicaService>(c).Lookup(new LookupRequest(lfns), S<Caller>(c), c.CancellationToken)) results.Add(r);
+                var request = new LookupRequest(c.GetArgument<List<string>>("lfns").ToList<string?>(), c.GetArgument<bool?>("all"), c.GetArgument<string?>("se"));
+                var service = S<ReplicaService>(c);
+                await foreach (var r in service.Lookup(request, S<Caller>(c), c.CancellationToken, await service.SesForAsync(request, c.CancellationToken))) results.Add(r);
                 return results;
             });
         Field<NonNullGraphType<ListGraphType<NonNullGraphType<StorageElementGraphType>>>>("storageElements")
-            .ResolveAsync(async c => await S<StorageElementService>(c).ListAsync(CatalogQuery.S<Caller>(c), c.CancellationToken));
+            .Argument<StringGraphType>("expression", "Only the SEs this expression selects (tier=1&region!=asia, site=KEK, a name, ...).")
+            .ResolveAsync(async c => await S<StorageElementService>(c).ListAsync(c.GetArgument<string?>("expression"), CatalogQuery.S<Caller>(c), c.CancellationToken));
         Field<StorageElementGraphType>("storageElement")
             .Argument<NonNullGraphType<StringGraphType>>("name")
             .ResolveAsync(async c => await S<StorageElementService>(c).GetAsync(c.GetArgument<string>("name"), CatalogQuery.S<Caller>(c), c.CancellationToken));
@@ -157,6 +161,12 @@ public sealed class CatalogMutation : ObjectGraphType
             .Argument<NonNullGraphType<StorageElementInputType>>("input")
             .ResolveAsync(async c => await CatalogQuery.S<StorageElementService>(c).PutAsync(
                 c.GetArgument<string>("name"), c.GetArgument<StorageElementSpec>("input"), CatalogQuery.S<Caller>(c), c.CancellationToken));
+        Field<NonNullGraphType<StorageElementGraphType>>("renameStorageElement")
+            .Description("Renames an SE; every replica stays on it (data managers).")
+            .Argument<NonNullGraphType<StringGraphType>>("name")
+            .Argument<NonNullGraphType<StringGraphType>>("to")
+            .ResolveAsync(async c => await CatalogQuery.S<StorageElementService>(c).RenameAsync(c.GetArgument<string>("name"),
+                new RenameRequest(c.GetArgument<string>("to")), CatalogQuery.S<Caller>(c), c.CancellationToken));
         Field<NonNullGraphType<BooleanGraphType>>("deleteStorageElement")
             .Argument<NonNullGraphType<StringGraphType>>("name")
             .ResolveAsync(async c =>

@@ -21,6 +21,8 @@ public sealed class StorageElementGraphType : ObjectGraphType<StorageElement>
         Field<NonNullGraphType<EnumerationGraphType<StorageElementState>>>("state").Resolve(c => c.Source.State);
         Field(x => x.Files).Description("Replicas held on this SE.");
         Field(x => x.Bytes).Description("Bytes of the replicas held on this SE.");
+        Field<StringGraphType>("attributes").Description("Free-form attributes (tier, region, ...) as a JSON object; SE expressions select by them.")
+            .Resolve(c => c.Source.Attributes is { } a ? System.Text.Json.JsonSerializer.Serialize(a) : null);
     }
 }
 

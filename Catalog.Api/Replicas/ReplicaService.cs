@@ -15,7 +15,8 @@ using Npgsql;
 namespace Catalog.Api.Replicas;
 
 /// <summary>Replicas of registered files: add, remove, set state, and the LFN -> replicas lookups.</summary>
-public sealed class ReplicaService(Db db, FileService files, IOptions<CatalogOptions> options, Access access, AuditLog audit, HotCache cache)
+public sealed class ReplicaService(Db db, FileService files, IOptions<CatalogOptions> options, Access access, AuditLog audit, HotCache cache,
+    StorageElements.StorageElementService storageElements)
 {
     private IReadOnlyList<string> Roots => options.Value.Roots;
 
@@ -23,13 +24,17 @@ public sealed class ReplicaService(Db db, FileService files, IOptions<CatalogOpt
     /// The replicas of one LFN: by default only those a job can read (available, on a read-enabled
     /// SE), as Rucio's and DIRAC's lookups answer; <paramref name="all"/> shows every state.
     /// </summary>
-    public async Task<IReadOnlyList<Replica>> ListAsync(string? lfn, bool all, Caller caller, CancellationToken ct)
+    public async Task<IReadOnlyList<Replica>> ListAsync(string? lfn, bool all, string? seExpression, Caller caller, CancellationToken ct)
     {
-        var replicas = (await files.GetAsync(lfn, caller, ct)).Replicas;
+        var onSes = await storageElements.MatchingAsync(seExpression, "se", ct);
+        var replicas = (await files.GetAsync(lfn, caller, ct)).Replicas.Where(r => onSes is null || onSes.Contains(r.Se)).ToList();
         if (all || replicas.Count == 0) return replicas;
         var ses = await RegistryAsync(ct);
         return replicas.Where(r => Usable(r.State, ses.TryGet(r.Se, out var se) ? se : null)).ToList();
     }
+
+    /// <summary>The SEs a lookup's <c>se</c> expression selects (null: any), worked out before its stream starts so a bad one is a 400.</summary>
+    public Task<IReadOnlySet<string>?> SesForAsync(LookupRequest request, CancellationToken ct) => storageElements.MatchingAsync(request.Se, "se", ct);
 
     /// <summary>A replica a reader can use: available, on an SE open for reading.</summary>
     private static bool Usable(ReplicaState state, StorageElementRow? se) => state == ReplicaState.Available && se is { ReadEnabled: true };
@@ -148,17 +153,18 @@ public sealed class ReplicaService(Db db, FileService files, IOptions<CatalogOpt
     /// Bulk lookup, streamed in request order. Invalid and unknown LFNs are answered per item;
     /// the call itself only fails for a missing list or one above the limit.
     /// </summary>
-    public IAsyncEnumerable<LookupResult> Lookup(LookupRequest request, Caller caller, CancellationToken ct)
+    public IAsyncEnumerable<LookupResult> Lookup(LookupRequest request, Caller caller, CancellationToken ct, IReadOnlySet<string>? onSes = null)
     {
         // Checked before the stream starts, so a bad request still gets a proper 400.
         var lfns = request.Lfns ?? throw CatalogException.Invalid("lfns", "is required");
         if (lfns.Count > options.Value.MaxLookupSize)
             throw CatalogException.TooMany("lfns", options.Value.MaxLookupSize, "lookup", "Catalog:MaxLookupSize");
         access.DemandReader(caller, "look replicas up");
-        return LookupAsync(lfns, request.All == true, caller, ct);
+        if (request.Se is not null && onSes is null) throw new InvalidOperationException("an se expression is resolved with SesForAsync before the lookup");
+        return LookupAsync(lfns, request.All == true, onSes, caller, ct);
     }
 
-    private async IAsyncEnumerable<LookupResult> LookupAsync(IReadOnlyList<string?> lfns, bool all, Caller caller, [EnumeratorCancellation] CancellationToken ct)
+    private async IAsyncEnumerable<LookupResult> LookupAsync(IReadOnlyList<string?> lfns, bool all, IReadOnlySet<string>? onSes, Caller caller, [EnumeratorCancellation] CancellationToken ct)
     {
         var paths = new LfnPath?[lfns.Count];
         var errors = new ItemError?[lfns.Count];
@@ -218,6 +224,7 @@ public sealed class ReplicaService(Db db, FileService files, IOptions<CatalogOpt
                         // Still absent, it was emptied and removed since this chunk was read: so was the replica.
                         if (!ses!.TryGet(seId, out var se) && !(ses = await RegistryAsync(ct)).TryGet(seId, out se)) continue;
                         if (!all && !Usable((ReplicaState)rows[r].State!, se)) continue;
+                        if (onSes is not null && !onSes.Contains(se.Name)) continue;
                         replicas.Add(new Replica(se.Name, rows[r].Pfn ?? se.BaseUrl + lfn, (ReplicaState)rows[r].State!, Mapping.Utc(rows[r].Created!.Value)));
                     }
                     if (replicas.Count > 1) replicas.Sort((a, b) => string.CompareOrdinal(a.Se, b.Se));

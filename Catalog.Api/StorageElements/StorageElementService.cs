@@ -14,11 +14,50 @@ public sealed class StorageElementService(Db db, Access access, AuditLog audit, 
 {
     private static readonly string[] Protocols = ["root", "davs", "https", "srm", "gsiftp", "file"];
 
-    public async Task<IReadOnlyList<StorageElement>> ListAsync(Caller caller, CancellationToken ct)
+    /// <summary>Every SE, or those an SE expression selects (the transfer rules' language: tier=1&amp;region!=asia).</summary>
+    public async Task<IReadOnlyList<StorageElement>> ListAsync(string? expression, Caller caller, CancellationToken ct)
     {
         access.DemandReader(caller, "list storage elements");
         await using var conn = await db.OpenAsync(ct);
-        return (await StorageElementStore.ListAsync(conn, null, ct)).Select(Mapping.ToStorageElement).ToList();
+        var all = (await StorageElementStore.ListAsync(conn, null, ct)).Select(Mapping.ToStorageElement).ToList();
+        if (expression is null) return all;
+        var chosen = Evaluate(expression, all, "expression");
+        return all.Where(s => chosen.Contains(s.Name)).ToList();
+    }
+
+    public Task<IReadOnlyList<StorageElement>> ListAsync(Caller caller, CancellationToken ct) => ListAsync(null, caller, ct);
+
+    /// <summary>The names of the SEs an expression selects, or null for none given; a bad expression is a 400 naming <paramref name="field"/>.</summary>
+    public async Task<IReadOnlySet<string>?> MatchingAsync(string? expression, string field, CancellationToken ct)
+    {
+        if (expression is null) return null;
+        await using var conn = await db.OpenAsync(ct);
+        return Evaluate(expression, (await StorageElementStore.ListAsync(conn, null, ct)).Select(Mapping.ToStorageElement).ToList(), field);
+    }
+
+    private static IReadOnlySet<string> Evaluate(string expression, IReadOnlyList<StorageElement> ses, string field)
+    {
+        try { return SeExpression.Evaluate(expression, ses, field); }
+        catch (SeExpressionException e) { throw new CatalogException(ErrorCode.InvalidArgument, e.Message, e.Field); }
+    }
+
+    /// <summary>
+    /// Renames an SE (data managers). Replicas refer to it by id, so every one keeps it, with its PFN
+    /// (the base URL does not change); cached entries carrying the old name are dropped.
+    /// </summary>
+    public async Task<StorageElement> RenameAsync(string name, RenameRequest request, Caller caller, CancellationToken ct)
+    {
+        access.DemandRole(caller, Role.DataManager, "rename storage elements");
+        var to = request.To ?? throw CatalogException.Invalid("to", "is required");
+        if (to.Length is 0 or > 64 || !to.All(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_' or '.'))
+            throw CatalogException.Invalid("to", "must be 1 to 64 letters, digits, '-', '_' or '.'");
+        await using var conn = await db.OpenAsync(ct);
+        if (await StorageElementStore.GetAsync(conn, name, ct) is null) throw CatalogException.NotFound($"storage element '{name}'", "name");
+        if (to != name && !await StorageElementStore.RenameAsync(conn, name, to, ct))
+            throw new CatalogException(ErrorCode.Conflict, $"a storage element named '{to}' exists already", "to");
+        await cache.InvalidateAllAsync(CacheSpace.File, CacheSpace.Dataset);
+        await audit.RecordAsync(caller, "se.rename", null, "renamed", new() { ["se"] = name, ["to"] = to });
+        return Mapping.ToStorageElement((await StorageElementStore.GetAsync(conn, to, ct))!);
     }
 
     public async Task<StorageElement> GetAsync(string name, Caller caller, CancellationToken ct)

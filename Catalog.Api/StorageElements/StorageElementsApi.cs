@@ -8,9 +8,13 @@ public static class StorageElementsApi
     public static IEndpointRouteBuilder MapStorageElementsApi(this IEndpointRouteBuilder app)
     {
         var api = app.MapGroup("/api/v1/storage-elements").WithTags("Storage elements");
-        api.MapGet("/", (StorageElementService s, Caller caller, CancellationToken ct) => s.ListAsync(caller, ct))
+        api.MapGet("/", (string? expression, StorageElementService s, Caller caller, CancellationToken ct) => s.ListAsync(expression, caller, ct))
             .WithName("ListStorageElements").WithSummary("List storage elements")
-            .WithDescription("All storage elements with their usage.");
+            .WithDescription("All storage elements with their usage, or those an SE expression selects (expression=tier=1&region!=asia, as rules take).")
+            .ProducesProblem(400);
+        api.MapPost("/{name}/rename", (string name, RenameRequest request, StorageElementService s, Caller caller, CancellationToken ct) => s.RenameAsync(name, request, caller, ct))
+            .WithName("RenameStorageElement").WithSummary("Rename storage element")
+            .WithDescription("Renames an SE; every replica stays on it (data managers).").ProducesProblem(404).ProducesProblem(409);
         api.MapGet("/{name}", (string name, StorageElementService s, Caller caller, CancellationToken ct) => s.GetAsync(name, caller, ct))
             .WithName("GetStorageElement").WithSummary("Get storage element")
             .WithDescription("One storage element.").ProducesProblem(404);

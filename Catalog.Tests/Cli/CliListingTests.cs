@@ -176,4 +176,23 @@ public class CliListingTests(CatalogFixture fx)
         Assert.Contains("Files:       1 in 1 datablocks, 2.0 KiB", info.Out);
         Assert.Matches($@"{se}\s+1 files", info.Out);
     }
+
+    [Fact]
+    public async Task Se_add_with_attributes_ls_by_expression_and_rename()
+    {
+        var tag = "c" + Guid.NewGuid().ToString("N")[..8];
+        Assert.Equal(0, (await Run("se", "add", $"A-{tag}", "--site", "KEK", "--base-url", $"root://{tag}.test//d", "--attr", "tier=0", "--attr", $"clise={tag}")).Exit);
+        Assert.Equal(0, (await Run("se", "add", $"B-{tag}", "--site", "DESY", "--base-url", $"root://{tag}b.test//d", "--attr", "tier=1", "--attr", $"clise={tag}")).Exit);
+        Assert.Equal(2, (await Run("se", "add", $"C-{tag}", "--site", "X", "--base-url", "root://x.test//d", "--attr", "tier")).Exit);
+        var listed = await Run("se", "ls", $"clise={tag}&tier>0");
+        Assert.Equal(0, listed.Exit);
+        Assert.Contains($"B-{tag}", listed.Out);
+        Assert.DoesNotContain($"A-{tag}", listed.Out);
+        Assert.Contains($"clise={tag} tier=1", listed.Out);
+        Assert.Equal(1, (await Run("se", "ls", "nosuchkey=1")).Exit);
+        var renamed = await Run("se", "rename", $"A-{tag}", $"AA-{tag}");
+        Assert.Equal(0, renamed.Exit);
+        Assert.Contains($"storage element A-{tag} is now AA-{tag}", renamed.Out);
+        Assert.Contains($"AA-{tag}", (await Run("se", "ls", $"clise={tag}&tier=0")).Out);
+    }
 }
