@@ -10,7 +10,7 @@ namespace Catalog.Cli;
 internal sealed partial class Commands(CliConsole console, GlobalOptions globals)
 {
     public IEnumerable<Command> All() =>
-        [Ls(), Stat(), Mkdir(), Mv(), Rm(), Du(), Chmod(), Chown(), Register(), Replicas(), AddReplica(), RmReplica(), ReplicaState(), Se(),
+        [Ls(), Stat(), Mkdir(), Mv(), Rm(), Du(), Chmod(), Chown(), Register(), Replicas(), AddReplica(), RmReplica(), ReplicaState(), Correct(), Se(),
          Meta(), Attr(), Query(), Facets(), Dataset(), Collection(), LineageCommand(), WhoAmI(), Token(), AuditLog(), ProductionCommand(), RuleCommand(), TransferCommand(), ConsistencyCommand(), MonitorCommand(), DowntimeCommand(), Find(), Completion()];
 
     /// <summary>The example each command's --help ends with.</summary>

@@ -134,6 +134,31 @@ internal sealed partial class Commands
             }, lfns, all, se, state, pfnOnly);
     }
 
+    private Command Correct()
+    {
+        var lfn = new Argument<string>("lfn");
+        var reason = new Option<string>("--reason") { Description = "Why (audited with the old and new values)", Required = true };
+        var status = new Option<string?>("--status") { Description = "online or lost" };
+        var size = new Option<long?>("--size") { Description = "The right size in bytes" };
+        var adler = new Option<string?>("--adler32") { Description = "The right Adler-32 (8 hex digits)" };
+        var md5 = new Option<string?>("--md5") { Description = "The right MD5 (32 hex digits)" };
+        return Define("correct", "Set a file's status or correct its size or checksum, with a reason (data managers; like dirac-dms-set-file-status).",
+            "catalog correct /belle/Raw/e0026/r00001/sub00/raw.bin --status lost --reason 'disk server lost, GGUS 123456'", async (run, ct) =>
+            {
+                FileStatus? st = run.Get(status) switch
+                {
+                    null => null, "online" => FileStatus.Online, "lost" => FileStatus.Lost,
+                    var s => throw new CliUsageException($"--status: '{s}' is not online or lost"),
+                };
+                var answer = await run.Client.CorrectFilesAsync([new FileCorrection(run.Get(lfn), run.Get(reason), st, run.Get(size), run.Get(adler), run.Get(md5))], ct);
+                var r = answer.Results[0];
+                if (run.Json) Output.WriteJson(run.Out, answer);
+                else if (r.Ok) run.Out.WriteLine(r.Changed is { Count: > 0 } c ? $"{r.Lfn}: corrected {string.Join(", ", c)}" : $"{r.Lfn}: nothing to change");
+                if (r.Error is { } e) { console.Error.WriteLine($"catalog: {Output.Error(e)}"); return CatalogCli.Failed; }
+                return CatalogCli.Ok;
+            }, lfn, reason, status, size, adler, md5);
+    }
+
     private Command AddReplica() => ReplicaCommand("add-replica", "Add a replica of a registered file on a storage element.",
         "catalog add-replica /belle/user/alice/f.root DESY-DISK", withPfn: true, withState: false,
         (run, refs, ct) => run.Client.AddReplicasAsync(refs, ct));

@@ -56,6 +56,10 @@ public sealed class CatalogClient
     public Task<IReadOnlyList<StorageElement>> ListStorageElementsAsync(string expression, CancellationToken ct = default) =>
         GetAsync<IReadOnlyList<StorageElement>>($"api/v1/storage-elements?expression={Uri.EscapeDataString(expression)}", ct);
 
+    /// <summary>Sets files' status or corrects a size or checksum, per item, each with an audited reason (data managers).</summary>
+    public Task<CorrectionResponse> CorrectFilesAsync(IEnumerable<FileCorrection> items, CancellationToken ct = default) =>
+        SendAsync<CorrectionResponse>(HttpMethod.Post, "api/v1/files/correct", new CorrectionRequest(items.ToList<FileCorrection?>()), ct, repeatable: true);
+
     /// <summary>Renames an SE; every replica stays on it (data managers).</summary>
     public Task<StorageElement> RenameStorageElementAsync(string name, string to, CancellationToken ct = default) =>
         SendAsync<StorageElement>(HttpMethod.Post, $"api/v1/storage-elements/{Uri.EscapeDataString(name)}/rename", new RenameRequest(to), ct);

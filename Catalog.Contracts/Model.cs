@@ -123,6 +123,19 @@ public sealed record ReplicaResponse(IReadOnlyList<ReplicaResult> Results);
 /// <param name="Se">Only replicas on SEs this expression selects (tier=1&amp;region!=asia, a name, ...).</param>
 public sealed record LookupRequest(IReadOnlyList<string?>? Lfns, bool? All = null, string? Se = null);
 
+/// <summary>
+/// A data manager's correction of a registered file: its status (e.g. lost), or a size or checksum
+/// registered wrongly. <see cref="Reason"/> is required and audited with the old and new values.
+/// </summary>
+public sealed record FileCorrection(string? Lfn, string? Reason, FileStatus? Status = null, long? Size = null, string? Adler32 = null, string? Md5 = null);
+
+public sealed record CorrectionRequest(IReadOnlyList<FileCorrection?>? Items);
+
+/// <summary>One correction's outcome: <see cref="Changed"/> names what changed (empty when it was so already).</summary>
+public sealed record CorrectionResult(int Index, string? Lfn, bool Ok, IReadOnlyList<string>? Changed = null, ItemError? Error = null);
+
+public sealed record CorrectionResponse(IReadOnlyList<CorrectionResult> Results);
+
 /// <summary>A new name for a storage element.</summary>
 public sealed record RenameRequest(string? To);
 

@@ -157,6 +157,12 @@ public static class FileStore
             update file set owner = coalesce(@owner, owner), grp = coalesce(@grp, grp), mode = coalesce(@mode::smallint, mode), modified = now()
             where id = @id
             """, new { id, owner, grp, mode }, tx, cancellationToken: ct));
+
+    /// <summary>Sets a file's status, size and checksums (a data manager's correction); the usage triggers follow a size change.</summary>
+    public static Task CorrectAsync(NpgsqlConnection conn, NpgsqlTransaction tx, long id, short status, long size, int adler32, byte[]? md5, CancellationToken ct) =>
+        conn.ExecuteAsync(new CommandDefinition("""
+            update file set status = @status, size = @size, adler32 = @adler32, md5 = @md5, modified = now() where id = @id
+            """, new { id, status, size, adler32, md5 }, tx, cancellationToken: ct));
 }
 
 /// <summary>The file holding a GUID, with what the read rule needs.</summary>

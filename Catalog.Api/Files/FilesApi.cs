@@ -25,6 +25,10 @@ public static class FilesApi
         api.MapGet("/", (string? lfn, FileService s, Caller caller, CancellationToken ct) => s.GetAsync(lfn, caller, ct))
             .WithName("GetFile").WithSummary("Get file")
             .WithDescription("A file with its replicas and metadata.").ProducesProblem(400).ProducesProblem(404);
+        api.MapPost("/correct", (CorrectionRequest request, CorrectionService s, Caller caller, CancellationToken ct) => s.CorrectAsync(request, caller, ct))
+            .WithName("CorrectFiles").WithSummary("Correct files")
+            .WithDescription("Sets files' status (online, lost) or corrects a size or checksum, per item, each with a reason that is audited with the old and new values (data managers).")
+            .ProducesProblem(400).ProducesProblem(403);
         api.MapGet("/by-guid/{guid}", (string guid, FileService s, Caller caller, CancellationToken ct) =>
                 Guid.TryParse(guid, out var g) ? s.ByGuidAsync(g, caller, ct) : throw CatalogException.Invalid("guid", "must be a GUID"))
             .WithName("GetFileByGuid").WithSummary("Get a file by GUID")

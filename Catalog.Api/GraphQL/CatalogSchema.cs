@@ -161,6 +161,11 @@ public sealed class CatalogMutation : ObjectGraphType
             .Argument<NonNullGraphType<StorageElementInputType>>("input")
             .ResolveAsync(async c => await CatalogQuery.S<StorageElementService>(c).PutAsync(
                 c.GetArgument<string>("name"), c.GetArgument<StorageElementSpec>("input"), CatalogQuery.S<Caller>(c), c.CancellationToken));
+        Field<NonNullGraphType<ListGraphType<NonNullGraphType<CorrectionResultGraphType>>>>("correctFiles")
+            .Description("Sets files' status or corrects a size or checksum, per item, each with an audited reason (data managers).")
+            .Argument<NonNullGraphType<ListGraphType<NonNullGraphType<FileCorrectionInputType>>>>("items")
+            .ResolveAsync(async c => (await CatalogQuery.S<Files.CorrectionService>(c).CorrectAsync(
+                new CorrectionRequest(c.GetArgument<List<FileCorrection>>("items").ToList<FileCorrection?>()), CatalogQuery.S<Caller>(c), c.CancellationToken)).Results);
         Field<NonNullGraphType<StorageElementGraphType>>("renameStorageElement")
             .Description("Renames an SE; every replica stays on it (data managers).")
             .Argument<NonNullGraphType<StringGraphType>>("name")

@@ -181,6 +181,38 @@ public sealed class RegisterResponseGraphType : ObjectGraphType<RegisterResponse
     }
 }
 
+public sealed class CorrectionResultGraphType : ObjectGraphType<CorrectionResult>
+{
+    public CorrectionResultGraphType()
+    {
+        Name = "CorrectionResult";
+        Field(x => x.Index);
+        Field(x => x.Lfn, nullable: true);
+        Field(x => x.Ok);
+        Field<ListGraphType<NonNullGraphType<StringGraphType>>>("changed").Description("What changed: status, size, adler32, md5 (empty when it was so already).")
+            .Resolve(c => c.Source.Changed);
+        Field<ItemErrorGraphType>("error").Resolve(c => c.Source.Error);
+    }
+}
+
+public sealed class FileCorrectionInputType : InputObjectGraphType<FileCorrection>
+{
+    public FileCorrectionInputType()
+    {
+        Name = "FileCorrectionInput";
+        Field<NonNullGraphType<StringGraphType>>("lfn");
+        Field<NonNullGraphType<StringGraphType>>("reason").Description("Why: audited with the old and new values.");
+        Field<EnumerationGraphType<FileStatus>>("status");
+        Field<LongGraphType>("size");
+        Field<StringGraphType>("adler32");
+        Field<StringGraphType>("md5");
+    }
+
+    public override object ParseDictionary(IDictionary<string, object?> value) =>
+        new FileCorrection(value.Get<string>("lfn"), value.Get<string>("reason"), value.Get<FileStatus?>("status"), value.Get<long?>("size"),
+            value.Get<string>("adler32"), value.Get<string>("md5"));
+}
+
 public sealed class ReplicaResultGraphType : ObjectGraphType<ReplicaResult>
 {
     public ReplicaResultGraphType()

@@ -29,6 +29,7 @@ public static class CatalogServices
             sp.GetRequiredService<Microsoft.Extensions.Options.IOptions<RegistrationOptions>>()));
         builder.Services.AddSingleton<FileService>();
         builder.Services.AddSingleton<ReplicaService>();
+        builder.Services.AddSingleton<Files.CorrectionService>();
         builder.Services.AddSingleton<StorageElementService>();
         builder.Services.AddSingleton<Metadata.SchemaService>();
         builder.Services.AddSingleton<Metadata.MetadataService>();
