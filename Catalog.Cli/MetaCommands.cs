@@ -164,18 +164,26 @@ internal sealed partial class Commands
         var dataset = new Command("dataset", "Datasets (LPNs): ls, info (summary), create.");
         Examples[dataset] = "catalog dataset info /belle/MC/release-08-01-00/DB00002100/MC15ri/prod00024816/s00/e1003/4S/r00000/mixed/mdst";
         var under = new Argument<string>("under") { Arity = ArgumentArity.ZeroOrOne, DefaultValueFactory = _ => "/belle" };
-        dataset.Subcommands.Add(Define("ls", "Datasets at or below a path.", "catalog dataset ls /belle/MC", async (run, ct) =>
+        var minFiles = new Option<long?>("--min-files") { Description = "Only datasets with at least this many files" };
+        var maxFiles = new Option<long?>("--max-files") { Description = "Only datasets with at most this many files" };
+        var since = new Option<DateTimeOffset?>("--since") { Description = "Only datasets created at or after this time (ISO 8601)" };
+        var until = new Option<DateTimeOffset?>("--until") { Description = "Only datasets created before this time (ISO 8601)" };
+        dataset.Subcommands.Add(Define("ls", "Datasets at or below a path, with their length and creation time, optionally within windows of both.",
+            "catalog dataset ls /belle/MC --min-files 1 --since 2026-11-01", async (run, ct) =>
         {
             string? after = null;
+            var first = true;
             do
             {
-                var page = await run.Client.ListDatasetsAsync(run.Get(under)!, after, 1000, ct);
-                foreach (var d in page)
-                    if (run.Json) Output.WriteJsonLine(run.Out, d); else run.Out.WriteLine(d.Path);
+                var page = await run.Client.ListDatasetsAsync(run.Get(under)!, run.Get(minFiles), run.Get(maxFiles), run.Get(since), run.Get(until), after, 1000, ct);
+                if (run.Json) foreach (var d in page) Output.WriteJsonLine(run.Out, d);
+                else Output.WriteTable(run.Out, ["files", "created", "dataset"],
+                    page.Select(d => (IReadOnlyList<string>)[Output.Count(d.Files ?? 0), d.Created is { } c ? Output.Time(c) : "-", d.Path]), header: first, 0);
+                first = false;
                 after = page.Count == 1000 ? page[^1].Path : null;
             } while (after is not null);
             return CatalogCli.Ok;
-        }, under));
+        }, under, minFiles, maxFiles, since, until));
 
         var path = new Argument<string>("lpn");
         dataset.Subcommands.Add(Define("info", "A dataset's files, bytes, events, experiment and run ranges, and replicas per SE.", "catalog dataset info /belle/MC/.../mixed/mdst",

@@ -233,6 +233,20 @@ public sealed class CatalogClient
         GetAsync<IReadOnlyList<DatasetInfo>>($"api/v1/datasets?under={Uri.EscapeDataString(under)}"
             + (after is null ? "" : $"&after={Uri.EscapeDataString(after)}") + (limit is null ? "" : $"&limit={limit}"), ct);
 
+    /// <summary>Datasets at or below a path whose length (files) and creation time fall in the given windows (null: open).</summary>
+    public Task<IReadOnlyList<DatasetInfo>> ListDatasetsAsync(string under, long? minFiles, long? maxFiles, DateTimeOffset? createdAfter, DateTimeOffset? createdBefore,
+        string? after = null, int? limit = null, CancellationToken ct = default)
+    {
+        var query = new List<string> { $"under={Uri.EscapeDataString(under)}" };
+        if (after is not null) query.Add($"after={Uri.EscapeDataString(after)}");
+        if (limit is not null) query.Add($"limit={limit}");
+        if (minFiles is not null) query.Add($"minFiles={minFiles}");
+        if (maxFiles is not null) query.Add($"maxFiles={maxFiles}");
+        if (createdAfter is { } from) query.Add($"createdAfter={Uri.EscapeDataString(from.ToString("o"))}");
+        if (createdBefore is { } to) query.Add($"createdBefore={Uri.EscapeDataString(to.ToString("o"))}");
+        return GetAsync<IReadOnlyList<DatasetInfo>>("api/v1/datasets?" + string.Join('&', query), ct);
+    }
+
     /// <summary>A dataset's files, bytes, events, experiment and run ranges, and replicas per SE.</summary>
     public Task<DatasetSummary> GetDatasetSummaryAsync(string path, CancellationToken ct = default) =>
         GetAsync<DatasetSummary>($"api/v1/datasets/summary?path={Uri.EscapeDataString(path)}", ct);

@@ -109,7 +109,9 @@ public sealed record FacetResponse(long Total, IReadOnlyList<Facet> Facets);
 /// <summary>Marks a directory as a dataset (LPN), creating it if needed, with its own metadata.</summary>
 public sealed record DatasetRequest(string? Path, JsonObject? Metadata = null, int? MaxFilesPerBlock = null);
 
-public sealed record DatasetInfo(string Path, int MaxFilesPerBlock, int CurrentBlock, JsonObject? Metadata);
+/// <param name="Files">Its length in files (in lists).</param>
+/// <param name="Created">When it was made a dataset's directory (in lists).</param>
+public sealed record DatasetInfo(string Path, int MaxFilesPerBlock, int CurrentBlock, JsonObject? Metadata, long? Files = null, DateTimeOffset? Created = null);
 
 /// <summary>A dataset at a glance.</summary>
 public sealed record DatasetSummary(string Path, long Files, long Bytes, long? Events, long? ExperimentLow, long? ExperimentHigh,

@@ -73,15 +73,32 @@ public static class DatasetStore
         return (totals, (await multi.ReadAsync<(string, long, long)>()).AsList());
     }
 
-    /// <summary>Datasets at or below <paramref name="path"/>, by path, after <paramref name="after"/>.</summary>
-    public static async Task<IReadOnlyList<(string Path, int MaxFiles, int CurrentBlock, string? Metadata)>> ListAsync(
-        NpgsqlConnection conn, string path, string after, int limit, Viewer? viewer, CancellationToken ct) =>
-        (await conn.QueryAsync<(string, int, int, string?)>(new CommandDefinition($"""
-            select d.path, s.max_files, s.current_block, d.metadata::text
-            from directory d join dataset s on s.dir_id = d.id
+    /// <summary>
+    /// Datasets at or below <paramref name="path"/>, by path, after <paramref name="after"/>, with their
+    /// length (files) and creation time, optionally within windows of both. The length comes from the
+    /// per-directory counters, or, for a viewer from whom files may be hidden, from the files it sees.
+    /// </summary>
+    public static async Task<IReadOnlyList<(string Path, int MaxFiles, int CurrentBlock, string? Metadata, DateTime Created, long Files)>> ListAsync(
+        NpgsqlConnection conn, string path, string after, int limit, Viewer? viewer, DatasetWindow window, CancellationToken ct)
+    {
+        var length = viewer is null
+            ? """
+              select coalesce(sum(u.files), 0)::bigint as files from directory c join directory_usage u on u.dir_id = c.id and u.se_id = 0
+              where c.path = d.path or (c.path > d.path || '/' and c.path < d.path || '0')
+              """
+            : $"""
+              select count(*) as files from directory c join file f on f.dir_id = c.id
+              where (c.path = d.path or (c.path > d.path || '/' and c.path < d.path || '0')) and {Viewer.FileVisible(viewer, "f", "c")}
+              """;
+        return (await conn.QueryAsync<(string, int, int, string?, DateTime, long)>(new CommandDefinition($"""
+            select d.path, s.max_files, s.current_block, d.metadata::text, d.created, n.files
+            from directory d join dataset s on s.dir_id = d.id cross join lateral ({length}) n
             where (d.path = @path or (d.path > @path || '/' and d.path < @path || '0')) and d.path > @after and {Viewer.DirectoryVisible(viewer, "d")}
+              and (@minFiles::bigint is null or n.files >= @minFiles) and (@maxFiles::bigint is null or n.files <= @maxFiles)
+              and (@createdFrom::timestamptz is null or d.created >= @createdFrom) and (@createdTo::timestamptz is null or d.created < @createdTo)
             order by d.path limit @limit
-            """, Viewer.With(viewer, new { path, after, limit }), cancellationToken: ct))).AsList();
+            """, Viewer.With(viewer, new { path, after, limit, window.MinFiles, window.MaxFiles, window.CreatedFrom, window.CreatedTo }), cancellationToken: ct))).AsList();
+    }
 
     public static Task CreateAsync(NpgsqlConnection conn, NpgsqlTransaction tx, long dirId, int maxFiles, CancellationToken ct) =>
         conn.ExecuteAsync(new CommandDefinition("""
@@ -91,3 +108,6 @@ public static class DatasetStore
 }
 
 public sealed record DatasetTotals(long Files, long Bytes, long? Events, long? ExpLow, long? ExpHigh, long? RunLow, long? RunHigh, int Datablocks);
+
+/// <summary>Windows of a dataset list: length in files, [from, to) of creation time; null bounds are open.</summary>
+public sealed record DatasetWindow(long? MinFiles = null, long? MaxFiles = null, DateTimeOffset? CreatedFrom = null, DateTimeOffset? CreatedTo = null);

@@ -127,15 +127,22 @@ public sealed class DatasetService(Db db, IOptions<CatalogOptions> options, Acce
         return new DatasetSummary(path, sum.Files, sum.Bytes, sum.Events, sum.ExpLow, sum.ExpHigh, sum.RunLow, sum.RunHigh, sum.Datablocks, perSe, Parse(row.Effective));
     }
 
-    /// <summary>Datasets at or below a path, by path, keyset paged.</summary>
-    public async Task<IReadOnlyList<DatasetInfo>> ListAsync(string? under, string? after, int? limit, Caller caller, CancellationToken ct)
+    /// <summary>Datasets at or below a path, by path, keyset paged, with their length and creation time, optionally within windows of both.</summary>
+    public async Task<IReadOnlyList<DatasetInfo>> ListAsync(string? under, string? after, int? limit, Caller caller, CancellationToken ct, DatasetWindow? window = null)
     {
         var path = Lfn.Parse(under, options.Value.Roots, "under");
         access.Demand(caller, Operation.Read, path.Path, "under");
+        window ??= new DatasetWindow();
+        if (window.MinFiles is < 0) throw CatalogException.Invalid("minFiles", "must be 0 or more");
+        if (window.MaxFiles is { } max && (max < 0 || max < window.MinFiles)) throw CatalogException.Invalid("maxFiles", "must be 0 or more, and at least minFiles");
+        if (window.CreatedFrom is { } from && window.CreatedTo is { } to && to <= from) throw CatalogException.Invalid("createdBefore", "must be after createdAfter");
         var size = options.Value.PageSize(limit, 1000);
         await using var conn = await db.OpenAsync(ct);
-        var rows = await DatasetStore.ListAsync(conn, path.Path, after ?? "", size, await access.ViewerAsync(conn, null, caller, [path.Path], ct), ct);
-        return rows.Select(r => new DatasetInfo(r.Path, r.MaxFiles, r.CurrentBlock, Parse(r.Metadata))).ToList();
+        var viewer = await access.ViewerAsync(conn, null, caller, [path.Path], ct);
+        // Lengths from the counters unless files in range may be hidden from this caller.
+        if (viewer is not null && viewer.Closed.Length == 0 && !await Viewer.HidesFilesAsync(conn, viewer, [path.Path], ct)) viewer = null;
+        var rows = await DatasetStore.ListAsync(conn, path.Path, after ?? "", size, viewer, window, ct);
+        return rows.Select(r => new DatasetInfo(r.Path, r.MaxFiles, r.CurrentBlock, Parse(r.Metadata), r.Files, Http.Mapping.Utc(r.Created))).ToList();
     }
 
     /// <summary>The dataset at <paramref name="path"/>, if the caller may see it (else 404, as if missing).</summary>

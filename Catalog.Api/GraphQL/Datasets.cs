@@ -25,6 +25,8 @@ public sealed class DatasetGraphType : ObjectGraphType<DatasetInfo>
         Field(x => x.Path);
         Field(x => x.MaxFilesPerBlock);
         Field(x => x.CurrentBlock);
+        Field(x => x.Files, nullable: true).Description("Its length in files (in lists).");
+        Field(x => x.Created, nullable: true).Description("When its directory was made (in lists).");
         Field<StringGraphType>("metadata").Description("The dataset's own values, as a JSON object.").Resolve(c => c.Source.Metadata?.ToJsonString());
         // Each costs a database read per dataset or collection listed, so each weighs like a root field.
         Field<NonNullGraphType<DatasetSummaryGraphType>>("summary")
@@ -227,8 +229,13 @@ public static class DatasetFields
             .Argument<StringGraphType>("under")
             .Argument<IntGraphType>("first")
             .Argument<StringGraphType>("after")
+            .Argument<LongGraphType>("minFiles")
+            .Argument<LongGraphType>("maxFiles")
+            .Argument<DateTimeOffsetGraphType>("createdAfter")
+            .Argument<DateTimeOffsetGraphType>("createdBefore")
             .ResolveAsync(async c => await S<DatasetService>(c).ListAsync(c.GetArgument<string?>("under"), c.GetArgument<string?>("after"),
-                c.GetArgument<int?>("first"), S<Caller>(c), c.CancellationToken));
+                c.GetArgument<int?>("first"), S<Caller>(c), c.CancellationToken, new Storage.DatasetWindow(c.GetArgument<long?>("minFiles"),
+                    c.GetArgument<long?>("maxFiles"), c.GetArgument<DateTimeOffset?>("createdAfter"), c.GetArgument<DateTimeOffset?>("createdBefore"))));
         query.Field<CollectionGraphType>("collection")
             .Argument<NonNullGraphType<StringGraphType>>("path")
             .ResolveAsync(async c => await S<CollectionService>(c).GetAsync(c.GetArgument<string>("path"), S<Caller>(c), c.CancellationToken));
