@@ -74,6 +74,17 @@ public sealed class SchemaService(Db db, IOptions<CatalogOptions> options, Acces
         return await InForceAsync(dir.Path, caller, ct);
     }
 
+    /// <summary>The directory (locked) and the declaration of <paramref name="name"/> made on it: 404 when none is in force, 409 when it is made above.</summary>
+    private static async Task<(DirectoryRow Row, AttributeDefinition Definition)> DeclaredHereAsync(
+        Npgsql.NpgsqlConnection conn, Npgsql.NpgsqlTransaction tx, string path, string name, CancellationToken ct)
+    {
+        var row = await DirectoryStore.GetAsync(conn, tx, path, ct, forUpdate: true) ?? throw CatalogException.NotFound($"directory '{path}'", "path");
+        var inForce = (await AttributeSchema.LoadAsync(conn, tx, [path], ct))[path];
+        if (!inForce.Attributes.TryGetValue(name, out var def)) throw CatalogException.NotFound($"attribute '{name}' at '{path}'", "name");
+        if (def.DefinedAt != path) throw new CatalogException(ErrorCode.Conflict, $"attribute '{name}' is declared at {def.DefinedAt}, not here", "path");
+        return (row, def);
+    }
+
     private static string Describe(AttributeDefinition d) => Describe(d.Type, d.Target, d.Allowed is not null, d.Indexed, d.Pattern);
 
     private static string Describe(AttributeType type, AttributeTarget target, bool allowedList, bool indexed, string? pattern = null) =>
@@ -110,13 +121,7 @@ public sealed class SchemaService(Db db, IOptions<CatalogOptions> options, Acces
         var added = 0;
         await db.WriteAsync(async (conn, tx) =>
         {
-            var row = await DirectoryStore.GetAsync(conn, tx, dir.Path, ct, forUpdate: true)
-                ?? throw CatalogException.NotFound($"directory '{dir.Path}'", "path");
-            var inForce = (await AttributeSchema.LoadAsync(conn, tx, [dir.Path], ct))[dir.Path];
-            if (!inForce.Attributes.TryGetValue(name, out var def))
-                throw CatalogException.NotFound($"attribute '{name}' at '{dir.Path}'", "name");
-            if (def.DefinedAt != dir.Path)
-                throw new CatalogException(ErrorCode.Conflict, $"attribute '{name}' is declared at {def.DefinedAt}, not here", "path");
+            var (row, def) = await DeclaredHereAsync(conn, tx, dir.Path, name, ct);
             if (def.Allowed is null)
                 throw new CatalogException(ErrorCode.Conflict, $"attribute '{name}' has no allowed-value list: every {Mapping.Wire(def.Type)} is allowed already", "allowed");
             var merged = NormalizeAllowed(values, def.Type, def.Pattern, def.Allowed);
@@ -158,13 +163,7 @@ public sealed class SchemaService(Db db, IOptions<CatalogOptions> options, Acces
         if (name is null) throw CatalogException.Invalid("name", "is required");
         await db.WriteAsync(async (conn, tx) =>
         {
-            var row = await DirectoryStore.GetAsync(conn, tx, dir.Path, ct, forUpdate: true)
-                ?? throw CatalogException.NotFound($"directory '{dir.Path}'", "path");
-            var inForce = (await AttributeSchema.LoadAsync(conn, tx, [dir.Path], ct))[dir.Path];
-            if (!inForce.Attributes.TryGetValue(name, out var def))
-                throw CatalogException.NotFound($"attribute '{name}' at '{dir.Path}'", "name");
-            if (def.DefinedAt != dir.Path)
-                throw new CatalogException(ErrorCode.Conflict, $"attribute '{name}' is declared at {def.DefinedAt}, not here", "path");
+            var (row, def) = await DeclaredHereAsync(conn, tx, dir.Path, name, ct);
             if (await MetadataStore.AnyValueAsync(conn, tx, dir.Path, name, def.Target == AttributeTarget.Files, ct))
                 throw new CatalogException(ErrorCode.Conflict, $"entries under '{dir.Path}' still carry '{name}'; remove the values first", "name");
             await MetadataStore.DeleteDefinitionAsync(conn, tx, row.Id, name, ct);
