@@ -84,7 +84,7 @@ public class BrowserTests(CatalogFixture fx)
         await page.ClickAsync("[aria-label='Show Documentation Explorer']");
         await page.WaitForSelectorAsync(".graphiql-doc-explorer >> text=Query");
         await page.ScreenshotAsync(new PageScreenshotOptions { Path = Path.Combine(Artifacts, "graphql.png") });
-        // The token stays in this browser for the next visit, and is used at once.
+        // The token stays for this browser session (a reload keeps it), and is used at once.
         await page.ReloadAsync();
         await page.WaitForFunctionAsync("() => document.querySelector('#who')?.innerText === 'as test-admin'");
 

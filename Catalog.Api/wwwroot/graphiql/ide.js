@@ -1,11 +1,11 @@
 // The catalog's GraphQL IDE: GraphiQL (bundled from npm at build time, no internet needed) with the
-// caller's bearer token kept in this browser's local storage and sent with every request.
+// caller's bearer token kept for this browser session (session storage) and sent with every request.
 (function () {
   const key = 'catalog.token';
   const box = document.getElementById('token');
   const who = document.getElementById('who');
   const root = ReactDOM.createRoot(document.getElementById('graphiql'));
-  let token = localStorage.getItem(key) || '';
+  let token = sessionStorage.getItem(key) || '';
   box.value = token;
 
   // GraphQL answers come back as they are; a refusal before GraphQL runs (a ProblemDetails body:
@@ -53,7 +53,7 @@
 
   document.getElementById('use').addEventListener('click', () => {
     token = box.value.trim();
-    if (token) localStorage.setItem(key, token); else localStorage.removeItem(key);
+    if (token) sessionStorage.setItem(key, token); else sessionStorage.removeItem(key);
     render();
   });
   box.addEventListener('keydown', e => { if (e.key === 'Enter') document.getElementById('use').click(); });
