@@ -52,6 +52,31 @@ public class CoalescingTests(CatalogFixture fx) : IAsyncLifetime
         Assert.All(placed.GroupBy(l => l.Split('/')[^2]), g => Assert.InRange(g.Count(), 1, 7));
         Assert.Equal(300, (await fx.Client.UsageAsync(dir)).Files);
         Assert.Equal(200, (await fx.Client.GetDatasetSummaryAsync(lpn)).Files);
+        // They did share transactions: rows written by one transaction carry its id (xmin).
+        Assert.InRange(await TransactionsAsync(dir), 1, 299);
+    }
+
+    /// <summary>How many transactions wrote the files below <paramref name="dir"/>.</summary>
+    private async Task<long> TransactionsAsync(string dir)
+    {
+        await using var conn = new Npgsql.NpgsqlConnection(fx.PostgresConnectionString);
+        return await Dapper.SqlMapper.ExecuteScalarAsync<long>(conn, """
+            select count(distinct f.xmin::text) from file f join directory d on d.id = f.dir_id where d.path > @dir || '/' and d.path < @dir || '0'
+            """, new { dir });
+    }
+
+    [Fact]
+    public async Task Without_coalescing_every_request_has_its_own_transaction()
+    {
+        // The measure above can tell: the same storm on a server that does not coalesce writes one transaction per request.
+        await using var plain = fx.CreateFactory(new Dictionary<string, string?> { ["Catalog:Registration:Coalesce"] = "false" });
+        var http = plain.CreateClient();
+        http.DefaultRequestHeaders.Authorization = new("Bearer", fx.AdminToken);
+        var client = new CatalogClient(http);
+        var se = await fx.NewStorageElementAsync();
+        var dir = TestData.Dir("no-coalesce");
+        await Task.WhenAll(Enumerable.Range(0, 60).Select(i => client.RegisterAsync([TestData.File($"{dir}/d{i % 3}/f{i:D2}.root", se)])));
+        Assert.Equal(60, await TransactionsAsync(dir));
     }
 
     [Fact]
