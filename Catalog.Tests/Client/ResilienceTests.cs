@@ -1,3 +1,4 @@
+using System.Net.Http.Json;
 using System.Diagnostics;
 using Catalog.Client;
 using Catalog.Contracts;
@@ -68,6 +69,48 @@ public class ResilienceTests(CatalogFixture fx) : IAsyncLifetime
         Assert.Equal(3, _faults.Seen(key));
         Assert.Equal(2, response.Created);
         Assert.Equal(2, await CountAsync(dir));
+    }
+
+    [Fact]
+    public async Task An_answer_lost_after_the_server_committed_is_replayed_for_the_retry_and_nothing_runs_twice()
+    {
+        // What idempotency keys are for: the server stores the batch and answers, the answer is
+        // lost on the way (the connection drops), and the client sends the same request again.
+        var dir = TestData.Dir(nameof(ResilienceTests));
+        var se = await fx.NewStorageElementAsync();
+        var transport = new LoseFirstAnswer(_server.Server.CreateHandler());
+        var client = CatalogClient.Create(new CatalogClientOptions
+        {
+            BaseAddress = new Uri("http://localhost/"), Token = fx.AdminToken, RetryDelay = TimeSpan.FromMilliseconds(10),
+        }, transport);
+
+        var response = await client.RegisterAsync([TestData.File($"{dir}/a.root", se), TestData.File($"{dir}/b.root", se)]);
+
+        Assert.Equal(2, transport.Keys.Count);
+        Assert.Single(transport.Keys.Distinct());                 // the retry carried the first attempt's key
+        Assert.Equal(ItemStatus.Created, transport.FirstAnswer);  // the first attempt was stored
+        // The replayed first answer says "created"; running the batch again would have said "exists".
+        Assert.All(response.Results, r => Assert.Equal(ItemStatus.Created, r.Status));
+        Assert.Equal(2, await CountAsync(dir));
+    }
+
+    /// <summary>Lets the first registration reach the server and commit, then drops its answer.</summary>
+    private sealed class LoseFirstAnswer(HttpMessageHandler inner) : DelegatingHandler(inner)
+    {
+        public List<string> Keys { get; } = [];
+        public ItemStatus? FirstAnswer { get; private set; }
+
+        protected override async Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken ct)
+        {
+            if (request.Method != HttpMethod.Post || request.RequestUri?.AbsolutePath != "/api/v1/files") return await base.SendAsync(request, ct);
+            Keys.Add(request.Headers.GetValues("Idempotency-Key").Single());
+            var response = await base.SendAsync(request, ct);
+            if (Keys.Count > 1) return response;
+            var answer = await response.Content.ReadFromJsonAsync<RegisterResponse>(CatalogJson.Options, ct);
+            FirstAnswer = answer!.Results[0].Status;
+            response.Dispose();
+            throw new HttpRequestException("the connection was reset before the answer arrived", new IOException("reset"));
+        }
     }
 
     [Fact]
