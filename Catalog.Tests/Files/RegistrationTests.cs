@@ -63,9 +63,10 @@ public class RegistrationTests(CatalogFixture fx)
         Assert.Equal(ItemStatus.Failed, second.Results[0].Status);
         Assert.Equal(ErrorCode.Conflict, error.Code);
         Assert.Contains(what, error.Message);
+        // Nothing of the second body was stored: the GUID, the size and the checksum are the first's.
         var file = await fx.Client.GetFileAsync(lfn);
-        Assert.Equal(first.Results[0].Guid, file.Guid);
-        Assert.Equal(1234, file.Size);
+        Assert.Equal((first.Results[0].Guid, 1234L, "1a2b3c4d"), (file.Guid, file.Size, file.Adler32));
+        Assert.Equal("files[0].lfn", error.Field); // the name is taken, by other content
     }
 
     [Fact]
