@@ -168,6 +168,7 @@ internal sealed partial class Commands
         var maxFiles = new Option<long?>("--max-files") { Description = "Only datasets with at most this many files" };
         var since = new Option<DateTimeOffset?>("--since") { Description = "Only datasets created at or after this time (ISO 8601)" };
         var until = new Option<DateTimeOffset?>("--until") { Description = "Only datasets created before this time (ISO 8601)" };
+        var expired = new Option<bool>("--expired") { Description = "Only datasets whose lifetime has passed (flagged for deletion)" };
         dataset.Subcommands.Add(Define("ls", "Datasets at or below a path, with their length and creation time, optionally within windows of both.",
             "catalog dataset ls /belle/MC --min-files 1 --since 2026-11-01", async (run, ct) =>
         {
@@ -175,15 +176,17 @@ internal sealed partial class Commands
             var first = true;
             do
             {
-                var page = await run.Client.ListDatasetsAsync(run.Get(under)!, run.Get(minFiles), run.Get(maxFiles), run.Get(since), run.Get(until), after, 1000, ct);
+                var page = run.Get(expired)
+                    ? await run.Client.ListExpiredDatasetsAsync(run.Get(under)!, after, 1000, ct)
+                    : await run.Client.ListDatasetsAsync(run.Get(under)!, run.Get(minFiles), run.Get(maxFiles), run.Get(since), run.Get(until), after, 1000, ct);
                 if (run.Json) foreach (var d in page) Output.WriteJsonLine(run.Out, d);
-                else Output.WriteTable(run.Out, ["files", "created", "dataset"],
-                    page.Select(d => (IReadOnlyList<string>)[Output.Count(d.Files ?? 0), d.Created is { } c ? Output.Time(c) : "-", d.Path]), header: first, 0);
+                else Output.WriteTable(run.Out, ["files", "created", "state", "dataset"],
+                    page.Select(d => (IReadOnlyList<string>)[Output.Count(d.Files ?? 0), d.Created is { } c ? Output.Time(c) : "-", Lower(d.State), d.Path]), header: first, 0);
                 first = false;
                 after = page.Count == 1000 ? page[^1].Path : null;
             } while (after is not null);
             return CatalogCli.Ok;
-        }, under, minFiles, maxFiles, since, until));
+        }, under, minFiles, maxFiles, since, until, expired));
 
         var path = new Argument<string>("lpn");
         dataset.Subcommands.Add(Define("info", "A dataset's files, bytes, events, experiment and run ranges, and replicas per SE.", "catalog dataset info /belle/MC/.../mixed/mdst",
@@ -191,10 +194,25 @@ internal sealed partial class Commands
             {
                 var s = await run.Client.GetDatasetSummaryAsync(run.Get(path)!, ct);
                 if (run.Json) { Output.WriteJson(run.Out, s); return CatalogCli.Ok; }
+                var info = (await run.Client.ListDatasetsAsync(s.Path, limit: 1, ct: ct)).FirstOrDefault(d => d.Path == s.Path);
                 run.Out.WriteLine($"Dataset:     {s.Path}");
+                if (info is not null) run.Out.WriteLine($"State:       {Lower(info.State)}{(info.Expires is { } e ? $", expires {Output.Time(e)}" : "")}");
                 PrintTotals(run.Out, s.Files, s.Datablocks, s.Bytes, s.Events, s.ExperimentLow, s.ExperimentHigh, s.RunLow, s.RunHigh, s.Metadata, s.PerStorageElement);
                 return CatalogCli.Ok;
             }, path));
+
+        dataset.Subcommands.Add(Define("close", "Close a dataset: no more files go into it, and it may go into collections.", "catalog dataset close /belle/MC/.../mixed/mdst",
+            async (run, ct) => Said(run, await run.Client.CloseDatasetAsync(run.Get(path)!, ct)), path));
+        dataset.Subcommands.Add(Define("reopen", "Let files into a closed dataset again (data managers).", "catalog dataset reopen /belle/MC/.../mixed/mdst",
+            async (run, ct) => Said(run, await run.Client.ReopenDatasetAsync(run.Get(path)!, ct)), path));
+        var untilTime = new Option<DateTimeOffset?>("--until") { Description = "The end of its lifetime (ISO 8601); after it the dataset is flagged for deletion" };
+        var forever = new Option<bool>("--forever") { Description = "No end" };
+        dataset.Subcommands.Add(Define("lifetime", "Set a dataset's lifetime; past it, it is listed by dataset ls --expired (flagged for deletion).",
+            "catalog dataset lifetime /belle/user/alice/skim --until 2027-06-30", async (run, ct) =>
+            {
+                if (run.Get(untilTime) is null == !run.Get(forever)) throw new CliUsageException("give --until TIME or --forever");
+                return Said(run, await run.Client.SetDatasetLifetimeAsync(run.Get(path)!, run.Get(untilTime), ct));
+            }, path, untilTime, forever));
 
         var meta = new Option<string[]>("--meta") { Description = "Dataset metadata key=value (repeatable)" };
         var block = new Option<int?>("--block-size") { Description = "Files per datablock (default 1000)" };
@@ -241,6 +259,13 @@ internal sealed partial class Commands
                 return CatalogCli.Ok;
             }, path, members, meta));
         return collection;
+    }
+
+    private static int Said(CommandRun run, DatasetInfo d)
+    {
+        if (run.Json) Output.WriteJson(run.Out, d);
+        else run.Out.WriteLine($"{d.Path}: {Lower(d.State)}, {(d.Expires is { } e ? $"expires {Output.Time(e)}" : "no end of life")}");
+        return CatalogCli.Ok;
     }
 
     /// <summary>The totals of a dataset or a collection, the way dataset info shows them.</summary>

@@ -233,6 +233,23 @@ public sealed class CatalogClient
         GetAsync<IReadOnlyList<DatasetInfo>>($"api/v1/datasets?under={Uri.EscapeDataString(under)}"
             + (after is null ? "" : $"&after={Uri.EscapeDataString(after)}") + (limit is null ? "" : $"&limit={limit}"), ct);
 
+    /// <summary>Closes a dataset: no more files go into it, and it may go into collections.</summary>
+    public Task<DatasetInfo> CloseDatasetAsync(string path, CancellationToken ct = default) =>
+        SendAsync<DatasetInfo>(HttpMethod.Post, "api/v1/datasets/close", new DatasetPathRequest(path), ct, repeatable: true);
+
+    /// <summary>Reopens a closed dataset (data managers).</summary>
+    public Task<DatasetInfo> ReopenDatasetAsync(string path, CancellationToken ct = default) =>
+        SendAsync<DatasetInfo>(HttpMethod.Post, "api/v1/datasets/reopen", new DatasetPathRequest(path), ct, repeatable: true);
+
+    /// <summary>Sets a dataset's lifetime (null: no end); past it, the dataset is flagged for deletion.</summary>
+    public Task<DatasetInfo> SetDatasetLifetimeAsync(string path, DateTimeOffset? expires, CancellationToken ct = default) =>
+        SendAsync<DatasetInfo>(HttpMethod.Post, "api/v1/datasets/lifetime", new DatasetLifetimeRequest(path, expires), ct, repeatable: true);
+
+    /// <summary>The datasets at or below a path whose lifetime has passed (flagged for deletion).</summary>
+    public Task<IReadOnlyList<DatasetInfo>> ListExpiredDatasetsAsync(string under, string? after = null, int? limit = null, CancellationToken ct = default) =>
+        GetAsync<IReadOnlyList<DatasetInfo>>($"api/v1/datasets?expired=true&under={Uri.EscapeDataString(under)}"
+            + (after is null ? "" : $"&after={Uri.EscapeDataString(after)}") + (limit is null ? "" : $"&limit={limit}"), ct);
+
     /// <summary>Datasets at or below a path whose length (files) and creation time fall in the given windows (null: open).</summary>
     public Task<IReadOnlyList<DatasetInfo>> ListDatasetsAsync(string under, long? minFiles, long? maxFiles, DateTimeOffset? createdAfter, DateTimeOffset? createdBefore,
         string? after = null, int? limit = null, CancellationToken ct = default)

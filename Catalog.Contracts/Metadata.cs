@@ -111,7 +111,19 @@ public sealed record DatasetRequest(string? Path, JsonObject? Metadata = null, i
 
 /// <param name="Files">Its length in files (in lists).</param>
 /// <param name="Created">When it was made a dataset's directory (in lists).</param>
-public sealed record DatasetInfo(string Path, int MaxFilesPerBlock, int CurrentBlock, JsonObject? Metadata, long? Files = null, DateTimeOffset? Created = null);
+/// <param name="State">Open (files may be added) or closed (no more files; it may go into collections).</param>
+/// <param name="Expires">The end of its lifetime, after which it is flagged for deletion; null: no end.</param>
+public sealed record DatasetInfo(string Path, int MaxFilesPerBlock, int CurrentBlock, JsonObject? Metadata, long? Files = null, DateTimeOffset? Created = null,
+    DatasetState State = DatasetState.Open, DateTimeOffset? Expires = null);
+
+/// <summary>Open: files may be registered into it. Closed: no more files; only closed datasets go into collections.</summary>
+public enum DatasetState { Open, Closed }
+
+/// <summary>A dataset to close or reopen.</summary>
+public sealed record DatasetPathRequest(string? Path);
+
+/// <summary>A dataset's lifetime: it is flagged for deletion after <see cref="Expires"/> (null: no end).</summary>
+public sealed record DatasetLifetimeRequest(string? Path, DateTimeOffset? Expires);
 
 /// <summary>A dataset at a glance.</summary>
 public sealed record DatasetSummary(string Path, long Files, long Bytes, long? Events, long? ExperimentLow, long? ExperimentHigh,

@@ -4,7 +4,7 @@ using Npgsql;
 
 namespace Catalog.Storage;
 
-public sealed record DatasetRow(long DirId, int MaxFiles, int CurrentBlock, int CurrentCount);
+public sealed record DatasetRow(long DirId, int MaxFiles, int CurrentBlock, int CurrentCount, short State, DateTime? Closed, DateTime? Expires);
 
 /// <summary>Datasets (LPNs) and their datablocks subNN.</summary>
 public static class DatasetStore
@@ -16,13 +16,16 @@ public static class DatasetStore
     /// <summary>The dataset at <paramref name="path"/>, its row locked until the transaction ends.</summary>
     public static Task<DatasetRow?> LockAsync(NpgsqlConnection conn, NpgsqlTransaction tx, string path, CancellationToken ct) =>
         conn.QuerySingleOrDefaultAsync<DatasetRow?>(new CommandDefinition("""
-            select s.dir_id as DirId, s.max_files as MaxFiles, s.current_block as CurrentBlock, s.current_count as CurrentCount
+            select s.dir_id as DirId, s.max_files as MaxFiles, s.current_block as CurrentBlock, s.current_count as CurrentCount,
+                   s.state as State, s.closed as Closed, s.expires as Expires
             from dataset s join directory d on d.id = s.dir_id where d.path = @path for update of s
             """, new { path }, tx, cancellationToken: ct));
 
     public static Task<DatasetRow?> GetAsync(NpgsqlConnection conn, NpgsqlTransaction? tx, long dirId, CancellationToken ct) =>
         conn.QuerySingleOrDefaultAsync<DatasetRow?>(new CommandDefinition("""
-            select dir_id as DirId, max_files as MaxFiles, current_block as CurrentBlock, current_count as CurrentCount from dataset where dir_id = @dirId
+            select dir_id as DirId, max_files as MaxFiles, current_block as CurrentBlock, current_count as CurrentCount,
+                   state as State, closed as Closed, expires as Expires
+            from dataset where dir_id = @dirId
             """, new { dirId }, tx, cancellationToken: ct));
 
     /// <summary>Which of <paramref name="names"/> already sit in a datablock of the dataset: name -> block path.</summary>
@@ -31,6 +34,16 @@ public static class DatasetStore
             select f.name, b.path from directory b join file f on f.dir_id = b.id
             where b.parent_id = @datasetId and b.kind = 2 and f.name = any(@names)
             """, new { datasetId, names }, tx, cancellationToken: ct))).ToDictionary(r => r.Name, r => r.Block, StringComparer.Ordinal);
+
+    /// <summary>Opens (0) or closes (1) a dataset; closing records when.</summary>
+    public static Task SetStateAsync(NpgsqlConnection conn, NpgsqlTransaction tx, long dirId, short state, CancellationToken ct) =>
+        conn.ExecuteAsync(new CommandDefinition("""
+            update dataset set state = @state, closed = case when @state = 1 then coalesce(closed, now()) end where dir_id = @dirId
+            """, new { dirId, state }, tx, cancellationToken: ct));
+
+    public static Task SetExpiresAsync(NpgsqlConnection conn, NpgsqlTransaction tx, long dirId, DateTimeOffset? expires, CancellationToken ct) =>
+        conn.ExecuteAsync(new CommandDefinition("update dataset set expires = @expires where dir_id = @dirId",
+            new { dirId, expires }, tx, cancellationToken: ct));
 
     public static Task SetCurrentAsync(NpgsqlConnection conn, NpgsqlTransaction tx, long datasetId, int block, int count, CancellationToken ct) =>
         conn.ExecuteAsync(new CommandDefinition("update dataset set current_block = @block, current_count = @count where dir_id = @datasetId",
@@ -78,7 +91,7 @@ public static class DatasetStore
     /// length (files) and creation time, optionally within windows of both. The length comes from the
     /// per-directory counters, or, for a viewer from whom files may be hidden, from the files it sees.
     /// </summary>
-    public static async Task<IReadOnlyList<(string Path, int MaxFiles, int CurrentBlock, string? Metadata, DateTime Created, long Files)>> ListAsync(
+    public static async Task<IReadOnlyList<(string Path, int MaxFiles, int CurrentBlock, string? Metadata, DateTime Created, long Files, short State, DateTime? Expires)>> ListAsync(
         NpgsqlConnection conn, string path, string after, int limit, Viewer? viewer, DatasetWindow window, CancellationToken ct)
     {
         var length = viewer is null
@@ -90,14 +103,15 @@ public static class DatasetStore
               select count(*) as files from directory c join file f on f.dir_id = c.id
               where (c.path = d.path or (c.path > d.path || '/' and c.path < d.path || '0')) and {Viewer.FileVisible(viewer, "f", "c")}
               """;
-        return (await conn.QueryAsync<(string, int, int, string?, DateTime, long)>(new CommandDefinition($"""
-            select d.path, s.max_files, s.current_block, d.metadata::text, d.created, n.files
+        return (await conn.QueryAsync<(string, int, int, string?, DateTime, long, short, DateTime?)>(new CommandDefinition($"""
+            select d.path, s.max_files, s.current_block, d.metadata::text, d.created, n.files, s.state, s.expires
             from directory d join dataset s on s.dir_id = d.id cross join lateral ({length}) n
             where (d.path = @path or (d.path > @path || '/' and d.path < @path || '0')) and d.path > @after and {Viewer.DirectoryVisible(viewer, "d")}
               and (@minFiles::bigint is null or n.files >= @minFiles) and (@maxFiles::bigint is null or n.files <= @maxFiles)
               and (@createdFrom::timestamptz is null or d.created >= @createdFrom) and (@createdTo::timestamptz is null or d.created < @createdTo)
+              and (not @expired or s.expires <= now())
             order by d.path limit @limit
-            """, Viewer.With(viewer, new { path, after, limit, window.MinFiles, window.MaxFiles, window.CreatedFrom, window.CreatedTo }), cancellationToken: ct))).AsList();
+            """, Viewer.With(viewer, new { path, after, limit, window.MinFiles, window.MaxFiles, window.CreatedFrom, window.CreatedTo, expired = window.Expired }), cancellationToken: ct))).AsList();
     }
 
     public static Task CreateAsync(NpgsqlConnection conn, NpgsqlTransaction tx, long dirId, int maxFiles, CancellationToken ct) =>
@@ -110,4 +124,5 @@ public static class DatasetStore
 public sealed record DatasetTotals(long Files, long Bytes, long? Events, long? ExpLow, long? ExpHigh, long? RunLow, long? RunHigh, int Datablocks);
 
 /// <summary>Windows of a dataset list: length in files, [from, to) of creation time; null bounds are open.</summary>
-public sealed record DatasetWindow(long? MinFiles = null, long? MaxFiles = null, DateTimeOffset? CreatedFrom = null, DateTimeOffset? CreatedTo = null);
+/// <param name="Expired">Only datasets whose lifetime has passed (flagged for deletion).</param>
+public sealed record DatasetWindow(long? MinFiles = null, long? MaxFiles = null, DateTimeOffset? CreatedFrom = null, DateTimeOffset? CreatedTo = null, bool Expired = false);

@@ -53,6 +53,9 @@ public sealed class CollectionService(Db db, IOptions<CatalogOptions> options, A
                 if (modes.TryGetValue(memberPaths[i], out d) && access.CheckMode(caller, Operation.Create, d.Owner, d.Grp, d.Mode, d.Path) is not null)
                     throw new CatalogException(ErrorCode.Forbidden,
                         $"members[{i}]: '{caller.Subject}' may not pin '{memberPaths[i]}' in a collection: that needs w on it (it belongs to {d.Owner}) or the data-manager role", $"members[{i}]");
+                if (m.Kind == DatasetStore.DatasetKind && (await DatasetStore.GetAsync(conn, tx, m.Id, ct))!.State != 1)
+                    throw new CatalogException(ErrorCode.Conflict,
+                        $"members[{i}]: dataset '{memberPaths[i]}' is open; close it first (POST /api/v1/datasets/close, catalog dataset close), so the collection's files never change", $"members[{i}]");
             }
             if (await DirectoryStore.GetAsync(conn, tx, path.Path, ct) is not null || await NamespaceService.FindFileAsync(conn, tx, path, ct) is not null)
                 throw new CatalogException(ErrorCode.Conflict, $"'{path.Path}' already exists; collections are created once and never changed", "path");

@@ -94,7 +94,43 @@ public sealed class DatasetService(Db db, IOptions<CatalogOptions> options, Acce
         access.Demand(caller, Operation.Read, path.Path, "path");
         await using var conn = await db.OpenAsync(ct);
         var (row, dataset) = await FindAsync(conn, path.Path, caller, ct);
-        return new DatasetInfo(path.Path, dataset.MaxFiles, dataset.CurrentBlock, Parse(row.Own));
+        return new DatasetInfo(path.Path, dataset.MaxFiles, dataset.CurrentBlock, Parse(row.Own),
+            State: (DatasetState)dataset.State, Expires: dataset.Expires is { } e ? Http.Mapping.Utc(e) : null);
+    }
+
+    /// <summary>Closes a dataset: no more files go into it, and it may go into collections. Its writers or a data manager; closing a closed one is fine.</summary>
+    public Task<DatasetInfo> CloseAsync(DatasetPathRequest request, Caller caller, CancellationToken ct) =>
+        ChangeAsync(request.Path, caller, "dataset.close", "closed", reopen: false, ct, (conn, tx, row) => DatasetStore.SetStateAsync(conn, tx, row.DirId, 1, ct));
+
+    /// <summary>Reopens a closed dataset (data managers only: collections may hold it).</summary>
+    public Task<DatasetInfo> ReopenAsync(DatasetPathRequest request, Caller caller, CancellationToken ct) =>
+        ChangeAsync(request.Path, caller, "dataset.reopen", "reopened", reopen: true, ct, (conn, tx, row) => DatasetStore.SetStateAsync(conn, tx, row.DirId, 0, ct));
+
+    /// <summary>Sets (or, with null, clears) a dataset's lifetime; once past it the dataset is flagged for deletion.</summary>
+    public Task<DatasetInfo> SetLifetimeAsync(DatasetLifetimeRequest request, Caller caller, CancellationToken ct) =>
+        ChangeAsync(request.Path, caller, "dataset.lifetime", "changed", reopen: false, ct, (conn, tx, row) => DatasetStore.SetExpiresAsync(conn, tx, row.DirId, request.Expires, ct),
+            new() { ["expires"] = request.Expires?.ToString("o") ?? "never" });
+
+    private async Task<DatasetInfo> ChangeAsync(string? lpn, Caller caller, string action, string outcome, bool reopen, CancellationToken ct,
+        Func<Npgsql.NpgsqlConnection, Npgsql.NpgsqlTransaction, DatasetRow, Task> change, Dictionary<string, string?>? detail = null)
+    {
+        var path = Lfn.Parse(lpn, options.Value.Roots, "path");
+        if (reopen) access.DemandRole(caller, Role.DataManager, "reopen datasets");
+        access.Demand(caller, Operation.Create, path.Path, "path");
+        await db.WriteAsync(async (conn, tx) =>
+        {
+            var dir = await DirectoryStore.GetAsync(conn, tx, path.Path, ct);
+            var dataset = dir is null ? null : await DatasetStore.LockAsync(conn, tx, path.Path, ct);
+            if (dir is null || dataset is null || !await Access.CanSeeAsync(conn, tx, caller, dir, ct))
+                throw CatalogException.NotFound($"dataset '{path.Path}'", "path");
+            if (!caller.BypassesModes && access.CheckMode(caller, Operation.Create, dir.Owner, dir.Grp, dir.Mode, dir.Path) is { } refused)
+                throw new CatalogException(refused.Code, refused.Message, "path");
+            await change(conn, tx, dataset);
+            return true;
+        }, ct);
+        await cache.InvalidateAsync(CacheSpace.Dataset, [path.Path]);
+        await audit.RecordAsync(caller, action, path.Path, outcome, detail);
+        return await InfoAsync(path.Path, caller, ct);
     }
 
     /// <summary>
@@ -142,7 +178,8 @@ public sealed class DatasetService(Db db, IOptions<CatalogOptions> options, Acce
         // Lengths from the counters unless files in range may be hidden from this caller.
         if (viewer is not null && viewer.Closed.Length == 0 && !await Viewer.HidesFilesAsync(conn, viewer, [path.Path], ct)) viewer = null;
         var rows = await DatasetStore.ListAsync(conn, path.Path, after ?? "", size, viewer, window, ct);
-        return rows.Select(r => new DatasetInfo(r.Path, r.MaxFiles, r.CurrentBlock, Parse(r.Metadata), r.Files, Http.Mapping.Utc(r.Created))).ToList();
+        return rows.Select(r => new DatasetInfo(r.Path, r.MaxFiles, r.CurrentBlock, Parse(r.Metadata), r.Files, Http.Mapping.Utc(r.Created),
+            (DatasetState)r.State, r.Expires is { } e ? Http.Mapping.Utc(e) : null)).ToList();
     }
 
     /// <summary>The dataset at <paramref name="path"/>, if the caller may see it (else 404, as if missing).</summary>

@@ -303,6 +303,12 @@ public sealed class RegistrationWriter(Db db, Access access, HotCache cache)
             foreach (var c in group)
             {
                 if (placed.TryGetValue(c.Path.Name, out var blockPath)) { c.Path = LfnPath.Of($"{blockPath}/{c.Path.Name}", c.Path.Root); continue; }
+                // A closed dataset takes no new file (a retry of one it holds is answered above, as it was).
+                if (dataset.State == 1)
+                {
+                    results[c.Index] = Failed(c, new ItemError(ErrorCode.Conflict, $"dataset '{group.Key}' is closed: it takes no more files (a data manager may reopen it)", "dataset"));
+                    continue;
+                }
                 if (count >= dataset.MaxFiles) { block++; count = 0; }
                 var target = $"{group.Key}/{DatasetStore.BlockName(block)}";
                 c.Path = LfnPath.Of($"{target}/{c.Path.Name}", c.Path.Root);

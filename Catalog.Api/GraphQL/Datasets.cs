@@ -27,6 +27,8 @@ public sealed class DatasetGraphType : ObjectGraphType<DatasetInfo>
         Field(x => x.CurrentBlock);
         Field(x => x.Files, nullable: true).Description("Its length in files (in lists).");
         Field(x => x.Created, nullable: true).Description("When its directory was made (in lists).");
+        Field<NonNullGraphType<EnumerationGraphType<DatasetState>>>("state").Description("Open, or closed: no more files; only closed datasets go into collections.").Resolve(c => c.Source.State);
+        Field(x => x.Expires, nullable: true).Description("The end of its lifetime; after it the dataset is flagged for deletion.");
         Field<StringGraphType>("metadata").Description("The dataset's own values, as a JSON object.").Resolve(c => c.Source.Metadata?.ToJsonString());
         // Each costs a database read per dataset or collection listed, so each weighs like a root field.
         Field<NonNullGraphType<DatasetSummaryGraphType>>("summary")
@@ -269,6 +271,20 @@ public static class DatasetFields
             .Argument<IntGraphType>("maxFilesPerBlock")
             .ResolveAsync(async c => await S<DatasetService>(c).CreateAsync(new DatasetRequest(c.GetArgument<string>("path"),
                 JsonText.Object(c.GetArgument<string?>("metadata"), "metadata"), c.GetArgument<int?>("maxFilesPerBlock")), S<Caller>(c), c.CancellationToken));
+        mutation.Field<NonNullGraphType<DatasetGraphType>>("closeDataset")
+            .Description("No more files go into it; only closed datasets go into collections.")
+            .Argument<NonNullGraphType<StringGraphType>>("path")
+            .ResolveAsync(async c => await S<DatasetService>(c).CloseAsync(new DatasetPathRequest(c.GetArgument<string>("path")), S<Caller>(c), c.CancellationToken));
+        mutation.Field<NonNullGraphType<DatasetGraphType>>("reopenDataset")
+            .Description("Lets files into a closed dataset again (data managers).")
+            .Argument<NonNullGraphType<StringGraphType>>("path")
+            .ResolveAsync(async c => await S<DatasetService>(c).ReopenAsync(new DatasetPathRequest(c.GetArgument<string>("path")), S<Caller>(c), c.CancellationToken));
+        mutation.Field<NonNullGraphType<DatasetGraphType>>("setDatasetLifetime")
+            .Description("After expires the dataset is flagged for deletion; null clears it.")
+            .Argument<NonNullGraphType<StringGraphType>>("path")
+            .Argument<DateTimeOffsetGraphType>("expires")
+            .ResolveAsync(async c => await S<DatasetService>(c).SetLifetimeAsync(new DatasetLifetimeRequest(c.GetArgument<string>("path"),
+                c.GetArgument<DateTimeOffset?>("expires")), S<Caller>(c), c.CancellationToken));
         mutation.Field<NonNullGraphType<CollectionGraphType>>("createCollection")
             .Description("Creates a frozen collection of datasets or collections, whole or not at all.")
             .Argument<NonNullGraphType<StringGraphType>>("path")

@@ -169,6 +169,10 @@ public class CliListingTests(CatalogFixture fx)
         Assert.Equal(1, (await Run("dataset", "create", $"{area}/ds", "--meta", "tag=x1")).Exit);
         Assert.Equal(0, (await Run("dataset", "create", $"{area}/ds", "--meta", "tag=v2", "--meta", "beam=5S")).Exit);
         await fx.Client.RegisterAsync([new NewFile("f.root", 2048, "0000000a", Replicas: [new NewReplica(se)], Dataset: $"{area}/ds")]);
+        var open = await Run("collection", "create", $"{area}/coll", "--member", $"{area}/ds");
+        Assert.Equal(1, open.Exit);
+        Assert.Contains("is open; close it first", open.Err);
+        Assert.Contains($"{area}/ds: closed, no end of life", (await Run("dataset", "close", $"{area}/ds")).Out);
         Assert.Equal(0, (await Run("collection", "create", $"{area}/coll", "--member", $"{area}/ds")).Exit);
         var info = await Run("collection", "info", $"{area}/coll");
         Assert.Equal(0, info.Exit);

@@ -474,8 +474,9 @@ public class CliTests(CatalogFixture fx)
         var info = await Run("dataset", "info", $"{area}/mixed");
         Assert.Contains("Files:       3 in 2 datablocks", info.Out);
         Assert.Contains("Events:      109", info.Out);
-        Assert.Matches($@"^FILES +CREATED +DATASET\n +3 +\d{{4}}-\d\d-\d\d \d\d:\d\d +{System.Text.RegularExpressions.Regex.Escape(area)}/mixed\n$", (await Run("dataset", "ls", area)).Out);
+        Assert.Matches($@"^FILES +CREATED +STATE +DATASET\n +3 +\d{{4}}-\d\d-\d\d \d\d:\d\d +open +{System.Text.RegularExpressions.Regex.Escape(area)}/mixed\n$", (await Run("dataset", "ls", area)).Out);
 
+        Assert.Equal(0, (await Run("dataset", "close", $"{area}/mixed")).Exit);
         Assert.Equal(0, (await Run("collection", "create", $"{area}/collection/c1", "--member", $"{area}/mixed")).Exit);
         Assert.Contains($"  {area}/mixed", (await Run("collection", "info", $"{area}/collection/c1")).Out);
         Assert.Equal(3, (await Run("query", "nEvents exists", "--under", $"{area}/collection/c1")).Out.Split('\n', StringSplitOptions.RemoveEmptyEntries).Length);

@@ -69,8 +69,11 @@ public class GraphQLCoverageTests(CatalogFixture fx)
         // A collection of the dataset, and its files one page at a time.
         var collection = $"{root}/analysis";
         using var made = await fx.Client.GraphQLAsync("""
-            mutation($path: String!, $members: [String!]!) { createCollection(path: $path, members: $members) { path members } }
-            """, new { path = collection, members = new[] { dataset } });
+            mutation($path: String!, $members: [String!]!, $ds: String!) {
+              closeDataset(path: $ds) { state }
+              createCollection(path: $path, members: $members) { path members }
+            }
+            """, new { path = collection, members = new[] { dataset }, ds = dataset });
         Assert.Equal([dataset], Data(made).GetProperty("createCollection").GetProperty("members").EnumerateArray().Select(m => m.GetString()));
         using var files = await fx.Client.GraphQLAsync("""
             query($path: String!, $under: String!) {

@@ -24,6 +24,8 @@ public class CollectionSummaryTests(CatalogFixture fx) : MetadataTestBase(fx)
 
         var inner = $"{area}/coll/inner";
         var outer = $"{area}/coll/outer";
+        await Fx.Client.CloseDatasetAsync(a);
+        await Fx.Client.CloseDatasetAsync(b);
         await Fx.Client.CreateCollectionAsync(new CollectionRequest(inner, [a]));
         await Fx.Client.CreateCollectionAsync(new CollectionRequest(outer, [inner, b, a], new JsonObject { ["description"] = "both" }));
 

@@ -77,6 +77,7 @@ public class DatasetTests(CatalogFixture fx) : MetadataTestBase(fx)
         {
             await Fx.Client.CreateDatasetAsync(new DatasetRequest($"{area}/{name}", new JsonObject { ["mcEventType"] = type }));
             await Fx.Client.RegisterAsync(Enumerable.Range(0, 3).Select(i => File($"{name}{i}.root", se, new JsonObject { ["nEvents"] = i }, dataset: $"{area}/{name}")).ToList());
+            await Fx.Client.CloseDatasetAsync($"{area}/{name}");
         }
         var collection = $"{area}/collection/skim-1";
 
@@ -113,6 +114,7 @@ public class DatasetTests(CatalogFixture fx) : MetadataTestBase(fx)
         // Nor a directory above it: the refusal names the collection, and nothing of the subtree goes.
         await Fx.Client.CreateDatasetAsync(new DatasetRequest($"{area}/grp/d"));
         await Fx.Client.RegisterAsync([File("d0.root", se, new JsonObject { ["nEvents"] = 1 }, dataset: $"{area}/grp/d")]);
+        await Fx.Client.CloseDatasetAsync($"{area}/grp/d");
         await Fx.Client.CreateCollectionAsync(new CollectionRequest($"{area}/collection/grp", [$"{area}/grp/d"]));
         var above = await Fx.Client.RemoveAsync([$"{area}/grp"], recursive: true);
         Assert.Equal(ErrorCode.Conflict, above.Results[0].Error!.Code);

@@ -44,6 +44,7 @@ public class ReadRuleTests(CatalogFixture fx) : MetadataTestBase(fx)
         await admin.ChangeOwnerAsync(aliceDir, "alice", "alice");
         await admin.ChangeModeAsync(aliceDir, Convert.ToInt32("700", 8));
         var collection = $"{area}/coll";
+        foreach (var ds in new[] { aliceDs, openDs }) await admin.CloseDatasetAsync(ds);
         await admin.CreateCollectionAsync(new CollectionRequest(collection, [aliceDs, openDs]));
         return new World(area, aliceDir, aliceDs, openDs, collection, secret, guid, stored[1].Lfn!, stored[0].Lfn!, stored[2].Lfn!, se);
     }

@@ -53,6 +53,7 @@ public class WriteOnTheEntryTests(CatalogFixture fx)
         await fx.Client.ChangeModeAsync($"{root}/theirs", Convert.ToInt32("755", 8));
         var producer = fx.ClientWith(await fx.IssueTokenAsync("pinner", ["producer"], [$"storage.create:{root}", $"storage.read:{root}"]));
         await producer.CreateDatasetAsync(new DatasetRequest($"{root}/mine"));
+        await producer.CloseDatasetAsync($"{root}/mine"); // only closed datasets go into collections
 
         // Pinning someone else's dataset would keep its owner from ever removing it.
         var pinned = await Assert.ThrowsAsync<Catalog.Client.CatalogForbiddenException>(() =>
