@@ -194,9 +194,9 @@ internal sealed partial class Commands
             {
                 var s = await run.Client.GetDatasetSummaryAsync(run.Get(path)!, ct);
                 if (run.Json) { Output.WriteJson(run.Out, s); return CatalogCli.Ok; }
-                var info = (await run.Client.ListDatasetsAsync(s.Path, limit: 1, ct: ct)).FirstOrDefault(d => d.Path == s.Path);
+                var info = await run.Client.GetDatasetAsync(s.Path, ct);
                 run.Out.WriteLine($"Dataset:     {s.Path}");
-                if (info is not null) run.Out.WriteLine($"State:       {Lower(info.State)}{(info.Expires is { } e ? $", expires {Output.Time(e)}" : "")}");
+                run.Out.WriteLine($"State:       {Lower(info.State)}{(info.Expires is { } e ? $", expires {Output.Time(e)}" : "")}");
                 PrintTotals(run.Out, s.Files, s.Datablocks, s.Bytes, s.Events, s.ExperimentLow, s.ExperimentHigh, s.RunLow, s.RunHigh, s.Metadata, s.PerStorageElement);
                 return CatalogCli.Ok;
             }, path));

@@ -233,6 +233,10 @@ public sealed class CatalogClient
         GetAsync<IReadOnlyList<DatasetInfo>>($"api/v1/datasets?under={Uri.EscapeDataString(under)}"
             + (after is null ? "" : $"&after={Uri.EscapeDataString(after)}") + (limit is null ? "" : $"&limit={limit}"), ct);
 
+    /// <summary>A dataset's own metadata, datablock size, state and lifetime.</summary>
+    public Task<DatasetInfo> GetDatasetAsync(string path, CancellationToken ct = default) =>
+        GetAsync<DatasetInfo>($"api/v1/datasets/info?path={Uri.EscapeDataString(path)}", ct);
+
     /// <summary>Closes a dataset: no more files go into it, and it may go into collections.</summary>
     public Task<DatasetInfo> CloseDatasetAsync(string path, CancellationToken ct = default) =>
         SendAsync<DatasetInfo>(HttpMethod.Post, "api/v1/datasets/close", new DatasetPathRequest(path), ct, repeatable: true);

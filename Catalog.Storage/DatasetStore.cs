@@ -35,6 +35,11 @@ public static class DatasetStore
             where b.parent_id = @datasetId and b.kind = 2 and f.name = any(@names)
             """, new { datasetId, names }, tx, cancellationToken: ct))).ToDictionary(r => r.Name, r => r.Block, StringComparer.Ordinal);
 
+    /// <summary>Which of the datasets <paramref name="dirIds"/> are open.</summary>
+    public static async Task<HashSet<long>> OpenAsync(NpgsqlConnection conn, NpgsqlTransaction tx, long[] dirIds, CancellationToken ct) =>
+        dirIds.Length == 0 ? [] : (await conn.QueryAsync<long>(new CommandDefinition(
+            "select dir_id from dataset where dir_id = any(@dirIds) and state = 0", new { dirIds }, tx, cancellationToken: ct))).ToHashSet();
+
     /// <summary>Opens (0) or closes (1) a dataset; closing records when.</summary>
     public static Task SetStateAsync(NpgsqlConnection conn, NpgsqlTransaction tx, long dirId, short state, CancellationToken ct) =>
         conn.ExecuteAsync(new CommandDefinition("""

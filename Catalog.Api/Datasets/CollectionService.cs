@@ -45,6 +45,7 @@ public sealed class CollectionService(Db db, IOptions<CatalogOptions> options, A
             // readers and producers may pin only what they may write, and never what they may not see.
             var modes = caller.BypassesModes ? [] : (await DirectoryStore.GetManyAsync(conn, tx, memberPaths.Distinct().ToArray(), ct)).ToDictionary(d => d.Path, StringComparer.Ordinal);
             var gates = await Access.GatesAsync(conn, tx, caller, memberPaths.Distinct(), ct);
+            var open = await DatasetStore.OpenAsync(conn, tx, found.Values.Where(m => m.Kind == DatasetStore.DatasetKind).Select(m => m.Id).ToArray(), ct);
             for (var i = 0; i < memberPaths.Count; i++)
             {
                 if (!found.TryGetValue(memberPaths[i], out var m) || m.Kind is not (DatasetStore.DatasetKind or DatasetStore.CollectionKind)
@@ -53,7 +54,7 @@ public sealed class CollectionService(Db db, IOptions<CatalogOptions> options, A
                 if (modes.TryGetValue(memberPaths[i], out d) && access.CheckMode(caller, Operation.Create, d.Owner, d.Grp, d.Mode, d.Path) is not null)
                     throw new CatalogException(ErrorCode.Forbidden,
                         $"members[{i}]: '{caller.Subject}' may not pin '{memberPaths[i]}' in a collection: that needs w on it (it belongs to {d.Owner}) or the data-manager role", $"members[{i}]");
-                if (m.Kind == DatasetStore.DatasetKind && (await DatasetStore.GetAsync(conn, tx, m.Id, ct))!.State != 1)
+                if (open.Contains(m.Id))
                     throw new CatalogException(ErrorCode.Conflict,
                         $"members[{i}]: dataset '{memberPaths[i]}' is open; close it first (POST /api/v1/datasets/close, catalog dataset close), so the collection's files never change", $"members[{i}]");
             }
@@ -91,9 +92,9 @@ public sealed class CollectionService(Db db, IOptions<CatalogOptions> options, A
     public async Task<CollectionSummary> SummaryAsync(string? path, Caller caller, CancellationToken ct)
     {
         var info = await GetAsync(path, caller, ct);
-        string[] members;
+        IEnumerable<string> members;
         await using (var conn = await db.OpenAsync(ct))
-            members = (await ExpandAsync(conn, info.Path, ct) ?? []).Where(p => !p.EndsWith("/\u0001none", StringComparison.Ordinal)).ToArray();
+            members = (await CollectionStore.ClosureAsync(conn, info.Path, ct)).Where(r => r.Kind == DatasetStore.DatasetKind).Select(r => r.Path).Distinct();
         var parts = new List<DatasetSummary>();
         foreach (var member in members)
         {
