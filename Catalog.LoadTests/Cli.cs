@@ -50,6 +50,10 @@ public static class Cli
                   same --files (100,000) files, a tenth of their directories closed: a query's
                   first page and its whole stream, usage, a bulk lookup and cached single lookups
                   (median of --runs, default here 11), each answer checked.
+          bulkupdate  SQL only (--pg): a bulk metadata update of --files (10,000) scratch file rows
+                  on a connection that made one-row updates first, beside the same update on a
+                  fresh connection (median of --runs, default here 3); all rolled back, the
+                  scratch rows removed after.
         Every scenario writes --json PATH and, beside it, PATH.md (a report) and, for storm,
         mixed and lookup, PATH.svg (throughput and latency over time).
         """;
@@ -84,6 +88,11 @@ public static class Cli
                 },
                 new Uri(Value(args, "--transfer-url") ?? (File.Exists(".data/transfer-url") ? File.ReadAllText(".data/transfer-url").Trim() : "http://127.0.0.1:5091")),
                 Path.GetFullPath(Value(args, "--data") ?? ".data"), int.Parse(Value(args, "--eval-files") ?? "1000000"), int.Parse(Value(args, "--size") ?? "65536")),
+            "bulkupdate" => await BulkUpdateBench.RunAsync(options with
+            {
+                Files = args.Contains("--files") ? options.Files : 10_000,
+                Runs = args.Contains("--runs") ? options.Runs : 3,
+            }),
             "readrule" => await ReadRuleBench.RunAsync(options with { Runs = args.Contains("--runs") ? options.Runs : 11 }),
             "monitor" => await MonitorBench.RunAsync(options with { Runs = args.Contains("--runs") ? options.Runs : 5 }, Path.GetFullPath(Value(args, "--data") ?? ".data"),
                 int.Parse(Value(args, "--sites") ?? "50"), Value(args, "--keep") == "1", Value(args, "--reuse") == "1"),
