@@ -35,6 +35,17 @@ public static class DatasetStore
             where b.parent_id = @datasetId and b.kind = 2 and f.name = any(@names)
             """, new { datasetId, names }, tx, cancellationToken: ct))).ToDictionary(r => r.Name, r => r.Block, StringComparer.Ordinal);
 
+    /// <summary>
+    /// Which of <paramref name="paths"/> are closed datasets. Every dataset among them has its row
+    /// share-locked until the transaction ends, so a close cannot commit between this check and the
+    /// files it let in.
+    /// </summary>
+    public static async Task<HashSet<string>> ClosedAmongAsync(NpgsqlConnection conn, NpgsqlTransaction tx, string[] paths, CancellationToken ct) =>
+        paths.Length == 0 ? [] : (await conn.QueryAsync<(string Path, short State)>(new CommandDefinition("""
+            select d.path, s.state from directory d join dataset s on s.dir_id = d.id
+            where d.path = any(@paths) order by s.dir_id for share of s
+            """, new { paths }, tx, cancellationToken: ct))).Where(r => r.State == 1).Select(r => r.Path).ToHashSet(StringComparer.Ordinal);
+
     /// <summary>Which of the datasets <paramref name="dirIds"/> are open.</summary>
     public static async Task<HashSet<long>> OpenAsync(NpgsqlConnection conn, NpgsqlTransaction tx, long[] dirIds, CancellationToken ct) =>
         dirIds.Length == 0 ? [] : (await conn.QueryAsync<long>(new CommandDefinition(

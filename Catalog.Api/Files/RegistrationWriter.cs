@@ -226,6 +226,7 @@ public sealed class RegistrationWriter(Db db, Access access, HotCache cache)
         // directory not made yet), and parents must exist: both before any directory is made, so an
         // item that fails leaves no directory behind.
         candidates = await CheckMetadataAsync(conn, tx, candidates, results, ct);
+        candidates = await RefuseClosedDatasetsAsync(conn, tx, candidates, results, ct);
         var parentIds = await ResolveParentsAsync(conn, tx, candidates, results, caller, ct);
         candidates = candidates.Where(c => results[c.Index] is null).ToList();
         if (candidates.Count == 0) return;
@@ -318,6 +319,27 @@ public sealed class RegistrationWriter(Db db, Access access, HotCache cache)
             await DatasetStore.SetCurrentAsync(conn, tx, dataset.DirId, block, count, ct);
         }
         return candidates.Where(c => results[c.Index] is null).ToList();
+    }
+
+    /// <summary>
+    /// A file registered by its full LFN (without <c>dataset</c>) somewhere below a closed dataset is
+    /// refused like one sent with <c>dataset</c>, before any directory is made for it; an identical
+    /// retry of a file the dataset already holds is still answered as before.
+    /// </summary>
+    private static async Task<List<ValidFile>> RefuseClosedDatasetsAsync(NpgsqlConnection conn, NpgsqlTransaction tx,
+        List<ValidFile> candidates, RegisterResult?[] results, CancellationToken ct)
+    {
+        var byLfn = candidates.Where(c => c.Dataset is null).ToList();
+        if (byLfn.Count == 0) return candidates;
+        var closed = await DatasetStore.ClosedAmongAsync(conn, tx,
+            byLfn.SelectMany(c => Lfn.Ancestry(c.Path.Parent)).Distinct(StringComparer.Ordinal).ToArray(), ct);
+        if (closed.Count == 0) return candidates;
+        var inClosed = byLfn.Select(c => (File: c, Dataset: Lfn.Ancestry(c.Path.Parent).FirstOrDefault(closed.Contains)))
+            .Where(x => x.Dataset is not null).ToList();
+        var held = await FileStore.GetByLfnsAsync(conn, tx, inClosed.Select(x => x.File.Path.Parent).ToArray(), inClosed.Select(x => x.File.Path.Name).ToArray(), ct);
+        var refused = inClosed.Where(x => !held.ContainsKey(x.File.Path.Path)).ToDictionary(x => x.File.Index, x => x.Dataset!);
+        return Keep(candidates, results, c => !refused.ContainsKey(c.Index),
+            c => new ItemError(ErrorCode.Conflict, $"dataset '{refused[c.Index]}' is closed: it takes no more files (a data manager may reopen it)", "lfn"));
     }
 
     private static Task MarkDatablocksAsync(NpgsqlConnection conn, NpgsqlTransaction tx, List<ValidFile> candidates, CancellationToken ct)

@@ -43,6 +43,36 @@ public class DatasetStateTests(CatalogFixture fx) : MetadataTestBase(fx)
     }
 
     [Fact]
+    public async Task A_closed_dataset_refuses_files_sent_by_full_LFN_too_and_makes_no_directory_for_them()
+    {
+        var area = await DeclareDomainSchemaAsync(Area());
+        var se = await Fx.NewStorageElementAsync();
+        var ds = $"{area}/mdst";
+        await Fx.Client.CreateDatasetAsync(new DatasetRequest(ds));
+        var held = (await Fx.Client.RegisterAsync([File("a.root", se, new JsonObject { ["nEvents"] = 1 }, dataset: ds)])).Results[0].Lfn!;
+        await Fx.Client.CloseDatasetAsync(ds);
+
+        var refused = await Fx.Client.RegisterAsync(
+        [
+            File($"{ds}/sub00/b.root", se, new JsonObject { ["nEvents"] = 1 }),       // into its datablock
+            File($"{ds}/sub07/c.root", se, new JsonObject { ["nEvents"] = 1 }),       // into a datablock not made yet
+            File(held, se, new JsonObject { ["nEvents"] = 1 }),                        // a retry of a file it holds
+        ]);
+        foreach (var i in new[] { 0, 1 })
+        {
+            Assert.Equal((ErrorCode.Conflict, $"files[{i}].lfn"), (refused.Results[i].Error!.Code, refused.Results[i].Error!.Field));
+            Assert.Contains($"dataset '{ds}' is closed", refused.Results[i].Error!.Message);
+        }
+        Assert.Equal(ItemStatus.Exists, refused.Results[2].Status);
+        await Assert.ThrowsAsync<CatalogNotFoundException>(() => Fx.Client.StatAsync($"{ds}/sub00/b.root"));
+        await Assert.ThrowsAsync<CatalogNotFoundException>(() => Fx.Client.StatAsync($"{ds}/sub07"));
+        Assert.Equal(1, (await Fx.Client.GetDatasetSummaryAsync(ds)).Files);
+
+        await Fx.Client.ReopenDatasetAsync(ds);
+        Assert.Equal(ItemStatus.Created, (await Fx.Client.RegisterAsync([File($"{ds}/sub00/b.root", se, new JsonObject { ["nEvents"] = 1 })])).Results[0].Status);
+    }
+
+    [Fact]
     public async Task A_dataset_past_its_lifetime_is_flagged_for_deletion()
     {
         var area = Area();
