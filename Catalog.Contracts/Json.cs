@@ -58,3 +58,35 @@ public sealed class SnakeEnum<T>() : JsonStringEnumConverter<T>(JsonNamingPolicy
 [JsonSerializable(typeof(JsonObject))]
 [JsonSerializable(typeof(ChangePage))]
 public sealed partial class CatalogJsonContext : JsonSerializerContext;
+
+/// <summary>
+/// A permission mode: a JSON number is taken as it is (420 is 0644), a string as octal digits, the
+/// way people write modes ("750", "0750", "0o750"). Without this, "400" was read as the decimal
+/// 400, which is 0620: a different mode, silently.
+/// </summary>
+public sealed class OctalModeConverter : JsonConverter<int?>
+{
+    public override bool HandleNull => true;
+
+    public override int? Read(ref Utf8JsonReader reader, Type typeToConvert, JsonSerializerOptions options)
+    {
+        switch (reader.TokenType)
+        {
+            case JsonTokenType.Null: return null;
+            case JsonTokenType.Number: return reader.GetInt32();
+            case JsonTokenType.String:
+                var text = reader.GetString()!.Trim();
+                var digits = text.StartsWith("0o", StringComparison.OrdinalIgnoreCase) ? text[2..] : text;
+                if (digits.Length is 0 or > 11 || digits.Any(c => c is < '0' or > '7'))
+                    throw new JsonException($"'{text}' is not an octal mode (like \"750\" or \"0644\")");
+                return Convert.ToInt32(digits, 8);
+            default: throw new JsonException("a mode is a number or a string of octal digits (like \"750\")");
+        }
+    }
+
+    public override void Write(Utf8JsonWriter writer, int? value, JsonSerializerOptions options)
+    {
+        if (value is { } mode) writer.WriteNumberValue(mode);
+        else writer.WriteNullValue();
+    }
+}

@@ -1,3 +1,4 @@
+using System.Text.Json.Serialization;
 using System.Text.Json.Nodes;
 
 namespace Catalog.Contracts;
@@ -57,7 +58,7 @@ public sealed record Usage(string Path, long Files, long Bytes, long Directories
 public sealed record SeUsage(string Se, long Files, long Bytes);
 
 /// <summary>mkdir.</summary>
-public sealed record MakeDirectoryRequest(string? Path, bool Parents = false, int? Mode = null);
+public sealed record MakeDirectoryRequest(string? Path, bool Parents = false, [property: JsonConverter(typeof(OctalModeConverter))] int? Mode = null);
 
 /// <summary>Rename or move a file or a whole directory subtree.</summary>
 public sealed record MoveRequest(string? From, string? To);
@@ -147,7 +148,7 @@ public sealed record LookupResult(string? Lfn, Guid? Guid = null, long? Size = n
 public sealed record GuidLookup(Guid Guid, string Lfn);
 
 /// <summary>Sets the permission bits of a file or directory (its owner, a data manager or an admin).</summary>
-public sealed record ChangeModeRequest(string? Path, int? Mode, bool Recursive = false);
+public sealed record ChangeModeRequest(string? Path, [property: JsonConverter(typeof(OctalModeConverter))] int? Mode, bool Recursive = false);
 
 /// <summary>Gives a file or directory another owner and/or group (data managers and admins).</summary>
 public sealed record ChangeOwnerRequest(string? Path, string? Owner = null, string? Group = null, bool Recursive = false);

@@ -316,7 +316,9 @@ public sealed class RegistrationWriter(Db db, Access access, HotCache cache)
                 placed[c.Path.Name] = target; // a second request for the same name in this transaction lands on the same LFN
                 count++;
             }
-            await DatasetStore.SetCurrentAsync(conn, tx, dataset.DirId, block, count, ct);
+            // Only when a file was placed: a batch refused whole (a closed dataset) leaves the row as it was.
+            if ((block, count) != (dataset.CurrentBlock, dataset.CurrentCount))
+                await DatasetStore.SetCurrentAsync(conn, tx, dataset.DirId, block, count, ct);
         }
         return candidates.Where(c => results[c.Index] is null).ToList();
     }

@@ -59,7 +59,18 @@ public static class CatalogServices
         builder.Services.Configure<Microsoft.AspNetCore.Routing.RouteHandlerOptions>(o => o.ThrowOnBadRequest = true);
         // The document declares the bearer token every operation takes, so Scalar's "try it" sends one
         // and its code samples show the Authorization header.
-        builder.Services.AddOpenApi(o => o.AddDocumentTransformer((document, _, _) =>
+        builder.Services.AddOpenApi(o => o.AddSchemaTransformer((schema, context, _) =>
+        {
+            // A mode is a number, or octal digits in a string (Catalog.Contracts.OctalModeConverter).
+            if (context.JsonPropertyInfo?.CustomConverter is OctalModeConverter)
+            {
+                schema.Type = Microsoft.OpenApi.JsonSchemaType.Integer | Microsoft.OpenApi.JsonSchemaType.String | Microsoft.OpenApi.JsonSchemaType.Null;
+                schema.Format = null;
+                schema.Pattern = "^(0o)?[0-7]{1,4}$";
+                schema.Description = "Permission bits: a number (420), or octal digits as a string (\"644\", \"0644\", \"0o644\")";
+            }
+            return Task.CompletedTask;
+        }).AddDocumentTransformer((document, _, _) =>
         {
             document.Components ??= new Microsoft.OpenApi.OpenApiComponents();
             document.Components.SecuritySchemes ??= new Dictionary<string, Microsoft.OpenApi.IOpenApiSecurityScheme>();

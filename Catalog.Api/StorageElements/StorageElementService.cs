@@ -134,7 +134,8 @@ public sealed class StorageElementService(Db db, Access access, AuditLog audit, 
     {
         access.DemandRole(caller, Role.DataManager, "delete storage elements");
         await using var conn = await db.OpenAsync(ct);
-        if (await StorageElementStore.GetAsync(conn, name, ct) is null) return;
+        if (await StorageElementStore.GetAsync(conn, name, ct) is null)
+            throw new CatalogException(ErrorCode.NotFound, $"storage element '{name}' does not exist", "name");
         if (!await StorageElementStore.DeleteIfEmptyAsync(conn, name, ct))
             throw new CatalogException(ErrorCode.NotEmpty, $"storage element '{name}' still holds replicas", "name");
         await cache.InvalidateAllAsync(CacheSpace.File, CacheSpace.Dataset);

@@ -33,7 +33,7 @@ public static class StorageElementsApi
                 return Results.NoContent();
             })
             .WithName("DeleteStorageElement").WithSummary("Delete storage element")
-            .WithDescription("Removes an SE that holds no replicas.").ProducesProblem(409);
+            .WithDescription("Removes an SE that holds no replicas; one that does not exist is a 404.").ProducesProblem(404).ProducesProblem(409);
         return app;
     }
 }

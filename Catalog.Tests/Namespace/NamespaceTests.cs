@@ -8,6 +8,27 @@ namespace Catalog.Tests.Namespace;
 public class NamespaceTests(CatalogFixture fx)
 {
     [Fact]
+    public async Task A_mode_sent_as_a_string_is_octal_and_one_that_is_not_octal_is_refused_naming_the_field()
+    {
+        var dir = TestData.Dir("octal");
+        async Task<System.Text.Json.Nodes.JsonNode> PostAsync(string route, string body, System.Net.HttpStatusCode expected)
+        {
+            using var answer = await fx.Http.PostAsync(route, new StringContent(body, System.Text.Encoding.UTF8, "application/json"));
+            var text = await answer.Content.ReadAsStringAsync();
+            Assert.True(answer.StatusCode == expected, text);
+            return System.Text.Json.Nodes.JsonNode.Parse(text)!;
+        }
+        Assert.Equal(Convert.ToInt32("700", 8), (int)(await PostAsync("api/v1/directories", $$"""{"path": "{{dir}}", "parents": true, "mode": "700"}""", System.Net.HttpStatusCode.OK))["mode"]!);
+        Assert.Equal(Convert.ToInt32("640", 8), (int)(await PostAsync("api/v1/namespace/chmod", $$"""{"path": "{{dir}}", "mode": "0640"}""", System.Net.HttpStatusCode.OK))["mode"]!);
+        Assert.Equal(Convert.ToInt32("400", 8), (int)(await PostAsync("api/v1/namespace/chmod", $$"""{"path": "{{dir}}", "mode": "0o400"}""", System.Net.HttpStatusCode.OK))["mode"]!);
+        Assert.Equal(420, (int)(await PostAsync("api/v1/namespace/chmod", $$"""{"path": "{{dir}}", "mode": 420}""", System.Net.HttpStatusCode.OK))["mode"]!); // a number is a number
+        var refused = await PostAsync("api/v1/namespace/chmod", $$"""{"path": "{{dir}}", "mode": "0789"}""", System.Net.HttpStatusCode.BadRequest);
+        Assert.Equal("mode", (string)refused["field"]!);
+        Assert.Contains("not an octal mode", (string)refused["detail"]!);
+        Assert.Equal(420, (await fx.Client.StatAsync(dir)).Mode);
+    }
+
+    [Fact]
     public async Task Mkdir_with_parents_is_idempotent_and_without_needs_the_parent()
     {
         var dir = TestData.Dir("mkdir");

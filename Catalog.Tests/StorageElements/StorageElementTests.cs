@@ -73,5 +73,8 @@ public class StorageElementTests(CatalogFixture fx)
         await fx.Client.RemoveReplicasAsync([new ReplicaRef(lfn, se)]);
         await fx.Client.DeleteStorageElementAsync(se);
         await Assert.ThrowsAsync<CatalogNotFoundException>(() => fx.Client.GetStorageElementAsync(se));
+        // A name that is not there (mistyped, or deleted already) is said so, not answered as done.
+        var absent = await Assert.ThrowsAsync<CatalogNotFoundException>(() => fx.Client.DeleteStorageElementAsync(se));
+        Assert.Equal("name", absent.Field);
     }
 }
