@@ -92,8 +92,8 @@ public class EndToEndTests(MonitorGrid grid)
             Assert.Contains("monitor_target_status{target=\"se:PNNL-DISK\"} 2", await http.GetStringAsync(new Uri(grid.MonitorUrl, "metrics")));
 
             // The production system fails over: the held production's jobs at PNNL, released now, write to
-            // another SE (the service's SE list is at most 30 s old).
-            await Task.Delay(TimeSpan.FromSeconds(31));
+            // another SE (the service's SE list is read again once older than GridFixture.StorageElementRefresh).
+            await Task.Delay(Catalog.Production.Tests.GridFixture.StorageElementRefresh + TimeSpan.FromSeconds(1));
             await grid.Production.ResumeAsync(failover);
             await grid.WaitAsync(failover, s => s.State == ProductionState.Done, Patience);
             Assert.All((await grid.Production.JobsAsync(failover)).Jobs, j => Assert.NotEqual("PNNL-DISK", j.OutputSe));

@@ -139,6 +139,9 @@ public class GridFixture : IAsyncLifetime
         return env;
     }
 
+    /// <summary>How old the production service's SE list may get here (30 s in service): a test waits this long, not half a minute, for an SE change to reach it.</summary>
+    public static readonly TimeSpan StorageElementRefresh = TimeSpan.FromSeconds(2);
+
     private Dictionary<string, string> ProductionEnv(string? fault) => new()
     {
         ["ConnectionStrings__Production"] = postgres.Replace("Database=catalog", "Database=production"),
@@ -149,6 +152,7 @@ public class GridFixture : IAsyncLifetime
         ["Production__SubmitInterval"] = "00:00:00.500",
         ["Production__WatchInterval"] = "00:00:01",
         ["Production__LostAfter"] = "00:00:20",
+        ["Production__StorageElementRefresh"] = StorageElementRefresh.ToString(),
         ["Production__RegistrationPatience"] = "00:03:00",
         ["Production__Fault"] = fault ?? "",
         ["SLURM_CONF"] = Grid["SLURM_CONF"],

@@ -32,6 +32,9 @@ public sealed class ProductionOptions
     public TimeSpan SubmitInterval { get; set; } = TimeSpan.FromSeconds(1);
     public TimeSpan WatchInterval { get; set; } = TimeSpan.FromSeconds(2);
 
+    /// <summary>How old the catalog's SE list the submitter chooses output SEs from may get before it is read again.</summary>
+    public TimeSpan StorageElementRefresh { get; set; } = TimeSpan.FromSeconds(30);
+
     /// <summary>How long a job whose array has left Slurm's queue may stay without a final report before it counts as a batch failure.</summary>
     public TimeSpan LostAfter { get; set; } = TimeSpan.FromSeconds(30);
 

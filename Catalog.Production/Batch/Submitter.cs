@@ -97,7 +97,7 @@ public sealed class Submitter(NpgsqlDataSource db, Slurm slurm, CatalogClient ca
     }
 
     /// <summary>
-    /// The catalog's SEs, refreshed every 30 s; while the catalog is away the last list serves, so
+    /// The catalog's SEs, read again once older than StorageElementRefresh (30 s); while the catalog is away the last list serves, so
     /// jobs keep going out (they wait for the catalog themselves before registering).
     /// </summary>
     private async Task<IReadOnlyList<StorageElement>> StorageElementsAsync(CancellationToken ct)
@@ -106,7 +106,7 @@ public sealed class Submitter(NpgsqlDataSource db, Slurm slurm, CatalogClient ca
         try
         {
             ses = await catalog.ListStorageElementsAsync(ct);
-            sesUntil = DateTime.UtcNow.AddSeconds(30);
+            sesUntil = DateTime.UtcNow + o.StorageElementRefresh;
         }
         catch (Exception e) when (ses is not null && e is HttpRequestException or TimeoutException or CatalogClientException)
         {

@@ -369,10 +369,10 @@ public class AuthTests(CatalogFixture fx)
         var anonymous = new CatalogClient(server.CreateClient());
         var dir = "/test/public-" + Guid.NewGuid().ToString("N");
         await fx.Client.MakeDirectoryAsync(dir);
-        await fx.NewStorageElementAsync(); // so the registry has something to show, whichever test ran first
+        var se = await fx.NewStorageElementAsync(); // its own, not whatever other tests left in the registry
 
         Assert.Equal(dir, (await anonymous.StatAsync(dir)).Path);
-        Assert.NotEmpty(await anonymous.ListStorageElementsAsync());
+        Assert.Contains(await anonymous.ListStorageElementsAsync(), s => s.Name == se);
         await Assert.ThrowsAsync<CatalogUnauthorizedException>(() => anonymous.StatAsync("/belle"));
         await Assert.ThrowsAsync<CatalogUnauthorizedException>(() => anonymous.MakeDirectoryAsync(dir + "/x"));
         Assert.False(await ExistsAsync(dir + "/x"));
