@@ -172,7 +172,11 @@ CONF
   # lz4, not pglz ("on"): after a checkpoint every first change of a page logs the whole page, and
   # pglz compressing those made 2,000 inserts of random idempotency keys take 300 ms instead of 80.
   # Given on the command line too, so data folders made before this line follow it.
-  as_postgres "$PG_BIN/pg_ctl" -D "$dir" -o "-p $port -c wal_compression=lz4 -c shared_buffers=${buffers}MB" -l "$dir/server.log" -w -t 60 start >/dev/null
+  if ! as_postgres "$PG_BIN/pg_ctl" -D "$dir" -o "-p $port -c wal_compression=lz4 -c shared_buffers=${buffers}MB" -l "$dir/server.log" -w -t 60 start >/dev/null; then
+    echo "PostgreSQL did not start on port $port; the end of $dir/server.log:" >&2
+    tail -n 15 "$dir/server.log" >&2 || true
+    return 1
+  fi
   as_postgres "$PG_BIN/psql" -h 127.0.0.1 -p "$port" -U postgres -d postgres -tAc \
     "select 1 from pg_database where datname='catalog'" | grep -q 1 ||
     as_postgres "$PG_BIN/psql" -h 127.0.0.1 -p "$port" -U postgres -d postgres -qc "create database catalog" >/dev/null

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Test helper: `test-services.sh start DIR` starts a private PostgreSQL and Redis on free
 # loopback ports under DIR and prints their connection strings (two lines);
+# `test-services.sh restart-postgres DIR` restarts that PostgreSQL (fault tests);
 # `test-services.sh stop DIR` stops them. Used by the test fixture.
 set -euo pipefail
 source "$(dirname "$0")/services.sh"
@@ -15,6 +16,12 @@ case "$cmd" in
     start_redis "$dir/redis" "$rd" >&2
     echo "Host=127.0.0.1;Port=$pg;Username=postgres;Database=catalog"
     echo "127.0.0.1:$rd"
+    ;;
+  restart-postgres)
+    # A fast restart (connections cut, as an operator's restart or a failover does), same port and
+    # options (pg_ctl reads them back from postmaster.opts); the log goes on to the same file.
+    PG_BIN=$(find_pg_bin)
+    as_postgres "$PG_BIN/pg_ctl" -D "$dir/pg" -l "$dir/pg/server.log" -m fast -w -t 60 restart >/dev/null
     ;;
   stop)
     PG_BIN=$(find_pg_bin)
