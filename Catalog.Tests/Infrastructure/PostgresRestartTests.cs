@@ -3,6 +3,7 @@ using System.Diagnostics;
 using Catalog.Client;
 using Catalog.Contracts;
 using Dapper;
+using Microsoft.Extensions.DependencyInjection;
 using Npgsql;
 
 namespace Catalog.Tests.Infrastructure;
@@ -15,7 +16,7 @@ namespace Catalog.Tests.Infrastructure;
 /// disturbed.
 /// </summary>
 [Collection(CatalogCollection.Name)]
-public class PostgresRestartTests(CatalogFixture fx)
+public class PostgresRestartTests(CatalogFixture fx, Xunit.Abstractions.ITestOutputHelper output)
 {
     private const int Jobs = 3000, InFlight = 48;
 
@@ -32,6 +33,7 @@ public class PostgresRestartTests(CatalogFixture fx)
                 ["ConnectionStrings:Catalog"] = postgres,
                 ["ConnectionStrings:Redis"] = redis,
             });
+            await server.Services.GetRequiredService<Catalog.Storage.Migrator>().MigrateAsync(["/belle", "/test"]);
             var statuses = new ConcurrentDictionary<int, int>();
             var client = CatalogClient.Create(new CatalogClientOptions
             {
@@ -68,6 +70,7 @@ public class PostgresRestartTests(CatalogFixture fx)
             }));
             var downFor = await restart;
 
+            output.WriteLine($"restart took {downFor.TotalSeconds:F1} s; attempts by status: {Describe(statuses)}");
             Assert.True(restarted.Task.IsCompleted);
             Assert.False(statuses.ContainsKey(500), $"answers: {Describe(statuses)}");
             Assert.True(statuses.GetValueOrDefault(503) > 0, $"the restart ({downFor.TotalSeconds:F1} s) cut no request: {Describe(statuses)}");
