@@ -107,6 +107,11 @@ public class RunScriptTests
             if (server is { HasExited: false }) { await Run("bash", ["./run.sh", "stop"], clone); server.Kill(entireProcessTree: true); }
             var pg = Path.Combine(clone, ".data", "pg.location");
             if (File.Exists(pg)) Directory.Delete(Path.GetDirectoryName((await File.ReadAllTextAsync(pg)).Trim())!, recursive: true);
+            // The SEs' folders outside the private folder are this test's too.
+            var seLocation = Path.Combine(clone, ".data", "grid", "se.location");
+            if (File.Exists(seLocation) && Path.GetDirectoryName((await File.ReadAllTextAsync(seLocation)).Trim()) is { } seParent
+                && seParent.StartsWith("/var/lib/catalog/", StringComparison.Ordinal) && Directory.Exists(seParent))
+                Directory.Delete(seParent, recursive: true);
             Directory.Delete(home, recursive: true);
         }
     }
