@@ -105,18 +105,5 @@ public class PostgresRestartTests(CatalogFixture fx, Xunit.Abstractions.ITestOut
         }
     }
 
-    private static async Task<string> ScriptAsync(string command, string dir)
-    {
-        var psi = new ProcessStartInfo("bash", [Path.Combine(CatalogFixture.RepoRoot, "scripts", "test-services.sh"), command, dir])
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-        };
-        using var process = Process.Start(psi)!;
-        var stdout = process.StandardOutput.ReadToEndAsync();
-        var stderr = process.StandardError.ReadToEndAsync();
-        await process.WaitForExitAsync();
-        if (process.ExitCode != 0) throw new InvalidOperationException($"test-services.sh {command} failed: {await stderr}");
-        return await stdout;
-    }
+    private static Task<string> ScriptAsync(string command, string dir) => TestServices.RunAsync(CatalogFixture.RepoRoot, command, dir);
 }

@@ -102,7 +102,8 @@ public sealed class TestServices : IAsyncDisposable
         if (_localDir is not null) await RunAsync(CatalogFixture.RepoRoot, "stop", _localDir);
     }
 
-    private static async Task<string> RunAsync(string repoRoot, string command, string dir)
+    /// <summary>Runs <c>scripts/test-services.sh COMMAND DIR</c> (start, restart-postgres, stop) and returns what it printed.</summary>
+    internal static async Task<string> RunAsync(string repoRoot, string command, string dir)
     {
         var psi = new ProcessStartInfo("bash", [Path.Combine(repoRoot, "scripts", "test-services.sh"), command, dir])
         {
