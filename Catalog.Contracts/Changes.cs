@@ -1,12 +1,13 @@
 namespace Catalog.Contracts;
 
 /// <summary>What a change reports.</summary>
-public enum ChangeKind { FileRegistered, FileRemoved, ReplicaAdded, ReplicaStateChanged, ReplicaRemoved, FileMoved, DirectoryMoved }
+public enum ChangeKind { FileRegistered, FileRemoved, ReplicaAdded, ReplicaStateChanged, ReplicaRemoved, FileMoved, DirectoryMoved, FileCorrected }
 
 /// <summary>
 /// One change of the catalog, in feed order. File fields (GUID, size, Adler-32, dataset) come with
 /// every file and replica change; SE and state with replica changes; the old LFN with moves
-/// (for a directory move, <c>Lfn</c> and <c>OldLfn</c> are the directory's new and old paths).
+/// (for a directory move, <c>Lfn</c> and <c>OldLfn</c> are the directory's new and old paths). A
+/// correction (<c>FileCorrected</c>: size, checksum or status set by a data manager) carries the new size and Adler-32.
 /// </summary>
 public sealed record Change(
     ChangeKind Kind, DateTimeOffset At, string Lfn, string? OldLfn = null, string? Dataset = null,

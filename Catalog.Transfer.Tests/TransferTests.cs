@@ -132,7 +132,7 @@ public class TransferTests(GridFixture grid)
     }
 
     [Fact]
-    public async Task A_corrupted_copy_is_detected_deleted_and_never_registered()
+    public async Task A_corrupted_copy_is_detected_deleted_and_never_registered_and_a_corrected_checksum_lets_it_land()
     {
         var dataset = $"/belle/Raw/t/{Unique("bad")}";
         var lfn = (await PlantDatasetAsync(dataset, 1, wrongChecksum: true)).Single();
@@ -143,6 +143,14 @@ public class TransferTests(GridFixture grid)
         Assert.Contains("checksum mismatch", rule.Reason);
         Assert.DoesNotContain((await grid.Catalog.GetFileAsync(lfn)).Replicas, r => r.Se == "PNNL-DISK");
         Assert.Null(await ChecksumOnAsync("PNNL-DISK", lfn));
+
+        // The catalog's checksum was the wrong one: a data manager corrects it, the service learns it
+        // from the change feed, verifies the next copy against the new value, and it lands.
+        var real = (await ChecksumOnAsync("KEK-DISK", lfn))!;
+        await grid.Catalog.CorrectFilesAsync([new FileCorrection(lfn, "registered with a wrong checksum", Adler32: real)]);
+        await WaitRuleAsync(rule.Id, r => r.State == RuleState.Ok, TimeSpan.FromSeconds(60));
+        Assert.Contains((await grid.Catalog.GetFileAsync(lfn)).Replicas, r => r.Se == "PNNL-DISK" && r.State == ReplicaState.Available);
+        Assert.Equal(real, await ChecksumOnAsync("PNNL-DISK", lfn));
         await grid.Transfer.RemoveRuleAsync(rule.Id);
     }
 

@@ -62,6 +62,25 @@ public class ChangeFeedTests(CatalogFixture fx)
     }
 
     [Fact]
+    public async Task A_correction_is_reported_with_the_new_values_and_a_metadata_write_is_not()
+    {
+        var se = await fx.NewStorageElementAsync();
+        var dir = TestData.Dir("corrected");
+        await fx.Client.CreateDatasetAsync(new DatasetRequest(dir + "/ds"));
+        var lfn = (await fx.Client.RegisterAsync([TestData.File("a.root", se, size: 10, adler32: "0000000a") with { Dataset = dir + "/ds" }])).Results[0].Lfn!;
+        var start = (await fx.Client.ChangesAsync("latest")).Next;
+
+        await fx.Client.SetMetadataAsync([new MetadataWrite(lfn, new System.Text.Json.Nodes.JsonObject { ["note"] = "x" })]);
+        await fx.Client.CorrectFilesAsync([new FileCorrection(lfn, "registered with the wrong checksum", Size: 11, Adler32: "0000000b")]);
+        await fx.Client.CorrectFilesAsync([new FileCorrection(lfn, "the same again")]);                                // changes nothing
+        await fx.Client.CorrectFilesAsync([new FileCorrection(lfn, "tape copy lost", Status: FileStatus.Lost)]);
+
+        var (changes, _) = await DrainAsync(dir, start);
+        Assert.Equal([ChangeKind.FileCorrected, ChangeKind.FileCorrected], changes.Select(c => c.Kind));
+        Assert.All(changes, c => Assert.Equal((lfn, dir + "/ds", 11L, "0000000b"), (c.Lfn, c.Dataset, c.Size, c.Adler32)));
+    }
+
+    [Fact]
     public async Task A_transaction_that_commits_late_is_not_skipped_by_a_cursor_handed_out_before()
     {
         var se = await fx.NewStorageElementAsync();

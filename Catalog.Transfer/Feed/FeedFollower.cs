@@ -92,6 +92,7 @@ public sealed class FeedFollower(NpgsqlDataSource db, CatalogClient catalog, Eva
         var arrived = new HashSet<string>(StringComparer.Ordinal);
         var removed = new List<string>();
         var moves = new List<(string From, string To, bool Directory)>();
+        var corrected = new Dictionary<string, (long Size, string Adler32)>(StringComparer.Ordinal);
         foreach (var c in changes)
         {
             switch (c.Kind)
@@ -112,6 +113,7 @@ public sealed class FeedFollower(NpgsqlDataSource db, CatalogClient catalog, Eva
                 case ChangeKind.FileRemoved: removed.Add(c.Lfn); break;
                 case ChangeKind.FileMoved: moves.Add((c.OldLfn!, c.Lfn, false)); break;
                 case ChangeKind.DirectoryMoved: moves.Add((c.OldLfn!, c.Lfn, true)); break;
+                case ChangeKind.FileCorrected when c.Size is { } size && c.Adler32 is { } adler: corrected[c.Lfn] = (size, adler); break;
             }
         }
 
@@ -121,6 +123,21 @@ public sealed class FeedFollower(NpgsqlDataSource db, CatalogClient catalog, Eva
                 await conn.ExecuteAsync(new CommandDefinition(directory
                     ? "update file set lfn = @to || substr(lfn, length(@from) + 1) where lfn >= @from || '/' and lfn < @from || '0'"
                     : "update file set lfn = @to where lfn = @from", new { from, to }, cancellationToken: ct));
+            // A data manager corrected a file's size or checksum: copies are verified against the new
+            // values, and its transfers that got stuck (on a checksum mismatch, most likely) are due
+            // for their retry now (the conveyor's retry puts them and their locks back in the queue).
+            if (corrected.Count > 0)
+                await conn.ExecuteAsync(new CommandDefinition("""
+                    with fixed as (
+                        update file f set size = w.size, adler32 = w.adler32
+                        from unnest(@lfns::text[], @sizes::bigint[], @adlers::text[]) as w(lfn, size, adler32)
+                        where f.lfn = w.lfn and (f.size, f.adler32) is distinct from (w.size, w.adler32)
+                        returning f.id
+                    )
+                    update transfer t set next_attempt = now(), updated = now()
+                    from fixed where t.file_id = fixed.id and t.state = 3
+                    """, new { lfns = corrected.Keys.ToArray(), sizes = corrected.Values.Select(v => v.Size).ToArray(),
+                        adlers = corrected.Values.Select(v => v.Adler32).ToArray() }, cancellationToken: ct));
             if (removed.Count > 0) await ForgetFilesAsync(conn, removed.ToArray(), ct);
             if (lost.Count > 0) await ReplicateAgainAsync(conn, lost, ct);
             if (arrived.Count > 0)
@@ -132,7 +149,7 @@ public sealed class FeedFollower(NpgsqlDataSource db, CatalogClient catalog, Eva
         foreach (var (ruleId, lfns) in newFiles)
             await evaluator.ApplyAsync(rules.Single(r => r.Id == ruleId), await evaluator.LookupAsync(lfns, ct), ct);
         var queried = registered.Count > 0 && await QueryNewFilesAsync(queryRules, registered, ct);
-        if (newFiles.Count > 0 || lost.Count > 0 || arrived.Count > 0 || queried) conveyor.Wake();
+        if (newFiles.Count > 0 || lost.Count > 0 || arrived.Count > 0 || corrected.Count > 0 || queried) conveyor.Wake();
     }
 
     /// <summary>

@@ -131,7 +131,7 @@ public sealed class Conveyor(NpgsqlDataSource db, CatalogClient catalog, LinkOpt
                 continue;
             }
             faults.At(FaultPoints.AfterClaim);
-            claimed.Add((new ActiveTransfer(t.Id, t.FileId, t.Lfn, t.Size, t.Adler32, source.Se, t.Destination, (short)(t.Attempts + 1)),
+            claimed.Add((new ActiveTransfer(t.Id, t.FileId, t.Lfn, t.Size, t.Adler32, source.Se, t.Destination, (short)(t.Attempts + 1), t.Tries + 1),
                 Xrootd.Absolute(source.Pfn), Xrootd.Absolute(Xrootd.Pfn(destination.BaseUrl, t.Lfn))));
         }
         if (claimed.Count == 0) return;
@@ -178,7 +178,7 @@ public sealed class Conveyor(NpgsqlDataSource db, CatalogClient catalog, LinkOpt
             await using var conn = await db.OpenConnectionAsync(CancellationToken.None);
             if (ok)
             {
-                await TransferStore.DoneAsync(conn, t.Id, t.Attempts, note, CancellationToken.None);
+                await TransferStore.DoneAsync(conn, t.Id, t.Try, note, CancellationToken.None);
                 log.LogInformation("Copied {Lfn} {Source} -> {Destination} in {Seconds:0.0} s", t.Lfn, t.Source, t.Destination, (DateTime.UtcNow - started).TotalSeconds);
             }
             else
@@ -186,7 +186,7 @@ public sealed class Conveyor(NpgsqlDataSource db, CatalogClient catalog, LinkOpt
                 var stuck = t.Attempts >= O.MaxAttempts;
                 if (stuck) await ForgetBeingCopiedAsync(t);
                 var backoff = TimeSpan.FromTicks(Math.Min(O.MaxBackoff.Ticks, O.Backoff.Ticks << Math.Min(20, t.Attempts - 1)));
-                await TransferStore.FailedAsync(conn, t.Id, t.Attempts, reasonClass, reason, stuck,
+                await TransferStore.FailedAsync(conn, t.Id, t.Try, reasonClass, reason, stuck,
                     DateTime.UtcNow + (stuck ? O.StuckRetry : backoff), CancellationToken.None);
                 log.LogWarning("Attempt {Attempt} of {Lfn} {Source} -> {Destination} failed ({Class}): {Reason}{Stuck}",
                     t.Attempts, t.Lfn, t.Source, t.Destination, reasonClass, reason, stuck ? "; stuck until the next retry" : "");
@@ -288,7 +288,7 @@ public sealed class Conveyor(NpgsqlDataSource db, CatalogClient catalog, LinkOpt
         {
             if (!ses.TryGetValue(t.Destination, out var destination))
             {
-                await TransferStore.FailedAsync(conn, t.Id, t.Attempts, "interrupted", "interrupted; the destination SE is no longer registered", true, DateTime.UtcNow + O.StuckRetry, ct);
+                await TransferStore.FailedAsync(conn, t.Id, t.Try, "interrupted", "interrupted; the destination SE is no longer registered", true, DateTime.UtcNow + O.StuckRetry, ct);
                 continue;
             }
             var pfn = Xrootd.Absolute(Xrootd.Pfn(destination.BaseUrl, t.Lfn));
@@ -299,14 +299,14 @@ public sealed class Conveyor(NpgsqlDataSource db, CatalogClient catalog, LinkOpt
                 var registered = await catalog.SetReplicaStateAsync([new ReplicaRef(t.Lfn, t.Destination, State: ReplicaState.Available)], ct);
                 if (registered.Results[0].Error is null)
                 {
-                    await TransferStore.DoneAsync(conn, t.Id, t.Attempts, waited
+                    await TransferStore.DoneAsync(conn, t.Id, t.Try, waited
                         ? "completed by a copy that outlived an earlier run of the service; verified, not copied again"
                         : "completed before an earlier run of the service stopped; verified, not copied again", ct);
                     continue;
                 }
             }
             if (there is not null) await Xrootd.RemoveAsync(pfn, ct);
-            await TransferStore.FailedAsync(conn, t.Id, t.Attempts, "interrupted", "interrupted by a stop of the transfer service before the copy was complete",
+            await TransferStore.FailedAsync(conn, t.Id, t.Try, "interrupted", "interrupted by a stop of the transfer service before the copy was complete",
                 t.Attempts >= O.MaxAttempts, DateTime.UtcNow, ct);
         }
     }

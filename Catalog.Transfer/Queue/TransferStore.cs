@@ -4,9 +4,11 @@ using Npgsql;
 
 namespace Catalog.Transfer.Queue;
 
-public sealed record ReadyTransfer(long Id, long FileId, string Lfn, long Size, string Adler32, string Destination, short Attempts);
+/// <summary>A queued request; <c>Attempts</c> counts this round (what MaxAttempts limits), <c>Tries</c> its whole life (attempt rows are numbered by it).</summary>
+public sealed record ReadyTransfer(long Id, long FileId, string Lfn, long Size, string Adler32, string Destination, short Attempts, int Tries);
 
-public sealed record ActiveTransfer(long Id, long FileId, string Lfn, long Size, string Adler32, string Source, string Destination, short Attempts);
+/// <summary>A request being copied: <c>Attempts</c> of this round, <c>Try</c> the number of its attempt row.</summary>
+public sealed record ActiveTransfer(long Id, long FileId, string Lfn, long Size, string Adler32, string Source, string Destination, short Attempts, int Try);
 
 /// <summary>
 /// The queue's state changes. Each is one guarded UPDATE (the state it leaves is in its WHERE), so
@@ -21,7 +23,7 @@ public static class TransferStore
     /// </summary>
     public static async Task<List<ReadyTransfer>> ReadyAsync(NpgsqlConnection conn, int limit, CancellationToken ct) =>
         (await conn.QueryAsync<ReadyTransfer>(new CommandDefinition("""
-            select t.id, t.file_id as FileId, f.lfn, f.size, f.adler32, t.destination, t.attempts
+            select t.id, t.file_id as FileId, f.lfn, f.size, f.adler32, t.destination, t.attempts, t.tries
             from transfer t join file f on f.id = t.file_id
             where t.state = 0 and t.next_attempt <= now()
               and exists (select 1 from lock l join rule r on r.id = l.rule_id
@@ -36,13 +38,13 @@ public static class TransferStore
     {
         await using var tx = await conn.BeginTransactionAsync(ct);
         var claimed = await conn.ExecuteAsync(new CommandDefinition("""
-            update transfer set state = 1, source = @source, attempts = attempts + 1, updated = now()
-            where id = @Id and state = 0 and attempts = @Attempts
-            """, new { t.Id, t.Attempts, source }, tx, cancellationToken: ct));
+            update transfer set state = 1, source = @source, attempts = attempts + 1, tries = tries + 1, updated = now()
+            where id = @Id and state = 0 and attempts = @Attempts and tries = @Tries
+            """, new { t.Id, t.Attempts, t.Tries, source }, tx, cancellationToken: ct));
         if (claimed == 0) return false;
         await conn.ExecuteAsync(new CommandDefinition("""
             insert into attempt (transfer_id, attempt, source, destination, bytes) values (@Id, @attempt, @source, @Destination, @Size)
-            """, new { t.Id, attempt = t.Attempts + 1, source, t.Destination, t.Size }, tx, cancellationToken: ct));
+            """, new { t.Id, attempt = t.Tries + 1, source, t.Destination, t.Size }, tx, cancellationToken: ct));
         await tx.CommitAsync(ct);
         return true;
     }
@@ -50,12 +52,12 @@ public static class TransferStore
     /// <summary>Requests an earlier run of the service claimed and did not finish.</summary>
     public static async Task<List<ActiveTransfer>> ActiveAsync(NpgsqlConnection conn, CancellationToken ct) =>
         (await conn.QueryAsync<ActiveTransfer>(new CommandDefinition("""
-            select t.id, t.file_id as FileId, f.lfn, f.size, f.adler32, t.source, t.destination, t.attempts
+            select t.id, t.file_id as FileId, f.lfn, f.size, f.adler32, t.source, t.destination, t.attempts, t.tries as Try
             from transfer t join file f on f.id = t.file_id where t.state = 1 order by t.id
             """, cancellationToken: ct))).AsList();
 
     /// <summary>The attempt succeeded: the request is done, the locks waiting for it are OK, their rules are brought up to date.</summary>
-    public static async Task DoneAsync(NpgsqlConnection conn, long id, short attempt, string? note, CancellationToken ct)
+    public static async Task DoneAsync(NpgsqlConnection conn, long id, int attempt, string? note, CancellationToken ct)
     {
         await using var tx = await conn.BeginTransactionAsync(ct);
         // The evaluation lock first, as rule evaluation takes it: before the rule rows, never after (no deadlock).
@@ -85,7 +87,7 @@ public static class TransferStore
     /// The attempt failed: back to the queue after a backoff, or stuck (with its locks) when the
     /// attempts are spent, to be tried again on the stuck schedule. The reason is kept where users look.
     /// </summary>
-    public static async Task FailedAsync(NpgsqlConnection conn, long id, short attempt, string reasonClass, string reason,
+    public static async Task FailedAsync(NpgsqlConnection conn, long id, int attempt, string reasonClass, string reason,
         bool stuck, DateTime nextAttempt, CancellationToken ct)
     {
         await using var tx = await conn.BeginTransactionAsync(ct);
