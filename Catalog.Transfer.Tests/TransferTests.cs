@@ -132,6 +132,34 @@ public class TransferTests(GridFixture grid)
     }
 
     [Fact]
+    public async Task An_SE_renamed_in_the_catalog_stays_the_rules_target_under_its_new_name()
+    {
+        var dataset = $"/belle/Raw/t/{Unique("ren")}";
+        var first = (await PlantDatasetAsync(dataset, 1)).Single();
+        var rule = await grid.Transfer.AddRuleAsync(new RuleSpec(Dataset: dataset, Copies: 1, SeExpression: "PNNL-DISK"));
+        await WaitRuleAsync(rule.Id, r => r.State == RuleState.Ok, TimeSpan.FromSeconds(60));
+        const string renamed = "PNNL-DISK-RENAMED";
+        await grid.Catalog.RenameStorageElementAsync("PNNL-DISK", renamed);
+        try
+        {
+            // The service follows the rename from the feed: the rule's target, its lock and what comes next.
+            await WaitRuleAsync(rule.Id, r => r.Targets.SequenceEqual([renamed]), TimeSpan.FromSeconds(30));
+            var later = (await PlantDatasetAsync(dataset, 1)).Single();
+            var info = await WaitRuleAsync(rule.Id, r => r.Files == 2 && r.State == RuleState.Ok, TimeSpan.FromSeconds(60));
+            Assert.Equal(2, info.LocksOk);
+            foreach (var lfn in new[] { first, later })
+                Assert.Equal(ReplicaState.Available, (await grid.Catalog.GetFileAsync(lfn)).Replicas.Single(r => r.Se == renamed).State);
+            Assert.Equal((await grid.Catalog.GetFileAsync(later)).Adler32, await ChecksumOnAsync("PNNL-DISK", later)); // the same storage, by its port
+        }
+        finally
+        {
+            await grid.Catalog.RenameStorageElementAsync(renamed, "PNNL-DISK");
+            await WaitRuleAsync(rule.Id, r => r.Targets.SequenceEqual(["PNNL-DISK"]), TimeSpan.FromSeconds(30));
+            await grid.Transfer.RemoveRuleAsync(rule.Id);
+        }
+    }
+
+    [Fact]
     public async Task A_corrupted_copy_is_detected_deleted_and_never_registered_and_a_corrected_checksum_lets_it_land()
     {
         var dataset = $"/belle/Raw/t/{Unique("bad")}";

@@ -35,14 +35,15 @@ public sealed class ChangeFeed(Db db, Access access, IOptions<CatalogOptions> op
         await using var conn = await db.OpenAsync(ct);
         var position = await StartAsync(conn, after, ct);
         var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(wait ?? 0);
-        var registry = await SeRegistry.ReadAsync(conn, null, ct);
         while (true)
         {
             var (rows, next) = await ChangeStore.ReadAsync(conn, position, path == "/" ? "" : path, size, ScanPerPoll, ct);
             position = next;
-            if (rows.Count > 0 || DateTime.UtcNow >= deadline)
-                return new ChangePage(rows.Select(r => ToChange(r, registry)).ToList(), Encode(position));
-            await Task.Delay(PollInterval, ct);
+            if (rows.Count == 0 && DateTime.UtcNow < deadline) { await Task.Delay(PollInterval, ct); continue; }
+            if (rows.Count == 0) return new ChangePage([], Encode(position));
+            // SE names as they are now, read after the rows (not before a long poll): a rename in this page is in it.
+            var registry = await SeRegistry.ReadAsync(conn, null, ct);
+            return new ChangePage(rows.Select(r => ToChange(r, registry)).ToList(), Encode(position));
         }
     }
 
@@ -58,11 +59,15 @@ public sealed class ChangeFeed(Db db, Access access, IOptions<CatalogOptions> op
         return position;
     }
 
-    private static Change ToChange(ChangeStore.ChangeRow r, SeRegistry registry) => new(
-        (ChangeKind)r.Kind, Mapping.Utc(r.At), r.Lfn, r.OldLfn, r.Dataset,
-        r.SeId is { } se ? registry.TryGet(se, out var row) ? row.Name : $"#{se}" : null,
-        r.State is { } state ? (ReplicaState)state : null,
-        r.Guid, r.Size, r.Adler32 is { } a ? Mapping.Adler32(a) : null);
+    private static Change ToChange(ChangeStore.ChangeRow r, SeRegistry registry)
+    {
+        var kind = (ChangeKind)r.Kind;
+        var renamed = kind == ChangeKind.StorageElementRenamed; // its old name is kept where moves keep the old LFN
+        return new(kind, Mapping.Utc(r.At), r.Lfn, renamed ? null : r.OldLfn, r.Dataset,
+            r.SeId is { } se ? registry.TryGet(se, out var row) ? row.Name : $"#{se}" : null,
+            r.State is { } state ? (ReplicaState)state : null,
+            r.Guid, r.Size, r.Adler32 is { } a ? Mapping.Adler32(a) : null, renamed ? r.OldLfn : null);
+    }
 
     private static string Encode(ChangeStore.Position p) =>
         Cursor.Encode(string.Create(CultureInfo.InvariantCulture, $"{p.Xid}.{p.Id}"));

@@ -81,6 +81,33 @@ public class ChangeFeedTests(CatalogFixture fx)
     }
 
     [Fact]
+    public async Task An_SE_rename_is_reported_to_unfiltered_readers_with_both_names()
+    {
+        var se = await fx.NewStorageElementAsync();
+        var dir = TestData.Dir("se-renamed");
+        await fx.Client.RegisterAsync([TestData.File(dir + "/a.root", se)]);
+        var start = (await fx.Client.ChangesAsync("latest")).Next;
+        var to = se + "-R";
+        // A long poll already waiting when the rename comes answers it with the SE's new name (it once
+        // named SEs as they were when the poll began: the old name twice).
+        var poll = fx.Client.ChangesAsync(start, limit: 1000, wait: TimeSpan.FromSeconds(20));
+        await Task.Delay(300);
+        await fx.Client.RenameStorageElementAsync(se, to);
+
+        var first = await poll;
+        var all = new List<Change>(first.Changes);
+        for (var (cursor, until) = (first.Next, DateTime.UtcNow.AddSeconds(10)); DateTime.UtcNow < until && all.All(c => c.Kind != ChangeKind.StorageElementRenamed);)
+        {
+            var page = await fx.Client.ChangesAsync(cursor, limit: 1000);
+            all.AddRange(page.Changes);
+            cursor = page.Next;
+        }
+        var renamed = Assert.Single(all, c => c.Kind == ChangeKind.StorageElementRenamed && c.OldSe == se);
+        Assert.Equal((to, ""), (renamed.Se, renamed.Lfn));
+        Assert.Empty((await DrainAsync(dir, start)).Changes);   // a path-filtered reader does not see it
+    }
+
+    [Fact]
     public async Task A_transaction_that_commits_late_is_not_skipped_by_a_cursor_handed_out_before()
     {
         var se = await fx.NewStorageElementAsync();

@@ -93,6 +93,7 @@ public sealed class FeedFollower(NpgsqlDataSource db, CatalogClient catalog, Eva
         var removed = new List<string>();
         var moves = new List<(string From, string To, bool Directory)>();
         var corrected = new Dictionary<string, (long Size, string Adler32)>(StringComparer.Ordinal);
+        var renamedSes = new List<(string From, string To)>();
         foreach (var c in changes)
         {
             switch (c.Kind)
@@ -114,11 +115,13 @@ public sealed class FeedFollower(NpgsqlDataSource db, CatalogClient catalog, Eva
                 case ChangeKind.FileMoved: moves.Add((c.OldLfn!, c.Lfn, false)); break;
                 case ChangeKind.DirectoryMoved: moves.Add((c.OldLfn!, c.Lfn, true)); break;
                 case ChangeKind.FileCorrected when c.Size is { } size && c.Adler32 is { } adler: corrected[c.Lfn] = (size, adler); break;
+                case ChangeKind.StorageElementRenamed when c.OldSe is { } from && c.Se is { } to: renamedSes.Add((from, to)); break;
             }
         }
 
         await using (var conn = await db.OpenConnectionAsync(ct))
         {
+            foreach (var (from, to) in renamedSes) await RenameSeAsync(conn, from, to, ct);
             foreach (var (from, to, directory) in moves)
                 await conn.ExecuteAsync(new CommandDefinition(directory
                     ? "update file set lfn = @to || substr(lfn, length(@from) + 1) where lfn >= @from || '/' and lfn < @from || '0'"
@@ -175,6 +178,29 @@ public sealed class FeedFollower(NpgsqlDataSource db, CatalogClient catalog, Eva
             taken = true;
         }
         return taken;
+    }
+
+    /// <summary>
+    /// An SE renamed in the catalog (its replicas keep it): rules, locks, the queue, pending deletions
+    /// and the link settings name it by its new name from now on; an expression that was just the old
+    /// name becomes the new one. Attempts already made keep the name they were made under (history).
+    /// </summary>
+    private static async Task RenameSeAsync(NpgsqlConnection conn, string from, string to, CancellationToken ct)
+    {
+        await using var tx = await conn.BeginTransactionAsync(ct);
+        await conn.ExecuteAsync(new CommandDefinition("select pg_advisory_xact_lock(@id)", new { id = Evaluator.LocksLockId }, tx, cancellationToken: ct));
+        await conn.ExecuteAsync(new CommandDefinition("""
+            update rule set targets = array_replace(targets, @from, @to),
+                            se_expression = case when se_expression = @from then @to else se_expression end, updated = now()
+            where @from = any(targets) or se_expression = @from;
+            update lock set se = @to where se = @from;
+            update transfer set destination = @to where destination = @from;
+            update transfer set source = @to where source = @from;
+            update deletion set se = @to where se = @from;
+            update link set source = @to where source = @from;
+            update link set destination = @to where destination = @from;
+            """, new { from, to }, tx, cancellationToken: ct));
+        await tx.CommitAsync(ct);
     }
 
     /// <summary>A locked replica that went away (removed, bad, unavailable): its locks replicate again, from another copy.</summary>
