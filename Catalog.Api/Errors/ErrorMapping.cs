@@ -21,6 +21,7 @@ public static class ErrorMapping
         BadHttpRequestException bad when Binding(bad.Message) is { } binding => binding,
         BadHttpRequestException bad => new ItemError(ErrorCode.InvalidArgument, bad.Message),
         JsonException json => Json(json),
+        _ when IsSlowStatement(exception) => new ItemError(ErrorCode.Overloaded, "the database did not answer in time (command timeout); retry after the advertised delay"),
         _ when IsOverload(exception) => new ItemError(ErrorCode.Overloaded, "the catalog is at capacity; retry after the advertised delay"),
         _ => new ItemError(ErrorCode.Internal, "internal error"),
     };
@@ -32,6 +33,14 @@ public static class ErrorMapping
     /// cut; nothing was lost, but jobs would have failed). Npgsql reports an exhausted pool as an
     /// NpgsqlException wrapping a TimeoutException, and marks transient errors itself.
     /// </summary>
+    /// <summary>
+    /// A statement that ran past its command timeout (Npgsql's read timed out), as opposed to a
+    /// connection the pool could not hand out: both are 503, but only this one is a slow statement
+    /// an operator should look at (it is logged), and "at capacity" would send them the wrong way.
+    /// </summary>
+    public static bool IsSlowStatement(Exception e) =>
+        e is NpgsqlException { InnerException: TimeoutException } && !e.Message.Contains("pool", StringComparison.OrdinalIgnoreCase);
+
     public static bool IsOverload(Exception e) => e switch
     {
         NpgsqlException { InnerException: TimeoutException } => true,
@@ -70,6 +79,9 @@ public static class ErrorMapping
             if (error.Code == ErrorCode.Internal)
                 http.RequestServices.GetRequiredService<ILoggerFactory>().CreateLogger("Catalog.Errors")
                     .LogError(exception, "Unhandled error on {Path}", http.Request.Path);
+            else if (exception is not null && IsSlowStatement(exception))
+                http.RequestServices.GetRequiredService<ILoggerFactory>().CreateLogger("Catalog.Errors")
+                    .LogWarning(exception, "A statement ran past the command timeout on {Method} {Path}", http.Request.Method, http.Request.Path);
             // A refused write is worth knowing about too: who tried what, from where.
             if (error.Code is ErrorCode.Forbidden or ErrorCode.Unauthorized && !HttpMethods.IsGet(http.Request.Method) && !HttpMethods.IsHead(http.Request.Method))
                 await http.RequestServices.GetRequiredService<Audit.AuditLog>().RecordAsync(http.RequestServices.GetRequiredService<Security.Caller>(),

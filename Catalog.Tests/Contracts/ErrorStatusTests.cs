@@ -3,6 +3,7 @@ using System.Text;
 using Catalog.Api.Errors;
 using Catalog.Client;
 using Catalog.Contracts;
+using Catalog.Tests.Infrastructure;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging.Abstractions;
@@ -74,5 +75,32 @@ public class TransientFailureTests
         Assert.Equal(ErrorCode.Overloaded, ErrorMapping.Classify(new Npgsql.NpgsqlException("Exception while reading from stream", new EndOfStreamException())).Code);
         Assert.Equal(ErrorCode.Internal, ErrorMapping.Classify(new Npgsql.PostgresException("syntax error", "ERROR", "ERROR", "42601")).Code);
         Assert.Equal(ErrorCode.Internal, ErrorMapping.Classify(new InvalidOperationException("bug")).Code);
+    }
+}
+
+/// <summary>Npgsql's two timeouts, produced for real: a statement past its command timeout and a pool with no connection to give.</summary>
+[Collection(CatalogCollection.Name)]
+public class TimeoutClassificationTests(CatalogFixture fx)
+{
+    [Fact]
+    public async Task A_slow_statement_and_an_exhausted_pool_are_both_503_and_say_which()
+    {
+        var slow = await Assert.ThrowsAnyAsync<Npgsql.NpgsqlException>(async () =>
+        {
+            await using var conn = new Npgsql.NpgsqlConnection(fx.PostgresConnectionString);
+            await conn.OpenAsync();
+            await using var cmd = new Npgsql.NpgsqlCommand("select pg_sleep(5)", conn) { CommandTimeout = 1 };
+            await cmd.ExecuteNonQueryAsync();
+        });
+        var slowError = ErrorMapping.Classify(slow);
+        Assert.Equal(ErrorCode.Overloaded, slowError.Code);
+        Assert.Contains("did not answer in time", slowError.Message);
+
+        await using var pool = Npgsql.NpgsqlDataSource.Create(new Npgsql.NpgsqlConnectionStringBuilder(fx.PostgresConnectionString) { MaxPoolSize = 1, Timeout = 1 }.ConnectionString);
+        await using var held = await pool.OpenConnectionAsync();
+        var exhausted = await Assert.ThrowsAnyAsync<Npgsql.NpgsqlException>(async () => await pool.OpenConnectionAsync());
+        var exhaustedError = ErrorMapping.Classify(exhausted);
+        Assert.Equal(ErrorCode.Overloaded, exhaustedError.Code);
+        Assert.Contains("at capacity", exhaustedError.Message);
     }
 }
