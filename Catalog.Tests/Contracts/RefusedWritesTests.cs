@@ -208,6 +208,155 @@ public class RefusedWritesTests(CatalogFixture fx)
         }
     }
 
+    /// <summary>The GraphQL door: per mutation, a valid document and refused ones (GraphQL validation refuses wrong kinds before anything runs).</summary>
+    private sealed record GraphQLCase(string Mutation, Func<World, string> Valid, Func<World, string[]> Refused);
+
+    private const string Item = "error { code }";
+
+    private static readonly GraphQLCase[] Mutations =
+    [
+        new("registerFiles",
+            w => $$$"""registerFiles(files: [{lfn: "{{{w.Dir}}}/g.root", size: 1, adler32: "0000000a", replicas: [{se: "{{{w.Se}}}"}]}]) { results { {{{Item}}} } }""",
+            w => [$$$"""registerFiles(files: [{lfn: "{{{w.Area}}}/new/g.root", size: 1, adler32: "0000000a", replicas: [{se: "NO-SUCH-SE"}]}]) { results { {{{Item}}} } }""",
+                  $$$"""registerFiles(files: [{lfn: "g.root", size: 1, adler32: "0000000a", dataset: "{{{w.Closed}}}"}]) { results { {{{Item}}} } }""",
+                  $$$"""registerFiles(files: [{lfn: "{{{w.Closed}}}/sub00/g.root", size: 1, adler32: "0000000a"}]) { results { {{{Item}}} } }""",
+                  $$$"""registerFiles(files: [{lfn: "{{{w.Area}}}/new/g.root", size: 1, adler32: "0000000a", metadata: "{\"rfEvents\": \"many\"}"}]) { results { {{{Item}}} } }"""]),
+        new("makeDirectory",
+            w => $$$"""makeDirectory(path: "{{{w.Area}}}/a/b", parents: true) { path }""",
+            w => [$$$"""makeDirectory(path: "{{{w.Area}}}/a/b") { path }""", $$$"""makeDirectory(path: "{{{w.File}}}/x", parents: true) { path }"""]),
+        new("changeMode",
+            w => $$$"""changeMode(path: "{{{w.Dir}}}", mode: 488) { path }""",
+            w => [$$$"""changeMode(path: "{{{w.Area}}}/none", mode: 488) { path }""", $$$"""changeMode(path: "{{{w.Dir}}}", mode: 70000) { path }"""]),
+        new("changeOwner",
+            w => $$$"""changeOwner(path: "{{{w.Dir}}}", owner: "bob") { path }""",
+            w => [$$$"""changeOwner(path: "{{{w.Area}}}/none", owner: "bob") { path }""", $$$"""changeOwner(path: "{{{w.Dir}}}", owner: "b o b") { path }"""]),
+        new("move",
+            w => $$$"""move(from: "{{{w.File}}}", to: "{{{w.Dir}}}/h.root") { path }""",
+            w => [$$$"""move(from: "{{{w.Area}}}/none.root", to: "{{{w.Dir}}}/h.root") { path }""", $$$"""move(from: "{{{w.Dir}}}", to: "{{{w.Dir}}}/inside") { path }"""]),
+        new("remove",
+            w => $$$"""remove(paths: ["{{{w.File}}}"]) { status {{{Item}}} }""",
+            w => [$$$"""remove(paths: ["{{{w.Dir}}}"]) { status {{{Item}}} }""", $$$"""remove(paths: ["{{{w.Held}}}"], recursive: true) { status {{{Item}}} }"""]),
+        new("addReplicas",
+            w => $$$"""addReplicas(replicas: [{lfn: "{{{w.File}}}", se: "{{{w.Se2}}}"}]) { outcome {{{Item}}} }""",
+            w => [$$$"""addReplicas(replicas: [{lfn: "{{{w.File}}}", se: "NO-SUCH-SE"}]) { outcome {{{Item}}} }""",
+                  $$$"""addReplicas(replicas: [{lfn: "{{{w.Area}}}/none.root", se: "{{{w.Se2}}}"}]) { outcome {{{Item}}} }"""]),
+        new("removeReplicas",
+            w => $$$"""removeReplicas(replicas: [{lfn: "{{{w.File}}}", se: "{{{w.Se}}}"}]) { outcome {{{Item}}} }""",
+            w => [$$$"""removeReplicas(replicas: [{lfn: "{{{w.File}}}", se: "NO-SUCH-SE"}]) { outcome {{{Item}}} }"""]),
+        new("setReplicaState",
+            w => $$$"""setReplicaState(replicas: [{lfn: "{{{w.File}}}", se: "{{{w.Se}}}", state: UNAVAILABLE}]) { outcome {{{Item}}} }""",
+            w => [$$$"""setReplicaState(replicas: [{lfn: "{{{w.File}}}", se: "{{{w.Se}}}"}]) { outcome {{{Item}}} }""",
+                  $$$"""setReplicaState(replicas: [{lfn: "{{{w.File}}}", se: "{{{w.Se2}}}", state: UNAVAILABLE}]) { outcome {{{Item}}} }"""]),
+        new("putStorageElement",
+            w => $$$"""putStorageElement(name: "{{{w.Spare}}}-NEW", input: {site: "TEST", protocol: "root", baseUrl: "root://new.test:1094//data"}) { name }""",
+            w => [$$$"""putStorageElement(name: "{{{w.Spare}}}-NEW", input: {site: "", protocol: "root", baseUrl: "root://new.test:1094//data"}) { name }""",
+                  $$$"""putStorageElement(name: "{{{w.Spare}}}-NEW", input: {site: "TEST", protocol: "root", baseUrl: "not a url"}) { name }"""]),
+        new("correctFiles",
+            w => $$$"""correctFiles(items: [{lfn: "{{{w.File}}}", reason: "wrong size", size: 2}]) { ok {{{Item}}} }""",
+            w => [$$$"""correctFiles(items: [{lfn: "{{{w.Area}}}/none.root", reason: "r", size: 2}]) { ok {{{Item}}} }""",
+                  $$$"""correctFiles(items: [{lfn: "{{{w.File}}}", reason: "r", size: -2}]) { ok {{{Item}}} }"""]),
+        new("renameStorageElement",
+            w => $$$"""renameStorageElement(name: "{{{w.Spare}}}", to: "{{{w.Spare}}}-R") { name }""",
+            w => [$$$"""renameStorageElement(name: "{{{w.Spare}}}", to: "{{{w.Se}}}") { name }""", $$$"""renameStorageElement(name: "{{{w.Spare}}}", to: "bad name!") { name }"""]),
+        new("deleteStorageElement",
+            w => $$$"""deleteStorageElement(name: "{{{w.Spare}}}")""",
+            w => [$$$"""deleteStorageElement(name: "{{{w.Se}}}")""", """deleteStorageElement(name: "NO-SUCH-SE")"""]),
+        new("createDataset",
+            w => $$$"""createDataset(path: "{{{w.Area}}}/new/ds") { path }""",
+            w => [$$$"""createDataset(path: "{{{w.Area}}}/new/ds", metadata: "{\"rfCampaign\": \"B\"}") { path }""",
+                  $$$"""createDataset(path: "{{{w.Open}}}", metadata: "{\"rfCampaign\": \"A\"}") { path }""",
+                  $$$"""createDataset(path: "{{{w.Area}}}/new/ds", maxFilesPerBlock: 0) { path }"""]),
+        new("closeDataset",
+            w => $$$"""closeDataset(path: "{{{w.Open}}}") { path }""",
+            w => [$$$"""closeDataset(path: "{{{w.Area}}}/none") { path }""", $$$"""closeDataset(path: "{{{w.Dir}}}") { path }"""]),
+        new("reopenDataset",
+            w => $$$"""reopenDataset(path: "{{{w.Closed}}}") { path }""",
+            w => [$$$"""reopenDataset(path: "{{{w.Area}}}/none") { path }"""]),
+        new("setDatasetLifetime",
+            w => $$$"""setDatasetLifetime(path: "{{{w.Open}}}", expires: "2031-01-01T00:00:00Z") { path }""",
+            w => [$$$"""setDatasetLifetime(path: "{{{w.Area}}}/none", expires: "2031-01-01T00:00:00Z") { path }"""]),
+        new("createCollection",
+            w => $$$"""createCollection(path: "{{{w.Area}}}/coll", members: ["{{{w.Closed}}}"]) { path }""",
+            w => [$$$"""createCollection(path: "{{{w.Area}}}/coll", members: ["{{{w.Open}}}"]) { path }""",
+                  $$$"""createCollection(path: "{{{w.Area}}}/coll", members: ["{{{w.Area}}}/none"]) { path }"""]),
+        new("declareAttribute",
+            w => $$$"""declareAttribute(attribute: {path: "{{{w.Area}}}", name: "rfNew", type: INTEGER, target: FILES}) { path }""",
+            w => [$$$"""declareAttribute(attribute: {path: "{{{w.Area}}}", name: "bad name", type: INTEGER, target: FILES}) { path }""",
+                  $$$"""declareAttribute(attribute: {path: "{{{w.Area}}}", name: "rfEvents", type: STRING, target: FILES}) { path }"""]),
+        new("extendAllowedValues",
+            w => $$$"""extendAllowedValues(path: "{{{w.Area}}}", name: "rfCampaign", allowed: "[\"C\"]") { path }""",
+            w => [$$$"""extendAllowedValues(path: "{{{w.Area}}}", name: "absent", allowed: "[\"C\"]") { path }""",
+                  $$$"""extendAllowedValues(path: "{{{w.Area}}}", name: "rfCampaign", allowed: "[1]") { path }"""]),
+        new("removeAttribute",
+            w => $$$"""removeAttribute(path: "{{{w.Area}}}", name: "rfEvents") { path }""",
+            w => [$$$"""removeAttribute(path: "{{{w.Area}}}", name: "absent") { path }"""]),
+        new("setMetadataPolicy",
+            w => $$$"""setMetadataPolicy(path: "{{{w.Area}}}", permissive: false) { path }""",
+            w => [$$$"""setMetadataPolicy(path: "{{{w.Area}}}/none", permissive: false) { path }"""]),
+        new("writeMetadata",
+            w => $$$"""writeMetadata(items: [{path: "{{{w.File}}}", values: "{\"rfEvents\": 5}"}]) { ok {{{Item}}} }""",
+            w => [$$$"""writeMetadata(items: [{path: "{{{w.File}}}", values: "{\"rfEvents\": \"many\"}"}]) { ok {{{Item}}} }""",
+                  $$$"""writeMetadata(items: [{path: "{{{w.Area}}}/none.root", values: "{\"rfEvents\": 5}"}]) { ok {{{Item}}} }""",
+                  $$$"""writeMetadata(items: [{path: "{{{w.File}}}", values: "not json"}]) { ok {{{Item}}} }"""]),
+    ];
+
+    [Fact]
+    public void Every_GraphQL_mutation_has_a_case()
+    {
+        var schema = System.IO.File.ReadAllText(Path.Combine(CatalogFixture.RepoRoot, "docs", "api", "schema.graphql"));
+        var block = schema[schema.IndexOf("type Mutation {", StringComparison.Ordinal)..];
+        block = block[..block.IndexOf('}')];
+        var mutations = System.Text.RegularExpressions.Regex.Matches(block, @"(?m)^\s+(\w+)\(").Select(m => m.Groups[1].Value).ToList();
+        Assert.True(mutations.Count >= 20, string.Join(", ", mutations));
+        Assert.Empty(mutations.Except(Mutations.Select(m => m.Mutation)));
+    }
+
+    public static TheoryData<string> MutationNames() => [.. Mutations.Select(m => m.Mutation)];
+
+    [Theory]
+    [MemberData(nameof(MutationNames))]
+    public async Task A_refused_GraphQL_mutation_changes_no_row_and_the_valid_one_does(string name)
+    {
+        var c = Mutations.Single(m => m.Mutation == name);
+        var w = await WorldAsync();
+        var anonymous = fx.Factory.CreateClient();
+        var reader = fx.Factory.CreateClient();
+        reader.DefaultRequestHeaders.Authorization = new("Bearer", await fx.IssueTokenAsync("refused-reader", ["reader"], ["storage.read:/belle"]));
+        foreach (var (client, body, how) in new[] { (anonymous, c.Valid(w), "without a token"), (reader, c.Valid(w), "with a reader's token") }
+                     .Concat(c.Refused(w).Select(b => (fx.Http, b, "as admin"))))
+        {
+            var mark = await MarkAsync();
+            var before = await RowsAsync(mark);
+            var (status, text) = await MutateAsync(client, body);
+            var what = $"mutation {{ {body} }} {how} -> {status} {text}";
+            Assert.True(status is >= 200 and < 500, what);
+            var json = JsonNode.Parse(text)!;
+            var refused = status >= 400 || json["errors"] is JsonArray { Count: > 0 }
+                || json["data"]?[name] switch
+                {
+                    JsonArray items => items.Count > 0 && items.All(i => i?["error"] is not null || i?["status"]?.GetValue<string>() == "ABSENT"),
+                    JsonObject o when o["results"] is JsonArray results => results.Count > 0 && results.All(i => i?["error"] is not null),
+                    _ => false,
+                };
+            Assert.True(refused, what);
+            var after = await RowsAsync(mark);
+            Assert.True(before == after, $"{what}\nchanged rows: {before} -> {after}");
+        }
+
+        var validMark = await MarkAsync();
+        var validBefore = await RowsAsync(validMark);
+        var (validStatus, validText) = await MutateAsync(fx.Http, c.Valid(w));
+        Assert.True(validStatus == 200 && JsonNode.Parse(validText)!["errors"] is null, $"{name}: the valid mutation got {validStatus}: {validText}");
+        Assert.True(validBefore != await RowsAsync(validMark), $"{name}: the valid mutation changed no row: {validText}");
+    }
+
+    private static async Task<(int Status, string Text)> MutateAsync(HttpClient client, string body)
+    {
+        using var answer = await client.PostAsync("graphql", new StringContent(
+            System.Text.Json.JsonSerializer.Serialize(new { query = $"mutation {{ {body} }}" }), Encoding.UTF8, "application/json"));
+        return ((int)answer.StatusCode, await answer.Content.ReadAsStringAsync());
+    }
+
     private async Task NothingChangesAsync(HttpClient client, string method, string target, string body, string how, HttpStatusCode? expected = null)
     {
         var mark = await MarkAsync();
