@@ -174,15 +174,32 @@ URLS=${CATALOG_URLS:-http://127.0.0.1:${API_PORT:-5080}}
 echo "${URLS%%;*}" > "$DATA/url"
 
 started_services=
+on_exit() {
+  trap - INT TERM EXIT
+  if [ -n "$started_services" ] && [ "${CATALOG_KEEP_SERVICES:-}" != 1 ]; then stop_all
+  else
+    stop_pid "$DATA/monitor.pid" "monitor"
+    stop_pid "$DATA/transfer.pid" "transfer service"
+    stop_pid "$DATA/production.pid" "production service"
+    kill "$(cat "$DATA/server.pid" 2>/dev/null)" 2>/dev/null || true; rm -f "$DATA/server.pid"
+  fi
+  rm -f "$DATA/run.pid"
+}
+# Set before anything starts: a start that fails half way (PostgreSQL refusing to start after its
+# huge pages were reserved) gives back what it took instead of leaving it to ./run.sh stop.
+# A signal stops everything and ends the script (a TERM while the grid is being started must not
+# let the start carry on after the stop).
+trap 'on_exit; exit 143' INT TERM
+trap on_exit EXIT
 if [ -z "${ConnectionStrings__Catalog:-}" ]; then
+  started_services=1
   start_postgres "$(pg_dir_for "$DATA")" "$PG_PORT" "${CATALOG_PG_SHARED_BUFFERS_MB:-$(catalog_shared_buffers_mb)}"
   export ConnectionStrings__Catalog="Host=127.0.0.1;Port=$PG_PORT;Username=postgres;Database=catalog"
-  started_services=1
 fi
 if [ -z "${ConnectionStrings__Redis:-}" ]; then
+  started_services=1
   start_redis "$DATA/redis" "$REDIS_PORT"
   export ConnectionStrings__Redis="127.0.0.1:$REDIS_PORT"
-  started_services=1
 fi
 
 # The signing key set lives in the data folder (owner-only), not beside the binaries.
@@ -210,21 +227,6 @@ log "stop with Ctrl-C, or ./run.sh stop from another terminal"
 export DOTNET_TC_CallCountingDelayMs="${DOTNET_TC_CallCountingDelayMs:-0}"
 dotnet "$DATA/bin/Catalog.Api.dll" --urls "$URLS" --contentRoot "$DATA/bin" &
 echo $! > "$DATA/server.pid"
-on_exit() {
-  trap - INT TERM EXIT
-  if [ -n "$started_services" ] && [ "${CATALOG_KEEP_SERVICES:-}" != 1 ]; then stop_all
-  else
-    stop_pid "$DATA/monitor.pid" "monitor"
-    stop_pid "$DATA/transfer.pid" "transfer service"
-    stop_pid "$DATA/production.pid" "production service"
-    kill "$(cat "$DATA/server.pid" 2>/dev/null)" 2>/dev/null || true; rm -f "$DATA/server.pid"
-  fi
-  rm -f "$DATA/run.pid"
-}
-# A signal stops everything and ends the script (a TERM while the grid is being started must not
-# let the start carry on after the stop).
-trap 'on_exit; exit 143' INT TERM
-trap on_exit EXIT
 if [ "${1:-}" != catalog ]; then
   for _ in $(seq 1 300); do curl -fs "${URLS%%;*}/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
   start_grid_and_production

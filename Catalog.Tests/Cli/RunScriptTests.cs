@@ -117,6 +117,43 @@ public class RunScriptTests
     }
 
     [Fact]
+    public async Task A_start_that_fails_says_why_and_gives_back_what_it_took()
+    {
+        if (Environment.UserName != "root") return; // PostgreSQL is started as its own user by root only
+        var data = Path.Combine(Path.GetTempPath(), $"runsh-fail-{Guid.NewGuid():N}"[..24]);
+        Directory.CreateDirectory(data);
+        // PostgreSQL's port is taken: it cannot start, after ./run.sh has reserved huge pages for it.
+        using var taken = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        taken.Start();
+        var port = ((System.Net.IPEndPoint)taken.LocalEndpoint).Port;
+        await File.WriteAllTextAsync(Path.Combine(data, "ports"), $"PG_PORT={port}\nREDIS_PORT={FreePort()}\nAPI_PORT={FreePort()}\n");
+        try
+        {
+            var psi = new ProcessStartInfo("bash", ["./run.sh"]) { WorkingDirectory = CatalogFixture.RepoRoot, RedirectStandardOutput = true, RedirectStandardError = true };
+            psi.Environment["CATALOG_DATA"] = data;
+            psi.Environment["CATALOG_PG_SHARED_BUFFERS_MB"] = "128";
+            psi.Environment["CATALOG_NATIVE_JOB"] = "0";
+            using var run = Process.Start(psi)!;
+            var output = run.StandardOutput.ReadToEndAsync();
+            var errors = run.StandardError.ReadToEndAsync();
+            Assert.True(run.WaitForExit(TimeSpan.FromMinutes(3)), "run.sh did not give up");
+            var said = await output + await errors;
+            Assert.NotEqual(0, run.ExitCode);
+            Assert.Contains($"PostgreSQL did not start on port {port}", said);
+            Assert.Contains("Address already in use", said);          // the server log's reason, not "examine the log"
+            var record = Path.Combine(data, "hugepages");
+            Assert.False(File.Exists(record), $"the huge pages it reserved were not given back:\n{said}");
+            if (said.Contains("gave back", StringComparison.Ordinal)) Assert.Matches(@"gave back \d+ huge pages", said);
+            var left = await Run("bash", ["-c", $"ps -eo args | grep -F -- '{data}' | grep -v grep || true"], data);
+            Assert.Equal("", left.Output.Trim());
+        }
+        finally
+        {
+            Directory.Delete(data, recursive: true);
+        }
+    }
+
+    [Fact]
     public async Task The_README_runner_skips_only_marked_blocks_and_fails_on_the_first_failing_command()
     {
         var readme = "# T\n<!-- readme-test: skip (started by the test) -->\n```sh\nexit 7\n```\ntext\n```sh\nX=1\n```\n```console\nexit 9\n```\n"
