@@ -39,7 +39,8 @@ public static class Cli
                   the same files at --concurrency (16); then a rule over --eval-files (1,000,000)
                   registered files whose copies are in place, beside reading them alone; then a
                   consistency check of those files on KEK-DISK beside the SE's own listing.
-                  --transfer-url (from .data/transfer-url), --data (.data).
+                  --transfer-url (from .data/transfer-url), --data (.data); --eval-dataset PATH
+                  evaluates again over an earlier run's files (printed by it), nothing else.
           monitor  against a running ./run.sh: a monitor of its own on database monitor_bench;
                   the dashboard's first render in Chromium (median of --runs, default here 5)
                   for 24 hours and 30 days over an empty history, then over 30 days of
@@ -87,7 +88,8 @@ public static class Cli
                     Concurrency = args.Contains("--concurrency") ? options.Concurrency : 16,
                 },
                 new Uri(Value(args, "--transfer-url") ?? (File.Exists(".data/transfer-url") ? File.ReadAllText(".data/transfer-url").Trim() : "http://127.0.0.1:5091")),
-                Path.GetFullPath(Value(args, "--data") ?? ".data"), int.Parse(Value(args, "--eval-files") ?? "1000000"), int.Parse(Value(args, "--size") ?? "65536")),
+                Path.GetFullPath(Value(args, "--data") ?? ".data"), int.Parse(Value(args, "--eval-files") ?? "1000000"), int.Parse(Value(args, "--size") ?? "65536"),
+                Value(args, "--eval-dataset")),
             "bulkupdate" => await BulkUpdateBench.RunAsync(options with
             {
                 Files = args.Contains("--files") ? options.Files : 10_000,
@@ -151,7 +153,7 @@ public sealed record Options(Uri Url, int Files, int Batch, int Concurrency, str
                 "--jobs" => o with { Jobs = int.Parse(v) },
                 "--warmup" => o with { Warmup = int.Parse(v) },
                 "--analysts" => o with { Analysts = int.Parse(v) },
-                "--production-url" or "--data" or "--plan-jobs" or "--transfer-url" or "--eval-files" or "--size" or "--sites" or "--keep" or "--reuse" => o,
+                "--production-url" or "--data" or "--plan-jobs" or "--transfer-url" or "--eval-files" or "--eval-dataset" or "--size" or "--sites" or "--keep" or "--reuse" => o,
                 "--window" => o with { Window = double.Parse(v, System.Globalization.CultureInfo.InvariantCulture) },
                 _ => null,
             };

@@ -21,7 +21,7 @@ namespace Catalog.LoadTests;
 /// </summary>
 public static class TransferBench
 {
-    public static async Task<int> RunAsync(Options o, Uri transferUrl, string data, int evalFiles, int size)
+    public static async Task<int> RunAsync(Options o, Uri transferUrl, string data, int evalFiles, int size, string? evalDataset = null)
     {
         var run = DateTime.UtcNow.ToString("MMddHHmmss");
         var catalog = o.CreateClient();
@@ -74,14 +74,18 @@ public static class TransferBench
         if (evalFiles > 0)
         {
             // 2. Evaluation over many files whose copies are all in place.
-            var dataset = $"/belle/bench/transfer/{run}/eval";
-            await catalog.CreateDatasetAsync(new DatasetRequest(dataset, MaxFilesPerBlock: 1000));
+            // --eval-dataset measures again over a dataset an earlier run registered (no registration, no consistency check).
+            var dataset = evalDataset ?? $"/belle/bench/transfer/{run}/eval";
             var sw = Stopwatch.StartNew();
-            var files = Enumerable.Range(0, evalFiles).Select(i => new NewFile($"{dataset}/sub{i / 1000:D4}/e{i:D7}.root", 0, "00000001", Replicas: [new NewReplica("KEK-DISK")]));
-            var registered = 0;
-            await foreach (var r in catalog.RegisterManyAsync(files, batchSize: 10_000, parallelism: 4))
-                if (r.Error is null) registered++;
-            Console.Error.WriteLine($"registered {registered:N0} files in {sw.Elapsed.TotalSeconds:F1} s");
+            if (evalDataset is null)
+            {
+                await catalog.CreateDatasetAsync(new DatasetRequest(dataset, MaxFilesPerBlock: 1000));
+                var files = Enumerable.Range(0, evalFiles).Select(i => new NewFile($"{dataset}/sub{i / 1000:D4}/e{i:D7}.root", 0, "00000001", Replicas: [new NewReplica("KEK-DISK")]));
+                var registered = 0;
+                await foreach (var r in catalog.RegisterManyAsync(files, batchSize: 10_000, parallelism: 4))
+                    if (r.Error is null) registered++;
+                Console.Error.WriteLine($"registered {registered:N0} files in {sw.Elapsed.TotalSeconds:F1} s in {dataset}");
+            }
 
             sw.Restart();
             var read = 0L;
@@ -102,6 +106,13 @@ public static class TransferBench
             summary["eval_read_only_s"] = Math.Round(readSeconds, 2);
             summary["eval_vs_read"] = Math.Round(evalSeconds / readSeconds, 2);
             summary["eval_locks_ok"] = rule.LocksOk;
+            summary["eval_dataset"] = dataset;
+            if (evalDataset is not null)
+            {
+                await transfer.RemoveRuleAsync(rule.Id);
+                await Report.WriteAsync(o.Json, summary, null, "Transfer: rule evaluation again over an earlier run's files");
+                return 0;
+            }
 
             // 3. Consistency over the same files, created on KEK-DISK's disk (0 bytes, as their catalog entries say).
             var seRoot = File.Exists(Path.Combine(data, "grid", "se.location")) ? File.ReadAllText(Path.Combine(data, "grid", "se.location")).Trim() : Path.Combine(data, "grid", "se");
