@@ -74,7 +74,8 @@ public static class TransferBench
         if (evalFiles > 0)
         {
             // 2. Evaluation over many files whose copies are all in place.
-            // --eval-dataset measures again over a dataset an earlier run registered (no registration, no consistency check).
+            // --eval-dataset measures again over a dataset an earlier run registered (no registration, no consistency check);
+            // the rule is left in place (removing it would queue a million deletions for the reaper to consider).
             var dataset = evalDataset ?? $"/belle/bench/transfer/{run}/eval";
             var sw = Stopwatch.StartNew();
             if (evalDataset is null)
@@ -109,7 +110,6 @@ public static class TransferBench
             summary["eval_dataset"] = dataset;
             if (evalDataset is not null)
             {
-                await transfer.RemoveRuleAsync(rule.Id);
                 await Report.WriteAsync(o.Json, summary, null, "Transfer: rule evaluation again over an earlier run's files");
                 return 0;
             }

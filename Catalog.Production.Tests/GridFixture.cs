@@ -31,6 +31,9 @@ public class GridFixture : IAsyncLifetime
     public Uri MonitorUrl { get; private set; } = null!;
     public MonitorClient Monitor { get; private set; } = null!;
     private string postgres = "";
+
+    /// <summary>The transfer service's own database, for tests that check what it stored.</summary>
+    public string TransferDatabase => postgres.Replace("Database=catalog", "Database=transfer");
     private Process? catalogProcess, productionProcess, transferProcess, monitorProcess;
 
     /// <summary>Whether the monitor runs too (probing every second, banning after 2 failures, recovering after 2 passes).</summary>

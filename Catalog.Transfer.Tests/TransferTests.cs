@@ -117,6 +117,36 @@ public class TransferTests(GridFixture grid)
     }
 
     [Fact]
+    public async Task A_rule_removed_while_it_is_evaluated_keeps_no_lock()
+    {
+        // 25,000 files (three batches of evaluation), registered only: evaluating reads the catalog, no SE.
+        var dataset = $"/belle/Raw/t/{Unique("rm")}";
+        await grid.Catalog.CreateDatasetAsync(new DatasetRequest(dataset, MaxFilesPerBlock: 5000));
+        var files = Enumerable.Range(0, 25_000).Select(i => new NewFile($"{dataset}/sub{i / 5000}/r{i:D5}.root", 0, "00000001", Replicas: [new NewReplica("KEK-DISK")]));
+        await foreach (var r in grid.Catalog.RegisterManyAsync(files, batchSize: 5000)) Assert.Null(r.Error);
+
+        await using var db = new Npgsql.NpgsqlConnection(grid.TransferDatabase);
+        await db.OpenAsync();
+        var adding = grid.Transfer.AddRuleAsync(new RuleSpec(Dataset: dataset, Copies: 1, SeExpression: "KEK-DISK"));
+        // As soon as the first batch's locks are committed, the rule is removed between two batches.
+        long? id = null;
+        var deadline = DateTime.UtcNow.AddSeconds(60);
+        while (id is null)
+        {
+            Assert.True(DateTime.UtcNow < deadline, "the evaluation wrote no lock within 60 s");
+            Assert.False(adding.IsCompleted, "the evaluation finished before the test could remove the rule");
+            id = await Dapper.SqlMapper.QueryFirstOrDefaultAsync<long?>(db,
+                "select r.id from rule r where r.selector = @dataset and exists (select 1 from lock l where l.rule_id = r.id)", new { dataset });
+            if (id is null) await Task.Delay(20);
+        }
+        await grid.Transfer.RemoveRuleAsync(id.Value);
+        // The add answers that its rule is gone; nothing it evaluated after the removal stays locked.
+        await Assert.ThrowsAsync<CatalogNotFoundException>(() => adding);
+        Assert.Equal(0L, await Dapper.SqlMapper.ExecuteScalarAsync<long>(db, "select count(*) from lock where rule_id = @id", new { id }));
+        Assert.Contains($"Rule {id} was removed while it was evaluated", File.ReadAllText(Path.Combine(grid.Dir, "transfer.log")));
+    }
+
+    [Fact]
     public async Task An_expired_rule_deletes_its_copies_but_never_a_files_last_replica()
     {
         var dataset = $"/belle/Raw/t/{Unique("ex")}";

@@ -150,9 +150,16 @@ public sealed class FeedFollower(NpgsqlDataSource db, CatalogClient catalog, Eva
                     """, new { lfns = arrived.ToArray() }, cancellationToken: ct));
         }
         foreach (var (ruleId, lfns) in newFiles)
-            await evaluator.ApplyAsync(rules.Single(r => r.Id == ruleId), await evaluator.LookupAsync(lfns, ct), ct);
+            await ApplyIfKeptAsync(rules.Single(r => r.Id == ruleId), lfns, ct);
         var queried = registered.Count > 0 && await QueryNewFilesAsync(queryRules, registered, ct);
         if (newFiles.Count > 0 || lost.Count > 0 || arrived.Count > 0 || corrected.Count > 0 || queried) conveyor.Wake();
+    }
+
+    /// <summary>Locks for new files of a rule, unless the rule was removed since this page began.</summary>
+    private async Task<bool> ApplyIfKeptAsync(RuleRow rule, IReadOnlyCollection<string> lfns, CancellationToken ct)
+    {
+        try { await evaluator.ApplyAsync(rule, await evaluator.LookupAsync(lfns, ct), ct); return true; }
+        catch (RuleRemovedException) { return false; }
     }
 
     /// <summary>
@@ -174,8 +181,7 @@ public sealed class FeedFollower(NpgsqlDataSource db, CatalogClient catalog, Eva
                 await foreach (var row in catalog.QueryAllAsync(new QueryRequest(rule.Selector, dir, Limit: 10_000), ct))
                     if (mine.Remove(row.Path)) matched.Add(row.Path);
             if (matched.Count == 0) continue;
-            await evaluator.ApplyAsync(rule, await evaluator.LookupAsync(matched, ct), ct);
-            taken = true;
+            taken |= await ApplyIfKeptAsync(rule, matched, ct);
         }
         return taken;
     }

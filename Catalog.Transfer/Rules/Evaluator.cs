@@ -27,19 +27,30 @@ public sealed class Evaluator(NpgsqlDataSource db, CatalogClient catalog, ILogge
     {
         // Reading the catalog and writing locks overlap: the next batch is read while this one is written.
         var batches = System.Threading.Channels.Channel.CreateBounded<List<LookupResult>>(2);
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
         var reader = Task.Run(async () =>
         {
             try
             {
-                await foreach (var batch in FilesAsync(rule, ct).Chunk(Batch).WithCancellation(ct))
-                    await batches.Writer.WriteAsync(await LookupAsync(batch, ct), ct);
+                await foreach (var batch in FilesAsync(rule, stop.Token).Chunk(Batch).WithCancellation(stop.Token))
+                    await batches.Writer.WriteAsync(await LookupAsync(batch, stop.Token), stop.Token);
                 batches.Writer.Complete();
             }
             catch (Exception e) { batches.Writer.Complete(e); }
-        }, ct);
+        }, stop.Token);
         long files = 0;
-        await foreach (var found in batches.Reader.ReadAllAsync(ct))
-            files += await ApplyAsync(rule, found, ct);
+        try
+        {
+            await foreach (var found in batches.Reader.ReadAllAsync(ct))
+                files += await ApplyAsync(rule, found, ct);
+        }
+        catch (RuleRemovedException)
+        {
+            log.LogInformation("Rule {Rule} was removed while it was evaluated: evaluation stopped after {Files} files", rule.Id, files);
+            stop.Cancel();
+            try { await reader; } catch (OperationCanceledException) { }
+            return files;
+        }
         await reader;
         log.LogInformation("Rule {Rule} evaluated over {Files} files", rule.Id, files);
         return files;
@@ -82,6 +93,10 @@ public sealed class Evaluator(NpgsqlDataSource db, CatalogClient catalog, ILogge
         await using var conn = await db.OpenConnectionAsync(ct);
         await using var tx = await conn.BeginTransactionAsync(ct);
         await conn.ExecuteAsync(new CommandDefinition("select pg_advisory_xact_lock(@LocksLockId)", new { LocksLockId }, tx, cancellationToken: ct));
+        // Locks carry no foreign key (schema 003): a rule removed while it was being evaluated is seen
+        // here, by a statement that starts after the lock is held, and gets no locks.
+        if (!await conn.ExecuteScalarAsync<bool>(new CommandDefinition("select exists (select 1 from rule where id = @id)", new { id = rule.Id }, tx, cancellationToken: ct)))
+            throw new RuleRemovedException(rule.Id);
         // The LFN index is probed once per file: the files already known with the locks other rules
         // hold on them, then the new ones inserted with their ids returned; everything after goes by id.
         // (Joining by LFN in each statement probed it four times per file: 50 s for 1,000,000 files.)
@@ -179,3 +194,6 @@ public sealed class Evaluator(NpgsqlDataSource db, CatalogClient catalog, ILogge
         return hash;
     }
 }
+
+/// <summary>The rule being evaluated was removed meanwhile: its evaluation stops and writes nothing more.</summary>
+public sealed class RuleRemovedException(long id) : Exception($"rule {id} was removed");
