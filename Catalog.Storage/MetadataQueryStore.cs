@@ -192,9 +192,15 @@ public static class MetadataQueryStore
     }
 
     private static string JsonOf(Projection a) => a.BuiltIn
-        ? a.Name == "se"
-            ? "(select jsonb_agg(s.name order by s.name) from replica r join storage_element s on s.id = r.se_id where r.file_id = f.id)"
-            : $"to_jsonb({a.Expression})"
+        ? a.Name switch
+        {
+            "se" => "(select jsonb_agg(s.name order by s.name) from replica r join storage_element s on s.id = r.se_id where r.file_id = f.id)",
+            // Each replica's SE with its state, named as the API names ReplicaState.
+            "replicas" => "coalesce((select jsonb_object_agg(s.name, case r.state when 0 then 'available' when 1 then 'unavailable' when 2 then 'bad' else 'being_copied' end)"
+                + " from replica r join storage_element s on s.id = r.se_id where r.file_id = f.id), '{}'::jsonb)",
+            "adler32" => "to_jsonb(lpad(to_hex(f.adler32), 8, '0'))", // as the API writes it (stored as a 32-bit integer)
+            _ => $"to_jsonb({a.Expression})",
+        }
         : $"{a.JsonColumn}->'{a.Name}'";
 
     /// <summary>"At or below one of the scopes", as plain range conditions on the path index.</summary>

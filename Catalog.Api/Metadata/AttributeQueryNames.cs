@@ -5,8 +5,8 @@ namespace Catalog.Api.Metadata;
 /// <summary>Built-in names and the one SQL expression that reads an attribute (shared by indexes and queries).</summary>
 public static class AttributeQueryNames
 {
-    /// <summary>Built-ins of file queries: lfn, name, size, created, guid, se.</summary>
-    public static readonly string[] FileBuiltIns = ["lfn", "name", "size", "created", "guid", "se"];
+    /// <summary>Built-ins of file queries: lfn, name, size, created, guid, se, adler32, and replicas (returned only).</summary>
+    public static readonly string[] FileBuiltIns = ["lfn", "name", "size", "created", "guid", "se", "adler32", "replicas"];
 
     /// <summary>Built-ins of dataset queries.</summary>
     public static readonly string[] DatasetBuiltIns = ["lfn", "name", "created"];

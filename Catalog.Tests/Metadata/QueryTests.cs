@@ -89,6 +89,38 @@ public class QueryTests(CatalogFixture fx) : MetadataTestBase(fx)
     }
 
     [Fact]
+    public async Task Checksums_and_replicas_with_their_states_come_back_as_attributes()
+    {
+        // What a replication service reads for a whole dataset in one stream: size, checksum, and
+        // every replica with its state (a bad or being-copied replica must not pass for a copy).
+        var area = await DeclareDomainSchemaAsync(Area("rep"));
+        var (good, other) = (await Fx.NewStorageElementAsync(), await Fx.NewStorageElementAsync());
+        await Fx.Client.RegisterAsync([
+            new NewFile($"{area}/a.root", 10, "0000000a", Replicas: [new NewReplica(good), new NewReplica(other, State: ReplicaState.Bad)]),
+            new NewFile($"{area}/b.root", 20, "0000000b", Replicas: [new NewReplica(other, State: ReplicaState.BeingCopied)]),
+            new NewFile($"{area}/c.root", 30, "0000000c"),
+        ]);
+        var rows = (await Fx.Client.QueryAllAsync(new QueryRequest("size >= 0", area, Attributes: ["size", "adler32", "replicas"])).ToListAsync())
+            .ToDictionary(r => r.Path[(area.Length + 1)..], r => r.Attributes!);
+        Assert.Equal(["a.root", "b.root", "c.root"], rows.Keys.Order());
+        Assert.Equal("0000000a", (string)rows["a.root"]["adler32"]!);
+        Assert.Equal(20, (long)rows["b.root"]["size"]!);
+        Assert.Equal("available", (string)rows["a.root"]["replicas"]![good]!);
+        Assert.Equal("bad", (string)rows["a.root"]["replicas"]![other]!);
+        Assert.Equal("being_copied", (string)rows["b.root"]["replicas"]![other]!);
+        Assert.Null(rows["b.root"]["replicas"]![good]);
+        Assert.Empty(rows["c.root"]["replicas"]!.AsObject()); // no replica: an empty object, not a missing one
+
+        // The checksum is a built-in of conditions too; replicas is shown only (se compares).
+        Assert.Equal(["b.root"], await Paths("adler32 = '0000000b'", area));
+        Assert.Equal(["a.root", "c.root"], await Paths("adler32 in ('0000000A', '0000000c')", area));
+        Assert.Equal(["a.root", "c.root"], await Paths("adler32 != '0000000b'", area));
+        using var refused = await Fx.Http.PostAsJsonAsync("api/v1/query", new { query = "replicas = 'x'", under = area });
+        Assert.Equal(HttpStatusCode.BadRequest, refused.StatusCode);
+        Assert.Contains("'replicas' can be returned (attributes), not compared", await refused.Content.ReadAsStringAsync());
+    }
+
+    [Fact]
     public async Task Facets_count_values_over_a_query()
     {
         var (area, _) = await CatalogAsync();
@@ -216,6 +248,8 @@ public class QueryTests(CatalogFixture fx) : MetadataTestBase(fx)
         { "experiment ~ 1", "unexpected character '~'" },
         { "guid = 'not-a-guid'", "expected a quoted GUID" },
         { "created > 'yesterday'", "ISO-8601" },
+        { "adler32 = 'xyz'", "expected a quoted Adler-32 of 8 hex digits" },
+        { "replicas = 'KEK-DISK'", "'replicas' can be returned (attributes), not compared" },
         { "experiment = 1e999999", "not a number" },
     };
 

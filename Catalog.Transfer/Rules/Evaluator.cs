@@ -1,4 +1,5 @@
 using System.Runtime.CompilerServices;
+using System.Text.Json.Nodes;
 using Catalog.Client;
 using Catalog.Contracts;
 using Dapper;
@@ -9,11 +10,11 @@ namespace Catalog.Transfer.Rules;
 
 /// <summary>
 /// Turns a rule into locks and transfer requests, in bulk: the rule's files come from the catalog
-/// (a query stream for datasets, prefixes and metadata queries, the member datasets for a
-/// collection), their replicas from bulk lookups, and each batch of 10,000 files is written with
-/// COPY and set-based inserts in one transaction. Every insert is idempotent (a lock or a live
-/// transfer per key at most), so evaluating again, or the feed adding a file the evaluation also
-/// saw, changes nothing twice.
+/// in one query stream (over the dataset, prefix or query, or each member dataset of a collection)
+/// that carries each file's size, checksum and replicas with their states, and each batch of
+/// 10,000 files is written in one transaction: new files, their locks and requests by COPY, files
+/// seen before with idempotent set-based inserts (a lock or a live transfer per key at most), so
+/// evaluating again, or the feed adding a file the evaluation also saw, changes nothing twice.
 /// </summary>
 public sealed class Evaluator(NpgsqlDataSource db, CatalogClient catalog, ILogger<Evaluator> log)
 {
@@ -26,14 +27,14 @@ public sealed class Evaluator(NpgsqlDataSource db, CatalogClient catalog, ILogge
     public async Task<long> EvaluateAsync(RuleRow rule, CancellationToken ct)
     {
         // Reading the catalog and writing locks overlap: the next batch is read while this one is written.
-        var batches = System.Threading.Channels.Channel.CreateBounded<List<LookupResult>>(2);
+        var batches = System.Threading.Channels.Channel.CreateBounded<List<RuleFile>>(2);
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
         var reader = Task.Run(async () =>
         {
             try
             {
                 await foreach (var batch in FilesAsync(rule, stop.Token).Chunk(Batch).WithCancellation(stop.Token))
-                    await batches.Writer.WriteAsync(await LookupAsync(batch, stop.Token), stop.Token);
+                    await batches.Writer.WriteAsync(batch.ToList(), stop.Token);
                 batches.Writer.Complete();
             }
             catch (Exception e) { batches.Writer.Complete(e); }
@@ -56,16 +57,20 @@ public sealed class Evaluator(NpgsqlDataSource db, CatalogClient catalog, ILogge
         return files;
     }
 
-    /// <summary>The catalog's answer (size, checksum, every replica in any state) for LFNs.</summary>
-    public async Task<List<LookupResult>> LookupAsync(IReadOnlyCollection<string> lfns, CancellationToken ct)
+    /// <summary>The catalog's answer (size, checksum, the SEs with an available replica) for LFNs.</summary>
+    public async Task<List<RuleFile>> LookupAsync(IReadOnlyCollection<string> lfns, CancellationToken ct)
     {
-        var found = new List<LookupResult>(lfns.Count);
+        var found = new List<RuleFile>(lfns.Count);
         await foreach (var r in catalog.LookupAsync(lfns, all: true, ct))
-            if (r.Error is null && r.Lfn is not null && r.Size is not null && r.Adler32 is not null) found.Add(r);
+            if (r is { Error: null, Lfn: { } lfn, Size: { } size, Adler32: { } adler32 })
+                found.Add(new RuleFile(lfn, size, adler32, (r.Replicas ?? []).Where(x => x.State == ReplicaState.Available).Select(x => x.Se).ToArray()));
         return found;
     }
 
-    private async IAsyncEnumerable<string> FilesAsync(RuleRow rule, [EnumeratorCancellation] CancellationToken ct)
+    /// <summary>What rule evaluation reads of each file, in the query stream itself (no lookup by LFN after it).</summary>
+    public static readonly string[] Projection = ["size", "adler32", "replicas"];
+
+    private async IAsyncEnumerable<RuleFile> FilesAsync(RuleRow rule, [EnumeratorCancellation] CancellationToken ct)
     {
         IEnumerable<(string? Query, string Under)> queries = rule.Kind switch
         {
@@ -75,8 +80,18 @@ public sealed class Evaluator(NpgsqlDataSource db, CatalogClient catalog, ILogge
         };
         // Every file under a path: the query language has no empty query, and every size is at least 0.
         foreach (var (query, under) in queries)
-            await foreach (var row in catalog.QueryAllAsync(new QueryRequest(query ?? "size >= 0", under, Limit: 10_000), ct))
-                yield return row.Path;
+            await foreach (var row in catalog.QueryAllAsync(new QueryRequest(query ?? "size >= 0", under, Attributes: Projection, Limit: 10_000), ct))
+                if (ToRuleFile(row) is { } file) yield return file;
+    }
+
+    /// <summary>A query row carrying <see cref="Projection"/> as a rule file (null if the catalog left a value out).</summary>
+    public static RuleFile? ToRuleFile(QueryRow row)
+    {
+        if (row.Attributes is not { } a || a["size"] is not JsonValue size || a["adler32"] is not JsonValue adler32 || a["replicas"] is not JsonObject replicas) return null;
+        var available = new List<string>(replicas.Count);
+        foreach (var (se, state) in replicas)
+            if (state is JsonValue v && v.TryGetValue<string>(out var name) && name == "available") available.Add(se);
+        return new RuleFile(row.Path, size.GetValue<long>(), adler32.GetValue<string>(), available.ToArray());
     }
 
     /// <summary>
@@ -85,7 +100,7 @@ public sealed class Evaluator(NpgsqlDataSource db, CatalogClient catalog, ILogge
     /// already locks the file on (one copy serves both), then to the others in an order hashed from
     /// the LFN (files spread evenly over equal SEs, and the choice is the same every time).
     /// </summary>
-    public async Task<int> ApplyAsync(RuleRow rule, IReadOnlyList<LookupResult> files, CancellationToken ct)
+    public async Task<int> ApplyAsync(RuleRow rule, IReadOnlyList<RuleFile> files, CancellationToken ct)
     {
         if (files.Count == 0) return 0;
         var clock = System.Diagnostics.Stopwatch.StartNew();
@@ -97,53 +112,107 @@ public sealed class Evaluator(NpgsqlDataSource db, CatalogClient catalog, ILogge
         // here, by a statement that starts after the lock is held, and gets no locks.
         if (!await conn.ExecuteScalarAsync<bool>(new CommandDefinition("select exists (select 1 from rule where id = @id)", new { id = rule.Id }, tx, cancellationToken: ct)))
             throw new RuleRemovedException(rule.Id);
-        // The LFN index is probed once per file: the files already known with the locks other rules
-        // hold on them, then the new ones inserted with their ids returned; everything after goes by id.
-        // (Joining by LFN in each statement probed it four times per file: 50 s for 1,000,000 files.)
-        var lfns = files.Select(f => f.Lfn!).ToArray();
+
+        // Files the service has not seen yet are inserted first, with their ids returned: under the
+        // locks lock, such a file has no lock, no request and no deletion, so its locks and requests
+        // are copied straight into their tables. Only the files already known (a second rule, the
+        // feed and an evaluation meeting) go through the checks against what is there.
         var ids = new Dictionary<string, long>(files.Count, StringComparer.Ordinal);
+        foreach (var (lfn, id) in await conn.QueryAsync<(string, long)>(new CommandDefinition("""
+            insert into file (lfn, size, adler32)
+            select * from unnest(@lfns::text[], @sizes::bigint[], @adlers::text[]) order by 1
+            on conflict (lfn) do nothing
+            returning lfn, id
+            """, new { lfns = files.Select(f => f.Lfn).ToArray(), sizes = files.Select(f => f.Size).ToArray(),
+                adlers = files.Select(f => f.Adler32).ToArray() }, tx, cancellationToken: ct)))
+            ids[lfn] = id;
+        phases.Add(clock.Elapsed.TotalMilliseconds);
+        var fresh = new List<(long Id, RuleFile File)>(ids.Count);
+        var known = new List<RuleFile>(files.Count - ids.Count);
+        foreach (var f in files)
+            if (ids.TryGetValue(f.Lfn, out var id)) fresh.Add((id, f));
+            else known.Add(f);
+
+        var chosen = new List<(string Se, bool There)>(rule.Targets.Length);
+        if (fresh.Count > 0)
+        {
+            var requests = new List<(long Id, string Se)>();
+            await using (var copy = await conn.BeginBinaryImportAsync("copy lock (rule_id, file_id, se, state) from stdin (format binary)", ct))
+            {
+                foreach (var (id, f) in fresh)
+                {
+                    Choose(rule, f, null, chosen);
+                    foreach (var (se, there) in chosen)
+                    {
+                        await WriteLockAsync(copy, rule.Id, id, se, there, ct);
+                        if (!there) requests.Add((id, se));
+                    }
+                }
+                await copy.CompleteAsync(ct);
+            }
+            if (requests.Count > 0)
+            {
+                await using var copy = await conn.BeginBinaryImportAsync("copy transfer (file_id, destination, state, priority) from stdin (format binary)", ct);
+                foreach (var (id, se) in requests)
+                {
+                    await copy.StartRowAsync(ct);
+                    await copy.WriteAsync(id, NpgsqlDbType.Bigint, ct);
+                    await copy.WriteAsync(se, NpgsqlDbType.Text, ct);
+                    await copy.WriteAsync((short)TransferState.Queued, NpgsqlDbType.Smallint, ct);
+                    await copy.WriteAsync(rule.Priority, NpgsqlDbType.Smallint, ct);
+                }
+                await copy.CompleteAsync(ct);
+            }
+        }
+        phases.Add(clock.Elapsed.TotalMilliseconds);
+        if (known.Count > 0) await ApplyKnownAsync(conn, tx, rule, known, chosen, ct);
+        phases.Add(clock.Elapsed.TotalMilliseconds);
+        await RuleStore.RefreshStatesAsync(conn, tx, [rule.Id], ct);
+        await tx.CommitAsync(ct);
+        phases.Add(clock.Elapsed.TotalMilliseconds);
+        // Where a batch's time goes (debug log): inserting the new files, copying their locks and
+        // requests in, checking the known files against what is there, state and commit.
+        log.LogDebug("Rule {Rule}: {Files} files ({Fresh} new) in {Total:F0} ms (new files {New:F0}, their locks {Locks:F0}, known files {Known:F0}, state and commit {Commit:F0})",
+            rule.Id, files.Count, fresh.Count, phases[^1], phases[0], phases[1] - phases[0], phases[2] - phases[1], phases[3] - phases[2]);
+        return files.Count;
+    }
+
+    /// <summary>
+    /// Files the service knew already: the locks other rules hold on them weigh in the choice, and
+    /// every insert is idempotent (a lock per rule, file and SE; a live request per file and SE).
+    /// </summary>
+    private static async Task ApplyKnownAsync(NpgsqlConnection conn, NpgsqlTransaction tx, RuleRow rule, List<RuleFile> known,
+        List<(string Se, bool There)> chosen, CancellationToken ct)
+    {
+        var ids = new Dictionary<string, long>(known.Count, StringComparer.Ordinal);
         var held = new Dictionary<string, List<string>>(StringComparer.Ordinal);
         foreach (var (lfn, id, se) in await conn.QueryAsync<(string, long, string?)>(new CommandDefinition("""
             select f.lfn, f.id, l.se from unnest(@lfns::text[]) as w(lfn) join file f on f.lfn = w.lfn
             left join lock l on l.file_id = f.id and l.rule_id <> @id
-            """, new { lfns, id = rule.Id }, tx, cancellationToken: ct)))
+            """, new { lfns = known.Select(f => f.Lfn).ToArray(), id = rule.Id }, tx, cancellationToken: ct)))
         {
             ids[lfn] = id;
             if (se is not null) (held.TryGetValue(lfn, out var list) ? list : held[lfn] = []).Add(se);
         }
-        phases.Add(clock.Elapsed.TotalMilliseconds);
-        var missing = files.Where(f => !ids.ContainsKey(f.Lfn!)).ToList();
-        if (missing.Count > 0)
-        {
-            foreach (var (lfn, id) in await conn.QueryAsync<(string, long)>(new CommandDefinition("""
-                insert into file (lfn, size, adler32)
-                select * from unnest(@lfns::text[], @sizes::bigint[], @adlers::text[]) order by 1
-                on conflict (lfn) do nothing
-                returning lfn, id
-                """, new { lfns = missing.Select(f => f.Lfn!).ToArray(), sizes = missing.Select(f => f.Size!.Value).ToArray(),
-                    adlers = missing.Select(f => f.Adler32!).ToArray() }, tx, cancellationToken: ct)))
-                ids[lfn] = id;
-        }
-
-        phases.Add(clock.Elapsed.TotalMilliseconds);
         await conn.ExecuteAsync(new CommandDefinition("""
             create temp table if not exists eval_lock (file_id bigint, se text, state smallint) on commit delete rows;
             """, transaction: tx, cancellationToken: ct));
         await using (var copy = await conn.BeginBinaryImportAsync("copy eval_lock (file_id, se, state) from stdin (format binary)", ct))
         {
-            foreach (var f in files)
+            foreach (var f in known)
             {
-                foreach (var (se, there) in Choose(rule, f, held.GetValueOrDefault(f.Lfn!) ?? []))
+                if (!ids.TryGetValue(f.Lfn, out var id)) continue;
+                Choose(rule, f, held.GetValueOrDefault(f.Lfn), chosen);
+                foreach (var (se, there) in chosen)
                 {
                     await copy.StartRowAsync(ct);
-                    await copy.WriteAsync(ids[f.Lfn!], NpgsqlDbType.Bigint, ct);
+                    await copy.WriteAsync(id, NpgsqlDbType.Bigint, ct);
                     await copy.WriteAsync(se, NpgsqlDbType.Text, ct);
                     await copy.WriteAsync((short)(there ? LockState.Ok : LockState.Replicating), NpgsqlDbType.Smallint, ct);
                 }
             }
             await copy.CompleteAsync(ct);
         }
-        phases.Add(clock.Elapsed.TotalMilliseconds);
         await conn.ExecuteAsync(new CommandDefinition("""
             insert into lock (rule_id, file_id, se, state)
             select @id, e.file_id, e.se, e.state from eval_lock e
@@ -161,27 +230,36 @@ public sealed class Evaluator(NpgsqlDataSource db, CatalogClient catalog, ILogge
             update lock l set state = 2 from eval_lock e join transfer t on t.file_id = e.file_id and t.destination = e.se and t.state = 3
             where e.state = 1 and l.rule_id = @id and l.file_id = e.file_id and l.se = e.se and l.state = 1;
             """, new { id = rule.Id, priority = rule.Priority }, tx, cancellationToken: ct));
-        phases.Add(clock.Elapsed.TotalMilliseconds);
-        await RuleStore.RefreshStatesAsync(conn, tx, [rule.Id], ct);
-        phases.Add(clock.Elapsed.TotalMilliseconds);
-        await tx.CommitAsync(ct);
-        phases.Add(clock.Elapsed.TotalMilliseconds);
-        // Where a batch's time goes (1,000,000 files, 10,000 a batch: about 20 ms finding known files,
-        // 100 inserting new ones, 20 copying locks in, 130 inserting them, 5 the rest).
-        log.LogDebug("Rule {Rule}: {Files} files in {Total:F0} ms (known {Known:F0}, new files {New:F0}, lock copy {Copy:F0}, locks and requests {Locks:F0}, state {State:F0}, commit {Commit:F0})",
-            rule.Id, files.Count, phases[^1], phases[0], phases[1] - phases[0], phases[2] - phases[1], phases[3] - phases[2], phases[4] - phases[3], phases[5] - phases[4]);
-        return files.Count;
     }
 
-    private static IEnumerable<(string Se, bool There)> Choose(RuleRow rule, LookupResult file, IEnumerable<string> heldElsewhere)
+    private static async Task WriteLockAsync(NpgsqlBinaryImporter copy, long rule, long file, string se, bool there, CancellationToken ct)
     {
-        var available = (file.Replicas ?? []).Where(r => r.State == ReplicaState.Available).Select(r => r.Se).ToHashSet(StringComparer.Ordinal);
-        var held = heldElsewhere.ToHashSet(StringComparer.Ordinal);
-        return rule.Targets
-            .OrderBy(se => available.Contains(se) ? 0 : held.Contains(se) ? 1 : 2)
-            .ThenBy(se => Spread(file.Lfn!, se))
-            .Take(rule.Copies)
-            .Select(se => (se, available.Contains(se)));
+        await copy.StartRowAsync(ct);
+        await copy.WriteAsync(rule, NpgsqlDbType.Bigint, ct);
+        await copy.WriteAsync(file, NpgsqlDbType.Bigint, ct);
+        await copy.WriteAsync(se, NpgsqlDbType.Text, ct);
+        await copy.WriteAsync((short)(there ? LockState.Ok : LockState.Replicating), NpgsqlDbType.Smallint, ct);
+    }
+
+    /// <summary>
+    /// The rule's copies of one file, into <paramref name="into"/>: targets holding an available
+    /// replica first, then those another rule holds the file on, then the rest, each group in the
+    /// order <see cref="Spread"/> gives (no LINQ: this runs once per file of a million-file rule).
+    /// </summary>
+    private static void Choose(RuleRow rule, RuleFile file, List<string>? heldElsewhere, List<(string Se, bool There)> into)
+    {
+        into.Clear();
+        var targets = rule.Targets;
+        Span<(int Rank, ulong Spread, int Index)> ranked = targets.Length <= 32 ? stackalloc (int, ulong, int)[targets.Length] : new (int, ulong, int)[targets.Length];
+        var all = rule.Copies >= targets.Length; // every target is taken: their order does not matter
+        for (var i = 0; i < targets.Length; i++)
+        {
+            var rank = Array.IndexOf(file.AvailableOn, targets[i]) >= 0 ? 0 : heldElsewhere?.Contains(targets[i]) == true ? 1 : 2;
+            ranked[i] = (rank, all ? 0 : Spread(file.Lfn, targets[i]), i);
+        }
+        ranked.Sort();
+        for (var i = 0; i < rule.Copies && i < ranked.Length; i++)
+            into.Add((targets[ranked[i].Index], ranked[i].Rank == 0));
     }
 
     /// <summary>FNV-1a over the LFN and the SE name: stable across processes (string hashes are not).</summary>
@@ -197,3 +275,6 @@ public sealed class Evaluator(NpgsqlDataSource db, CatalogClient catalog, ILogge
 
 /// <summary>The rule being evaluated was removed meanwhile: its evaluation stops and writes nothing more.</summary>
 public sealed class RuleRemovedException(long id) : Exception($"rule {id} was removed");
+
+/// <summary>A file as rule evaluation needs it: its LFN, size and checksum, and the SEs holding an available replica of it.</summary>
+public sealed record RuleFile(string Lfn, long Size, string Adler32, string[] AvailableOn);

@@ -59,6 +59,11 @@ public sealed class Compiler
         _ => false,
     };
 
+    /// <summary>A name compared in a condition: <c>replicas</c> is shown, never compared (<c>se</c> is what compares).</summary>
+    private Resolved Condition(string name, int position) => name == "replicas" && _target == QueryTarget.Files
+        ? throw new QueryException(position, "'replicas' can be returned (attributes), not compared: use se = '...' for files with a replica there")
+        : Resolve(name, position);
+
     /// <summary>A name as the query sees it: a built-in or a declared attribute.</summary>
     public Resolved Resolve(string name, int position)
     {
@@ -71,6 +76,8 @@ public sealed class Compiler
             case "size" when files: return new(name, AttributeType.Integer, "f.size", false, null, true);
             case "guid" when files: return new(name, AttributeType.String, "f.guid", false, null, true);
             case "se" when files: return new(name, AttributeType.String, "se", false, null, true);
+            case "adler32" when files: return new(name, AttributeType.String, "f.adler32", false, null, true);
+            case "replicas" when files: return new(name, AttributeType.String, "replicas", false, null, true);
         }
         if (!_attributes.TryGetValue(name, out var def))
             throw new QueryException(position, $"unknown attribute '{name}' (not declared here; built-ins: {string.Join(", ", files ? AttributeQueryNames.FileBuiltIns : AttributeQueryNames.DatasetBuiltIns)})");
@@ -113,7 +120,7 @@ public sealed class Compiler
 
     private Atom EmitCompare(Compare c)
     {
-        var r = Resolve(c.Attribute, c.Position);
+        var r = Condition(c.Attribute, c.Position);
         var op = c.Op == "!=" ? "<>" : c.Op;
         if (r.Name == "se")
         {
@@ -125,6 +132,11 @@ public sealed class Compiler
             if (c.Op is not ("=" or "!=")) throw new QueryException(c.Position, "'guid' supports = and != only");
             return new("", $"f.guid {op} {Param(Guid(c.Value), NpgsqlDbType.Uuid)}");
         }
+        if (r.Name == "adler32")
+        {
+            if (c.Op is not ("=" or "!=")) throw new QueryException(c.Position, "'adler32' supports = and != only");
+            return new("", $"f.adler32 {op} {Param(Adler32(c.Value), NpgsqlDbType.Integer)}");
+        }
         if (r.Type == AttributeType.Boolean && c.Op is not ("=" or "!="))
             throw new QueryException(c.Position, $"'{r.Name}' is a boolean: use = or !=");
         // Equality on a directory attribute as jsonb containment: the GIN index on eff_metadata answers it.
@@ -135,14 +147,14 @@ public sealed class Compiler
 
     private Atom EmitBetween(Between b)
     {
-        var r = Resolve(b.Attribute, b.Position);
-        if (r.Type == AttributeType.Boolean || r.Name is "se" or "guid") throw new QueryException(b.Position, $"'{r.Name}' cannot be used with between");
+        var r = Condition(b.Attribute, b.Position);
+        if (r.Type == AttributeType.Boolean || r.Name is "se" or "guid" or "adler32") throw new QueryException(b.Position, $"'{r.Name}' cannot be used with between");
         return new(Presence(r), $"{r.Expression} between {Value(b.Low, r)} and {Value(b.High, r)}");
     }
 
     private Atom EmitIn(In i)
     {
-        var r = Resolve(i.Attribute, i.Position);
+        var r = Condition(i.Attribute, i.Position);
         if (r.Type == AttributeType.Boolean) throw new QueryException(i.Position, $"'{r.Name}' is a boolean: use = or !=");
         if (r.Name == "se")
         {
@@ -152,6 +164,8 @@ public sealed class Compiler
         }
         if (r.Name == "guid")
             return new("", $"{(i.Negated ? "not " : "")}f.guid = any({Param(i.Values.Select(Guid).ToArray(), NpgsqlDbType.Array | NpgsqlDbType.Uuid)})");
+        if (r.Name == "adler32")
+            return new("", $"{(i.Negated ? "not " : "")}f.adler32 = any({Param(i.Values.Select(Adler32).ToArray(), NpgsqlDbType.Array | NpgsqlDbType.Integer)})");
         if (!i.Negated && r is { BuiltIn: false, JsonColumn: "d.eff_metadata" })
             return new(Presence(r), "(" + string.Join(" or ", i.Values.Select(v => $"{r.JsonColumn} @> {Containment(r, v)}")) + ")", CoreImpliesPresence: true);
         var array = r.Type is AttributeType.Integer or AttributeType.Float
@@ -164,8 +178,8 @@ public sealed class Compiler
 
     private Atom EmitLike(Like l)
     {
-        var r = Resolve(l.Attribute, l.Position);
-        if (r.Type != AttributeType.String || r.Name is "se" or "guid")
+        var r = Condition(l.Attribute, l.Position);
+        if (r.Type != AttributeType.String || r.Name is "se" or "guid" or "adler32")
             throw new QueryException(l.Position, $"'{r.Name}' is not a string attribute: like needs one");
         var pattern = new StringBuilder();
         foreach (var ch in l.Pattern)
@@ -175,7 +189,7 @@ public sealed class Compiler
 
     private Atom EmitExists(Exists e)
     {
-        var r = Resolve(e.Attribute, e.Position);
+        var r = Condition(e.Attribute, e.Position);
         if (r.Name == "se")
             return new("", $"{(e.Present ? "" : "not ")}exists (select 1 from replica r where r.file_id = f.id)");
         if (r.BuiltIn) throw new QueryException(e.Position, $"'{r.Name}' is built in: every entry has it");
@@ -217,6 +231,10 @@ public sealed class Compiler
         literal is StringLiteral s && AttributeSchema.TryTimestamp(s.Value, out var t) ? t : throw Mismatch(literal, r, "a quoted ISO-8601 time, e.g. '2026-11-25T10:00:00Z'");
 
     private static string TimestampText(Literal literal, Resolved r) => AttributeSchema.FormatTimestamp(Timestamp(literal, r));
+
+    /// <summary>A checksum as the API writes it: 8 hex digits, either case (stored as a 32-bit integer).</summary>
+    private static int Adler32(Literal literal) =>
+        literal is StringLiteral s && Http.Mapping.TryParseAdler32(s.Value, out var v) ? v : throw new QueryException(literal.Position, "expected a quoted Adler-32 of 8 hex digits, e.g. '0a1b2c3d'");
 
     private static System.Guid Guid(Literal literal) =>
         literal is StringLiteral s && System.Guid.TryParse(s.Value, out var g) ? g : throw new QueryException(literal.Position, "expected a quoted GUID");
