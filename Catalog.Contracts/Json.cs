@@ -57,6 +57,7 @@ public sealed class SnakeEnum<T>() : JsonStringEnumConverter<T>(JsonNamingPolicy
 [JsonSerializable(typeof(JobReport))]
 [JsonSerializable(typeof(JsonObject))]
 [JsonSerializable(typeof(ChangePage))]
+[JsonSerializable(typeof(FileReplicasRow))]
 public sealed partial class CatalogJsonContext : JsonSerializerContext;
 
 /// <summary>

@@ -97,6 +97,15 @@ public sealed record QueryRow(string Path, JsonObject? Attributes);
 
 public sealed record QueryPage(IReadOnlyList<QueryRow> Rows, string? Next);
 
+/// <summary>
+/// One match of a query with what replication needs of it, typed: the built-ins <c>size</c>,
+/// <c>adler32</c> and <c>replicas</c> (every replica's SE with its state) as the stream carries them.
+/// </summary>
+public sealed record FileReplicasRow(string Path, FileReplicasAttributes Attributes);
+
+/// <summary>A file's size, Adler-32 and replicas (SE name to state) in a <see cref="FileReplicasRow"/>.</summary>
+public sealed record FileReplicasAttributes(long Size, string Adler32, IReadOnlyDictionary<string, ReplicaState> Replicas);
+
 /// <summary>Distinct values with counts of chosen attributes over a query's matches.</summary>
 public sealed record FacetRequest(string? Query, string? Under, IReadOnlyList<string>? Attributes, QueryTarget Target = QueryTarget.Files, int? Limit = null);
 

@@ -89,11 +89,11 @@ public static class TransferBench
             }
 
             // Reading alone, through the client call the evaluation makes: one query stream carrying
-            // size, checksum and replicas with their states (Evaluator.Projection).
+            // size, checksum and replicas with their states (QueryReplicasAsync).
             sw.Restart();
             var read = 0L;
-            await foreach (var row in catalog.QueryAllAsync(new QueryRequest("size >= 0", dataset, Attributes: ["size", "adler32", "replicas"], Limit: 10_000)))
-                if (row.Attributes?["replicas"] is JsonObject { Count: > 0 }) read++;
+            await foreach (var row in catalog.QueryReplicasAsync(new QueryRequest("size >= 0", dataset, Limit: 10_000)))
+                if (row.Attributes.Replicas.Count > 0) read++;
             var readSeconds = sw.Elapsed.TotalSeconds;
             // And as the evaluation read before (paths, then bulk lookups by LFN), for comparison.
             sw.Restart();

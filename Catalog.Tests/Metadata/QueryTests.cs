@@ -110,6 +110,14 @@ public class QueryTests(CatalogFixture fx) : MetadataTestBase(fx)
         Assert.Equal("being_copied", (string)rows["b.root"]["replicas"]![other]!);
         Assert.Null(rows["b.root"]["replicas"]![good]);
         Assert.Empty(rows["c.root"]["replicas"]!.AsObject()); // no replica: an empty object, not a missing one
+        // The client reads the same stream typed, whatever attributes the request named.
+        var typed = (await Fx.Client.QueryReplicasAsync(new QueryRequest("size >= 0", area, Attributes: ["name"])).ToListAsync())
+            .ToDictionary(r => r.Path[(area.Length + 1)..], r => r.Attributes);
+        Assert.Equal((10L, "0000000a"), (typed["a.root"].Size, typed["a.root"].Adler32));
+        Assert.Equal(ReplicaState.Available, typed["a.root"].Replicas[good]);
+        Assert.Equal(ReplicaState.Bad, typed["a.root"].Replicas[other]);
+        Assert.Equal(ReplicaState.BeingCopied, typed["b.root"].Replicas[other]);
+        Assert.Empty(typed["c.root"].Replicas);
 
         // The checksum is a built-in of conditions too; replicas is shown only (se compares).
         Assert.Equal(["b.root"], await Paths("adler32 = '0000000b'", area));

@@ -1,5 +1,4 @@
 using System.Runtime.CompilerServices;
-using System.Text.Json.Nodes;
 using Catalog.Client;
 using Catalog.Contracts;
 using Dapper;
@@ -67,9 +66,6 @@ public sealed class Evaluator(NpgsqlDataSource db, CatalogClient catalog, ILogge
         return found;
     }
 
-    /// <summary>What rule evaluation reads of each file, in the query stream itself (no lookup by LFN after it).</summary>
-    public static readonly string[] Projection = ["size", "adler32", "replicas"];
-
     private async IAsyncEnumerable<RuleFile> FilesAsync(RuleRow rule, [EnumeratorCancellation] CancellationToken ct)
     {
         IEnumerable<(string? Query, string Under)> queries = rule.Kind switch
@@ -78,20 +74,19 @@ public sealed class Evaluator(NpgsqlDataSource db, CatalogClient catalog, ILogge
             SelectorKind.Collection => rule.Members!.Select(m => ((string?)null, m)),
             _ => [(null, rule.Selector)],
         };
-        // Every file under a path: the query language has no empty query, and every size is at least 0.
+        // Every file under a path (the query language has no empty query, and every size is at
+        // least 0), with its size, checksum and replicas in the same stream.
         foreach (var (query, under) in queries)
-            await foreach (var row in catalog.QueryAllAsync(new QueryRequest(query ?? "size >= 0", under, Attributes: Projection, Limit: 10_000), ct))
-                if (ToRuleFile(row) is { } file) yield return file;
+            await foreach (var row in catalog.QueryReplicasAsync(new QueryRequest(query ?? "size >= 0", under, Limit: 10_000), ct))
+                yield return new RuleFile(row.Path, row.Attributes.Size, row.Attributes.Adler32, Available(row.Attributes.Replicas));
     }
 
-    /// <summary>A query row carrying <see cref="Projection"/> as a rule file (null if the catalog left a value out).</summary>
-    public static RuleFile? ToRuleFile(QueryRow row)
+    private static string[] Available(IReadOnlyDictionary<string, ReplicaState> replicas)
     {
-        if (row.Attributes is not { } a || a["size"] is not JsonValue size || a["adler32"] is not JsonValue adler32 || a["replicas"] is not JsonObject replicas) return null;
         var available = new List<string>(replicas.Count);
         foreach (var (se, state) in replicas)
-            if (state is JsonValue v && v.TryGetValue<string>(out var name) && name == "available") available.Add(se);
-        return new RuleFile(row.Path, size.GetValue<long>(), adler32.GetValue<string>(), available.ToArray());
+            if (state == ReplicaState.Available) available.Add(se);
+        return available.ToArray();
     }
 
     /// <summary>
