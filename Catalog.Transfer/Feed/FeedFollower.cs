@@ -90,8 +90,8 @@ public sealed class FeedFollower(NpgsqlDataSource db, CatalogClient catalog, Eva
         var newFiles = new Dictionary<long, HashSet<string>>();
         var lost = new List<(string Lfn, string Se)>();
         var arrived = new HashSet<string>(StringComparer.Ordinal);
-        var removed = new List<string>();
-        var moves = new List<(string From, string To, bool Directory)>();
+        // Removals and moves, in feed order: a move may take the LFN of a file removed just before it.
+        var renames = new List<(string? From, string To, bool Directory)>(); // From null: To was removed
         var corrected = new Dictionary<string, (long Size, string Adler32)>(StringComparer.Ordinal);
         var renamedSes = new List<(string From, string To)>();
         foreach (var c in changes)
@@ -111,9 +111,17 @@ public sealed class FeedFollower(NpgsqlDataSource db, CatalogClient catalog, Eva
                 case ChangeKind.ReplicaAdded or ChangeKind.ReplicaStateChanged when c.State == ReplicaState.Available:
                     arrived.Add(c.Lfn);
                     break;
-                case ChangeKind.FileRemoved: removed.Add(c.Lfn); break;
-                case ChangeKind.FileMoved: moves.Add((c.OldLfn!, c.Lfn, false)); break;
-                case ChangeKind.DirectoryMoved: moves.Add((c.OldLfn!, c.Lfn, true)); break;
+                case ChangeKind.FileRemoved: renames.Add((null, c.Lfn, false)); break;
+                case ChangeKind.FileMoved:
+                    renames.Add((c.OldLfn!, c.Lfn, false));
+                    // A file goes by its new name from here on: registered earlier in this page (its
+                    // old name would find nothing), or moved into what a rule covers.
+                    foreach (var set in newFiles.Values) set.Remove(c.OldLfn!);
+                    foreach (var rule in rules.Where(r => r.Covers(c.Lfn, c.Dataset)))
+                        (newFiles.TryGetValue(rule.Id, out var into) ? into : newFiles[rule.Id] = new(StringComparer.Ordinal)).Add(c.Lfn);
+                    if (queryRules.Count > 0) { registered.Remove(c.OldLfn!); registered.Add(c.Lfn); }
+                    break;
+                case ChangeKind.DirectoryMoved: renames.Add((c.OldLfn!, c.Lfn, true)); break;
                 case ChangeKind.FileCorrected when c.Size is { } size && c.Adler32 is { } adler: corrected[c.Lfn] = (size, adler); break;
                 case ChangeKind.StorageElementRenamed when c.OldSe is { } from && c.Se is { } to: renamedSes.Add((from, to)); break;
             }
@@ -122,10 +130,7 @@ public sealed class FeedFollower(NpgsqlDataSource db, CatalogClient catalog, Eva
         await using (var conn = await db.OpenConnectionAsync(ct))
         {
             foreach (var (from, to) in renamedSes) await RenameSeAsync(conn, from, to, ct);
-            foreach (var (from, to, directory) in moves)
-                await conn.ExecuteAsync(new CommandDefinition(directory
-                    ? "update file set lfn = @to || substr(lfn, length(@from) + 1) where lfn >= @from || '/' and lfn < @from || '0'"
-                    : "update file set lfn = @to where lfn = @from", new { from, to }, cancellationToken: ct));
+            await RenameAsync(conn, renames, ct);
             // A data manager corrected a file's size or checksum: copies are verified against the new
             // values, and its transfers that got stuck (on a checksum mismatch, most likely) are due
             // for their retry now (the conveyor's retry puts them and their locks back in the queue).
@@ -141,7 +146,6 @@ public sealed class FeedFollower(NpgsqlDataSource db, CatalogClient catalog, Eva
                     from fixed where t.file_id = fixed.id and t.state = 3
                     """, new { lfns = corrected.Keys.ToArray(), sizes = corrected.Values.Select(v => v.Size).ToArray(),
                         adlers = corrected.Values.Select(v => v.Adler32).ToArray() }, cancellationToken: ct));
-            if (removed.Count > 0) await ForgetFilesAsync(conn, removed.ToArray(), ct);
             if (lost.Count > 0) await ReplicateAgainAsync(conn, lost, ct);
             if (arrived.Count > 0)
                 await conn.ExecuteAsync(new CommandDefinition("""
@@ -230,10 +234,54 @@ public sealed class FeedFollower(NpgsqlDataSource db, CatalogClient catalog, Eva
         await tx.CommitAsync(ct);
     }
 
-    /// <summary>Files removed from the catalog: no rule needs them any more, and nothing waits to copy them.</summary>
+    /// <summary>
+    /// Removals and moves in the order the catalog made them (consecutive removals together). A
+    /// file's LFN can be taken again after its removal, by a move or a new registration, so a
+    /// removed file's row gives its LFN up (its transfers keep it for their history) and a move first
+    /// sets aside any row still on its target: before, a move onto a removed file's LFN broke the
+    /// LFN's uniqueness and stopped the feed, and a file registered again under it was verified
+    /// against the old file's checksum.
+    /// </summary>
+    private static async Task RenameAsync(NpgsqlConnection conn, List<(string? From, string To, bool Directory)> renames, CancellationToken ct)
+    {
+        var removed = new List<string>();
+        async Task ForgetRemovedAsync()
+        {
+            if (removed.Count > 0) await ForgetFilesAsync(conn, removed.ToArray(), ct);
+            removed.Clear();
+        }
+        foreach (var (from, to, directory) in renames)
+        {
+            if (from is null) { removed.Add(to); continue; }
+            await ForgetRemovedAsync();
+            await using var tx = await conn.BeginTransactionAsync(ct);
+            // Rows still on the target are files the catalog no longer has (it moves only onto free names).
+            var stale = (await conn.QueryAsync<string>(new CommandDefinition(directory
+                ? "select lfn from file where lfn >= @to || '/' and lfn < @to || '0'"
+                : "select lfn from file where lfn = @to", new { to }, tx, cancellationToken: ct))).ToArray();
+            if (stale.Length > 0) await ForgetFilesAsync(conn, tx, stale, ct);
+            await conn.ExecuteAsync(new CommandDefinition(directory
+                ? "update file set lfn = @to || substr(lfn, length(@from) + 1) where lfn >= @from || '/' and lfn < @from || '0'"
+                : "update file set lfn = @to where lfn = @from", new { from, to }, tx, cancellationToken: ct));
+            await tx.CommitAsync(ct);
+        }
+        await ForgetRemovedAsync();
+    }
+
     private static async Task ForgetFilesAsync(NpgsqlConnection conn, string[] lfns, CancellationToken ct)
     {
         await using var tx = await conn.BeginTransactionAsync(ct);
+        await ForgetFilesAsync(conn, tx, lfns, ct);
+        await tx.CommitAsync(ct);
+    }
+
+    /// <summary>
+    /// Files removed from the catalog: no rule needs them any more, nothing waits to copy them, and
+    /// their rows give their LFNs up (renamed '... (removed from the catalog, #id)', which their
+    /// transfers' history shows).
+    /// </summary>
+    private static async Task ForgetFilesAsync(NpgsqlConnection conn, NpgsqlTransaction tx, string[] lfns, CancellationToken ct)
+    {
         var rules = (await conn.QueryAsync<long>(new CommandDefinition("""
             with doomed as (select id from file where lfn = any(@lfns)),
             canceled as (
@@ -241,11 +289,12 @@ public sealed class FeedFollower(NpgsqlDataSource db, CatalogClient catalog, Eva
                 from doomed d where t.file_id = d.id and t.state in (0, 3)
             ), dropped as (
                 delete from deletion x using doomed d where x.file_id = d.id
+            ), released as (
+                update file f set lfn = f.lfn || ' (removed from the catalog, #' || f.id || ')' from doomed d where f.id = d.id
             )
             delete from lock l using doomed d where l.file_id = d.id returning l.rule_id
             """, new { lfns }, tx, cancellationToken: ct))).Distinct().ToArray();
         await RuleStore.RefreshStatesAsync(conn, tx, rules, ct);
-        await tx.CommitAsync(ct);
     }
 
     /// <summary>Rules over a metadata query are evaluated again on a schedule: the feed cannot say which new file a query matches.</summary>
