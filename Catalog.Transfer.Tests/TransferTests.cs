@@ -184,6 +184,12 @@ public class TransferTests(GridFixture grid)
         await RegisterAsync("a.root", "000000aa");
         await WaitRuleAsync(rule.Id, r => r.Files == 2, TimeSpan.FromSeconds(30));
         Assert.Equal(new Dictionary<string, string> { [a] = "000000aa", [c] = "0000000c" }, await LockedAsync());
+        // A directory moved into the dataset: its files get their locks too.
+        var outside = $"/belle/Raw/t/{Unique("out")}";
+        Assert.Null((await grid.Catalog.RegisterAsync([new NewFile($"{outside}/d.root", 100, "0000000d", Replicas: [new NewReplica("KEK-DISK")])])).Results.Single().Error);
+        await grid.Catalog.MoveAsync(outside, $"{dataset}/moved");
+        await WaitRuleAsync(rule.Id, r => r.Files == 3, TimeSpan.FromSeconds(30));
+        Assert.Equal("0000000d", (await LockedAsync())[$"{dataset}/moved/d.root"]);
         // The removed files' rows stay for their transfers' history, under names that say so.
         Assert.Equal(2L, await Dapper.SqlMapper.ExecuteScalarAsync<long>(db, "select count(*) from file where lfn like @p", new { p = a + " (removed from the catalog, #%" }));
     }

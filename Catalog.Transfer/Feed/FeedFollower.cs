@@ -94,6 +94,7 @@ public sealed class FeedFollower(NpgsqlDataSource db, CatalogClient catalog, Eva
         var renames = new List<(string? From, string To, bool Directory)>(); // From null: To was removed
         var corrected = new Dictionary<string, (long Size, string Adler32)>(StringComparer.Ordinal);
         var renamedSes = new List<(string From, string To)>();
+        var movedDirectories = new List<string>();
         foreach (var c in changes)
         {
             switch (c.Kind)
@@ -121,7 +122,12 @@ public sealed class FeedFollower(NpgsqlDataSource db, CatalogClient catalog, Eva
                         (newFiles.TryGetValue(rule.Id, out var into) ? into : newFiles[rule.Id] = new(StringComparer.Ordinal)).Add(c.Lfn);
                     if (queryRules.Count > 0) { registered.Remove(c.OldLfn!); registered.Add(c.Lfn); }
                     break;
-                case ChangeKind.DirectoryMoved: renames.Add((c.OldLfn!, c.Lfn, true)); break;
+                case ChangeKind.DirectoryMoved:
+                    renames.Add((c.OldLfn!, c.Lfn, true));
+                    // Its files are read again under the new name for the rules that cover it.
+                    foreach (var set in newFiles.Values) set.RemoveWhere(l => l.StartsWith(c.OldLfn + "/", StringComparison.Ordinal));
+                    movedDirectories.Add(c.Lfn);
+                    break;
                 case ChangeKind.FileCorrected when c.Size is { } size && c.Adler32 is { } adler: corrected[c.Lfn] = (size, adler); break;
                 case ChangeKind.StorageElementRenamed when c.OldSe is { } from && c.Se is { } to: renamedSes.Add((from, to)); break;
             }
@@ -155,8 +161,12 @@ public sealed class FeedFollower(NpgsqlDataSource db, CatalogClient catalog, Eva
         }
         foreach (var (ruleId, lfns) in newFiles)
             await ApplyIfKeptAsync(rules.Single(r => r.Id == ruleId), lfns, ct);
+        // A directory moved into what a rule covers: every file under it, as an evaluation would.
+        foreach (var directory in movedDirectories)
+            foreach (var rule in rules.Where(r => r.Covers(directory + "/-", null)))
+                await evaluator.EvaluateAsync(rule, ct, under: directory);
         var queried = registered.Count > 0 && await QueryNewFilesAsync(queryRules, registered, ct);
-        if (newFiles.Count > 0 || lost.Count > 0 || arrived.Count > 0 || corrected.Count > 0 || queried) conveyor.Wake();
+        if (newFiles.Count > 0 || movedDirectories.Count > 0 || lost.Count > 0 || arrived.Count > 0 || corrected.Count > 0 || queried) conveyor.Wake();
     }
 
     /// <summary>Locks for new files of a rule, unless the rule was removed since this page began.</summary>

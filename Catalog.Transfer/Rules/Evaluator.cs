@@ -22,8 +22,11 @@ public sealed class Evaluator(NpgsqlDataSource db, CatalogClient catalog, ILogge
     /// <summary>Serializes lock creation against the reaper's choice of what to delete (rucio #1578): both take it per transaction.</summary>
     public const long LocksLockId = 0x6c6f636b73; // "locks"
 
-    /// <summary>Evaluates a rule over everything it covers now; answers the files seen.</summary>
-    public async Task<long> EvaluateAsync(RuleRow rule, CancellationToken ct)
+    /// <summary>
+    /// Evaluates a rule over everything it covers now, or over the files under <paramref name="under"/>
+    /// only (a directory moved into what the rule covers); answers the files seen.
+    /// </summary>
+    public async Task<long> EvaluateAsync(RuleRow rule, CancellationToken ct, string? under = null)
     {
         // Reading the catalog and writing locks overlap: the next batch is read while this one is written.
         var batches = System.Threading.Channels.Channel.CreateBounded<List<RuleFile>>(2);
@@ -32,7 +35,7 @@ public sealed class Evaluator(NpgsqlDataSource db, CatalogClient catalog, ILogge
         {
             try
             {
-                await foreach (var batch in FilesAsync(rule, stop.Token).Chunk(Batch).WithCancellation(stop.Token))
+                await foreach (var batch in FilesAsync(rule, under, stop.Token).Chunk(Batch).WithCancellation(stop.Token))
                     await batches.Writer.WriteAsync(batch.ToList(), stop.Token);
                 batches.Writer.Complete();
             }
@@ -66,9 +69,9 @@ public sealed class Evaluator(NpgsqlDataSource db, CatalogClient catalog, ILogge
         return found;
     }
 
-    private async IAsyncEnumerable<RuleFile> FilesAsync(RuleRow rule, [EnumeratorCancellation] CancellationToken ct)
+    private async IAsyncEnumerable<RuleFile> FilesAsync(RuleRow rule, string? under, [EnumeratorCancellation] CancellationToken ct)
     {
-        IEnumerable<(string? Query, string Under)> queries = rule.Kind switch
+        IEnumerable<(string? Query, string Under)> queries = under is not null ? [(rule.Kind == SelectorKind.Query ? rule.Selector : null, under)] : rule.Kind switch
         {
             SelectorKind.Query => [(rule.Selector, rule.Under ?? "/")],
             SelectorKind.Collection => rule.Members!.Select(m => ((string?)null, m)),
@@ -76,8 +79,8 @@ public sealed class Evaluator(NpgsqlDataSource db, CatalogClient catalog, ILogge
         };
         // Every file under a path (the query language has no empty query, and every size is at
         // least 0), with its size, checksum and replicas in the same stream.
-        foreach (var (query, under) in queries)
-            await foreach (var row in catalog.QueryReplicasAsync(new QueryRequest(query ?? "size >= 0", under, Limit: 10_000), ct))
+        foreach (var (query, path) in queries)
+            await foreach (var row in catalog.QueryReplicasAsync(new QueryRequest(query ?? "size >= 0", path, Limit: 10_000), ct))
                 yield return new RuleFile(row.Path, row.Attributes.Size, row.Attributes.Adler32, Available(row.Attributes.Replicas));
     }
 
