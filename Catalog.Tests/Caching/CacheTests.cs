@@ -122,8 +122,8 @@ public class CacheTests(CatalogFixture fx)
     {
         var se = await fx.NewStorageElementAsync();
         var dir = TestData.Dir("cache-flight");
-        var lfn = $"{dir}/hot.root";
-        await fx.Client.RegisterAsync([TestData.File(lfn, se), TestData.File($"{dir}/probe.root", se)]);
+        var hot = Enumerable.Range(1, 3).Select(i => $"{dir}/hot{i}.root").ToArray();
+        await fx.Client.RegisterAsync([.. hot.Select(l => TestData.File(l, se)), TestData.File($"{dir}/probe.root", se)]);
         // A new SE makes every cached file stale at once; wait until the cache serves again (a read
         // of another file is answered from it) before the burst, instead of racing that.
         var until = DateTime.UtcNow.AddSeconds(20);
@@ -136,16 +136,29 @@ public class CacheTests(CatalogFixture fx)
             Assert.True(DateTime.UtcNow < until, "the cache never served again after the SE was added");
             await Task.Delay(100);
         }
-        var (loads, shared, hits) = (MainCache.Stats.Loads, MainCache.Stats.Shared, MainCache.Stats.Hits + MainCache.Stats.LocalHits);
+        // A burst of 300 reads of a key no one has read. A Redis that does not answer in time (a
+        // loaded machine) makes the cache step aside (bypassed, PostgreSQL answers every read) and
+        // an invalidation makes every entry stale: neither is what this test is about, so a burst
+        // that met one is run again on a fresh key (at most three times), and only a clean burst is judged.
+        for (var attempt = 1; ; attempt++)
+        {
+            var stats = MainCache.Stats;
+            var (loads, shared, hits) = (stats.Loads, stats.Shared, stats.Hits + stats.LocalHits);
+            var (errors, bypassed, invalidations) = (stats.Errors, stats.Bypassed, stats.Invalidations);
 
-        var answers = await Task.WhenAll(Enumerable.Range(0, 300).Select(_ => Task.Run(() => fx.Client.GetFileAsync(lfn))));
+            var answers = await Task.WhenAll(Enumerable.Range(0, 300).Select(_ => Task.Run(() => fx.Client.GetFileAsync(hot[attempt - 1]))));
 
-        Assert.All(answers, f => Assert.Equal(se, f.Replicas.Single().Se));
-        Assert.Equal(1, MainCache.Stats.Loads - loads);
-        // Every other request either waited for that read or found its result cached; which of the
-        // two depends on how the 2 cores schedule the burst, so only their sum is asserted.
-        var hitsNow = MainCache.Stats.Hits + MainCache.Stats.LocalHits;
-        Assert.True(MainCache.Stats.Shared - shared + (hitsNow - hits) >= 299, $"shared {MainCache.Stats.Shared - shared} + hits {hitsNow - hits} < 299");
+            Assert.All(answers, f => Assert.Equal(se, f.Replicas.Single().Se));
+            var disturbed = stats.Errors != errors || stats.Bypassed != bypassed || stats.Invalidations != invalidations;
+            if (disturbed && attempt < 3) continue;
+            Assert.False(disturbed, $"every burst met Redis errors ({stats.Errors - errors}), bypasses ({stats.Bypassed - bypassed}) or invalidations ({stats.Invalidations - invalidations})");
+            Assert.Equal(1, stats.Loads - loads);
+            // Every other request either waited for that read or found its result cached; which of the
+            // two depends on how the 2 cores schedule the burst, so only their sum is asserted.
+            var hitsNow = stats.Hits + stats.LocalHits;
+            Assert.True(stats.Shared - shared + (hitsNow - hits) >= 299, $"shared {stats.Shared - shared} + hits {hitsNow - hits} < 299");
+            break;
+        }
     }
 
     [Fact]

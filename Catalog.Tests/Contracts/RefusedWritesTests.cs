@@ -396,7 +396,7 @@ public class RefusedWritesTests(CatalogFixture fx)
         var sql = string.Join(" union all ", Tables.Select(t =>
             $"select '{t}' as t, count(*) as n, count(*) filter (where xmin::text::bigint >= @mark) as w from {t}"));
         var rows = await conn.QueryAsync<(string T, long N, long W)>(sql, new { mark });
-        return string.Join(", ", rows.Select(r => $"{r.T} {r.N}/{r.W}"));
+        return string.Join(", ", rows.OrderBy(r => r.T, StringComparer.Ordinal).Select(r => $"{r.T} {r.N}/{r.W}")); // union all keeps no order (a parallel plan mixes it)
     }
 
     /// <summary>
