@@ -54,6 +54,11 @@ public sealed class Evaluator(NpgsqlDataSource db, CatalogClient catalog, ILogge
             try { await reader; } catch (OperationCanceledException) { }
             return files;
         }
+        catch
+        {
+            stop.Cancel(); // the reader may wait on a full channel no one reads any more
+            throw;
+        }
         await reader;
         log.LogInformation("Rule {Rule} evaluated over {Files} files", rule.Id, files);
         return files;
