@@ -95,15 +95,18 @@ public sealed class FeedFollower(NpgsqlDataSource db, CatalogClient catalog, Eva
         var corrected = new Dictionary<string, (long Size, string Adler32)>(StringComparer.Ordinal);
         var renamedSes = new List<(string From, string To)>();
         var movedDirectories = new List<string>();
+        // A file (newly registered, or moved here) for every rule that covers it, and for the query rules to ask about.
+        void Arrived(string lfn, string? dataset)
+        {
+            foreach (var rule in rules.Where(r => r.Covers(lfn, dataset)))
+                (newFiles.TryGetValue(rule.Id, out var set) ? set : newFiles[rule.Id] = new(StringComparer.Ordinal)).Add(lfn);
+            if (queryRules.Count > 0) registered.Add(lfn);
+        }
         foreach (var c in changes)
         {
             switch (c.Kind)
             {
-                case ChangeKind.FileRegistered:
-                    foreach (var rule in rules.Where(r => r.Covers(c.Lfn, c.Dataset)))
-                        (newFiles.TryGetValue(rule.Id, out var set) ? set : newFiles[rule.Id] = new(StringComparer.Ordinal)).Add(c.Lfn);
-                    if (queryRules.Count > 0) registered.Add(c.Lfn);
-                    break;
+                case ChangeKind.FileRegistered: Arrived(c.Lfn, c.Dataset); break;
                 // Removed or bad: gone for good, copied again. Unavailable (an SE in downtime) is waited out.
                 case ChangeKind.ReplicaRemoved:
                 case ChangeKind.ReplicaStateChanged when c.State is ReplicaState.Bad:
@@ -118,9 +121,8 @@ public sealed class FeedFollower(NpgsqlDataSource db, CatalogClient catalog, Eva
                     // A file goes by its new name from here on: registered earlier in this page (its
                     // old name would find nothing), or moved into what a rule covers.
                     foreach (var set in newFiles.Values) set.Remove(c.OldLfn!);
-                    foreach (var rule in rules.Where(r => r.Covers(c.Lfn, c.Dataset)))
-                        (newFiles.TryGetValue(rule.Id, out var into) ? into : newFiles[rule.Id] = new(StringComparer.Ordinal)).Add(c.Lfn);
-                    if (queryRules.Count > 0) { registered.Remove(c.OldLfn!); registered.Add(c.Lfn); }
+                    registered.Remove(c.OldLfn!);
+                    Arrived(c.Lfn, c.Dataset);
                     break;
                 case ChangeKind.DirectoryMoved:
                     renames.Add((c.OldLfn!, c.Lfn, true));
