@@ -158,6 +158,8 @@ public class TransferTests(GridFixture grid)
             Assert.Null(r.Results.Single().Error);
             return $"{dataset}/sub00/{name}";
         }
+        // The feed may still be working through other tests' changes (25,000 registrations just before): 90 s, like the copies.
+        var feedLag = TimeSpan.FromSeconds(90);
         var a = await RegisterAsync("a.root", "0000000a");
         var rule = await grid.Transfer.AddRuleAsync(new RuleSpec(Dataset: dataset, Copies: 1, SeExpression: "KEK-DISK"));
         Assert.Equal(1, rule.Files);
@@ -175,20 +177,20 @@ public class TransferTests(GridFixture grid)
         var b = await RegisterAsync("b.root", "0000000b");
         await grid.Catalog.MoveAsync(b, a);
         var c = await RegisterAsync("c.root", "0000000c");
-        await WaitRuleAsync(rule.Id, r => r.Files == 2, TimeSpan.FromSeconds(30));
+        await WaitRuleAsync(rule.Id, r => r.Files == 2, feedLag);
         Assert.Equal(new Dictionary<string, string> { [a] = "0000000b", [c] = "0000000c" }, await LockedAsync());
 
         // a goes again and a new file is registered under its LFN: it is known by its own checksum.
         await grid.Catalog.RemoveAsync([a]);
-        await WaitRuleAsync(rule.Id, r => r.Files == 1, TimeSpan.FromSeconds(30));
+        await WaitRuleAsync(rule.Id, r => r.Files == 1, feedLag);
         await RegisterAsync("a.root", "000000aa");
-        await WaitRuleAsync(rule.Id, r => r.Files == 2, TimeSpan.FromSeconds(30));
+        await WaitRuleAsync(rule.Id, r => r.Files == 2, feedLag);
         Assert.Equal(new Dictionary<string, string> { [a] = "000000aa", [c] = "0000000c" }, await LockedAsync());
         // A directory moved into the dataset: its files get their locks too.
         var outside = $"/belle/Raw/t/{Unique("out")}";
         Assert.Null((await grid.Catalog.RegisterAsync([new NewFile($"{outside}/d.root", 100, "0000000d", Replicas: [new NewReplica("KEK-DISK")])])).Results.Single().Error);
         await grid.Catalog.MoveAsync(outside, $"{dataset}/moved");
-        await WaitRuleAsync(rule.Id, r => r.Files == 3, TimeSpan.FromSeconds(30));
+        await WaitRuleAsync(rule.Id, r => r.Files == 3, feedLag);
         Assert.Equal("0000000d", (await LockedAsync())[$"{dataset}/moved/d.root"]);
         // The removed files' rows stay for their transfers' history, under names that say so.
         Assert.Equal(2L, await Dapper.SqlMapper.ExecuteScalarAsync<long>(db, "select count(*) from file where lfn like @p", new { p = a + " (removed from the catalog, #%" }));
