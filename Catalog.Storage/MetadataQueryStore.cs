@@ -25,17 +25,33 @@ public sealed record CompiledQuery(bool Datasets, string[] Scopes, string? Direc
 /// </summary>
 public static class MetadataQueryStore
 {
-    /// <summary>Every match after the keyset cursor <paramref name="after"/> (the last LFN or LPN seen; "" from the start), in path order, streamed.</summary>
-    public static async IAsyncEnumerable<(string Cursor, string Path, string? Attributes)> ReadAsync(NpgsqlConnection conn, CompiledQuery query,
+    /// <summary>
+    /// Every match after the keyset cursor <paramref name="after"/> (the last LFN or LPN seen; "" from
+    /// the start), in path order, streamed. The same <see cref="QueryMatch"/> is answered for every
+    /// row: read what is needed of it before the next.
+    /// </summary>
+    public static async IAsyncEnumerable<QueryMatch> ReadAsync(NpgsqlConnection conn, CompiledQuery query,
         string after, int? limit, [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken ct)
     {
         var (sql, parameters) = Select(query, after, limit);
         await using var tx = await CustomPlansAsync(conn, ct);
+        // Replicas come as SE ids: the names are read once (a handful of rows), not joined per file.
+        var seNames = new Dictionary<int, string>();
+        if (query.Attributes.Any(a => KindOf(a) is QueryMatch.Kind.Replicas or QueryMatch.Kind.Se))
+        {
+            await using var ses = new NpgsqlCommand("select id, name from storage_element", conn, tx);
+            await using var names = await ses.ExecuteReaderAsync(ct);
+            while (await names.ReadAsync(ct)) seNames[names.GetInt16(0)] = names.GetString(1);
+        }
         await using var cmd = new NpgsqlCommand(sql, conn, tx);
         cmd.Parameters.AddRange(parameters.ToArray());
         await using var reader = await cmd.ExecuteReaderAsync(ct);
+        var match = new QueryMatch(reader, query.Attributes.Select(a => (a.Name, KindOf(a))).ToList(), seNames);
         while (await reader.ReadAsync(ct))
-            yield return (reader.GetString(0), reader.GetString(1), reader.IsDBNull(2) ? null : reader.GetString(2));
+        {
+            match.Read();
+            yield return match;
+        }
     }
 
     /// <summary>EXPLAIN ANALYZE of what <see cref="ReadAsync"/> would run.</summary>
@@ -100,13 +116,13 @@ public static class MetadataQueryStore
         var scopeSql = ScopeSql("d.path", q.Scopes, parameters);
         Viewer.AddTo(q.Viewer, parameters);
         var (dirSeen, fileSeen) = (Viewer.DirectoryVisible(q.Viewer, "d"), Viewer.FileVisible(q.Viewer, "f", "d"));
-        var json = q.Attributes.Count == 0 ? "null::jsonb" : "jsonb_build_object(" + string.Join(", ", q.Attributes.Select(a => $"'{a.Name}', {JsonOf(a)}")) + ")";
+        var columns = string.Concat(q.Attributes.Select(a => $", {ColumnOf(a)}"));
         var limitSql = limit is null ? "" : $" limit {limit.Value}";
         if (q.Datasets)
         {
             parameters.Add(new NpgsqlParameter("after", NpgsqlDbType.Text) { Value = after });
             return ($"""
-                select d.path as cursor, d.path as path, {json}::text as attrs
+                select d.path{columns}
                 from directory d
                 where d.kind = 1 and {scopeSql} and {Where(q.DirectoryCondition, q.OtherCondition)} and {dirSeen} and d.path > @after
                 order by d.path{limitSql}
@@ -120,7 +136,7 @@ public static class MetadataQueryStore
         const string keyset = "(d.path > @afterDir or (d.path = @afterDir and f.name > @afterName))";
         return (q.DirectoryCondition is null
             ? $"""
-              select d.path || '/' || f.name as cursor, d.path || '/' || f.name as path, {json}::text as attrs
+              select d.path || '/' || f.name{columns}
               from file f join directory d on d.id = f.dir_id
               where {scopeSql} and {Where(null, q.OtherCondition)} and {fileSeen} and {keyset}
               order by d.path, f.name{limitSql}
@@ -129,7 +145,7 @@ public static class MetadataQueryStore
             // order; each directory's files come from the (dir_id, name) index already in name
             // order, so a page stops at its limit instead of sorting every match.
             : $"""
-              select d.path || '/' || f.name as cursor, d.path || '/' || f.name as path, {json}::text as attrs
+              select d.path || '/' || f.name{columns}
               from (select d.id, d.path, d.name, d.created, d.eff_metadata, d.gate_id from directory d
                     where {scopeSql} and {q.DirectoryCondition} and d.path >= @afterDir order by d.path) d
               cross join lateral (select f.* from file f where f.dir_id = d.id and {Where(null, q.OtherCondition)} and {fileSeen} order by f.name) f
@@ -191,17 +207,27 @@ public static class MetadataQueryStore
             """, parameters);
     }
 
-    private static string JsonOf(Projection a) => a.BuiltIn
-        ? a.Name switch
-        {
-            "se" => "(select jsonb_agg(s.name order by s.name) from replica r join storage_element s on s.id = r.se_id where r.file_id = f.id)",
-            // Each replica's SE with its state, named as the API names ReplicaState.
-            "replicas" => "coalesce((select jsonb_object_agg(s.name, case r.state when 0 then 'available' when 1 then 'unavailable' when 2 then 'bad' else 'being_copied' end)"
-                + " from replica r join storage_element s on s.id = r.se_id where r.file_id = f.id), '{}'::jsonb)",
-            "adler32" => "to_jsonb(lpad(to_hex(f.adler32), 8, '0'))", // as the API writes it (stored as a 32-bit integer)
-            _ => $"to_jsonb({a.Expression})",
-        }
-        : $"{a.JsonColumn}->'{a.Name}'";
+    internal static QueryMatch.Kind KindOf(Projection a) => !a.BuiltIn ? QueryMatch.Kind.Json : a.Name switch
+    {
+        "size" => QueryMatch.Kind.Size,
+        "adler32" => QueryMatch.Kind.Adler32,
+        "replicas" => QueryMatch.Kind.Replicas,
+        "se" => QueryMatch.Kind.Se,
+        _ => QueryMatch.Kind.Json,
+    };
+
+    /// <summary>
+    /// The column an attribute is read from (see <see cref="QueryMatch"/>): size and checksum as
+    /// stored, replicas as one integer each (SE id times 4 plus state, null without any), the
+    /// rest as JSON text.
+    /// </summary>
+    private static string ColumnOf(Projection a) => KindOf(a) switch
+    {
+        QueryMatch.Kind.Size => "f.size",
+        QueryMatch.Kind.Adler32 => "f.adler32",
+        QueryMatch.Kind.Replicas or QueryMatch.Kind.Se => "(select array_agg(r.se_id::int * 4 + r.state) from replica r where r.file_id = f.id)",
+        _ => a.BuiltIn ? $"to_jsonb({a.Expression})::text" : $"({a.JsonColumn}->'{a.Name}')::text",
+    };
 
     /// <summary>"At or below one of the scopes", as plain range conditions on the path index.</summary>
     private static string ScopeSql(string column, string[] scopes, List<NpgsqlParameter> parameters)

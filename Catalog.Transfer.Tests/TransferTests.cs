@@ -35,6 +35,29 @@ public class TransferTests(GridFixture grid)
         return lfns;
     }
 
+    /// <summary>
+    /// A new dataset of <paramref name="count"/> empty files registered with a replica on KEK-DISK
+    /// (nothing written there: a rule over KEK-DISK finds its copies in place), <paramref name="perDirectory"/> per directory.
+    /// </summary>
+    private async Task<(string Dataset, List<string> Lfns)> RegisterOnlyAsync(string name, int count, int perDirectory)
+    {
+        var dataset = $"/belle/Raw/t/{Unique(name)}";
+        await grid.Catalog.CreateDatasetAsync(new DatasetRequest(dataset, MaxFilesPerBlock: perDirectory));
+        var lfns = Enumerable.Range(0, count).Select(i => $"{dataset}/sub{i / perDirectory}/{name}{i:D5}.root").ToList();
+        await foreach (var r in grid.Catalog.RegisterManyAsync(lfns.Select(l => new NewFile(l, 0, "00000001", Replicas: [new NewReplica("KEK-DISK")])),
+                           batchSize: Math.Min(count, 5000)))
+            Assert.Null(r.Error);
+        return (dataset, lfns);
+    }
+
+    /// <summary>One file registered in <paramref name="dataset"/> with a replica on KEK-DISK (nothing written there); answers its LFN.</summary>
+    private async Task<string> RegisterOnKekAsync(string dataset, string name, string adler32)
+    {
+        var r = await grid.Catalog.RegisterAsync([new NewFile(name, 100, adler32, Dataset: dataset, Replicas: [new NewReplica("KEK-DISK")])]);
+        Assert.Null(r.Results.Single().Error);
+        return $"{dataset}/sub00/{name}";
+    }
+
     public async Task<RuleInfo> WaitRuleAsync(long id, Func<RuleInfo, bool> until, TimeSpan within)
     {
         var deadline = DateTime.UtcNow + within;
@@ -117,13 +140,39 @@ public class TransferTests(GridFixture grid)
     }
 
     [Fact]
+    public async Task A_rule_over_files_another_rule_knows_locks_each_file_once_beside_the_new_ones()
+    {
+        // Registered only, copies in place: the locks are OK at once and nothing is copied. The
+        // first rule's files are copied into the service's tables in bulk; the second rule's
+        // batch mixes them with new files, so its copy meets known LFNs and the batch is inserted
+        // with conflict checks instead; the third meets only known files.
+        var (dataset, lfns) = await RegisterOnlyAsync("mix", 30, perDirectory: 10);
+
+        var part = await grid.Transfer.AddRuleAsync(new RuleSpec(Prefix: $"{dataset}/sub1", Copies: 1, SeExpression: "KEK-DISK"));
+        var whole = await grid.Transfer.AddRuleAsync(new RuleSpec(Dataset: dataset, Copies: 1, SeExpression: "KEK-DISK"));
+        var again = await grid.Transfer.AddRuleAsync(new RuleSpec(Dataset: dataset, Copies: 1, SeExpression: "KEK-DISK", Comment: "the same files again"));
+        Assert.Equal((10L, 10L), (part.Files, part.LocksOk));
+        Assert.Equal((30L, 30L), (whole.Files, whole.LocksOk));
+        Assert.Equal((30L, 30L), (again.Files, again.LocksOk));
+
+        await using var db = new Npgsql.NpgsqlConnection(grid.TransferDatabase);
+        await db.OpenAsync();
+        // One file row per LFN, and each rule's locks on exactly its files.
+        Assert.Equal(30L, await Dapper.SqlMapper.ExecuteScalarAsync<long>(db,
+            "select count(*) from file where lfn >= @dataset || '/' and lfn < @dataset || '0'", new { dataset }));
+        foreach (var (rule, under) in new[] { (part.Id, $"{dataset}/sub1/"), (whole.Id, $"{dataset}/"), (again.Id, $"{dataset}/") })
+        {
+            var locked = (await Dapper.SqlMapper.QueryAsync<string>(db,
+                "select f.lfn from lock l join file f on f.id = l.file_id where l.rule_id = @rule and l.se = 'KEK-DISK' and l.state = 0 order by 1", new { rule })).ToList();
+            Assert.Equal(lfns.Where(l => l.StartsWith(under, StringComparison.Ordinal)).Order(StringComparer.Ordinal), locked);
+        }
+    }
+
+    [Fact]
     public async Task A_rule_removed_while_it_is_evaluated_keeps_no_lock()
     {
         // 25,000 files (three batches of evaluation), registered only: evaluating reads the catalog, no SE.
-        var dataset = $"/belle/Raw/t/{Unique("rm")}";
-        await grid.Catalog.CreateDatasetAsync(new DatasetRequest(dataset, MaxFilesPerBlock: 5000));
-        var files = Enumerable.Range(0, 25_000).Select(i => new NewFile($"{dataset}/sub{i / 5000}/r{i:D5}.root", 0, "00000001", Replicas: [new NewReplica("KEK-DISK")]));
-        await foreach (var r in grid.Catalog.RegisterManyAsync(files, batchSize: 5000)) Assert.Null(r.Error);
+        var (dataset, _) = await RegisterOnlyAsync("rm", 25_000, perDirectory: 5000);
 
         await using var db = new Npgsql.NpgsqlConnection(grid.TransferDatabase);
         await db.OpenAsync();
@@ -152,12 +201,7 @@ public class TransferTests(GridFixture grid)
         // A rule whose copies are in place (KEK-DISK): what is checked is what the service records.
         var dataset = $"/belle/Raw/t/{Unique("again")}";
         await grid.Catalog.CreateDatasetAsync(new DatasetRequest(dataset, MaxFilesPerBlock: 1000));
-        async Task<string> RegisterAsync(string name, string adler32)
-        {
-            var r = await grid.Catalog.RegisterAsync([new NewFile(name, 100, adler32, Dataset: dataset, Replicas: [new NewReplica("KEK-DISK")])]);
-            Assert.Null(r.Results.Single().Error);
-            return $"{dataset}/sub00/{name}";
-        }
+        Task<string> RegisterAsync(string name, string adler32) => RegisterOnKekAsync(dataset, name, adler32);
         // The feed may still be working through other tests' changes (25,000 registrations just before): 90 s, like the copies.
         var feedLag = TimeSpan.FromSeconds(90);
         var a = await RegisterAsync("a.root", "0000000a");
@@ -194,6 +238,59 @@ public class TransferTests(GridFixture grid)
         Assert.Equal("0000000d", (await LockedAsync())[$"{dataset}/moved/d.root"]);
         // The removed files' rows stay for their transfers' history, under names that say so.
         Assert.Equal(2L, await Dapper.SqlMapper.ExecuteScalarAsync<long>(db, "select count(*) from file where lfn like @p", new { p = a + " (removed from the catalog, #%" }));
+    }
+
+    [Fact]
+    public async Task A_page_of_the_feed_read_again_after_a_crash_applies_its_removals_and_moves_once()
+    {
+        var dataset = $"/belle/Raw/t/{Unique("twice")}";
+        await grid.Catalog.CreateDatasetAsync(new DatasetRequest(dataset, MaxFilesPerBlock: 1000));
+        Task<string> RegisterAsync(string name, string adler32) => RegisterOnKekAsync(dataset, name, adler32);
+        var a = await RegisterAsync("a.root", "0000000a");
+        var rule = await grid.Transfer.AddRuleAsync(new RuleSpec(Dataset: dataset, Copies: 1, SeExpression: "KEK-DISK"));
+        await using var db = new Npgsql.NpgsqlConnection(grid.TransferDatabase);
+        await db.OpenAsync();
+        async Task<(long Id, long Tombstones)> RowOfAAsync() => (
+            await Dapper.SqlMapper.ExecuteScalarAsync<long>(db, "select f.id from file f join lock l on l.file_id = f.id and l.rule_id = @id where f.lfn = @a", new { id = rule.Id, a }),
+            await Dapper.SqlMapper.ExecuteScalarAsync<long>(db, "select count(*) from file where lfn like @p", new { p = a + " (removed from the catalog, #%" }));
+
+        // The feed has read up to here once the rule has a file registered after it was made.
+        await RegisterAsync("m.root", "0000000d");
+        await WaitRuleAsync(rule.Id, r => r.Files == 2, TimeSpan.FromSeconds(90));
+
+        // While the service is down, a goes, b comes and is moved onto a's LFN: the first page it reads when it is back.
+        await grid.StopTransferAsync();
+        var before = await Dapper.SqlMapper.ExecuteScalarAsync<string>(db, "select cursor from feed_cursor");
+        Assert.Equal(RemoveStatus.Removed, (await grid.Catalog.RemoveAsync([a])).Results.Single().Status);
+        await grid.Catalog.MoveAsync(await RegisterAsync("b.root", "0000000b"), a);
+        await grid.StartTransferAsync();
+        var deadline = DateTime.UtcNow.AddSeconds(90);
+        (long Id, long Tombstones) applied;
+        while ((applied = await RowOfAAsync()) is not (> 0, 1)) // the first a forgotten, the moved file locked under a
+        {
+            Assert.True(DateTime.UtcNow < deadline, $"the feed did not apply the removal and the move in 90 s: {applied}\n{grid.Tail("transfer.log")}");
+            await Task.Delay(100);
+        }
+        deadline = DateTime.UtcNow.AddSeconds(90);
+        while (await Dapper.SqlMapper.ExecuteScalarAsync<string>(db, "select cursor from feed_cursor") == before)
+        {
+            Assert.True(DateTime.UtcNow < deadline, "the feed did not store the page in 90 s");
+            await Task.Delay(100);
+        }
+
+        // A crash before the cursor was stored: the page is read again from where it began. Its
+        // removal of a must not be applied again: that forgot the file moved onto a since (new row, locks gone).
+        await grid.StopTransferAsync();
+        await Dapper.SqlMapper.ExecuteAsync(db, "update feed_cursor set cursor = @before", new { before });
+        await grid.StartTransferAsync();
+        deadline = DateTime.UtcNow.AddSeconds(90);
+        while (await Dapper.SqlMapper.ExecuteScalarAsync<string>(db, "select cursor from feed_cursor") == before)
+        {
+            Assert.True(DateTime.UtcNow < deadline, "the feed did not read the page again in 90 s");
+            await Task.Delay(100);
+        }
+        Assert.Equal(applied, await RowOfAAsync());
+        Assert.Equal((2L, 2L), await grid.Transfer.GetRuleAsync(rule.Id).ContinueWith(t => (t.Result.Rule.Files, t.Result.Rule.LocksOk)));
     }
 
     [Fact]

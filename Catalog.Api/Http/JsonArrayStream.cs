@@ -6,10 +6,12 @@ namespace Catalog.Api.Http;
 /// <summary>
 /// A JSON array written item by item straight into the response pipe, flushed every 64 KB. It
 /// replaces the framework's serialization of an <see cref="IAsyncEnumerable{T}"/> on the bulk
-/// lookup, where that path cost more than reading the rows (a 10,000-LFN answer is 3 MB).
-/// The bytes are the same: each item is serialized with the same options as every other answer.
+/// lookup, where that path cost more than reading the rows (a 10,000-LFN answer is 3 MB), and on
+/// the query stream, whose rows <paramref name="write"/> writes from what the database returned
+/// (no object per row in between). The bytes are the same: items are serialized, and strings
+/// escaped, with the options every other answer is written with.
 /// </summary>
-public sealed class JsonArrayStream<T>(IAsyncEnumerable<T> items) : IResult
+public sealed class JsonArrayStream<T>(IAsyncEnumerable<T> items, Action<Utf8JsonWriter, T>? write = null) : IResult
 {
     private const int FlushBytes = 64 * 1024;
 
@@ -19,13 +21,17 @@ public sealed class JsonArrayStream<T>(IAsyncEnumerable<T> items) : IResult
         var ct = http.RequestAborted;
         // The options the framework serializes every other answer with (CatalogJson's settings).
         var options = http.RequestServices.GetRequiredService<Microsoft.Extensions.Options.IOptions<Microsoft.AspNetCore.Http.Json.JsonOptions>>().Value.SerializerOptions;
-        var typeInfo = (JsonTypeInfo<T>)options.GetTypeInfo(typeof(T));
+        if (write is null)
+        {
+            var typeInfo = (JsonTypeInfo<T>)options.GetTypeInfo(typeof(T));
+            write = (writer, item) => JsonSerializer.Serialize(writer, item, typeInfo);
+        }
         var pipe = http.Response.BodyWriter;
-        await using var writer = new Utf8JsonWriter(pipe, new JsonWriterOptions { SkipValidation = true });
+        await using var writer = new Utf8JsonWriter(pipe, new JsonWriterOptions { SkipValidation = true, Encoder = options.Encoder });
         writer.WriteStartArray();
         await foreach (var item in items.WithCancellation(ct))
         {
-            JsonSerializer.Serialize(writer, item, typeInfo);
+            write(writer, item);
             if (writer.BytesPending >= FlushBytes)
             {
                 await writer.FlushAsync(ct);

@@ -1,3 +1,4 @@
+using Catalog.Storage;
 using Catalog.Api.Security;
 using Catalog.Contracts;
 
@@ -43,8 +44,9 @@ public static class MetadataApi
         query.MapPost("/query/stream", async (QueryRequest request, QueryService s, Caller caller, CancellationToken ct) =>
             {
                 await s.ValidateAsync(request, caller, ct); // a bad query is a 400 before the stream starts
-                return s.StreamAsync(request, caller, ct);
+                return new Http.JsonArrayStream<QueryMatch>(s.StreamAsync(request, caller, ct), QueryService.WriteRow);
             })
+            .Produces<IAsyncEnumerable<QueryRow>>(200, "application/json")
             .WithName("QueryStream").WithSummary("Query files (stream)")
             .WithDescription("Every match of a query, streamed as a JSON array.").ProducesProblem(400).ReadOnly();
         query.MapPost("/query/explain", (QueryRequest request, bool? seqscan, QueryService s, Caller caller, CancellationToken ct) =>

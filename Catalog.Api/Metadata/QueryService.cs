@@ -33,20 +33,24 @@ public sealed class QueryService(Db db, IOptions<CatalogOptions> options, Access
         var (query, after) = await CompileAsync(conn, request, caller, ct, tree);
         var rows = new List<QueryRow>(limit);
         string? last = null;
-        await foreach (var (cursor, path, attrs) in MetadataQueryStore.ReadAsync(conn, query, after, limit, ct))
+        var buffer = new System.Buffers.ArrayBufferWriter<byte>();
+        await foreach (var match in MetadataQueryStore.ReadAsync(conn, query, after, limit, ct))
         {
-            rows.Add(Row(path, attrs));
-            last = cursor;
+            rows.Add(new QueryRow(match.Path, match.HasAttributes ? Attributes(match, buffer) : null));
+            last = match.Path;
         }
         return new QueryPage(rows, rows.Count == limit ? Cursor.Encode(last!) : null);
     }
 
-    /// <summary>Every match, streamed as the database returns it (no page in memory).</summary>
-    public async IAsyncEnumerable<QueryRow> StreamAsync(QueryRequest request, Caller caller, [EnumeratorCancellation] CancellationToken ct)
+    /// <summary>
+    /// Every match, streamed as the database returns it (no page in memory), each written by
+    /// <see cref="WriteRow"/> before the next is read.
+    /// </summary>
+    public async IAsyncEnumerable<QueryMatch> StreamAsync(QueryRequest request, Caller caller, [EnumeratorCancellation] CancellationToken ct)
     {
         await using var conn = await db.OpenAsync(ct);
         var (query, after) = await CompileAsync(conn, request, caller, ct);
-        await foreach (var (_, path, attrs) in MetadataQueryStore.ReadAsync(conn, query, after, null, ct)) yield return Row(path, attrs);
+        await foreach (var match in MetadataQueryStore.ReadAsync(conn, query, after, null, ct)) yield return match;
     }
 
     /// <summary>
@@ -177,5 +181,23 @@ public sealed class QueryService(Db db, IOptions<CatalogOptions> options, Access
         }).ToList();
     }
 
-    private static QueryRow Row(string path, string? attrs) => new(path, attrs is null ? null : JsonNode.Parse(attrs)?.AsObject());
+    /// <summary>A match as a <see cref="QueryRow"/> is written (the attributes left out without any).</summary>
+    public static void WriteRow(System.Text.Json.Utf8JsonWriter writer, QueryMatch match)
+    {
+        writer.WriteStartObject();
+        writer.WriteString("path", match.Path);
+        if (match.HasAttributes)
+        {
+            writer.WritePropertyName("attributes");
+            match.WriteAttributes(writer);
+        }
+        writer.WriteEndObject();
+    }
+
+    private static JsonObject Attributes(QueryMatch match, System.Buffers.ArrayBufferWriter<byte> buffer)
+    {
+        buffer.ResetWrittenCount();
+        using (var writer = new System.Text.Json.Utf8JsonWriter(buffer)) match.WriteAttributes(writer);
+        return JsonNode.Parse(buffer.WrittenSpan)!.AsObject();
+    }
 }

@@ -129,6 +129,57 @@ public class QueryTests(CatalogFixture fx) : MetadataTestBase(fx)
     }
 
     [Fact]
+    public async Task Every_kind_of_attribute_is_written_alike_in_pages_and_streams_in_the_order_and_escaping_the_API_always_used()
+    {
+        // The database answers typed columns and JSON text, which the API writes itself (QueryMatch):
+        // a page (through the framework's serializer) and the stream (written row by row) must
+        // spell every row the same, with keys and replicas in jsonb's order and strings escaped
+        // by the serializer, as when the API parsed jsonb objects and serialized them again.
+        var area = await DeclareDomainSchemaAsync(Area("kinds"));
+        var (b, a) = (await Fx.NewStorageElementAsync("B"), await Fx.NewStorageElementAsync("A"));
+        await Fx.Client.CreateDatasetAsync(new DatasetRequest($"{area}/ds", new JsonObject
+        {
+            ["dataType"] = "mc", ["experiment"] = 12, ["luminosity"] = 1.5, ["description"] = "Mönch <&> \"quoted\" \\ end",
+        }));
+        var registered = await Fx.Client.RegisterAsync([
+            new NewFile("a.root", 10, "ffffffff", Replicas: [new NewReplica(b), new NewReplica(a, State: ReplicaState.Bad)], Dataset: $"{area}/ds",
+                Metadata: new JsonObject { ["site"] = "Hôpital <KEK>", ["nEvents"] = 12345678901, ["isMC"] = true, ["generated"] = "2026-01-02T03:04:05.678Z" }),
+            new NewFile("b-é.root", 0, "0000000a", Dataset: $"{area}/ds"),
+        ]);
+        Assert.True(registered.Created == 2, string.Join("; ", registered.Results.Select(r => r.Error?.Message)));
+        string[] attributes = ["replicas", "lfn", "name", "size", "created", "guid", "se", "adler32", "site", "nEvents", "generated", "isMC",
+            "luminosity", "description", "experiment", "dataType", "runLow"];
+        using var page = await Fx.Http.PostAsJsonAsync("api/v1/query", new { query = "size >= 0", under = area, attributes, limit = 10 });
+        page.EnsureSuccessStatusCode();
+        using var paged = JsonDocument.Parse(await page.Content.ReadAsStringAsync());
+        using var stream = await Fx.Http.PostAsJsonAsync("api/v1/query/stream", new { query = "size >= 0", under = area, attributes });
+        stream.EnsureSuccessStatusCode();
+        using var streamed = JsonDocument.Parse(await stream.Content.ReadAsStringAsync());
+        var pageRows = paged.RootElement.GetProperty("rows").EnumerateArray().Select(r => r.GetRawText()).ToList();
+        Assert.Equal(2, pageRows.Count);
+        Assert.Equal(pageRows, streamed.RootElement.EnumerateArray().Select(r => r.GetRawText()).ToList());
+
+        var first = streamed.RootElement[0].GetProperty("attributes");
+        var keys = first.EnumerateObject().Select(p => p.Name).ToList();
+        Assert.Equal(attributes.OrderBy(k => k.Length).ThenBy(k => k, StringComparer.Ordinal), keys); // jsonb's key order
+        Assert.Equal([a, b], first.GetProperty("replicas").EnumerateObject().Select(p => p.Name)); // by name, not by registration
+        Assert.Equal("bad", first.GetProperty("replicas").GetProperty(a).GetString());
+        Assert.Equal([a, b], first.GetProperty("se").EnumerateArray().Select(e => e.GetString()));
+        Assert.Equal("ffffffff", first.GetProperty("adler32").GetString()); // stored as a negative 32-bit integer
+        Assert.Equal("12345678901", first.GetProperty("nEvents").GetRawText());
+        Assert.Equal("1.5", first.GetProperty("luminosity").GetRawText());
+        Assert.Equal(JsonValueKind.Null, first.GetProperty("runLow").ValueKind); // declared, not set
+        Assert.Equal(JsonValueKind.True, first.GetProperty("isMC").ValueKind);
+        Assert.Equal("Mönch <&> \"quoted\" \\ end", first.GetProperty("description").GetString());
+        Assert.Contains("\"site\":\"Hôpital <KEK>\"", pageRows[0]); // escaped as every answer is
+        var second = streamed.RootElement[1].GetProperty("attributes");
+        Assert.Equal("{}", second.GetProperty("replicas").GetRawText()); // no replica: an empty object
+        Assert.Equal(JsonValueKind.Null, second.GetProperty("se").ValueKind);
+        Assert.Equal("b-é.root", second.GetProperty("name").GetString());
+        Assert.Equal(0, second.GetProperty("size").GetInt64());
+    }
+
+    [Fact]
     public async Task Facets_count_values_over_a_query()
     {
         var (area, _) = await CatalogAsync();

@@ -31,7 +31,7 @@ public sealed class FeedFollower(NpgsqlDataSource db, CatalogClient catalog, Eva
             {
                 cursor ??= await LoadCursorAsync(stoppingToken);
                 var page = await catalog.ChangesAsync(cursor, limit: 2000, wait: TimeSpan.FromSeconds(5), ct: stoppingToken);
-                if (page.Changes.Count > 0) await ApplyAsync(page.Changes, stoppingToken);
+                if (page.Changes.Count > 0) await ApplyAsync(page.Changes, cursor, stoppingToken);
                 if (page.Next != cursor) await SaveCursorAsync(cursor = page.Next, stoppingToken);
                 await QueryRulesAsync(stoppingToken);
             }
@@ -78,11 +78,17 @@ public sealed class FeedFollower(NpgsqlDataSource db, CatalogClient catalog, Eva
             """, new { cursor }, cancellationToken: ct));
     }
 
-    private async Task ApplyAsync(IReadOnlyList<Change> changes, CancellationToken ct)
+    private async Task ApplyAsync(IReadOnlyList<Change> changes, string cursor, CancellationToken ct)
     {
         List<RuleRow> active;
+        var renamedAlready = 0; // the first changes of a page read again whose removals and moves are applied (see RenameAsync)
         await using (var conn = await db.OpenConnectionAsync(ct))
+        {
             active = (await RuleStore.ListAsync(conn, null, ct)).Where(r => r.State != (short)RuleState.Suspended).ToList();
+            var (from, count) = await conn.QuerySingleOrDefaultAsync<(string?, int)>(new CommandDefinition("select renamed_from, renamed_count from feed_cursor",
+                cancellationToken: ct));
+            if (from == cursor) renamedAlready = count;
+        }
         var rules = active.Where(r => r.Kind != SelectorKind.Query).ToList();
         var queryRules = active.Where(r => r.Kind == SelectorKind.Query).ToList();
         var registered = new List<string>();
@@ -102,8 +108,10 @@ public sealed class FeedFollower(NpgsqlDataSource db, CatalogClient catalog, Eva
                 (newFiles.TryGetValue(rule.Id, out var set) ? set : newFiles[rule.Id] = new(StringComparer.Ordinal)).Add(lfn);
             if (queryRules.Count > 0) registered.Add(lfn);
         }
-        foreach (var c in changes)
+        for (var i = 0; i < changes.Count; i++)
         {
+            var c = changes[i];
+            var renamed = i < renamedAlready;
             switch (c.Kind)
             {
                 case ChangeKind.FileRegistered: Arrived(c.Lfn, c.Dataset); break;
@@ -115,9 +123,11 @@ public sealed class FeedFollower(NpgsqlDataSource db, CatalogClient catalog, Eva
                 case ChangeKind.ReplicaAdded or ChangeKind.ReplicaStateChanged when c.State == ReplicaState.Available:
                     arrived.Add(c.Lfn);
                     break;
-                case ChangeKind.FileRemoved: renames.Add((null, c.Lfn, false)); break;
+                case ChangeKind.FileRemoved:
+                    if (!renamed) renames.Add((null, c.Lfn, false));
+                    break;
                 case ChangeKind.FileMoved:
-                    renames.Add((c.OldLfn!, c.Lfn, false));
+                    if (!renamed) renames.Add((c.OldLfn!, c.Lfn, false));
                     // A file goes by its new name from here on: registered earlier in this page (its
                     // old name would find nothing), or moved into what a rule covers.
                     foreach (var set in newFiles.Values) set.Remove(c.OldLfn!);
@@ -125,7 +135,7 @@ public sealed class FeedFollower(NpgsqlDataSource db, CatalogClient catalog, Eva
                     Arrived(c.Lfn, c.Dataset);
                     break;
                 case ChangeKind.DirectoryMoved:
-                    renames.Add((c.OldLfn!, c.Lfn, true));
+                    if (!renamed) renames.Add((c.OldLfn!, c.Lfn, true));
                     // Its files are read again under the new name for the rules that cover it.
                     foreach (var set in newFiles.Values) set.RemoveWhere(l => l.StartsWith(c.OldLfn + "/", StringComparison.Ordinal));
                     movedDirectories.Add(c.Lfn);
@@ -138,7 +148,7 @@ public sealed class FeedFollower(NpgsqlDataSource db, CatalogClient catalog, Eva
         await using (var conn = await db.OpenConnectionAsync(ct))
         {
             foreach (var (from, to) in renamedSes) await RenameSeAsync(conn, from, to, ct);
-            await RenameAsync(conn, renames, ct);
+            await RenameAsync(conn, renames, cursor, changes.Count, ct);
             // A data manager corrected a file's size or checksum: copies are verified against the new
             // values, and its transfers that got stuck (on a checksum mismatch, most likely) are due
             // for their retry now (the conveyor's retry puts them and their locks back in the queue).
@@ -254,19 +264,24 @@ public sealed class FeedFollower(NpgsqlDataSource db, CatalogClient catalog, Eva
     /// LFN's uniqueness and stopped the feed, and a file registered again under it was verified
     /// against the old file's checksum.
     /// </summary>
-    private static async Task RenameAsync(NpgsqlConnection conn, List<(string? From, string To, bool Directory)> renames, CancellationToken ct)
+    private static async Task RenameAsync(NpgsqlConnection conn, List<(string? From, string To, bool Directory)> renames, string cursor, int changes,
+        CancellationToken ct)
     {
+        if (renames.Count == 0) return;
+        // One transaction for the page's removals and moves, which records that the page's first
+        // <changes> changes after <cursor> are applied: the page's cursor is stored only after all of
+        // it, and a page read again from there must not apply them twice.
+        await using var tx = await conn.BeginTransactionAsync(ct);
         var removed = new List<string>();
         async Task ForgetRemovedAsync()
         {
-            if (removed.Count > 0) await ForgetFilesAsync(conn, removed.ToArray(), ct);
+            if (removed.Count > 0) await ForgetFilesAsync(conn, tx, removed.ToArray(), ct);
             removed.Clear();
         }
         foreach (var (from, to, directory) in renames)
         {
             if (from is null) { removed.Add(to); continue; }
             await ForgetRemovedAsync();
-            await using var tx = await conn.BeginTransactionAsync(ct);
             // Rows still on the target are files the catalog no longer has (it moves only onto free names).
             var stale = (await conn.QueryAsync<string>(new CommandDefinition(directory
                 ? "select lfn from file where lfn >= @to || '/' and lfn < @to || '0'"
@@ -275,15 +290,12 @@ public sealed class FeedFollower(NpgsqlDataSource db, CatalogClient catalog, Eva
             await conn.ExecuteAsync(new CommandDefinition(directory
                 ? "update file set lfn = @to || substr(lfn, length(@from) + 1) where lfn >= @from || '/' and lfn < @from || '0'"
                 : "update file set lfn = @to where lfn = @from", new { from, to }, tx, cancellationToken: ct));
-            await tx.CommitAsync(ct);
         }
         await ForgetRemovedAsync();
-    }
-
-    private static async Task ForgetFilesAsync(NpgsqlConnection conn, string[] lfns, CancellationToken ct)
-    {
-        await using var tx = await conn.BeginTransactionAsync(ct);
-        await ForgetFilesAsync(conn, tx, lfns, ct);
+        await conn.ExecuteAsync(new CommandDefinition("""
+            insert into feed_cursor (cursor, renamed_from, renamed_count) values (@cursor, @cursor, @changes)
+            on conflict (one) do update set renamed_from = excluded.renamed_from, renamed_count = excluded.renamed_count
+            """, new { cursor, changes }, tx, cancellationToken: ct));
         await tx.CommitAsync(ct);
     }
 

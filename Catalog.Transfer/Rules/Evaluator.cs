@@ -42,10 +42,11 @@ public sealed class Evaluator(NpgsqlDataSource db, CatalogClient catalog, ILogge
             catch (Exception e) { batches.Writer.Complete(e); }
         }, stop.Token);
         long files = 0;
+        var pass = new Pass();
         try
         {
             await foreach (var found in batches.Reader.ReadAllAsync(ct))
-                files += await ApplyAsync(rule, found, ct);
+                files += await ApplyAsync(rule, found, pass, ct);
         }
         catch (RuleRemovedException)
         {
@@ -103,7 +104,9 @@ public sealed class Evaluator(NpgsqlDataSource db, CatalogClient catalog, ILogge
     /// already locks the file on (one copy serves both), then to the others in an order hashed from
     /// the LFN (files spread evenly over equal SEs, and the choice is the same every time).
     /// </summary>
-    public async Task<int> ApplyAsync(RuleRow rule, IReadOnlyList<RuleFile> files, CancellationToken ct)
+    public Task<int> ApplyAsync(RuleRow rule, IReadOnlyList<RuleFile> files, CancellationToken ct) => ApplyAsync(rule, files, new Pass(), ct);
+
+    private async Task<int> ApplyAsync(RuleRow rule, IReadOnlyList<RuleFile> files, Pass pass, CancellationToken ct)
     {
         if (files.Count == 0) return 0;
         var clock = System.Diagnostics.Stopwatch.StartNew();
@@ -116,25 +119,12 @@ public sealed class Evaluator(NpgsqlDataSource db, CatalogClient catalog, ILogge
         if (!await conn.ExecuteScalarAsync<bool>(new CommandDefinition("select exists (select 1 from rule where id = @id)", new { id = rule.Id }, tx, cancellationToken: ct)))
             throw new RuleRemovedException(rule.Id);
 
-        // Files the service has not seen yet are inserted first, with their ids returned: under the
-        // locks lock, such a file has no lock, no request and no deletion, so its locks and requests
-        // are copied straight into their tables. Only the files already known (a second rule, the
-        // feed and an evaluation meeting) go through the checks against what is there.
-        var ids = new Dictionary<string, long>(files.Count, StringComparer.Ordinal);
-        foreach (var (lfn, id) in await conn.QueryAsync<(string, long)>(new CommandDefinition("""
-            insert into file (lfn, size, adler32)
-            select * from unnest(@lfns::text[], @sizes::bigint[], @adlers::text[]) order by 1
-            on conflict (lfn) do nothing
-            returning lfn, id
-            """, new { lfns = files.Select(f => f.Lfn).ToArray(), sizes = files.Select(f => f.Size).ToArray(),
-                adlers = files.Select(f => f.Adler32).ToArray() }, tx, cancellationToken: ct)))
-            ids[lfn] = id;
+        // Files the service has not seen yet are inserted first: under the locks lock such a file
+        // has no lock, no request and no deletion, so its locks and requests are copied straight
+        // into their tables. Only the files already known (a second rule, the feed and an
+        // evaluation meeting) go through the checks against what is there.
+        var (fresh, known) = await NewFilesAsync(conn, tx, files, pass, ct);
         phases.Add(clock.Elapsed.TotalMilliseconds);
-        var fresh = new List<(long Id, RuleFile File)>(ids.Count);
-        var known = new List<RuleFile>(files.Count - ids.Count);
-        foreach (var f in files)
-            if (ids.TryGetValue(f.Lfn, out var id)) fresh.Add((id, f));
-            else known.Add(f);
 
         var chosen = new List<(string Se, bool There)>(rule.Targets.Length);
         if (fresh.Count > 0)
@@ -178,6 +168,75 @@ public sealed class Evaluator(NpgsqlDataSource db, CatalogClient catalog, ILogge
         log.LogDebug("Rule {Rule}: {Files} files ({Fresh} new) in {Total:F0} ms (new files {New:F0}, their locks {Locks:F0}, known files {Known:F0}, state and commit {Commit:F0})",
             rule.Id, files.Count, fresh.Count, phases[^1], phases[0], phases[1] - phases[0], phases[2] - phases[1], phases[3] - phases[2]);
         return files.Count;
+    }
+
+    /// <summary>
+    /// Inserts the files of a batch the service has not seen, answering them with their new ids,
+    /// and the files it knew. A first evaluation meets no known file: the batch is copied in
+    /// (binary COPY, ids drawn from the sequence first), which costs half of an insert that checks
+    /// every LFN for a conflict. A batch that meets a known LFN (another rule's file, or one a
+    /// move just renamed onto it) is rolled back to before the copy and inserted with those
+    /// checks, and so is every later batch of the same pass: its rule overlaps another.
+    /// </summary>
+    private static async Task<(List<(long Id, RuleFile File)> Fresh, List<RuleFile> Known)> NewFilesAsync(NpgsqlConnection conn, NpgsqlTransaction tx,
+        IReadOnlyList<RuleFile> files, Pass pass, CancellationToken ct)
+    {
+        var fresh = new List<(long Id, RuleFile File)>(files.Count);
+        if (!pass.Overlaps)
+        {
+            // A block of ids in one step: every insert into file runs under the locks lock, so no
+            // other caller draws from the sequence in between (if one did, the copy would meet its
+            // id and take the checked path below).
+            var last = await conn.ExecuteScalarAsync<long>(new CommandDefinition("select setval('file_id_seq', nextval('file_id_seq') + @n - 1)",
+                new { n = (long)files.Count }, tx, cancellationToken: ct));
+            var first = last - files.Count + 1;
+            await tx.SaveAsync("fresh", ct);
+            try
+            {
+                await using (var copy = await conn.BeginBinaryImportAsync("copy file (id, lfn, size, adler32) from stdin (format binary)", ct))
+                {
+                    for (var i = 0; i < files.Count; i++)
+                    {
+                        var f = files[i];
+                        await copy.StartRowAsync(ct);
+                        await copy.WriteAsync(first + i, NpgsqlDbType.Bigint, ct);
+                        await copy.WriteAsync(f.Lfn, NpgsqlDbType.Text, ct);
+                        await copy.WriteAsync(f.Size, NpgsqlDbType.Bigint, ct);
+                        await copy.WriteAsync(f.Adler32, NpgsqlDbType.Text, ct);
+                        fresh.Add((first + i, f));
+                    }
+                    await copy.CompleteAsync(ct);
+                }
+                await tx.ReleaseAsync("fresh", ct);
+                return (fresh, []);
+            }
+            catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.UniqueViolation)
+            {
+                await tx.RollbackAsync("fresh", ct);
+                pass.Overlaps = true;
+                fresh.Clear();
+            }
+        }
+        var inserted = new Dictionary<string, long>(files.Count, StringComparer.Ordinal);
+        foreach (var (lfn, id) in await conn.QueryAsync<(string, long)>(new CommandDefinition("""
+            insert into file (lfn, size, adler32)
+            select * from unnest(@lfns::text[], @sizes::bigint[], @adlers::text[]) order by 1
+            on conflict (lfn) do nothing
+            returning lfn, id
+            """, new { lfns = files.Select(f => f.Lfn).ToArray(), sizes = files.Select(f => f.Size).ToArray(),
+                adlers = files.Select(f => f.Adler32).ToArray() }, tx, cancellationToken: ct)))
+            inserted[lfn] = id;
+        var known = new List<RuleFile>(files.Count - inserted.Count);
+        foreach (var f in files)
+            if (inserted.TryGetValue(f.Lfn, out var id)) fresh.Add((id, f));
+            else known.Add(f);
+        return (fresh, known);
+    }
+
+    /// <summary>What one evaluation learned on the way: its rule overlaps another's files (so batches are inserted with conflict checks).</summary>
+    private sealed class Pass
+    {
+        public bool Overlaps;
     }
 
     /// <summary>
