@@ -142,23 +142,24 @@ public class TransferTests(GridFixture grid)
     [Fact]
     public async Task A_rule_over_files_another_rule_knows_locks_each_file_once_beside_the_new_ones()
     {
-        // Registered only, copies in place: the locks are OK at once and nothing is copied. The
-        // first rule's files are copied into the service's tables in bulk; the second rule's
-        // batch mixes them with new files, so its copy meets known LFNs and the batch is inserted
-        // with conflict checks instead; the third meets only known files.
-        var (dataset, lfns) = await RegisterOnlyAsync("mix", 30, perDirectory: 10);
-
+        // Registered only, copies in place: the locks are OK at once and nothing is copied. Three
+        // batches of evaluation (10,000 files each at most). The first rule's files (sub1) are
+        // copied into the service's tables in bulk. The second rule's first batch mixes them with
+        // new files: its copy meets known LFNs, so that batch is inserted with conflict checks, and
+        // its later batches ask which LFNs are known before they copy the rest. The third rule meets
+        // only known files.
+        var (dataset, lfns) = await RegisterOnlyAsync("mix", 25_000, perDirectory: 5000);
         var part = await grid.Transfer.AddRuleAsync(new RuleSpec(Prefix: $"{dataset}/sub1", Copies: 1, SeExpression: "KEK-DISK"));
         var whole = await grid.Transfer.AddRuleAsync(new RuleSpec(Dataset: dataset, Copies: 1, SeExpression: "KEK-DISK"));
         var again = await grid.Transfer.AddRuleAsync(new RuleSpec(Dataset: dataset, Copies: 1, SeExpression: "KEK-DISK", Comment: "the same files again"));
-        Assert.Equal((10L, 10L), (part.Files, part.LocksOk));
-        Assert.Equal((30L, 30L), (whole.Files, whole.LocksOk));
-        Assert.Equal((30L, 30L), (again.Files, again.LocksOk));
+        Assert.Equal((5000L, 5000L), (part.Files, part.LocksOk));
+        Assert.Equal((25_000L, 25_000L), (whole.Files, whole.LocksOk));
+        Assert.Equal((25_000L, 25_000L), (again.Files, again.LocksOk));
 
         await using var db = new Npgsql.NpgsqlConnection(grid.TransferDatabase);
         await db.OpenAsync();
         // One file row per LFN, and each rule's locks on exactly its files.
-        Assert.Equal(30L, await Dapper.SqlMapper.ExecuteScalarAsync<long>(db,
+        Assert.Equal(25_000L, await Dapper.SqlMapper.ExecuteScalarAsync<long>(db,
             "select count(*) from file where lfn >= @dataset || '/' and lfn < @dataset || '0'", new { dataset }));
         foreach (var (rule, under) in new[] { (part.Id, $"{dataset}/sub1/"), (whole.Id, $"{dataset}/"), (again.Id, $"{dataset}/") })
         {

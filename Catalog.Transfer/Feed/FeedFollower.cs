@@ -181,10 +181,22 @@ public sealed class FeedFollower(NpgsqlDataSource db, CatalogClient catalog, Eva
         if (newFiles.Count > 0 || movedDirectories.Count > 0 || lost.Count > 0 || arrived.Count > 0 || corrected.Count > 0 || queried) conveyor.Wake();
     }
 
-    /// <summary>Locks for new files of a rule, unless the rule was removed since this page began.</summary>
+    /// <summary>
+    /// Locks for new files of a rule, unless the rule was removed since this page began. Files the
+    /// rule locks already are passed over before the catalog is asked about them: a rule made over
+    /// a dataset just registered is evaluated while the feed still brings the dataset's
+    /// registrations, which would otherwise be looked up and checked again, page by page.
+    /// </summary>
     private async Task<bool> ApplyIfKeptAsync(RuleRow rule, IReadOnlyCollection<string> lfns, CancellationToken ct)
     {
-        try { await evaluator.ApplyAsync(rule, await evaluator.LookupAsync(lfns, ct), ct); return true; }
+        HashSet<string> locked;
+        await using (var conn = await db.OpenConnectionAsync(ct))
+            locked = (await conn.QueryAsync<string>(new CommandDefinition("""
+                select f.lfn from file f join lock l on l.file_id = f.id and l.rule_id = @id where f.lfn = any(@lfns)
+                """, new { id = rule.Id, lfns = lfns.ToArray() }, cancellationToken: ct))).ToHashSet(StringComparer.Ordinal);
+        var rest = locked.Count == 0 ? lfns : lfns.Where(l => !locked.Contains(l)).ToList();
+        if (rest.Count == 0) return true;
+        try { await evaluator.ApplyAsync(rule, await evaluator.LookupAsync(rest, ct), ct); return true; }
         catch (RuleRemovedException) { return false; }
     }
 

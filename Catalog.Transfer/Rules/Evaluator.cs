@@ -43,10 +43,17 @@ public sealed class Evaluator(NpgsqlDataSource db, CatalogClient catalog, ILogge
         }, stop.Token);
         long files = 0;
         var pass = new Pass();
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        var waiting = TimeSpan.Zero; // for the catalog's next batch: what the evaluation's time is bound by, reading or writing
         try
         {
-            await foreach (var found in batches.Reader.ReadAllAsync(ct))
-                files += await ApplyAsync(rule, found, pass, ct);
+            while (true)
+            {
+                var asked = clock.Elapsed;
+                if (!await batches.Reader.WaitToReadAsync(ct)) break;
+                waiting += clock.Elapsed - asked;
+                while (batches.Reader.TryRead(out var found)) files += await ApplyAsync(rule, found, pass, ct);
+            }
         }
         catch (RuleRemovedException)
         {
@@ -61,7 +68,8 @@ public sealed class Evaluator(NpgsqlDataSource db, CatalogClient catalog, ILogge
             throw;
         }
         await reader;
-        log.LogInformation("Rule {Rule} evaluated over {Files} files", rule.Id, files);
+        log.LogInformation("Rule {Rule} evaluated over {Files} files in {Seconds:F1} s, {Waiting:F1} s of them waiting for the catalog's next batch",
+            rule.Id, files, clock.Elapsed.TotalSeconds, waiting.TotalSeconds);
         return files;
     }
 
@@ -172,51 +180,70 @@ public sealed class Evaluator(NpgsqlDataSource db, CatalogClient catalog, ILogge
 
     /// <summary>
     /// Inserts the files of a batch the service has not seen, answering them with their new ids,
-    /// and the files it knew. A first evaluation meets no known file: the batch is copied in
-    /// (binary COPY, ids drawn from the sequence first), which costs half of an insert that checks
-    /// every LFN for a conflict. A batch that meets a known LFN (another rule's file, or one a
-    /// move just renamed onto it) is rolled back to before the copy and inserted with those
-    /// checks, and so is every later batch of the same pass: its rule overlaps another.
+    /// and the files it knew. New files are copied in (binary COPY, ids drawn from the sequence in
+    /// one block), which costs half of an insert that checks every LFN for a conflict. A first
+    /// evaluation meets no known file and copies every batch at once. Once a pass has met a known
+    /// LFN (its rule overlaps another's files, or the feed took some files first), each batch asks
+    /// which of its LFNs are known and copies the others. A copy that meets a known LFN all the
+    /// same (a move renamed a row onto it meanwhile: moves do not take the locks lock) is rolled
+    /// back to before it, and the batch is inserted with the checks.
     /// </summary>
     private static async Task<(List<(long Id, RuleFile File)> Fresh, List<RuleFile> Known)> NewFilesAsync(NpgsqlConnection conn, NpgsqlTransaction tx,
         IReadOnlyList<RuleFile> files, Pass pass, CancellationToken ct)
     {
-        var fresh = new List<(long Id, RuleFile File)>(files.Count);
-        if (!pass.Overlaps)
+        var known = new List<RuleFile>();
+        var candidates = files;
+        if (pass.Overlaps)
         {
-            // A block of ids in one step: every insert into file runs under the locks lock, so no
-            // other caller draws from the sequence in between (if one did, the copy would meet its
-            // id and take the checked path below).
-            var last = await conn.ExecuteScalarAsync<long>(new CommandDefinition("select setval('file_id_seq', nextval('file_id_seq') + @n - 1)",
-                new { n = (long)files.Count }, tx, cancellationToken: ct));
-            var first = last - files.Count + 1;
-            await tx.SaveAsync("fresh", ct);
-            try
+            var seen = (await conn.QueryAsync<string>(new CommandDefinition("select lfn from file where lfn = any(@lfns)",
+                new { lfns = files.Select(f => f.Lfn).ToArray() }, tx, cancellationToken: ct))).ToHashSet(StringComparer.Ordinal);
+            if (seen.Count > 0)
             {
-                await using (var copy = await conn.BeginBinaryImportAsync("copy file (id, lfn, size, adler32) from stdin (format binary)", ct))
-                {
-                    for (var i = 0; i < files.Count; i++)
-                    {
-                        var f = files[i];
-                        await copy.StartRowAsync(ct);
-                        await copy.WriteAsync(first + i, NpgsqlDbType.Bigint, ct);
-                        await copy.WriteAsync(f.Lfn, NpgsqlDbType.Text, ct);
-                        await copy.WriteAsync(f.Size, NpgsqlDbType.Bigint, ct);
-                        await copy.WriteAsync(f.Adler32, NpgsqlDbType.Text, ct);
-                        fresh.Add((first + i, f));
-                    }
-                    await copy.CompleteAsync(ct);
-                }
-                await tx.ReleaseAsync("fresh", ct);
-                return (fresh, []);
-            }
-            catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.UniqueViolation)
-            {
-                await tx.RollbackAsync("fresh", ct);
-                pass.Overlaps = true;
-                fresh.Clear();
+                var unseen = new List<RuleFile>(files.Count - seen.Count);
+                foreach (var f in files) (seen.Contains(f.Lfn) ? known : unseen).Add(f);
+                candidates = unseen;
             }
         }
+        var fresh = new List<(long Id, RuleFile File)>(candidates.Count);
+        if (candidates.Count == 0) return (fresh, known);
+        // A block of ids in one step: every insert into file runs under the locks lock, so no other
+        // caller draws from the sequence in between (if one did, the copy would meet its id and
+        // take the checked path below).
+        var last = await conn.ExecuteScalarAsync<long>(new CommandDefinition("select setval('file_id_seq', nextval('file_id_seq') + @n - 1)",
+            new { n = (long)candidates.Count }, tx, cancellationToken: ct));
+        var first = last - candidates.Count + 1;
+        await tx.SaveAsync("fresh", ct);
+        try
+        {
+            await using (var copy = await conn.BeginBinaryImportAsync("copy file (id, lfn, size, adler32) from stdin (format binary)", ct))
+            {
+                for (var i = 0; i < candidates.Count; i++)
+                {
+                    var f = candidates[i];
+                    await copy.StartRowAsync(ct);
+                    await copy.WriteAsync(first + i, NpgsqlDbType.Bigint, ct);
+                    await copy.WriteAsync(f.Lfn, NpgsqlDbType.Text, ct);
+                    await copy.WriteAsync(f.Size, NpgsqlDbType.Bigint, ct);
+                    await copy.WriteAsync(f.Adler32, NpgsqlDbType.Text, ct);
+                    fresh.Add((first + i, f));
+                }
+                await copy.CompleteAsync(ct);
+            }
+            await tx.ReleaseAsync("fresh", ct);
+            return (fresh, known);
+        }
+        catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.UniqueViolation)
+        {
+            await tx.RollbackAsync("fresh", ct);
+            pass.Overlaps = true;
+        }
+        return await InsertCheckedAsync(conn, tx, files, ct);
+    }
+
+    /// <summary>Inserts a batch's files with a conflict check on every LFN: answers the files inserted now, with their ids, and the others.</summary>
+    private static async Task<(List<(long Id, RuleFile File)> Fresh, List<RuleFile> Known)> InsertCheckedAsync(NpgsqlConnection conn, NpgsqlTransaction tx,
+        IReadOnlyList<RuleFile> files, CancellationToken ct)
+    {
         var inserted = new Dictionary<string, long>(files.Count, StringComparer.Ordinal);
         foreach (var (lfn, id) in await conn.QueryAsync<(string, long)>(new CommandDefinition("""
             insert into file (lfn, size, adler32)
@@ -226,6 +253,7 @@ public sealed class Evaluator(NpgsqlDataSource db, CatalogClient catalog, ILogge
             """, new { lfns = files.Select(f => f.Lfn).ToArray(), sizes = files.Select(f => f.Size).ToArray(),
                 adlers = files.Select(f => f.Adler32).ToArray() }, tx, cancellationToken: ct)))
             inserted[lfn] = id;
+        var fresh = new List<(long Id, RuleFile File)>(inserted.Count);
         var known = new List<RuleFile>(files.Count - inserted.Count);
         foreach (var f in files)
             if (inserted.TryGetValue(f.Lfn, out var id)) fresh.Add((id, f));
@@ -233,7 +261,7 @@ public sealed class Evaluator(NpgsqlDataSource db, CatalogClient catalog, ILogge
         return (fresh, known);
     }
 
-    /// <summary>What one evaluation learned on the way: its rule overlaps another's files (so batches are inserted with conflict checks).</summary>
+    /// <summary>What one evaluation learned on the way: its files overlap files the service knew (so each batch asks which are known).</summary>
     private sealed class Pass
     {
         public bool Overlaps;
