@@ -238,7 +238,9 @@ public class TransferTests(GridFixture grid)
         await WaitRuleAsync(rule.Id, r => r.Files == 3, feedLag);
         Assert.Equal("0000000d", (await LockedAsync())[$"{dataset}/moved/d.root"]);
         // The removed files' rows stay for their transfers' history, under names that say so.
-        Assert.Equal(2L, await Dapper.SqlMapper.ExecuteScalarAsync<long>(db, "select count(*) from file where lfn like @p", new { p = a + " (removed from the catalog, #%" }));
+        var rows = (await Dapper.SqlMapper.QueryAsync<(long, string, string)>(db, "select id, lfn, adler32 from file where lfn like @p order by id", new { p = a + "%" }))
+            .Select(r => $"#{r.Item1} {r.Item2[dataset.Length..]} {r.Item3}").ToList();
+        Assert.True(rows.Count(r => r.Contains(" (removed from the catalog, #")) == 2, string.Join("\n", rows) + "\n" + grid.Tail("transfer.log"));
     }
 
     [Fact]
@@ -292,6 +294,39 @@ public class TransferTests(GridFixture grid)
         }
         Assert.Equal(applied, await RowOfAAsync());
         Assert.Equal((2L, 2L), await grid.Transfer.GetRuleAsync(rule.Id).ContinueWith(t => (t.Result.Rule.Files, t.Result.Rule.LocksOk)));
+        // The replica the first a lost with it is not copied again for the file now called a
+        // (removals and moves are applied before lost replicas, so it was, on every reading).
+        Assert.Equal(0L, await Dapper.SqlMapper.ExecuteScalarAsync<long>(db,
+            "select count(*) from transfer t join file f on f.id = t.file_id where f.lfn = @a", new { a }));
+    }
+
+    [Fact]
+    public async Task A_file_registered_and_removed_within_a_page_is_not_confused_with_the_file_moved_onto_its_LFN_in_the_next()
+    {
+        var dataset = $"/belle/Raw/t/{Unique("split")}";
+        await grid.Catalog.CreateDatasetAsync(new DatasetRequest(dataset, MaxFilesPerBlock: 1000));
+        var rule = await grid.Transfer.AddRuleAsync(new RuleSpec(Dataset: dataset, Copies: 1, SeExpression: "KEK-DISK"));
+        await RegisterOnKekAsync(dataset, "m.root", "0000000d"); // the feed has read up to here once the rule has it
+        await WaitRuleAsync(rule.Id, r => r.Files == 1, TimeSpan.FromSeconds(90));
+
+        // While the service is down: a comes and goes, b comes, 2,000 changes elsewhere, b is moved
+        // onto a. The feed's pages hold 2,000 changes: a's coming and going are in the first, the move
+        // in the second. Before, the first page asked the catalog about a after applying its removal,
+        // found the file the move had put there since, and took it in; the move then set that row
+        // aside as a stale file and took the file in again.
+        await grid.StopTransferAsync();
+        var a = await RegisterOnKekAsync(dataset, "a.root", "0000000a");
+        Assert.Equal(RemoveStatus.Removed, (await grid.Catalog.RemoveAsync([a])).Results.Single().Status);
+        var b = await RegisterOnKekAsync(dataset, "b.root", "0000000b");
+        await RegisterOnlyAsync("filler", 1000, perDirectory: 1000); // 2,000 changes: registered, replica added
+        await grid.Catalog.MoveAsync(b, a);
+        await grid.StartTransferAsync();
+        await WaitRuleAsync(rule.Id, r => r.Files == 2 && r.LocksOk == 2, TimeSpan.FromSeconds(90));
+
+        await using var db = new Npgsql.NpgsqlConnection(grid.TransferDatabase);
+        await db.OpenAsync();
+        var rows = (await Dapper.SqlMapper.QueryAsync<(string, string)>(db, "select lfn, adler32 from file where lfn like @p order by id", new { p = a + "%" })).ToList();
+        Assert.Equal([(a, "0000000b")], rows); // one row, the moved file's, and none set aside
     }
 
     [Fact]

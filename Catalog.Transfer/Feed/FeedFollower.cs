@@ -125,9 +125,21 @@ public sealed class FeedFollower(NpgsqlDataSource db, CatalogClient catalog, Eva
                     break;
                 case ChangeKind.FileRemoved:
                     if (!renamed) renames.Add((null, c.Lfn, false));
+                    // Registered earlier in the page and gone: asked about after the removals and
+                    // moves, its LFN could answer for a file moved onto it since, which then came
+                    // twice (and its row was set aside by its own move).
+                    foreach (var set in newFiles.Values) set.Remove(c.Lfn);
+                    registered.Remove(c.Lfn);
+                    // Replicas the removed file lost earlier in the page are no one's concern now:
+                    // removals and moves are applied first, and they would be copied again for a
+                    // file moved onto this LFN later in the page.
+                    lost.RemoveAll(l => l.Lfn == c.Lfn);
                     break;
                 case ChangeKind.FileMoved:
                     if (!renamed) renames.Add((c.OldLfn!, c.Lfn, false));
+                    lost.RemoveAll(l => l.Lfn == c.Lfn); // a file that left this LFN earlier (it moves only onto a free name)
+                    for (var j = 0; j < lost.Count; j++)
+                        if (lost[j].Lfn == c.OldLfn) lost[j] = (c.Lfn, lost[j].Se);
                     // A file goes by its new name from here on: registered earlier in this page (its
                     // old name would find nothing), or moved into what a rule covers.
                     foreach (var set in newFiles.Values) set.Remove(c.OldLfn!);
@@ -136,6 +148,9 @@ public sealed class FeedFollower(NpgsqlDataSource db, CatalogClient catalog, Eva
                     break;
                 case ChangeKind.DirectoryMoved:
                     if (!renamed) renames.Add((c.OldLfn!, c.Lfn, true));
+                    for (var j = 0; j < lost.Count; j++)
+                        if (lost[j].Lfn.StartsWith(c.OldLfn + "/", StringComparison.Ordinal))
+                            lost[j] = (c.Lfn + lost[j].Lfn[c.OldLfn!.Length..], lost[j].Se);
                     // Its files are read again under the new name for the rules that cover it.
                     foreach (var set in newFiles.Values) set.RemoveWhere(l => l.StartsWith(c.OldLfn + "/", StringComparison.Ordinal));
                     movedDirectories.Add(c.Lfn);
@@ -191,9 +206,19 @@ public sealed class FeedFollower(NpgsqlDataSource db, CatalogClient catalog, Eva
     {
         HashSet<string> locked;
         await using (var conn = await db.OpenConnectionAsync(ct))
+        {
+            // Per LFN, by the two indexes, whatever the statistics say: while an evaluation fills the
+            // tables they can still describe them as nearly empty, and the plans they led to (the
+            // file table scanned, or every lock of the rule walked, per page) cost more than the
+            // lookups this saves.
+            await using var tx = await conn.BeginTransactionAsync(ct);
             locked = (await conn.QueryAsync<string>(new CommandDefinition("""
-                select f.lfn from file f join lock l on l.file_id = f.id and l.rule_id = @id where f.lfn = any(@lfns)
-                """, new { id = rule.Id, lfns = lfns.ToArray() }, cancellationToken: ct))).ToHashSet(StringComparer.Ordinal);
+                set local enable_seqscan = off;
+                select w.lfn from unnest(@lfns::text[]) w(lfn)
+                cross join lateral (select f.id from file f where f.lfn = w.lfn offset 0) f
+                cross join lateral (select 1 from lock l where l.rule_id = @id and l.file_id = f.id limit 1) l
+                """, new { id = rule.Id, lfns = lfns.ToArray() }, tx, cancellationToken: ct))).ToHashSet(StringComparer.Ordinal);
+        }
         var rest = locked.Count == 0 ? lfns : lfns.Where(l => !locked.Contains(l)).ToList();
         if (rest.Count == 0) return true;
         try { await evaluator.ApplyAsync(rule, await evaluator.LookupAsync(rest, ct), ct); return true; }

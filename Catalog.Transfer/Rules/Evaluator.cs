@@ -42,7 +42,6 @@ public sealed class Evaluator(NpgsqlDataSource db, CatalogClient catalog, ILogge
             catch (Exception e) { batches.Writer.Complete(e); }
         }, stop.Token);
         long files = 0;
-        var pass = new Pass();
         var clock = System.Diagnostics.Stopwatch.StartNew();
         var waiting = TimeSpan.Zero; // for the catalog's next batch: what the evaluation's time is bound by, reading or writing
         try
@@ -52,7 +51,7 @@ public sealed class Evaluator(NpgsqlDataSource db, CatalogClient catalog, ILogge
                 var asked = clock.Elapsed;
                 if (!await batches.Reader.WaitToReadAsync(ct)) break;
                 waiting += clock.Elapsed - asked;
-                while (batches.Reader.TryRead(out var found)) files += await ApplyAsync(rule, found, pass, ct);
+                while (batches.Reader.TryRead(out var found)) files += await ApplyAsync(rule, found, ct);
             }
         }
         catch (RuleRemovedException)
@@ -112,9 +111,7 @@ public sealed class Evaluator(NpgsqlDataSource db, CatalogClient catalog, ILogge
     /// already locks the file on (one copy serves both), then to the others in an order hashed from
     /// the LFN (files spread evenly over equal SEs, and the choice is the same every time).
     /// </summary>
-    public Task<int> ApplyAsync(RuleRow rule, IReadOnlyList<RuleFile> files, CancellationToken ct) => ApplyAsync(rule, files, new Pass(), ct);
-
-    private async Task<int> ApplyAsync(RuleRow rule, IReadOnlyList<RuleFile> files, Pass pass, CancellationToken ct)
+    public async Task<int> ApplyAsync(RuleRow rule, IReadOnlyList<RuleFile> files, CancellationToken ct)
     {
         if (files.Count == 0) return 0;
         var clock = System.Diagnostics.Stopwatch.StartNew();
@@ -131,7 +128,7 @@ public sealed class Evaluator(NpgsqlDataSource db, CatalogClient catalog, ILogge
         // has no lock, no request and no deletion, so its locks and requests are copied straight
         // into their tables. Only the files already known (a second rule, the feed and an
         // evaluation meeting) go through the checks against what is there.
-        var (fresh, known) = await NewFilesAsync(conn, tx, files, pass, ct);
+        var (fresh, known) = await NewFilesAsync(conn, tx, files, ct);
         phases.Add(clock.Elapsed.TotalMilliseconds);
 
         var chosen = new List<(string Se, bool There)>(rule.Targets.Length);
@@ -180,46 +177,31 @@ public sealed class Evaluator(NpgsqlDataSource db, CatalogClient catalog, ILogge
 
     /// <summary>
     /// Inserts the files of a batch the service has not seen, answering them with their new ids,
-    /// and the files it knew. New files are copied in (binary COPY, ids drawn from the sequence in
-    /// one block), which costs half of an insert that checks every LFN for a conflict. A first
-    /// evaluation meets no known file and copies every batch at once. Once a pass has met a known
-    /// LFN (its rule overlaps another's files, or the feed took some files first), each batch asks
-    /// which of its LFNs are known and copies the others. A copy that meets a known LFN all the
-    /// same (a move renamed a row onto it meanwhile: moves do not take the locks lock) is rolled
-    /// back to before it, and the batch is inserted with the checks.
+    /// and the files it knew. The batch is copied in (binary COPY, ids drawn from the sequence in
+    /// one block), which costs half of an insert that checks every LFN for a conflict. A copy that
+    /// meets a known LFN (another rule's file, one the feed took first, or one a move renamed onto
+    /// it meanwhile: moves do not take the locks lock) fails at that row; the batch is rolled back
+    /// to before the copy and inserted with the checks. Asking first which LFNs are known was no
+    /// cheaper: on a table that grew since it was last analyzed, the planner scanned it whole.
     /// </summary>
     private static async Task<(List<(long Id, RuleFile File)> Fresh, List<RuleFile> Known)> NewFilesAsync(NpgsqlConnection conn, NpgsqlTransaction tx,
-        IReadOnlyList<RuleFile> files, Pass pass, CancellationToken ct)
+        IReadOnlyList<RuleFile> files, CancellationToken ct)
     {
-        var known = new List<RuleFile>();
-        var candidates = files;
-        if (pass.Overlaps)
-        {
-            var seen = (await conn.QueryAsync<string>(new CommandDefinition("select lfn from file where lfn = any(@lfns)",
-                new { lfns = files.Select(f => f.Lfn).ToArray() }, tx, cancellationToken: ct))).ToHashSet(StringComparer.Ordinal);
-            if (seen.Count > 0)
-            {
-                var unseen = new List<RuleFile>(files.Count - seen.Count);
-                foreach (var f in files) (seen.Contains(f.Lfn) ? known : unseen).Add(f);
-                candidates = unseen;
-            }
-        }
-        var fresh = new List<(long Id, RuleFile File)>(candidates.Count);
-        if (candidates.Count == 0) return (fresh, known);
         // A block of ids in one step: every insert into file runs under the locks lock, so no other
         // caller draws from the sequence in between (if one did, the copy would meet its id and
         // take the checked path below).
         var last = await conn.ExecuteScalarAsync<long>(new CommandDefinition("select setval('file_id_seq', nextval('file_id_seq') + @n - 1)",
-            new { n = (long)candidates.Count }, tx, cancellationToken: ct));
-        var first = last - candidates.Count + 1;
+            new { n = (long)files.Count }, tx, cancellationToken: ct));
+        var first = last - files.Count + 1;
+        var fresh = new List<(long Id, RuleFile File)>(files.Count);
         await tx.SaveAsync("fresh", ct);
         try
         {
             await using (var copy = await conn.BeginBinaryImportAsync("copy file (id, lfn, size, adler32) from stdin (format binary)", ct))
             {
-                for (var i = 0; i < candidates.Count; i++)
+                for (var i = 0; i < files.Count; i++)
                 {
-                    var f = candidates[i];
+                    var f = files[i];
                     await copy.StartRowAsync(ct);
                     await copy.WriteAsync(first + i, NpgsqlDbType.Bigint, ct);
                     await copy.WriteAsync(f.Lfn, NpgsqlDbType.Text, ct);
@@ -230,12 +212,11 @@ public sealed class Evaluator(NpgsqlDataSource db, CatalogClient catalog, ILogge
                 await copy.CompleteAsync(ct);
             }
             await tx.ReleaseAsync("fresh", ct);
-            return (fresh, known);
+            return (fresh, []);
         }
         catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.UniqueViolation)
         {
             await tx.RollbackAsync("fresh", ct);
-            pass.Overlaps = true;
         }
         return await InsertCheckedAsync(conn, tx, files, ct);
     }
@@ -261,12 +242,6 @@ public sealed class Evaluator(NpgsqlDataSource db, CatalogClient catalog, ILogge
         return (fresh, known);
     }
 
-    /// <summary>What one evaluation learned on the way: its files overlap files the service knew (so each batch asks which are known).</summary>
-    private sealed class Pass
-    {
-        public bool Overlaps;
-    }
-
     /// <summary>
     /// Files the service knew already: the locks other rules hold on them weigh in the choice, and
     /// every insert is idempotent (a lock per rule, file and SE; a live request per file and SE).
@@ -276,6 +251,10 @@ public sealed class Evaluator(NpgsqlDataSource db, CatalogClient catalog, ILogge
     {
         var ids = new Dictionary<string, long>(known.Count, StringComparer.Ordinal);
         var held = new Dictionary<string, List<string>>(StringComparer.Ordinal);
+        // By the indexes, whatever the statistics say (for the rest of the batch's transaction too):
+        // an evaluation grows the tables faster than they are analyzed, and a plan for the nearly
+        // empty tables the statistics still describe scanned the file table once per batch.
+        await conn.ExecuteAsync(new CommandDefinition("set local enable_seqscan = off", transaction: tx, cancellationToken: ct));
         foreach (var (lfn, id, se) in await conn.QueryAsync<(string, long, string?)>(new CommandDefinition("""
             select f.lfn, f.id, l.se from unnest(@lfns::text[]) as w(lfn) join file f on f.lfn = w.lfn
             left join lock l on l.file_id = f.id and l.rule_id <> @id
