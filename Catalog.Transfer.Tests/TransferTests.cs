@@ -330,6 +330,33 @@ public class TransferTests(GridFixture grid)
     }
 
     [Fact]
+    public async Task A_replica_lost_and_registered_again_before_the_feed_sees_it_is_not_copied_again()
+    {
+        var dataset = $"/belle/Raw/t/{Unique("back")}";
+        await grid.Catalog.CreateDatasetAsync(new DatasetRequest(dataset, MaxFilesPerBlock: 1000));
+        var x = await RegisterOnKekAsync(dataset, "x.root", "0000000a");
+        var rule = await grid.Transfer.AddRuleAsync(new RuleSpec(Dataset: dataset, Copies: 1, SeExpression: "KEK-DISK"));
+        await RegisterOnKekAsync(dataset, "m.root", "0000000d"); // the feed has read up to here once the rule has it
+        await WaitRuleAsync(rule.Id, r => r.Files == 2, TimeSpan.FromSeconds(90));
+
+        // While the service is down, x's only replica is removed and registered again: one page
+        // says it was lost, then that it came back. Before, the loss was acted on all the same (the
+        // lock back to replicating, a copy queued onto the SE that has it).
+        await grid.StopTransferAsync();
+        Assert.Null((await grid.Catalog.RemoveReplicasAsync([new ReplicaRef(x, "KEK-DISK")])).Results.Single().Error);
+        Assert.Null((await grid.Catalog.AddReplicasAsync([new ReplicaRef(x, "KEK-DISK")])).Results.Single().Error);
+        await RegisterOnKekAsync(dataset, "n.root", "0000000e");
+        await grid.StartTransferAsync();
+        await WaitRuleAsync(rule.Id, r => r.Files == 3, TimeSpan.FromSeconds(90));
+
+        Assert.Equal(3L, (await grid.Transfer.GetRuleAsync(rule.Id)).Rule.LocksOk);
+        await using var db = new Npgsql.NpgsqlConnection(grid.TransferDatabase);
+        await db.OpenAsync();
+        Assert.Equal(0L, await Dapper.SqlMapper.ExecuteScalarAsync<long>(db,
+            "select count(*) from transfer t join file f on f.id = t.file_id where f.lfn = @x", new { x }));
+    }
+
+    [Fact]
     public async Task An_expired_rule_deletes_its_copies_but_never_a_files_last_replica()
     {
         var dataset = $"/belle/Raw/t/{Unique("ex")}";

@@ -179,7 +179,17 @@ public sealed class FeedFollower(NpgsqlDataSource db, CatalogClient catalog, Eva
                     from fixed where t.file_id = fixed.id and t.state = 3
                     """, new { lfns = corrected.Keys.ToArray(), sizes = corrected.Values.Select(v => v.Size).ToArray(),
                         adlers = corrected.Values.Select(v => v.Adler32).ToArray() }, cancellationToken: ct));
-            if (lost.Count > 0) await ReplicateAgainAsync(conn, lost, ct);
+            if (lost.Count > 0)
+            {
+                // The catalog's word now: a replica that is available again (registered again later in
+                // the page or since, or copied back before a crash made this page be read again) is
+                // not copied once more.
+                var now = new Dictionary<string, string[]>(StringComparer.Ordinal);
+                foreach (var f in await evaluator.LookupAsync(lost.Select(l => l.Lfn).Distinct(StringComparer.Ordinal).ToList(), ct))
+                    now[f.Lfn] = f.AvailableOn;
+                lost.RemoveAll(l => now.TryGetValue(l.Lfn, out var on) && on.Contains(l.Se));
+                if (lost.Count > 0) await ReplicateAgainAsync(conn, lost, ct);
+            }
             if (arrived.Count > 0)
                 await conn.ExecuteAsync(new CommandDefinition("""
                     update transfer t set state = 0, attempts = 0, next_attempt = now(), updated = now()
