@@ -108,6 +108,19 @@ public sealed class FeedFollower(NpgsqlDataSource db, CatalogClient catalog, Eva
                 (newFiles.TryGetValue(rule.Id, out var set) ? set : newFiles[rule.Id] = new(StringComparer.Ordinal)).Add(lfn);
             if (queryRules.Count > 0) registered.Add(lfn);
         }
+        // A name registered earlier in the page that no longer names that file (removed, or moved away).
+        void Unregistered(string lfn)
+        {
+            foreach (var set in newFiles.Values) set.Remove(lfn);
+            registered.Remove(lfn);
+        }
+        // Lost replicas follow their file (or every file under a directory) to its new name.
+        void LostMoved(string from, string to, bool directory)
+        {
+            for (var j = 0; j < lost.Count; j++)
+                if (directory ? lost[j].Lfn.StartsWith(from + "/", StringComparison.Ordinal) : lost[j].Lfn == from)
+                    lost[j] = (to + lost[j].Lfn[from.Length..], lost[j].Se);
+        }
         for (var i = 0; i < changes.Count; i++)
         {
             var c = changes[i];
@@ -128,8 +141,7 @@ public sealed class FeedFollower(NpgsqlDataSource db, CatalogClient catalog, Eva
                     // Registered earlier in the page and gone: asked about after the removals and
                     // moves, its LFN could answer for a file moved onto it since, which then came
                     // twice (and its row was set aside by its own move).
-                    foreach (var set in newFiles.Values) set.Remove(c.Lfn);
-                    registered.Remove(c.Lfn);
+                    Unregistered(c.Lfn);
                     // Replicas the removed file lost earlier in the page are no one's concern now:
                     // removals and moves are applied first, and they would be copied again for a
                     // file moved onto this LFN later in the page.
@@ -138,19 +150,15 @@ public sealed class FeedFollower(NpgsqlDataSource db, CatalogClient catalog, Eva
                 case ChangeKind.FileMoved:
                     if (!renamed) renames.Add((c.OldLfn!, c.Lfn, false));
                     lost.RemoveAll(l => l.Lfn == c.Lfn); // a file that left this LFN earlier (it moves only onto a free name)
-                    for (var j = 0; j < lost.Count; j++)
-                        if (lost[j].Lfn == c.OldLfn) lost[j] = (c.Lfn, lost[j].Se);
+                    LostMoved(c.OldLfn!, c.Lfn, directory: false);
                     // A file goes by its new name from here on: registered earlier in this page (its
                     // old name would find nothing), or moved into what a rule covers.
-                    foreach (var set in newFiles.Values) set.Remove(c.OldLfn!);
-                    registered.Remove(c.OldLfn!);
+                    Unregistered(c.OldLfn!);
                     Arrived(c.Lfn, c.Dataset);
                     break;
                 case ChangeKind.DirectoryMoved:
                     if (!renamed) renames.Add((c.OldLfn!, c.Lfn, true));
-                    for (var j = 0; j < lost.Count; j++)
-                        if (lost[j].Lfn.StartsWith(c.OldLfn + "/", StringComparison.Ordinal))
-                            lost[j] = (c.Lfn + lost[j].Lfn[c.OldLfn!.Length..], lost[j].Se);
+                    LostMoved(c.OldLfn!, c.Lfn, directory: true);
                     // Its files are read again under the new name for the rules that cover it.
                     foreach (var set in newFiles.Values) set.RemoveWhere(l => l.StartsWith(c.OldLfn + "/", StringComparison.Ordinal));
                     movedDirectories.Add(c.Lfn);
